@@ -1,0 +1,123 @@
+"""What each `vectorflow` command does; imported only when a command runs (Prefect is slow to import)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import duckdb
+
+from vectorflow.cli import INVALID, OK, QUERY_TO_TRY, UNITS_FAILED, prefect_environment
+from vectorflow.errors import InvalidInput
+from vectorflow.output import format_rows
+from vectorflow.settings import load_settings
+
+UNIT_COLUMNS = ["exchange", "market", "symbol", "timeframe", "status", "rows_written",
+                "first_candle", "last_candle", "gaps", "requests", "error"]
+
+
+def _run_ingest_flow(data_dir: str | None, **parameters) -> int:
+    """Run the ingest flow in this process, print its units, and return the exit code."""
+    prefect_environment()
+    from flows.ingest import ingest_candles
+
+    state = ingest_candles(**parameters, data_dir=data_dir, return_state=True)
+    outcome = state.result(raise_on_failure=False)
+    if isinstance(outcome, InvalidInput):
+        raise outcome
+    if isinstance(outcome, BaseException):
+        print(f"error: the ingest flow failed: {outcome}", file=sys.stderr)
+        return UNITS_FAILED
+    rows = [[row.get(c) for c in UNIT_COLUMNS] for row in outcome]
+    print(format_rows(UNIT_COLUMNS, rows))
+    return UNITS_FAILED if state.is_failed() else OK
+
+
+def ingest(args: argparse.Namespace) -> int:
+    """`vectorflow ingest`: validate the request, then run the ingest flow."""
+    from vectorflow.exchanges.specs import MARKETS
+    from vectorflow.ingest import DEFAULT_EXCHANGES, DEFAULT_SYMBOLS, DEFAULT_TIMEFRAMES, plan_ingest
+
+    load_settings(args.data_dir)  # a malformed settings file is invalid input: exit 2 now
+    parameters = dict(
+        exchanges=args.exchange or DEFAULT_EXCHANGES,
+        markets=args.market or list(MARKETS),
+        symbols=args.symbol or DEFAULT_SYMBOLS,
+        timeframes=args.timeframe or DEFAULT_TIMEFRAMES,
+        since=args.since,
+        until=args.until,
+    )
+    plan_ingest(**parameters)
+    return _run_ingest_flow(args.data_dir, **parameters)
+
+
+def demo(args: argparse.Namespace) -> int:
+    """`vectorflow demo`: the simulator on loopback, the ingest flow over its bundled history."""
+    import os
+
+    from vectorflow.sim import ExchangeSimulator
+    from vectorflow.timeframes import ms_to_iso
+
+    settings = load_settings(args.data_dir)
+    with ExchangeSimulator(port=args.port) as sim:
+        for exchange in ("binance", "bybit"):
+            os.environ[f"VECTORFLOW_{exchange.upper()}_URL"] = sim.url
+        first, _ = sim.bundled_range("5m")
+        print(f"exchange simulator on {sim.url}; ingesting from {ms_to_iso(first)} into "
+              f"{settings.data_dir}", flush=True)
+        started = time.monotonic()
+        code = _run_ingest_flow(
+            args.data_dir, exchanges=["binance", "bybit"], markets=["spot", "linear"],
+            symbols=["BTC/USDT", "BTC/USDT:USDT"], timeframes=["5m", "30m", "1h"],
+            since=ms_to_iso(first), until=None,
+        )
+    print(f"\ningest took {time.monotonic() - started:.1f} s. In the catalog now:\n")
+    _print_query(settings.data_dir, QUERY_TO_TRY, "table")
+    print(f"\nTry:\n  vectorflow sql \"{QUERY_TO_TRY}\"")
+    print(f"or open {settings.catalog_path} read-only: duckdb -readonly {settings.catalog_path}")
+    return code
+
+
+def _print_query(data_dir, query: str, fmt: str) -> None:
+    from vectorflow.lake.catalog import connect, refresh_catalog
+
+    refresh_catalog(data_dir)
+    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    try:
+        cursor = con.execute(query)
+        columns = [d[0] for d in cursor.description or []]
+        print(format_rows(columns, cursor.fetchall(), fmt))
+    finally:
+        con.close()
+
+
+def sql(args: argparse.Namespace) -> int:
+    """`vectorflow sql`: run one query read-only on the catalog."""
+    settings = load_settings(args.data_dir)
+    try:
+        _print_query(settings.data_dir, args.query, args.format)
+    except duckdb.Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return INVALID
+    return OK
+
+
+def markets(args: argparse.Namespace) -> int:
+    """`vectorflow markets`: the symbols an exchange lists in a market."""
+    from vectorflow.exchanges.client import connect, list_symbols
+    from vectorflow.exchanges.specs import exchange_spec
+
+    exchange_spec(args.exchange).kline_endpoint(args.market)
+    client = connect(args.exchange, load_settings(args.data_dir))
+    for symbol in list_symbols(client, args.market):
+        print(symbol)
+    return OK
+
+
+def sim(args: argparse.Namespace) -> int:
+    """`vectorflow sim`: serve the exchange simulator until interrupted."""
+    from vectorflow.sim import serve
+
+    serve(port=args.port, now=args.now)
+    return OK

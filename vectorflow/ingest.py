@@ -1,0 +1,250 @@
+"""Candle ingest as library code: plan the units of a request, then land each series in the lake."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from vectorflow.errors import InvalidInput, PermanentError
+from vectorflow.exchanges.client import connect, market_of
+from vectorflow.exchanges.klines import Candles, FetchStats, fetch_closed_candles
+from vectorflow.exchanges.specs import MARKETS, exchange_spec, implied_market
+from vectorflow.lake.files import partition_dir, stored_range, write_atomic
+from vectorflow.lake.schema import CANDLES
+from vectorflow.settings import Settings
+from vectorflow.timeframes import ms_to_iso, now_ms, parse_time, timeframe_ms
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EXCHANGES = ["binance", "bybit"]
+DEFAULT_SYMBOLS = ["BTC/USDT", "BTC/USDT:USDT"]
+DEFAULT_TIMEFRAMES = ["1h"]
+
+
+@dataclass(frozen=True)
+class SeriesUnit:
+    """One (exchange, market, symbol, timeframe) series: the unit of work that lands or fails alone."""
+
+    exchange: str
+    market: str
+    symbol: str
+    timeframe: str
+
+    @property
+    def label(self) -> str:
+        """Human-readable name, e.g. `binance spot BTC/USDT 1h`."""
+        return f"{self.exchange} {self.market} {self.symbol} {self.timeframe}"
+
+
+@dataclass(frozen=True)
+class IngestPlan:
+    """A validated ingest request: the units and the half-open window [since, until) in UTC ms."""
+
+    units: tuple[SeriesUnit, ...]
+    since_ms: int | None
+    until_ms: int
+
+
+@dataclass
+class UnitReport:
+    """What one unit did: rows written, candles covered, gaps seen, requests made, or its error."""
+
+    exchange: str
+    market: str
+    symbol: str
+    timeframe: str
+    status: str = "ok"
+    rows_written: int = 0
+    first_candle: str | None = None
+    last_candle: str | None = None
+    gaps: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    files: list[str] = field(default_factory=list)
+
+    def as_row(self) -> dict:
+        """The report as a flat dict for tables and JSON (files omitted)."""
+        row = asdict(self)
+        row.pop("files")
+        return row
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(v.strip() for v in values if v and v.strip()))
+
+
+def plan_ingest(
+    exchanges: Sequence[str],
+    markets: Sequence[str] | None,
+    symbols: Sequence[str],
+    timeframes: Sequence[str],
+    since: str | int | None = None,
+    until: str | int | None = None,
+    *,
+    now: int | None = None,
+) -> IngestPlan:
+    """Validate a request as a whole (InvalidInput names the bad value) and list its units."""
+    now = now_ms() if now is None else now
+    exchanges, symbols, timeframes = _unique(exchanges), _unique(symbols), _unique(timeframes)
+    markets = _unique(markets or MARKETS)
+    for name, values in (("exchange", exchanges), ("symbol", symbols), ("timeframe", timeframes)):
+        if not values:
+            raise InvalidInput(f"no {name} given")
+    for exchange in exchanges:
+        exchange_spec(exchange)
+    for market in markets:
+        if market not in MARKETS:
+            raise InvalidInput(f"unknown market {market!r}; expected one of {', '.join(MARKETS)}")
+    for timeframe in timeframes:
+        timeframe_ms(timeframe)
+    implied = {symbol: implied_market(symbol) for symbol in symbols}
+    wrong = [s for s, m in implied.items() if m not in markets]
+    if len(wrong) == len(symbols):
+        raise InvalidInput(
+            f"no symbol is in the requested market(s) {', '.join(markets)}: {', '.join(wrong)}"
+            " (BTC/USDT is spot, BTC/USDT:USDT linear)"
+        )
+    since_ms = None if since in (None, "") else parse_time(since, name="since")
+    until_ms = now if until in (None, "") else parse_time(until, name="until")
+    if since_ms is not None and since_ms >= now:
+        raise InvalidInput(f"since {ms_to_iso(since_ms)} is in the future (now {ms_to_iso(now)})")
+    if since_ms is not None and since_ms >= until_ms:
+        raise InvalidInput(f"since {ms_to_iso(since_ms)} is not before until {ms_to_iso(until_ms)}")
+    units = tuple(
+        SeriesUnit(exchange, implied[symbol], symbol, timeframe)
+        for exchange in exchanges
+        for symbol in symbols
+        if implied[symbol] in markets
+        for timeframe in timeframes
+    )
+    return IngestPlan(units=units, since_ms=since_ms, until_ms=min(until_ms, now))
+
+
+def windows_to_fetch(stored: tuple[int, int] | None, since_ms: int | None, until_ms: int,
+                     step: int, label: str) -> list[tuple[int, int]]:
+    """The half-open ranges still missing: before what is stored (if asked) and after it."""
+    if stored is None:
+        if since_ms is None:
+            raise PermanentError(f"{label}: nothing stored yet; give since (e.g. 2024-01-01)")
+        return [(since_ms, until_ms)]
+    first, last = stored
+    ranges = []
+    if since_ms is not None and since_ms < first:
+        ranges.append((since_ms, first))
+    start = last + step if since_ms is None else max(last + step, since_ms)
+    if start < until_ms:
+        ranges.append((start, until_ms))
+    return ranges
+
+
+def candles_table(unit: SeriesUnit, chunks: list[Candles], ingested_at_ms: int) -> pa.Table:
+    """Arrow table in the pinned candles schema from validated candle arrays."""
+    cols = {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
+    n = len(cols["open_time"])
+    trades = cols["trades"]
+    taker = cols["taker_buy_volume"]
+    arrays = {
+        "exchange": pa.array([unit.exchange] * n, pa.string()),
+        "market": pa.array([unit.market] * n, pa.string()),
+        "symbol": pa.array([unit.symbol] * n, pa.string()),
+        "timeframe": pa.array([unit.timeframe] * n, pa.string()),
+        "open_time": pa.array(cols["open_time"], pa.int64()).cast(pa.timestamp("ms")),
+        **{k: pa.array(cols[k], pa.float64()) for k in ("open", "high", "low", "close", "volume")},
+        "quote_volume": pa.array(cols["quote_volume"], pa.float64()),
+        "trades": pa.array(np.nan_to_num(trades).astype(np.int64), pa.int64(), mask=np.isnan(trades)),
+        "taker_buy_volume": pa.array(taker, pa.float64(), mask=np.isnan(taker)),
+        "ingested_at": pa.array(np.full(n, ingested_at_ms), pa.int64()).cast(pa.timestamp("ms")),
+    }
+    return pa.Table.from_pydict(arrays, schema=CANDLES.schema)
+
+
+class _SeriesWriter:
+    """Buffers validated pages of one series and lands them as atomic files of `flush_rows` rows."""
+
+    def __init__(self, unit: SeriesUnit, folder, report: UnitReport, flush_rows: int,
+                 previous_last: int | None):
+        self.unit, self.folder, self.report, self.flush_rows = unit, folder, report, flush_rows
+        self.step = timeframe_ms(unit.timeframe)
+        self.chunks: list[Candles] = []
+        self.buffered = 0
+        self.previous = previous_last
+
+    def add(self, page: Candles) -> None:
+        times = page["open_time"]
+        expected = np.r_[self.previous + self.step if self.previous is not None else times[0],
+                         times[:-1] + self.step]
+        self.report.gaps += int(((times - expected) // self.step).clip(min=0).sum())
+        self.previous = int(times[-1])
+        self.chunks.append(page)
+        self.buffered += len(times)
+        if self.buffered >= self.flush_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.chunks:
+            return
+        table = candles_table(self.unit, self.chunks, now_ms())
+        first = int(self.chunks[0]["open_time"][0])
+        last = int(self.chunks[-1]["open_time"][-1])
+        path = write_atomic(table, self.folder, first, last)
+        report = self.report
+        report.rows_written += table.num_rows
+        report.files.append(str(path))
+        report.first_candle = min(filter(None, [report.first_candle, ms_to_iso(first)]))
+        report.last_candle = max(filter(None, [report.last_candle, ms_to_iso(last)]))
+        self.chunks, self.buffered = [], 0
+
+    def end_range(self) -> None:
+        """Flush, and forget the previous candle: the next range is not contiguous with this one."""
+        self.flush()
+        self.previous = None
+
+
+def ingest_series(
+    unit: SeriesUnit,
+    since_ms: int | None,
+    until_ms: int,
+    settings: Settings,
+    *,
+    clock: Callable[[], int] = now_ms,
+) -> UnitReport:
+    """Fetch the closed candles `unit` is missing in [since, until) and land them in the lake.
+
+    Raises the classified error of the first failure; pages validated before it have landed.
+    """
+    started = time.monotonic()
+    report = UnitReport(unit.exchange, unit.market, unit.symbol, unit.timeframe)
+    stats = FetchStats()
+    try:
+        client = connect(unit.exchange, settings)
+        market = market_of(client, unit.symbol, unit.market)
+        if unit.timeframe not in client.timeframes:
+            raise PermanentError(f"{unit.exchange} has no {unit.timeframe!r} candles")
+        folder = partition_dir(settings.lake_dir, CANDLES, {
+            "exchange": unit.exchange, "market": unit.market,
+            "symbol_id": market["id"], "timeframe": unit.timeframe,
+        })
+        stored = stored_range(folder)
+        step = timeframe_ms(unit.timeframe)
+        ranges = windows_to_fetch(stored, since_ms, until_ms, step, unit.label)
+        for start, end in ranges:
+            previous = stored[1] if stored and start > stored[1] else None
+            writer = _SeriesWriter(unit, folder, report, settings.flush_rows, previous)
+            try:
+                for page in fetch_closed_candles(client, market, unit.timeframe, start, end,
+                                                 stats=stats, clock=clock):
+                    writer.add(page)
+            finally:
+                writer.end_range()  # what was validated lands even if a later page fails
+    except Exception as exc:
+        exc.add_note(f"{unit.label}: {report.rows_written} rows landed before the failure")
+        raise
+    report.requests = stats.requests
+    report.seconds = round(time.monotonic() - started, 3)
+    return report

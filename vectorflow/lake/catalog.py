@@ -1,0 +1,149 @@
+"""The DuckDB catalog: views (and a little metadata) over the lake, never the data itself.
+
+The pipeline opens the catalog only to (re)build views, and only when their definitions changed
+(a new view, a moved data dir). Views read the lake through globs, so new files appear in them
+without any rebuild, and a user's read-only session never blocks a run. The file is written in
+DuckDB's oldest storage format so the `duckdb` 1.5 command line opens it too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from vectorflow.lake.files import write_schema_file
+from vectorflow.lake.schema import CANDLES, DATASETS, Dataset
+from vectorflow.timeframes import TIMEFRAMES, timeframe_ms
+
+log = logging.getLogger(__name__)
+
+STORAGE = {"storage_compatibility_version": "v1.0.0"}
+
+
+def _quote(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def dataset_scan(lake: Path, dataset: Dataset) -> str:
+    """SQL reading every visible file of `dataset`, older schemas included, newest row per key."""
+    glob = _quote(lake / dataset.name / "**" / "*.parquet")
+    columns = ", ".join(f'"{f.name}"' for f in dataset.schema)
+    key = ", ".join(dataset.key)
+    return (
+        f"SELECT {columns} FROM read_parquet({glob}, union_by_name = true, "
+        f"hive_partitioning = false) "
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY ingested_at DESC) = 1"
+    )
+
+
+def _candle_gaps_sql() -> str:
+    steps = ", ".join(f"('{tf}', {timeframe_ms(tf)})" for tf in TIMEFRAMES)
+    return f"""
+WITH steps(timeframe, step_ms) AS (VALUES {steps}),
+ordered AS (
+    SELECT c.exchange, c.market, c.symbol, c.timeframe, c.open_time, s.step_ms,
+           lead(c.open_time) OVER (
+               PARTITION BY c.exchange, c.market, c.symbol, c.timeframe ORDER BY c.open_time
+           ) AS next_open
+    FROM candles c JOIN steps s ON s.timeframe = c.timeframe
+)
+SELECT exchange, market, symbol, timeframe,
+       open_time + to_milliseconds(step_ms) AS gap_start,
+       next_open AS gap_end,
+       (epoch_ms(next_open) - epoch_ms(open_time)) // step_ms - 1 AS missing
+FROM ordered
+WHERE epoch_ms(next_open) - epoch_ms(open_time) > step_ms"""
+
+
+def view_definitions(lake: Path) -> dict[str, str]:
+    """Every catalog view by name, as SQL over absolute lake paths."""
+    views = {name: dataset_scan(lake, ds) for name, ds in DATASETS.items()}
+    views["candle_gaps"] = _candle_gaps_sql()
+    return views
+
+
+def _fingerprint(views: dict[str, str]) -> str:
+    text = "\n".join(f"{name}:{sql}" for name, sql in sorted(views.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def connect(catalog: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection to the catalog with the session time zone set to UTC."""
+    con = duckdb.connect(str(catalog), read_only=read_only, config=dict(STORAGE) if not read_only else {})
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _current_fingerprint(catalog: Path) -> str | None:
+    if not catalog.exists():
+        return None
+    con = connect(catalog, read_only=True)
+    try:
+        row = con.execute(
+            "SELECT value FROM vectorflow_meta WHERE key = 'views_fingerprint'"
+        ).fetchone()
+        return row[0] if row else None
+    except duckdb.CatalogException:
+        return None
+    finally:
+        con.close()
+
+
+def _ensure_schema_files(lake: Path) -> None:
+    for dataset in DATASETS.values():
+        path = write_schema_file(lake, dataset)
+        if not pq.read_schema(path).equals(dataset.schema, check_metadata=False):
+            path.unlink()  # columns were added: rewrite it with the current schema
+            write_schema_file(lake, dataset)
+
+
+def _rebuild(catalog: Path, views: dict[str, str], fingerprint: str, data_dir: Path) -> None:
+    con = connect(catalog, read_only=False)
+    try:
+        con.execute("BEGIN")
+        for name, sql in views.items():
+            con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {sql}')
+        con.execute("CREATE TABLE IF NOT EXISTS vectorflow_meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        con.execute("DELETE FROM vectorflow_meta")
+        con.executemany(
+            "INSERT INTO vectorflow_meta VALUES (?, ?)",
+            [["views_fingerprint", fingerprint], ["data_dir", str(data_dir)]],
+        )
+        con.execute("COMMIT")
+    finally:
+        con.close()
+
+
+def refresh_catalog(data_dir: Path, *, attempts: int = 3, wait_s: float = 0.5) -> bool:
+    """Make the catalog's views match the lake's datasets; False (never an error) if it is locked.
+
+    A locked catalog (a user's session) is retried a few times, then left for the next run:
+    views already there keep working because they read the lake through globs.
+    """
+    lake = data_dir / "lake"
+    catalog = data_dir / "vectorflow.duckdb"
+    _ensure_schema_files(lake)
+    views = view_definitions(lake)
+    fingerprint = _fingerprint(views)
+    for attempt in range(attempts):
+        try:
+            if _current_fingerprint(catalog) == fingerprint:
+                return True
+            _rebuild(catalog, views, fingerprint, data_dir)
+            log.info("catalog views rebuilt in %s", catalog)
+            return True
+        except duckdb.IOException as exc:  # the file is locked by another process
+            if attempt + 1 < attempts:
+                time.sleep(wait_s * (attempt + 1))
+            else:
+                log.warning("catalog %s is locked (%s); views will be rebuilt on the next run",
+                            catalog, str(exc).splitlines()[0])
+    return False
+
+
+__all__ = ["CANDLES", "connect", "dataset_scan", "refresh_catalog", "view_definitions"]

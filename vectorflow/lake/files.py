@@ -1,0 +1,106 @@
+"""Lake paths and atomic Parquet files named by the time range they cover.
+
+A data file is `<first>_<last>_<token>.parquet` inside its partition folder, where first and
+last are the covered open times (`20240101T000000`), so a series' stored range is read from
+file names alone, without opening any file: the cost of an incremental run does not grow with
+the history. Writers add files only: temp name in the same folder, then `os.replace`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from vectorflow.lake.schema import Dataset
+
+TMP_SUFFIX = ".parquet.tmp"
+_STAMP = "%Y%m%dT%H%M%S"
+_NAME = re.compile(r"^(\d{8}T\d{6})_(\d{8}T\d{6})_[0-9a-f]{8,32}\.parquet$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_component(value: str) -> str:
+    """A path component that cannot escape its folder or collide with hive syntax."""
+    cleaned = _UNSAFE.sub("_", value)
+    if cleaned in ("", ".", ".."):
+        raise ValueError(f"unusable path component {value!r}")
+    return cleaned
+
+
+def partition_dir(lake: Path, dataset: Dataset, values: dict[str, str]) -> Path:
+    """The folder of one partition, e.g. `candles/exchange=binance/market=spot/symbol_id=BTCUSDT/...`."""
+    path = lake / dataset.name
+    for key in dataset.partitions:
+        path = path / f"{key}={safe_component(values[key])}"
+    return path
+
+
+def _stamp(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime(_STAMP)
+
+
+def _unstamp(text: str) -> int:
+    dt = datetime.strptime(text, _STAMP).replace(tzinfo=timezone.utc)
+    return int(dt.timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class FileRange:
+    """A data file and the first and last key times it covers (ms)."""
+
+    path: Path
+    first_ms: int
+    last_ms: int
+
+
+def data_files(folder: Path) -> list[FileRange]:
+    """The visible data files of a partition folder with their ranges (temp files are ignored)."""
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return []
+    found = []
+    for name in names:
+        match = _NAME.match(name)
+        if match:
+            found.append(FileRange(folder / name, _unstamp(match[1]), _unstamp(match[2])))
+    return sorted(found, key=lambda f: (f.first_ms, f.last_ms))
+
+
+def stored_range(folder: Path) -> tuple[int, int] | None:
+    """(first, last) key time stored in a partition, from file names alone; None when empty."""
+    files = data_files(folder)
+    if not files:
+        return None
+    return min(f.first_ms for f in files), max(f.last_ms for f in files)
+
+
+def write_atomic(table: pa.Table, folder: Path, first_ms: int, last_ms: int) -> Path:
+    """Write `table` as a new file covering [first_ms, last_ms]: temp file, fsync, then rename."""
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{_stamp(first_ms)}_{_stamp(last_ms)}_{uuid.uuid4().hex[:12]}.parquet"
+    tmp = final.with_name(final.stem + TMP_SUFFIX)
+    with open(tmp, "wb") as sink:
+        pq.write_table(table, sink, compression="zstd")
+        sink.flush()
+        os.fsync(sink.fileno())
+    os.replace(tmp, final)
+    return final
+
+
+def write_schema_file(lake: Path, dataset: Dataset) -> Path:
+    """An empty file with the dataset's schema, so its view exists and is typed over an empty lake."""
+    path = lake / dataset.name / "_schema.parquet"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"_schema.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}")
+        pq.write_table(dataset.schema.empty_table(), tmp)
+        os.replace(tmp, path)
+    return path

@@ -1,0 +1,155 @@
+"""Settings: defaults, then the TOML file, then the environment, then command-line options.
+
+The data dir comes from `VECTORFLOW_DATA_DIR` (default `./data` under the current folder) or the
+command line; the settings file is `VECTORFLOW_CONFIG` (default `<data dir>/vectorflow.toml`).
+Example file:
+
+    workers = 4                     # concurrent ingest units
+    markets_cache_hours = 24        # how long load_markets results are reused
+    request_timeout_seconds = 10    # connect+read timeout of every exchange request
+    flush_rows = 200000             # rows buffered per series before a Parquet file is written
+
+    [exchanges.binance]
+    url = "http://127.0.0.1:8900"   # replaces scheme and host of every Binance endpoint
+    [exchanges.binance.urls]        # or whole URLs per ccxt API group (testnets)
+    fapiPublic = "https://testnet.binancefuture.com/fapi/v1"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from vectorflow.errors import InvalidInput
+from vectorflow.exchanges.urls import check_base_url
+
+EXCHANGES: tuple[str, ...] = ("binance", "bybit")
+
+
+class _ExchangeFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str | None = None
+    urls: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_base_url(value, name="url")
+
+
+class _SettingsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    workers: int = Field(default=4, ge=1, le=64)
+    markets_cache_hours: float = Field(default=24.0, ge=0)
+    request_timeout_seconds: float = Field(default=10.0, gt=0)
+    flush_rows: int = Field(default=200_000, ge=1000)
+    exchanges: dict[str, _ExchangeFile] = Field(default_factory=dict)
+
+    @field_validator("exchanges")
+    @classmethod
+    def _known(cls, value: dict[str, _ExchangeFile]) -> dict[str, _ExchangeFile]:
+        for name in value:
+            if name not in EXCHANGES:
+                raise ValueError(f"unknown exchange {name!r}; expected one of {', '.join(EXCHANGES)}")
+        return value
+
+
+@dataclass(frozen=True)
+class ExchangeEndpoints:
+    """Where one exchange is reached: a base URL replacing every host, and per-group URLs."""
+
+    url: str | None = None
+    urls: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings of one run."""
+
+    data_dir: Path
+    config_path: Path
+    workers: int = 4
+    markets_cache_hours: float = 24.0
+    request_timeout_seconds: float = 10.0
+    flush_rows: int = 200_000
+    endpoints: dict[str, ExchangeEndpoints] = field(default_factory=dict)
+
+    @property
+    def lake_dir(self) -> Path:
+        """Root of the Parquet lake."""
+        return self.data_dir / "lake"
+
+    @property
+    def catalog_path(self) -> Path:
+        """The DuckDB catalog of views."""
+        return self.data_dir / "vectorflow.duckdb"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Small caches (markets) that may be deleted at any time."""
+        return self.data_dir / "cache"
+
+    def endpoint(self, exchange: str) -> ExchangeEndpoints:
+        """The URL overrides of `exchange` (empty when it is reached at its public URLs)."""
+        return self.endpoints.get(exchange, ExchangeEndpoints())
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with command-line or flow-parameter values applied (None leaves a value as is)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _read_file(path: Path) -> _SettingsFile:
+    if not path.exists():
+        return _SettingsFile()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"malformed settings file {path}: {exc}") from None
+    try:
+        return _SettingsFile.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
+            for err in exc.errors()
+        )
+        raise InvalidInput(f"malformed settings file {path}: {problems}") from None
+
+
+def _env_int(env: dict[str, str], name: str) -> int | None:
+    value = env.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidInput(f"{name}={value!r} is not an integer") from None
+    if number < 1:
+        raise InvalidInput(f"{name}={value!r} must be at least 1")
+    return number
+
+
+def load_settings(data_dir: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Resolve settings: `data_dir` (command line) over the environment over the file over defaults."""
+    env = dict(os.environ if env is None else env)
+    root = Path(data_dir or env.get("VECTORFLOW_DATA_DIR") or "data").expanduser().resolve()
+    config = Path(env.get("VECTORFLOW_CONFIG") or root / "vectorflow.toml").expanduser().resolve()
+    file = _read_file(config)
+    endpoints = {}
+    for name in EXCHANGES:
+        section = file.exchanges.get(name, _ExchangeFile())
+        env_url = env.get(f"VECTORFLOW_{name.upper()}_URL") or None
+        url = check_base_url(env_url, name=f"VECTORFLOW_{name.upper()}_URL") if env_url else section.url
+        endpoints[name] = ExchangeEndpoints(url=url, urls=dict(section.urls))
+    return Settings(
+        data_dir=root,
+        config_path=config,
+        workers=_env_int(env, "VECTORFLOW_WORKERS") or file.workers,
+        markets_cache_hours=file.markets_cache_hours,
+        request_timeout_seconds=file.request_timeout_seconds,
+        flush_rows=file.flush_rows,
+        endpoints=endpoints,
+    )
