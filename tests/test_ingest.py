@@ -117,9 +117,12 @@ CRASH = textwrap.dedent("""
     import vectorflow.lake.files as files
     from vectorflow.ingest import SeriesUnit, ingest_series
     from vectorflow.settings import load_settings
+    real_replace = os.replace
     def crash(src, dst):
-        os._exit(9)  # killed after the temp file is written, before the rename
-    files.os.replace = crash
+        if str(src).endswith(files.TMP_SUFFIX):
+            os._exit(9)  # killed after the temp file is written, before the rename
+        real_replace(src, dst)
+    os.replace = crash
     unit = SeriesUnit("bybit", "linear", "BTC/USDT:USDT", "5m")
     ingest_series(unit, int(sys.argv[1]), int(sys.argv[2]), load_settings())
 """)

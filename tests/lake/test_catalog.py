@@ -39,7 +39,7 @@ def landed(sim, data_dir) -> Path:
 def test_views_exist_and_are_typed_over_an_empty_lake(data_dir):
     assert refresh_catalog(data_dir)
     con = connect(data_dir / "vectorflow.duckdb", read_only=True)
-    types = dict(con.execute("SELECT column_name, data_type FROM (DESCRIBE candles)").fetchall())
+    types = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE candles)").fetchall())
     assert types["open_time"] == "TIMESTAMP" and types["trades"] == "BIGINT"
     assert con.execute("SELECT count(*) FROM candle_gaps").fetchone()[0] == 0
     con.close()

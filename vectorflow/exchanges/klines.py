@@ -203,12 +203,13 @@ def fetch_closed_candles(
         if closed.any():
             yield _slice(page, closed)
         if len(times) == 0:
-            if endpoint.bounded_window and end < until_ms - 1 and _has_data_after(
-                client, endpoint.method, params, end, stats, where
-            ):
-                start = end + 1
-                continue
-            return
+            resume = None
+            if endpoint.bounded_window and end < until_ms - 1:
+                resume = _first_open_after(client, endpoint.method, params, end, stats, where)
+            if resume is None:
+                return  # the exchange has nothing at or after this start
+            start = resume
+            continue
         if not closed[-1] or times[-1] + step >= until_ms:
             return  # reached the open candle or the end of the range
         if not endpoint.bounded_window and len(times) < endpoint.page_limit:
@@ -216,12 +217,16 @@ def fetch_closed_candles(
         start = int(times[-1]) + step
 
 
-def _has_data_after(client: ccxt.Exchange, method: str, params: dict, end: int,
-                    stats: FetchStats, where: str) -> bool:
-    """One probe after an empty bounded window: is there any candle at or after `end + 1`?"""
+def _first_open_after(client: ccxt.Exchange, method: str, params: dict, end: int,
+                      stats: FetchStats, where: str) -> int | None:
+    """After an empty bounded window, one probe: the first open time after `end`, or None.
+
+    Bybit answers a request with `start` and no `end` from `start` forward, so one row tells
+    where data resumes (a listing or the end of an outage) without walking the empty range.
+    """
     probe = {k: v for k, v in params.items() if k != "end"} | {"start": end + 1, "limit": 1}
     with translate_errors(client.id, f"{method} {where} (probe)"):
         payload = getattr(client, method)(probe)
     stats.requests += 1
-    rows = payload.get("result", {}).get("list") if isinstance(payload, dict) else None
-    return bool(rows)
+    found = PARSERS[exchange_spec(client.id).row_format](payload, where)["open_time"]
+    return int(found.min()) if len(found) and found.min() > end else None
