@@ -82,6 +82,12 @@ def load_markets(client: ccxt.Exchange, settings: Settings) -> None:
         _markets_memo[key] = (time.time(), markets)
 
 
+def forget_markets() -> None:
+    """Drop this process's in-memory markets (the disk cache stays); the next connect rereads it."""
+    with _memo_lock:
+        _markets_memo.clear()
+
+
 def connect(exchange: str, settings: Settings) -> ccxt.Exchange:
     """A ready client for `exchange`: endpoints, timeout and markets (cached) set."""
     client = new_exchange(exchange, settings)
