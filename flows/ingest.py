@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.candles import ingest_series_task, load_markets_task, refresh_catalog_task
+from vectorflow.errors import InvalidInput
 from vectorflow.exchanges.specs import MARKETS
 from vectorflow.ingest import (
     DEFAULT_EXCHANGES,
@@ -22,21 +21,30 @@ from vectorflow.settings import load_settings
 
 
 def _workers() -> int:
-    value = os.environ.get("VECTORFLOW_WORKERS", "")
-    return int(value) if value.isdigit() and int(value) > 0 else 4
+    """Concurrent units from the settings (a broken settings file fails the run, not the import)."""
+    try:
+        return load_settings().workers
+    except InvalidInput:
+        return 4
 
 
 def _failed_row(unit, error: BaseException) -> dict:
     notes = " ".join(getattr(error, "__notes__", []))
-    report = UnitReport(unit.exchange, unit.market, unit.symbol, unit.timeframe,
-                        status="failed", error=f"{type(error).__name__}: {error} {notes}".strip())
+    report = UnitReport(
+        unit.exchange,
+        unit.market,
+        unit.symbol,
+        unit.timeframe,
+        status="failed",
+        error=f"{type(error).__name__}: {error} {notes}".strip(),
+    )
     return report.as_row()
 
 
 @flow(name="ingest-candles", task_runner=ThreadPoolTaskRunner(max_workers=_workers()))
 def ingest_candles(
     exchanges: list[str] = DEFAULT_EXCHANGES,  # the lists are never mutated
-    markets: list[str] = list(MARKETS),
+    markets: list[str] = list(MARKETS),  # noqa: B006 - never mutated; shown in the UI
     symbols: list[str] = DEFAULT_SYMBOLS,
     timeframes: list[str] = DEFAULT_TIMEFRAMES,
     since: str | None = None,
@@ -52,15 +60,20 @@ def ingest_candles(
     settings = load_settings(data_dir)
     plan = plan_ingest(exchanges, markets, symbols, timeframes, since, until)
     logger.info("%d units into %s", len(plan.units), settings.lake_dir)
-    market_futures = {ex: load_markets_task.submit(ex, settings)
-                      for ex in dict.fromkeys(u.exchange for u in plan.units)}
+    market_futures = {
+        ex: load_markets_task.submit(ex, settings)
+        for ex in dict.fromkeys(u.exchange for u in plan.units)
+    }
     market_errors = {}
     for exchange, future in market_futures.items():
         outcome = future.result(raise_on_failure=False)
         if isinstance(outcome, BaseException):
             market_errors[exchange] = outcome
-    futures = {unit: ingest_series_task.submit(unit, plan.since_ms, plan.until_ms, settings)
-               for unit in plan.units if unit.exchange not in market_errors}
+    futures = {
+        unit: ingest_series_task.submit(unit, plan.since_ms, plan.until_ms, settings)
+        for unit in plan.units
+        if unit.exchange not in market_errors
+    }
     rows = []
     for unit in plan.units:
         if unit.exchange in market_errors:
@@ -69,11 +82,15 @@ def ingest_candles(
         outcome = futures[unit].result(raise_on_failure=False)
         rows.append(_failed_row(unit, outcome) if isinstance(outcome, BaseException) else outcome)
     refresh_catalog_task(settings)
-    create_table_artifact(table=rows, key="ingest-candles-summary",
-                          description="Rows written, first/last candle and gaps per unit")
+    create_table_artifact(
+        table=rows,
+        key="ingest-candles-summary",
+        description="Rows written, first/last candle and gaps per unit",
+    )
     failed = [r for r in rows if r["status"] == "failed"]
     if failed:
-        names = ", ".join(f"{r['exchange']} {r['market']} {r['symbol']} {r['timeframe']}"
-                          for r in failed)
+        names = ", ".join(
+            f"{r['exchange']} {r['market']} {r['symbol']} {r['timeframe']}" for r in failed
+        )
         return Failed(message=f"{len(failed)} of {len(rows)} units failed: {names}", data=rows)
     return rows

@@ -6,16 +6,19 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from tasks.retry import retry_transient_only
+from tasks.retry import EXCHANGE_TASK_OPTIONS
 from vectorflow.exchanges.client import connect
 from vectorflow.ingest import SeriesUnit, ingest_series
 from vectorflow.lake.catalog import refresh_catalog
 from vectorflow.settings import Settings
 
 
-@task(name="load-markets", retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=2),
-      retry_jitter_factor=0.5, retry_condition_fn=retry_transient_only, cache_policy=NO_CACHE,
-      task_run_name="load-markets-{exchange}")
+@task(
+    name="load-markets",
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    task_run_name="load-markets-{exchange}",
+    **EXCHANGE_TASK_OPTIONS,
+)
 def load_markets_task(exchange: str, settings: Settings) -> int:
     """Load (or reuse from the disk cache) the markets of `exchange` once for the run."""
     client = connect(exchange, settings)
@@ -23,16 +26,25 @@ def load_markets_task(exchange: str, settings: Settings) -> int:
     return len(client.markets)
 
 
-@task(name="ingest-series", retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=5),
-      retry_jitter_factor=0.5, retry_condition_fn=retry_transient_only, cache_policy=NO_CACHE,
-      task_run_name="ingest-{unit.exchange}-{unit.market}-{unit.symbol}-{unit.timeframe}")
-def ingest_series_task(unit: SeriesUnit, since_ms: int | None, until_ms: int,
-                       settings: Settings) -> dict:
+@task(
+    name="ingest-series",
+    retry_delay_seconds=exponential_backoff(backoff_factor=5),
+    task_run_name="ingest-{unit.exchange}-{unit.market}-{unit.symbol}-{unit.timeframe}",
+    **EXCHANGE_TASK_OPTIONS,
+)
+def ingest_series_task(
+    unit: SeriesUnit, since_ms: int | None, until_ms: int, settings: Settings
+) -> dict:
     """Land the missing closed candles of one series; its report as a dict."""
     report = ingest_series(unit, since_ms, until_ms, settings)
     get_run_logger().info(
-        "%s: %d rows (%s → %s), %d gaps, %d requests", unit.label, report.rows_written,
-        report.first_candle, report.last_candle, report.gaps, report.requests,
+        "%s: %d rows (%s → %s), %d gaps, %d requests",
+        unit.label,
+        report.rows_written,
+        report.first_candle,
+        report.last_candle,
+        report.gaps,
+        report.requests,
     )
     return report.as_row()
 

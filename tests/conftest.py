@@ -59,7 +59,11 @@ def sim_settings(sim: ExchangeSimulator, data_dir: Path):
 @pytest.fixture(scope="session")
 def prefect_api():
     """One real Prefect API server (the test harness) for the whole session; yields its URL."""
-    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
     from prefect.testing.utilities import prefect_test_harness
 
     # no heartbeat thread: saves about 1 s per flow run (as Prefect's own tests do)
@@ -68,14 +72,23 @@ def prefect_api():
             yield PREFECT_API_URL.value()
 
 
-def run_cli(args: list[str], env: dict[str, str], api_url: str | None = None,
-            cwd: Path | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
+def run_cli(
+    args: list[str],
+    env: dict[str, str],
+    api_url: str | None = None,
+    cwd: Path | None = None,
+    timeout: float = 240,
+) -> subprocess.CompletedProcess:
     """Run `vectorflow ARGS` in a subprocess, pointed at the session's Prefect API if given."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("VECTORFLOW_")}
     full_env.update(env)
     if api_url:
         full_env["PREFECT_API_URL"] = api_url
     return subprocess.run(
-        [sys.executable, "-m", "vectorflow.cli", *args], env=full_env, cwd=cwd,
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "vectorflow.cli", *args],
+        env=full_env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

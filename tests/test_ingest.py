@@ -52,8 +52,13 @@ def _duplicate_keys(data_dir) -> int:
 
 def test_first_run_needs_since(fresh_sim, data_dir):
     with pytest.raises(PermanentError, match="give since"):
-        ingest_series(UNIT, None, fresh_sim.now_ms(), sim_settings(fresh_sim, data_dir),
-                      clock=fresh_sim.now_ms)
+        ingest_series(
+            UNIT,
+            None,
+            fresh_sim.now_ms(),
+            sim_settings(fresh_sim, data_dir),
+            clock=fresh_sim.now_ms,
+        )
 
 
 def test_incremental_run_stores_only_new_candles(fresh_sim, data_dir):
@@ -98,8 +103,14 @@ def test_concurrent_overlapping_runs_leave_unique_keys_in_the_view(fresh_sim, da
     settings = sim_settings(fresh_sim, data_dir)
     first, _ = fresh_sim.bundled_range("1h")
     now = fresh_sim.now_ms()
-    threads = [threading.Thread(target=ingest_series, args=(UNIT, first, now, settings),
-                                kwargs={"clock": fresh_sim.now_ms}) for _ in range(3)]
+    threads = [
+        threading.Thread(
+            target=ingest_series,
+            args=(UNIT, first, now, settings),
+            kwargs={"clock": fresh_sim.now_ms},
+        )
+        for _ in range(3)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -132,13 +143,18 @@ def test_crash_between_temp_write_and_rename_leaves_lake_readable(fresh_sim, dat
     first, _ = fresh_sim.bundled_range("5m")
     until = first + 3000 * timeframe_ms("5m")
     env = sim_env(fresh_sim, data_dir)
-    crashed = subprocess.run([sys.executable, "-c", CRASH, str(first), str(until)],
-                             env={**env, "PATH": ""}, capture_output=True, text=True)
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASH, str(first), str(until)],
+        env={**env, "PATH": ""},
+        capture_output=True,
+        text=True,
+    )
     assert crashed.returncode == 9, crashed.stderr
     assert list(data_dir.glob(f"lake/candles/**/*{TMP_SUFFIX}"))  # the stray temp file is there
     assert _candles(data_dir) == []  # ...and invisible: the lake reads as empty, not broken
     unit = SeriesUnit("bybit", "linear", "BTC/USDT:USDT", "5m")
-    report = ingest_series(unit, first, until, sim_settings(fresh_sim, data_dir),
-                           clock=fresh_sim.now_ms)
+    report = ingest_series(
+        unit, first, until, sim_settings(fresh_sim, data_dir), clock=fresh_sim.now_ms
+    )
     assert report.rows_written == 3000
     assert len(_candles(data_dir)) == 3000

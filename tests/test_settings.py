@@ -12,7 +12,8 @@ from vectorflow.settings import load_settings
 
 def test_environment_beats_file_beats_defaults(data_dir):
     (data_dir / "vectorflow.toml").write_text(
-        'workers = 7\n[exchanges.bybit]\nurl = "http://127.0.0.1:1"\n')
+        'workers = 7\n[exchanges.bybit]\nurl = "http://127.0.0.1:1"\n'
+    )
     from_file = load_settings(data_dir, env={})
     assert from_file.workers == 7 and from_file.endpoint("bybit").url == "http://127.0.0.1:1"
     assert from_file.endpoint("binance").url is None
@@ -31,12 +32,15 @@ def test_data_dir_and_config_come_from_the_environment(tmp_path):
     assert settings.catalog_path == tmp_path / "d" / "vectorflow.duckdb"
 
 
-@pytest.mark.parametrize("text,named", [
-    ("workers = 0\n", "workers"),
-    ("[exchanges.binance]\nurl = 'ftp://x'\n", "'ftp://x'"),
-    ("[exchanges.binance]\nhost = 'x'\n", "host"),
-    ("flush_rows = 'lots'\n", "'lots'"),
-])
+@pytest.mark.parametrize(
+    "text,named",
+    [
+        ("workers = 0\n", "workers"),
+        ("[exchanges.binance]\nurl = 'ftp://x'\n", "'ftp://x'"),
+        ("[exchanges.binance]\nhost = 'x'\n", "host"),
+        ("flush_rows = 'lots'\n", "'lots'"),
+    ],
+)
 def test_malformed_settings_name_the_bad_value(data_dir, text, named):
     (data_dir / "vectorflow.toml").write_text(text)
     with pytest.raises(InvalidInput, match=named):
@@ -49,10 +53,14 @@ def test_bad_environment_url_is_named(data_dir):
 
 
 def test_base_url_keeps_paths_and_groups_replace_whole_urls():
-    api = {"public": "https://api.binance.com/api/v3", "fapiPublic": "https://fapi.binance.com/fapi/v1",
-           "ws": {"spot": "wss://stream.binance.com"}}
-    out = override_api_urls(api, "http://127.0.0.1:8900",
-                            {"fapiPublic": "https://testnet.binancefuture.com/fapi/v1/"})
+    api = {
+        "public": "https://api.binance.com/api/v3",
+        "fapiPublic": "https://fapi.binance.com/fapi/v1",
+        "ws": {"spot": "wss://stream.binance.com"},
+    }
+    out = override_api_urls(
+        api, "http://127.0.0.1:8900", {"fapiPublic": "https://testnet.binancefuture.com/fapi/v1/"}
+    )
     assert out["public"] == "http://127.0.0.1:8900/api/v3"
     assert out["fapiPublic"] == "https://testnet.binancefuture.com/fapi/v1"
     assert out["ws"] == api["ws"]
@@ -64,7 +72,8 @@ def test_per_group_urls_from_the_file_reach_the_simulator(sim, data_dir):
     # the base URL points at a closed port: only the two groups the pipeline uses are redirected
     (data_dir / "vectorflow.toml").write_text(
         '[exchanges.binance]\nurl = "http://127.0.0.1:9"\n'
-        f'[exchanges.binance.urls]\npublic = "{sim.url}/api/v3"\nfapiPublic = "{sim.url}/fapi/v1"\n')
+        f'[exchanges.binance.urls]\npublic = "{sim.url}/api/v3"\nfapiPublic = "{sim.url}/fapi/v1"\n'
+    )
     client = connect("binance", load_settings(data_dir, env={}))
     assert "BTC/USDT" in list_symbols(client, "spot")
     assert "BTC/USDT:USDT" in list_symbols(client, "linear")

@@ -1,4 +1,4 @@
-"""VectorFlow: crypto market data into a Parquet lake with a DuckDB catalog, orchestrated by Prefect."""
+"""VectorFlow: crypto market data into a Parquet lake and a DuckDB catalog, run by Prefect."""
 
 from __future__ import annotations
 

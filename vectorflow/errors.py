@@ -1,11 +1,14 @@
 """Errors named for what the caller must do with them.
 
     VectorflowError
-    ├── InvalidInput          the request itself is wrong (bad option, config, range): exit 2, no request made
-    ├── PermanentError        fail this unit now, retrying cannot help; the message names the bad value
+    ├── InvalidInput          the request itself is wrong (option, config, range):
+    │                         exit 2, no request made
+    ├── PermanentError        fail this unit now, retrying cannot help;
+    │                         the message names the bad value
     │   ├── UnknownSymbol     the exchange does not list the symbol (in that market)
     │   └── MalformedResponse a response failed validation (never stored)
-    └── TransientError        worth retrying after a wait: network, timeouts, 5xx, 429, exchange busy
+    └── TransientError        worth retrying after a wait:
+                              network, timeouts, 5xx, 429, exchange busy
         └── ExchangeUnavailable
 
 The mapping from ccxt exceptions, HTTP statuses and exchange codes lives in

@@ -28,7 +28,7 @@ DEFAULT_TIMEFRAMES = ["1h"]
 
 @dataclass(frozen=True)
 class SeriesUnit:
-    """One (exchange, market, symbol, timeframe) series: the unit of work that lands or fails alone."""
+    """One (exchange, market, symbol, timeframe) series: the unit that lands or fails alone."""
 
     exchange: str
     market: str
@@ -126,8 +126,9 @@ def plan_ingest(
     return IngestPlan(units=units, since_ms=since_ms, until_ms=min(until_ms, now))
 
 
-def windows_to_fetch(stored: tuple[int, int] | None, since_ms: int | None, until_ms: int,
-                     step: int, label: str) -> list[tuple[int, int]]:
+def windows_to_fetch(
+    stored: tuple[int, int] | None, since_ms: int | None, until_ms: int, step: int, label: str
+) -> list[tuple[int, int]]:
     """The half-open ranges still missing: before what is stored (if asked) and after it."""
     if stored is None:
         if since_ms is None:
@@ -157,7 +158,9 @@ def candles_table(unit: SeriesUnit, chunks: list[Candles], ingested_at_ms: int) 
         "open_time": pa.array(cols["open_time"], pa.int64()).cast(pa.timestamp("ms")),
         **{k: pa.array(cols[k], pa.float64()) for k in ("open", "high", "low", "close", "volume")},
         "quote_volume": pa.array(cols["quote_volume"], pa.float64()),
-        "trades": pa.array(np.nan_to_num(trades).astype(np.int64), pa.int64(), mask=np.isnan(trades)),
+        "trades": pa.array(
+            np.nan_to_num(trades).astype(np.int64), pa.int64(), mask=np.isnan(trades)
+        ),
         "taker_buy_volume": pa.array(taker, pa.float64(), mask=np.isnan(taker)),
         "ingested_at": pa.array(np.full(n, ingested_at_ms), pa.int64()).cast(pa.timestamp("ms")),
     }
@@ -167,8 +170,14 @@ def candles_table(unit: SeriesUnit, chunks: list[Candles], ingested_at_ms: int) 
 class _SeriesWriter:
     """Buffers validated pages of one series and lands them as atomic files of `flush_rows` rows."""
 
-    def __init__(self, unit: SeriesUnit, folder, report: UnitReport, flush_rows: int,
-                 previous_last: int | None):
+    def __init__(
+        self,
+        unit: SeriesUnit,
+        folder,
+        report: UnitReport,
+        flush_rows: int,
+        previous_last: int | None,
+    ):
         self.unit, self.folder, self.report, self.flush_rows = unit, folder, report, flush_rows
         self.step = timeframe_ms(unit.timeframe)
         self.chunks: list[Candles] = []
@@ -177,8 +186,10 @@ class _SeriesWriter:
 
     def add(self, page: Candles) -> None:
         times = page["open_time"]
-        expected = np.r_[self.previous + self.step if self.previous is not None else times[0],
-                         times[:-1] + self.step]
+        expected = np.r_[
+            self.previous + self.step if self.previous is not None else times[0],
+            times[:-1] + self.step,
+        ]
         self.report.gaps += int(((times - expected) // self.step).clip(min=0).sum())
         self.previous = int(times[-1])
         self.chunks.append(page)
@@ -226,10 +237,16 @@ def ingest_series(
         market = market_of(client, unit.symbol, unit.market)
         if unit.timeframe not in client.timeframes:
             raise PermanentError(f"{unit.exchange} has no {unit.timeframe!r} candles")
-        folder = partition_dir(settings.lake_dir, CANDLES, {
-            "exchange": unit.exchange, "market": unit.market,
-            "symbol_id": market["id"], "timeframe": unit.timeframe,
-        })
+        folder = partition_dir(
+            settings.lake_dir,
+            CANDLES,
+            {
+                "exchange": unit.exchange,
+                "market": unit.market,
+                "symbol_id": market["id"],
+                "timeframe": unit.timeframe,
+            },
+        )
         stored = stored_range(folder)
         step = timeframe_ms(unit.timeframe)
         ranges = windows_to_fetch(stored, since_ms, until_ms, step, unit.label)
@@ -237,8 +254,9 @@ def ingest_series(
             previous = stored[1] if stored and start > stored[1] else None
             writer = _SeriesWriter(unit, folder, report, settings.flush_rows, previous)
             try:
-                for page in fetch_closed_candles(client, market, unit.timeframe, start, end,
-                                                 stats=stats, clock=clock):
+                for page in fetch_closed_candles(
+                    client, market, unit.timeframe, start, end, stats=stats, clock=clock
+                ):
                     writer.add(page)
             finally:
                 writer.end_range()  # what was validated lands even if a later page fails

@@ -16,10 +16,13 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def format_rows(columns: Sequence[str], rows: Sequence[Sequence[object]], fmt: str = "table") -> str:
+def format_rows(
+    columns: Sequence[str], rows: Sequence[Sequence[object]], fmt: str = "table"
+) -> str:
     """Rows as `table` (aligned text), `csv` or `json` (a list of objects)."""
     if fmt == "json":
-        return json.dumps([dict(zip(columns, row)) for row in rows], default=str, indent=1)
+        objects = [dict(zip(columns, row, strict=True)) for row in rows]
+        return json.dumps(objects, default=str, indent=1)
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -28,7 +31,7 @@ def format_rows(columns: Sequence[str], rows: Sequence[Sequence[object]], fmt: s
         return buffer.getvalue().rstrip("\n")
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths))
+    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
     rule = "  ".join("-" * w for w in widths)
-    body = ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
+    body = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
     return "\n".join([line, rule, *body, f"({len(rows)} row{'s' if len(rows) != 1 else ''})"])

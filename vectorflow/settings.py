@@ -54,7 +54,9 @@ class _SettingsFile(BaseModel):
     def _known(cls, value: dict[str, _ExchangeFile]) -> dict[str, _ExchangeFile]:
         for name in value:
             if name not in EXCHANGES:
-                raise ValueError(f"unknown exchange {name!r}; expected one of {', '.join(EXCHANGES)}")
+                raise ValueError(
+                    f"unknown exchange {name!r}; expected one of {', '.join(EXCHANGES)}"
+                )
         return value
 
 
@@ -132,8 +134,10 @@ def _env_int(env: dict[str, str], name: str) -> int | None:
     return number
 
 
-def load_settings(data_dir: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
-    """Resolve settings: `data_dir` (command line) over the environment over the file over defaults."""
+def load_settings(
+    data_dir: str | Path | None = None, env: dict[str, str] | None = None
+) -> Settings:
+    """Resolve settings: `data_dir` (command line), then environment, then file, then defaults."""
     env = dict(os.environ if env is None else env)
     root = Path(data_dir or env.get("VECTORFLOW_DATA_DIR") or "data").expanduser().resolve()
     config = Path(env.get("VECTORFLOW_CONFIG") or root / "vectorflow.toml").expanduser().resolve()
@@ -142,7 +146,11 @@ def load_settings(data_dir: str | Path | None = None, env: dict[str, str] | None
     for name in EXCHANGES:
         section = file.exchanges.get(name, _ExchangeFile())
         env_url = env.get(f"VECTORFLOW_{name.upper()}_URL") or None
-        url = check_base_url(env_url, name=f"VECTORFLOW_{name.upper()}_URL") if env_url else section.url
+        url = (
+            check_base_url(env_url, name=f"VECTORFLOW_{name.upper()}_URL")
+            if env_url
+            else section.url
+        )
         endpoints[name] = ExchangeEndpoints(url=url, urls=dict(section.urls))
     return Settings(
         data_dir=root,

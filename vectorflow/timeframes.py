@@ -11,7 +11,19 @@ _UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
 #: Timeframes the pipeline stores: fixed-length candles that both exchanges serve (Binance also 8h).
 TIMEFRAMES: tuple[str, ...] = (
-    "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w",
+    "1m",
+    "3m",
+    "5m",
+    "15m",
+    "30m",
+    "1h",
+    "2h",
+    "4h",
+    "6h",
+    "8h",
+    "12h",
+    "1d",
+    "1w",
 )
 
 
@@ -25,7 +37,7 @@ def timeframe_ms(timeframe: str) -> int:
 
 
 def floor_ms(ms: int, timeframe: str) -> int:
-    """Open time of the candle of `timeframe` containing `ms` (weeks start on Monday, as on both exchanges)."""
+    """Open time of the `timeframe` candle containing `ms` (weeks start on Monday, as on both)."""
     step = timeframe_ms(timeframe)
     offset = 4 * 86_400_000 if timeframe.endswith("w") else 0  # 1970-01-01 was a Thursday
     return (ms - offset) // step * step + offset

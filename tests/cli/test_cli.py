@@ -47,7 +47,8 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize("args,named", BAD_INPUT)
 def test_invalid_ingest_input_exits_2_naming_the_value_before_any_request(
-        args, named, sim, data_dir, monkeypatch, capsys):
+    args, named, sim, data_dir, monkeypatch, capsys
+):
     for key, value in sim_env(sim, data_dir).items():
         monkeypatch.setenv(key, value)
     sim.clear_requests()
@@ -101,3 +102,37 @@ def test_markets_lists_symbols_of_one_market(sim, data_dir, monkeypatch, capsys)
     assert "BNB/USDT:USDT" not in symbols  # only Binance lists it
     assert main(["markets", "--exchange", "bybit", "--market", "margin"]) == INVALID
     assert "'margin'" in capsys.readouterr().err
+
+
+def test_sim_command_serves_both_exchanges_on_the_given_port(tmp_path):
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "vectorflow.cli", "sim", "--port", str(port),
+                               "--now", "2026-01-01"], cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                spot = requests.get(f"http://127.0.0.1:{port}/api/v3/exchangeInfo", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "the simulator did not start"
+                time.sleep(0.2)
+        bybit = requests.get(f"http://127.0.0.1:{port}/v5/market/kline", timeout=5, params={
+            "category": "linear", "symbol": "BTCUSDT", "interval": "60", "limit": 3})
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert "BTCUSDT" in {s["symbol"] for s in spot.json()["symbols"]}
+    assert "X-MBX-USED-WEIGHT-1M" in spot.headers
+    rows = bybit.json()["result"]["list"]
+    assert len(rows) == 3 and int(rows[0][0]) <= 1767225600000  # pinned clock: 2026-01-01

@@ -14,14 +14,22 @@ def test_demo_lands_four_series_at_three_timeframes(prefect_api, data_dir, tmp_p
     assert done.returncode == 0, done.stderr[-3000:]
     assert "vectorflow sql" in done.stdout  # it prints a query to try
     con = duckdb.connect(str(data_dir / "vectorflow.duckdb"), read_only=True)
-    counts = con.execute("SELECT exchange, market, timeframe, count(*), count(DISTINCT open_time) "
-                         "FROM candles GROUP BY ALL").fetchall()
-    hourly = con.execute("SELECT min(n) FROM (SELECT count(*) AS n FROM candles "
-                         "WHERE timeframe = '1h' GROUP BY exchange, market)").fetchone()[0]
+    counts = con.execute(
+        "SELECT exchange, market, timeframe, count(*), count(DISTINCT open_time) "
+        "FROM candles GROUP BY ALL"
+    ).fetchall()
+    hourly = con.execute(
+        "SELECT min(n) FROM (SELECT count(*) AS n FROM candles "
+        "WHERE timeframe = '1h' GROUP BY exchange, market)"
+    ).fetchone()[0]
     con.close()
     series = {(e, m) for e, m, _, _, _ in counts}
-    assert series == {("binance", "spot"), ("binance", "linear"), ("bybit", "spot"),
-                      ("bybit", "linear")}
+    assert series == {
+        ("binance", "spot"),
+        ("binance", "linear"),
+        ("bybit", "spot"),
+        ("bybit", "linear"),
+    }
     assert {tf for _, _, tf, _, _ in counts} == {"5m", "30m", "1h"}
     assert all(n == distinct for *_, n, distinct in counts)
     assert hourly >= 250  # enough hourly bars for the regime signals

@@ -10,7 +10,9 @@ from vectorflow.exchanges.client import connect, forget_markets
 
 
 def _market_requests(sim) -> int:
-    return sum(1 for r in sim.requests if "exchangeInfo" in r["path"] or "instruments-info" in r["path"])
+    return sum(
+        1 for r in sim.requests if "exchangeInfo" in r["path"] or "instruments-info" in r["path"]
+    )
 
 
 def test_markets_load_once_then_come_from_memory_and_disk_until_they_expire(fresh_sim, data_dir):

@@ -25,8 +25,9 @@ def _collect(client, market, timeframe, since, until, **kw):
 
 
 @pytest.mark.parametrize("exchange,market,symbol", VENUES)
-def test_backfill_across_many_pages_is_complete_ordered_and_closed(sim, data_dir, exchange,
-                                                                   market, symbol):
+def test_backfill_across_many_pages_is_complete_ordered_and_closed(
+    sim, data_dir, exchange, market, symbol
+):
     client = connect(exchange, sim_settings(sim, data_dir))
     info = market_of(client, symbol, market)
     first, last = sim.bundled_range("5m")
@@ -45,8 +46,9 @@ def test_backfill_across_many_pages_is_complete_ordered_and_closed(sim, data_dir
 
 
 def test_binance_linear_5m_equals_the_bundled_real_candles(sim, data_dir):
-    import pandas as pd
     from importlib.resources import files
+
+    import pandas as pd
 
     real = pd.read_parquet(files("vectorflow.sim") / "data" / "btc_usdt_5m.parquet")
     client = connect("binance", sim_settings(sim, data_dir))
@@ -76,15 +78,18 @@ def test_unknown_symbol_is_a_unit_error_naming_it(sim, data_dir):
         market_of(client, "BTC/USDT", "linear")  # listed, but not in that market
 
 
-@pytest.mark.parametrize("row,rule", [
-    ([1, "100", "99", "98", "99", "1", 2, "100", 5, "0.5", "50", "0"], "high below"),
-    ([1, "100", "101", "100.5", "100", "1", 2, "100", 5, "0.5", "50", "0"], "low above"),
-    ([1, "100", "101", "99", "100", "-1", 2, "100", 5, "0.5", "50", "0"], "negative volume"),
-    ([1, "100", "101", "99", "100", "1", 2, "100", 5, "2", "50", "0"], "taker-buy"),
-    ([1, None, "101", "99", "100", "1", 2, "100", 5, "0.5", "50", "0"], "missing"),
-    ([1, "x", "101", "99", "100", "1", 2, "100", 5, "0.5", "50", "0"], "not numeric"),
-    ([61_000, "100", "101", "99", "100", "1", 2, "100", 5, "0.5", "50", "0"], "aligned"),
-])
+@pytest.mark.parametrize(
+    "row,rule",
+    [
+        ([1, "100", "99", "98", "99", "1", 2, "100", 5, "0.5", "50", "0"], "high below"),
+        ([1, "100", "101", "100.5", "100", "1", 2, "100", 5, "0.5", "50", "0"], "low above"),
+        ([1, "100", "101", "99", "100", "-1", 2, "100", 5, "0.5", "50", "0"], "negative volume"),
+        ([1, "100", "101", "99", "100", "1", 2, "100", 5, "2", "50", "0"], "taker-buy"),
+        ([1, None, "101", "99", "100", "1", 2, "100", 5, "0.5", "50", "0"], "missing"),
+        ([1, "x", "101", "99", "100", "1", 2, "100", 5, "0.5", "50", "0"], "not numeric"),
+        ([61_000, "100", "101", "99", "100", "1", 2, "100", 5, "0.5", "50", "0"], "aligned"),
+    ],
+)
 def test_validation_rejects_each_broken_rule(row, rule):
     from vectorflow.exchanges.klines import parse_binance
 
@@ -100,8 +105,9 @@ def test_malformed_page_is_an_error_and_nothing_after_it_is_yielded(fresh_sim, d
     info = market_of(client, "BTC/USDT", "spot")
     first, _ = fresh_sim.bundled_range("1m")
     fresh_sim.inject("/api/v3/klines", body=[[first, None, None, None, None]], times=1)
-    pages = fetch_closed_candles(client, info, "1m", first, fresh_sim.now_ms(),
-                                 clock=fresh_sim.now_ms)
+    pages = fetch_closed_candles(
+        client, info, "1m", first, fresh_sim.now_ms(), clock=fresh_sim.now_ms
+    )
     with pytest.raises(MalformedResponse, match="binance spot BTC/USDT 1m"):
         next(pages)
 
@@ -111,6 +117,9 @@ def test_empty_window_stops_at_once(fresh_sim, data_dir):
     info = market_of(client, "BTC/USDT", "spot")
     stats = FetchStats()
     now = fresh_sim.now_ms()
-    pages = list(fetch_closed_candles(client, info, "1h", now - 10_000, now, stats=stats,
-                                      clock=fresh_sim.now_ms))
+    pages = list(
+        fetch_closed_candles(
+            client, info, "1h", now - 10_000, now, stats=stats, clock=fresh_sim.now_ms
+        )
+    )
     assert pages == [] and stats.requests <= 1

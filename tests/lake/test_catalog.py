@@ -1,4 +1,4 @@
-"""The DuckDB catalog: views over an empty lake, old schemas, moved data dirs, locks, the 1.5 CLI."""
+"""The DuckDB catalog: empty lake, old schemas, moved data dirs, locks, the 1.5 CLI."""
 
 from __future__ import annotations
 
@@ -31,7 +31,9 @@ def _count(data_dir: Path, sql: str = "SELECT count(*) FROM candles") -> int:
 @pytest.fixture
 def landed(sim, data_dir) -> Path:
     first, _ = sim.bundled_range("1h")
-    ingest_series(UNIT, first, first + 48 * 3_600_000, sim_settings(sim, data_dir), clock=sim.now_ms)
+    ingest_series(
+        UNIT, first, first + 48 * 3_600_000, sim_settings(sim, data_dir), clock=sim.now_ms
+    )
     assert refresh_catalog(data_dir)
     return data_dir
 
@@ -48,9 +50,19 @@ def test_views_exist_and_are_typed_over_an_empty_lake(data_dir):
 def test_files_of_an_older_schema_are_read_after_columns_are_added(landed):
     old = pa.schema([f for f in CANDLES.schema if f.name != "taker_buy_volume"])
     row = {f.name: [None] for f in old}
-    row.update(exchange=["bybit"], market=["spot"], symbol=["BTC/USDT"], timeframe=["1h"],
-               open_time=[0], open=[1.0], high=[1.0], low=[1.0], close=[1.0], volume=[1.0],
-               ingested_at=[0])
+    row.update(
+        exchange=["bybit"],
+        market=["spot"],
+        symbol=["BTC/USDT"],
+        timeframe=["1h"],
+        open_time=[0],
+        open=[1.0],
+        high=[1.0],
+        low=[1.0],
+        close=[1.0],
+        volume=[1.0],
+        ingested_at=[0],
+    )
     folder = next(landed.glob("lake/candles/exchange=bybit/market=spot/*/timeframe=1h"))
     write_atomic(pa.table(row, schema=old), folder, 0, 0)
     assert _count(landed) == 49
@@ -71,9 +83,13 @@ def test_views_follow_a_moved_data_dir(landed, tmp_path):
 def test_times_do_not_shift_with_the_session_time_zone(landed):
     con = duckdb.connect(str(landed / "vectorflow.duckdb"), read_only=True)
     con.execute("SET TimeZone = 'Asia/Tokyo'")
-    tokyo = con.execute("SELECT min(open_time), min(date_trunc('day', open_time)) FROM candles").fetchone()
+    tokyo = con.execute(
+        "SELECT min(open_time), min(date_trunc('day', open_time)) FROM candles"
+    ).fetchone()
     con.execute("SET TimeZone = 'America/New_York'")
-    new_york = con.execute("SELECT min(open_time), min(date_trunc('day', open_time)) FROM candles").fetchone()
+    new_york = con.execute(
+        "SELECT min(open_time), min(date_trunc('day', open_time)) FROM candles"
+    ).fetchone()
     con.close()
     assert tokyo == new_york
 
@@ -90,13 +106,18 @@ for line in sys.stdin:
 @pytest.mark.parametrize("mode", ["ro", "rw"])
 def test_a_session_holding_the_catalog_never_blocks_a_run(sim, landed, mode):
     catalog = landed / "vectorflow.duckdb"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(catalog), mode], text=True,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(catalog), mode],
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     try:
         assert holder.stdout.readline().strip() == "holding"
         first, _ = sim.bundled_range("1h")
-        report = ingest_series(UNIT, first, first + 96 * 3_600_000, sim_settings(sim, landed),
-                               clock=sim.now_ms)
+        report = ingest_series(
+            UNIT, first, first + 96 * 3_600_000, sim_settings(sim, landed), clock=sim.now_ms
+        )
         assert report.rows_written == 48
         # a read-write session locks the file: the refresh says so and never raises
         assert refresh_catalog(landed, attempts=2, wait_s=0.05) == (mode == "ro")
@@ -114,8 +135,18 @@ def test_the_duckdb_15_command_line_opens_the_catalog(landed):
     cli = shutil.which("duckdb", path=str(Path(sys.executable).parent)) or shutil.which("duckdb")
     if cli is None:
         pytest.fail("the duckdb command line (PyPI duckdb-cli, a test dependency) is not installed")
-    out = subprocess.run([cli, "-readonly", "-csv", str(landed / "vectorflow.duckdb"),
-                          "-c", "SELECT count(*) AS n FROM candles"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [
+            cli,
+            "-readonly",
+            "-csv",
+            str(landed / "vectorflow.duckdb"),
+            "-c",
+            "SELECT count(*) AS n FROM candles",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["n", "48"]

@@ -146,10 +146,15 @@ def test_bybit_rows_have_the_real_shape_newest_first(bybit, simulator):
     assert starts[0] == floor_ms(simulator.now_ms(), "1h")  # the open candle comes first
 
 
-@pytest.mark.parametrize("exchange,symbol", [
-    ("binance", "BTC/USDT"), ("binance", "BTC/USDT:USDT"),
-    ("bybit", "BTC/USDT"), ("bybit", "BTC/USDT:USDT"),
-])
+@pytest.mark.parametrize(
+    "exchange,symbol",
+    [
+        ("binance", "BTC/USDT"),
+        ("binance", "BTC/USDT:USDT"),
+        ("bybit", "BTC/USDT"),
+        ("bybit", "BTC/USDT:USDT"),
+    ],
+)
 def test_fetch_ohlcv_on_every_venue(binance, bybit, simulator, exchange, symbol):
     client = binance if exchange == "binance" else bybit
     since = floor_ms(simulator.now_ms(), "1h") - 10 * HOUR
@@ -192,8 +197,14 @@ def test_bybit_limit_rules_nearest_end_or_from_start(bybit, simulator):
     start = floor_ms(now, "1h") - 300 * HOUR
     end = start + 99 * HOUR
     body = bybit.publicGetV5MarketKline(
-        {"category": "linear", "symbol": "ETHUSDT", "interval": "60", "start": start, "end": end,
-         "limit": 20}
+        {
+            "category": "linear",
+            "symbol": "ETHUSDT",
+            "interval": "60",
+            "start": start,
+            "end": end,
+            "limit": 20,
+        }
     )
     starts = [int(r[0]) for r in body["result"]["list"]]
     assert starts == [end - k * HOUR for k in range(20)]  # nearest `end`, newest first
@@ -215,8 +226,14 @@ def test_new_listing_has_no_candles_before_it(binance, bybit, simulator):
     )
     assert raw[0][0] == listed
     body = bybit.publicGetV5MarketKline(
-        {"category": "spot", "symbol": "NEWUSDT", "interval": "60", "start": 0,
-         "end": listed + 2 * HOUR, "limit": 1000}
+        {
+            "category": "spot",
+            "symbol": "NEWUSDT",
+            "interval": "60",
+            "start": 0,
+            "end": listed + 2 * HOUR,
+            "limit": 1000,
+        }
     )
     assert [int(r[0]) for r in body["result"]["list"]] == [listed + 2 * HOUR, listed + HOUR, listed]
     daily = binance.publicGetKlines({"symbol": "NEWUSDT", "interval": "1d", "startTime": 0})
@@ -233,8 +250,13 @@ def test_bundled_real_candles_are_served_exactly(binance, simulator):
     rows, start = [], first
     while start <= last:
         page = binance.fapiPublicGetKlines(
-            {"symbol": "BTCUSDT", "interval": "5m", "startTime": start, "endTime": last,
-             "limit": 1500}
+            {
+                "symbol": "BTCUSDT",
+                "interval": "5m",
+                "startTime": start,
+                "endTime": last,
+                "limit": 1500,
+            }
         )
         rows += page
         start = page[-1][0] + 300_000
@@ -267,9 +289,15 @@ def test_hour_candles_are_the_exact_aggregate_of_5m_candles(binance, simulator):
     assert all(pd.Timestamp(r[0], unit="ms").day_of_week == 0 for r in weeks)  # Mondays
 
 
-@pytest.mark.parametrize("exchange,market", [
-    ("binance", "spot"), ("binance", "linear"), ("bybit", "spot"), ("bybit", "linear"),
-])
+@pytest.mark.parametrize(
+    "exchange,market",
+    [
+        ("binance", "spot"),
+        ("binance", "linear"),
+        ("bybit", "spot"),
+        ("bybit", "linear"),
+    ],
+)
 def test_every_row_obeys_ohlc_rules_and_the_tick(binance, bybit, simulator, exchange, market):
     now = simulator.now_ms()
     client = binance if exchange == "binance" else bybit
@@ -321,8 +349,10 @@ def test_unknown_symbol_and_bad_parameters_have_the_real_error_shapes(binance, b
         bybit.publicGetV5MarketKline({"category": "spot", "symbol": "BNBUSDT", "interval": "1"})
     with pytest.raises(ccxt.BadRequest, match="Invalid period!"):
         bybit.publicGetV5MarketKline({"category": "linear", "symbol": "BTCUSDT", "interval": "480"})
-    raw = requests.get(f"{own_sim.url}/v5/market/kline",
-                       params={"category": "spot", "symbol": "BNBUSDT", "interval": "1"})
+    raw = requests.get(
+        f"{own_sim.url}/v5/market/kline",
+        params={"category": "spot", "symbol": "BNBUSDT", "interval": "1"},
+    )
     assert raw.status_code == 200 and raw.json()["retCode"] == 10001
     raw = requests.get(f"{own_sim.url}/api/v3/klines", params={"symbol": "BNB", "interval": "1m"})
     assert raw.status_code == 400 and raw.json() == {"code": -1121, "msg": "Invalid symbol."}
@@ -356,8 +386,12 @@ def test_inject_answers_once_then_serves_normally(own_sim):
     client = _client("binance", own_sim)
     client.load_markets()
     params = {"symbol": "BTCUSDT", "interval": "1m", "limit": 2}
-    own_sim.inject("/api/v3/klines", status=429, body={"code": -1003, "msg": "Too many requests."},
-                   headers={"Retry-After": "7"})
+    own_sim.inject(
+        "/api/v3/klines",
+        status=429,
+        body={"code": -1003, "msg": "Too many requests."},
+        headers={"Retry-After": "7"},
+    )
     with pytest.raises(ccxt.DDoSProtection):
         client.publicGetKlines(params)
     assert client.last_response_headers["Retry-After"] == "7"
@@ -382,8 +416,9 @@ def test_real_clock_shifts_history_by_whole_weeks_to_end_in_the_last_week():
         first, last = sim.bundled_range("5m")
         assert (first - real_start) % WEEK == 0
         assert now_ms() - WEEK < last + 300_000 <= now_ms()
-        rows = requests.get(f"{sim.url}/fapi/v1/klines",
-                            params={"symbol": "BTCUSDT", "interval": "1m", "limit": 2}).json()
+        rows = requests.get(
+            f"{sim.url}/fapi/v1/klines", params={"symbol": "BTCUSDT", "interval": "1m", "limit": 2}
+        ).json()
         assert rows[-1][0] <= now_ms() < rows[-1][0] + 2 * MIN
 
 

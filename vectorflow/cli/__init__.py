@@ -31,8 +31,11 @@ def prefect_environment() -> None:
 
 def _command(sub, name: str, summary: str, example: str) -> argparse.ArgumentParser:
     return sub.add_parser(
-        name, help=summary, description=summary,
-        epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter,
+        name,
+        help=summary,
+        description=summary,
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
 
 
@@ -42,42 +45,71 @@ def build_parser() -> argparse.ArgumentParser:
         prog="vectorflow",
         description="Crypto market data from Binance and Bybit into a Parquet lake with a DuckDB "
         "catalog, orchestrated by Prefect.",
-        epilog="example:\n  vectorflow demo\n  vectorflow sql \"SELECT count(*) FROM candles\"",
+        epilog='example:\n  vectorflow demo\n  vectorflow sql "SELECT count(*) FROM candles"',
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"vectorflow {__version__}")
     parser.add_argument("--data-dir", help="data dir (default: $VECTORFLOW_DATA_DIR or ./data)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    demo = _command(sub, "demo", "Run the ingest flow offline against the bundled exchange simulator.",
-                    "vectorflow demo")
+    demo = _command(
+        sub,
+        "demo",
+        "Run the ingest flow offline against the bundled exchange simulator.",
+        "vectorflow demo",
+    )
     demo.add_argument("--port", type=int, default=0, help="simulator port (default: a free one)")
 
     ingest = _command(
-        sub, "ingest", "Fetch closed candles into the lake (resumes after the last stored candle).",
+        sub,
+        "ingest",
+        "Fetch closed candles into the lake (resumes after the last stored candle).",
         "vectorflow ingest --exchange binance --market spot --symbol BTC/USDT --timeframe 1h "
         "--since 2024-01-01",
     )
-    ingest.add_argument("--exchange", action="append", help="binance or bybit (repeatable; default both)")
-    ingest.add_argument("--market", action="append", help="spot or linear (repeatable; default both)")
-    ingest.add_argument("--symbol", action="append",
-                        help="unified symbol, BTC/USDT (spot) or BTC/USDT:USDT (linear); repeatable")
-    ingest.add_argument("--timeframe", action="append", help="1m 5m 15m 30m 1h 4h 1d ... (repeatable)")
-    ingest.add_argument("--since", help="UTC date or ISO timestamp, inclusive (needed on a series' first run)")
+    ingest.add_argument(
+        "--exchange", action="append", help="binance or bybit (repeatable; default both)"
+    )
+    ingest.add_argument(
+        "--market", action="append", help="spot or linear (repeatable; default both)"
+    )
+    ingest.add_argument(
+        "--symbol",
+        action="append",
+        help="unified symbol, BTC/USDT (spot) or BTC/USDT:USDT (linear); repeatable",
+    )
+    ingest.add_argument(
+        "--timeframe", action="append", help="1m 5m 15m 30m 1h 4h 1d ... (repeatable)"
+    )
+    ingest.add_argument(
+        "--since", help="UTC date or ISO timestamp, inclusive (needed on a series' first run)"
+    )
     ingest.add_argument("--until", help="UTC date or ISO timestamp, exclusive (default: now)")
 
-    sql = _command(sub, "sql", "Run a query on the DuckDB catalog (read-only) and print it.",
-                   'vectorflow sql "SELECT exchange, symbol, count(*) FROM candles GROUP BY ALL"')
+    sql = _command(
+        sub,
+        "sql",
+        "Run a query on the DuckDB catalog (read-only) and print it.",
+        'vectorflow sql "SELECT exchange, symbol, count(*) FROM candles GROUP BY ALL"',
+    )
     sql.add_argument("query")
     sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
 
-    markets = _command(sub, "markets", "List the symbols an exchange offers in a market.",
-                       "vectorflow markets --exchange binance --market spot")
+    markets = _command(
+        sub,
+        "markets",
+        "List the symbols an exchange offers in a market.",
+        "vectorflow markets --exchange binance --market spot",
+    )
     markets.add_argument("--exchange", required=True)
     markets.add_argument("--market", required=True)
 
-    sim = _command(sub, "sim", "Serve the local exchange simulator (Binance and Bybit REST).",
-                   "vectorflow sim --port 8900")
+    sim = _command(
+        sub,
+        "sim",
+        "Serve the local exchange simulator (Binance and Bybit REST).",
+        "vectorflow sim --port 8900",
+    )
     sim.add_argument("--port", type=int, default=8900)
     sim.add_argument("--now", help="pin the simulator clock (UTC date or ISO timestamp)")
     return parser
@@ -85,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `vectorflow` command."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("vectorflow").setLevel(logging.INFO)
     parser = build_parser()
     args = parser.parse_args(argv)

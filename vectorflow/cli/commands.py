@@ -1,4 +1,4 @@
-"""What each `vectorflow` command does; imported only when a command runs (Prefect is slow to import)."""
+"""What each `vectorflow` command does; imported only when a command runs (Prefect is slow)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,19 @@ from vectorflow.errors import InvalidInput
 from vectorflow.output import format_rows
 from vectorflow.settings import load_settings
 
-UNIT_COLUMNS = ["exchange", "market", "symbol", "timeframe", "status", "rows_written",
-                "first_candle", "last_candle", "gaps", "requests", "error"]
+UNIT_COLUMNS = [
+    "exchange",
+    "market",
+    "symbol",
+    "timeframe",
+    "status",
+    "rows_written",
+    "first_candle",
+    "last_candle",
+    "gaps",
+    "requests",
+    "error",
+]
 
 
 def _run_ingest_flow(data_dir: str | None, **parameters) -> int:
@@ -37,7 +48,12 @@ def _run_ingest_flow(data_dir: str | None, **parameters) -> int:
 def ingest(args: argparse.Namespace) -> int:
     """`vectorflow ingest`: validate the request, then run the ingest flow."""
     from vectorflow.exchanges.specs import MARKETS
-    from vectorflow.ingest import DEFAULT_EXCHANGES, DEFAULT_SYMBOLS, DEFAULT_TIMEFRAMES, plan_ingest
+    from vectorflow.ingest import (
+        DEFAULT_EXCHANGES,
+        DEFAULT_SYMBOLS,
+        DEFAULT_TIMEFRAMES,
+        plan_ingest,
+    )
 
     load_settings(args.data_dir)  # a malformed settings file is invalid input: exit 2 now
     parameters = dict(
@@ -64,17 +80,24 @@ def demo(args: argparse.Namespace) -> int:
         for exchange in ("binance", "bybit"):
             os.environ[f"VECTORFLOW_{exchange.upper()}_URL"] = sim.url
         first, _ = sim.bundled_range("5m")
-        print(f"exchange simulator on {sim.url}; ingesting from {ms_to_iso(first)} into "
-              f"{settings.data_dir}", flush=True)
+        print(
+            f"exchange simulator on {sim.url}; ingesting from {ms_to_iso(first)} into "
+            f"{settings.data_dir}",
+            flush=True,
+        )
         started = time.monotonic()
         code = _run_ingest_flow(
-            args.data_dir, exchanges=["binance", "bybit"], markets=["spot", "linear"],
-            symbols=["BTC/USDT", "BTC/USDT:USDT"], timeframes=["5m", "30m", "1h"],
-            since=ms_to_iso(first), until=None,
+            args.data_dir,
+            exchanges=["binance", "bybit"],
+            markets=["spot", "linear"],
+            symbols=["BTC/USDT", "BTC/USDT:USDT"],
+            timeframes=["5m", "30m", "1h"],
+            since=ms_to_iso(first),
+            until=None,
         )
     print(f"\ningest took {time.monotonic() - started:.1f} s. In the catalog now:\n")
     _print_query(settings.data_dir, QUERY_TO_TRY, "table")
-    print(f"\nTry:\n  vectorflow sql \"{QUERY_TO_TRY}\"")
+    print(f'\nTry:\n  vectorflow sql "{QUERY_TO_TRY}"')
     print(f"or open {settings.catalog_path} read-only: duckdb -readonly {settings.catalog_path}")
     return code
 

@@ -35,7 +35,9 @@ UNKNOWN_SYMBOL_CODES: dict[str, frozenset[int]] = {
 }
 TRANSIENT_HTTP = frozenset({408, 418, 425, 429, 500, 502, 503, 504})
 
-_TRANSIENT_CLASSES = (ccxt.NetworkError,)  # RequestTimeout, ExchangeNotAvailable, DDoSProtection, ...
+_TRANSIENT_CLASSES = (
+    ccxt.NetworkError,
+)  # RequestTimeout, ExchangeNotAvailable, DDoSProtection, ...
 _CODE = re.compile(r'"(?:code|retCode)"\s*:\s*(-?\d+)')
 _STATUS = re.compile(r"\b(\d{3})\b")
 
@@ -83,7 +85,7 @@ def is_transient(exc: BaseException) -> bool:
 
 @contextmanager
 def translate_errors(exchange: str, what: str) -> Iterator[None]:
-    """Re-raise anything from ccxt or the network inside the block as a classified VectorFlow error."""
+    """Re-raise anything from ccxt or the network in the block as a classified VectorFlow error."""
     try:
         yield
     except VectorflowError:

@@ -25,7 +25,7 @@ _markets_memo: dict[str, tuple[float, list[dict]]] = {}
 
 
 def new_exchange(exchange: str, settings: Settings) -> ccxt.Exchange:
-    """A fresh sync ccxt exchange for `exchange` with its URL overrides and timeout, no markets yet."""
+    """A fresh sync ccxt exchange with its URL overrides and timeout, no markets yet."""
     spec = exchange_spec(exchange)
     client = getattr(ccxt, spec.id)(
         {
@@ -82,6 +82,16 @@ def load_markets(client: ccxt.Exchange, settings: Settings) -> None:
         _markets_memo[key] = (time.time(), markets)
 
 
+def call_endpoint(client: ccxt.Exchange, method: str, params: dict, *, what: str) -> object:
+    """Call one raw ccxt endpoint method; every failure comes out classified (the one call path).
+
+    Every exchange request of the pipeline goes through here, so rate limiting, retries and
+    circuit breaking apply in one place.
+    """
+    with translate_errors(client.id, f"{method} {what}"):
+        return getattr(client, method)(params)
+
+
 def forget_markets() -> None:
     """Drop this process's in-memory markets (the disk cache stays); the next connect rereads it."""
     with _memo_lock:
@@ -111,6 +121,7 @@ def list_symbols(client: ccxt.Exchange, market: str) -> list[str]:
     return sorted(
         m["symbol"]
         for m in client.markets.values()
-        if m.get("type") == wanted and m.get("active") is not False
+        if m.get("type") == wanted
+        and m.get("active") is not False
         and (market == "spot" or m.get("linear"))
     )

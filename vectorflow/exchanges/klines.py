@@ -16,15 +16,22 @@ import ccxt
 import numpy as np
 
 from vectorflow.errors import MalformedResponse
-from vectorflow.exchanges.classify import translate_errors
+from vectorflow.exchanges.client import call_endpoint
 from vectorflow.exchanges.specs import exchange_spec
 from vectorflow.timeframes import floor_ms, now_ms, timeframe_ms
 
 log = logging.getLogger(__name__)
 
 COLUMNS = (
-    "open_time", "open", "high", "low", "close", "volume",
-    "quote_volume", "trades", "taker_buy_volume",
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "trades",
+    "taker_buy_volume",
 )
 Candles = dict[str, np.ndarray]
 
@@ -40,8 +47,10 @@ class FetchStats:
 
 def empty_candles() -> Candles:
     """A page with no rows."""
-    return {c: np.empty(0, dtype=np.int64 if c in ("open_time", "trades") else np.float64)
-            for c in COLUMNS}
+    return {
+        c: np.empty(0, dtype=np.int64 if c in ("open_time", "trades") else np.float64)
+        for c in COLUMNS
+    }
 
 
 def _as_matrix(rows: list, width: int, where: str) -> np.ndarray:
@@ -50,21 +59,49 @@ def _as_matrix(rows: list, width: int, where: str) -> np.ndarray:
     except (TypeError, ValueError, IndexError) as exc:
         raise MalformedResponse(f"{where}: kline rows are not numeric: {exc}") from None
     if matrix.ndim != 2 or matrix.shape[1] != width:
-        raise MalformedResponse(f"{where}: kline rows have {matrix.shape[-1]} fields, expected {width}")
+        raise MalformedResponse(
+            f"{where}: kline rows have {matrix.shape[-1]} fields, expected {width}"
+        )
     return matrix
 
 
+#: where each column sits in a raw kline row; a column an exchange does not send is null
+BINANCE_FIELDS = {
+    "open_time": 0,
+    "open": 1,
+    "high": 2,
+    "low": 3,
+    "close": 4,
+    "volume": 5,
+    "quote_volume": 7,
+    "trades": 8,
+    "taker_buy_volume": 9,
+}
+BYBIT_FIELDS = {
+    "open_time": 0,
+    "open": 1,
+    "high": 2,
+    "low": 3,
+    "close": 4,
+    "volume": 5,
+    "quote_volume": 6,
+}
+
+
+def _columns(m: np.ndarray, fields: dict[str, int]) -> Candles:
+    nulls = np.full(len(m), np.nan)
+    return {name: m[:, fields[name]] if name in fields else nulls for name in COLUMNS}
+
+
 def parse_binance(payload: object, where: str) -> Candles:
-    """Binance `[openTime, o, h, l, c, v, closeTime, quoteVolume, trades, takerBuyBase, ...]` rows."""
+    """Binance rows `[openTime, o, h, l, c, v, closeTime, quoteVolume, trades, takerBuy, ..]`."""
     if not isinstance(payload, list):
-        raise MalformedResponse(f"{where}: expected a list of kline rows, got {type(payload).__name__}")
+        raise MalformedResponse(
+            f"{where}: expected a list of kline rows, got {type(payload).__name__}"
+        )
     if not payload:
         return empty_candles()
-    m = _as_matrix(payload, 11, where)
-    return {
-        "open_time": m[:, 0], "open": m[:, 1], "high": m[:, 2], "low": m[:, 3], "close": m[:, 4],
-        "volume": m[:, 5], "quote_volume": m[:, 7], "trades": m[:, 8], "taker_buy_volume": m[:, 9],
-    }
+    return _columns(_as_matrix(payload, 11, where), BINANCE_FIELDS)
 
 
 def parse_bybit(payload: object, where: str) -> Candles:
@@ -77,19 +114,17 @@ def parse_bybit(payload: object, where: str) -> Candles:
         raise MalformedResponse(f"{where}: result.list is {type(rows).__name__}, not a list")
     if not rows:
         return empty_candles()
-    m = _as_matrix(rows, 7, where)[::-1]
-    nulls = np.full(len(m), np.nan)
-    return {
-        "open_time": m[:, 0], "open": m[:, 1], "high": m[:, 2], "low": m[:, 3], "close": m[:, 4],
-        "volume": m[:, 5], "quote_volume": m[:, 6], "trades": nulls, "taker_buy_volume": nulls,
-    }
+    return _columns(_as_matrix(rows, 7, where)[::-1], BYBIT_FIELDS)
 
 
-PARSERS: dict[str, Callable[[object, str], Candles]] = {"binance": parse_binance, "bybit": parse_bybit}
+PARSERS: dict[str, Callable[[object, str], Candles]] = {
+    "binance": parse_binance,
+    "bybit": parse_bybit,
+}
 
 
 def validate(candles: Candles, timeframe: str, where: str) -> Candles:
-    """Check every row (finite, aligned, ordered, OHLC consistent, volumes ≥ 0); return typed arrays."""
+    """Check every row (finite, aligned, ordered, OHLC consistent, volumes ≥ 0); typed arrays."""
     t = candles["open_time"]
     if len(t) == 0:
         return empty_candles()
@@ -146,13 +181,32 @@ def _server_time(client: ccxt.Exchange, payload: object) -> int | None:
     return None
 
 
-def _request(exchange: str, market_id: str, market: str, timeframe: str, interval: str,
-             start: int, end: int, limit: int) -> dict:
+def _request(
+    exchange: str,
+    market_id: str,
+    market: str,
+    timeframe: str,
+    interval: str,
+    start: int,
+    end: int,
+    limit: int,
+) -> dict:
     if exchange == "bybit":
-        return {"category": market, "symbol": market_id, "interval": interval,
-                "start": start, "end": end, "limit": limit}
-    return {"symbol": market_id, "interval": interval, "startTime": start, "endTime": end,
-            "limit": limit}
+        return {
+            "category": market,
+            "symbol": market_id,
+            "interval": interval,
+            "start": start,
+            "end": end,
+            "limit": limit,
+        }
+    return {
+        "symbol": market_id,
+        "interval": interval,
+        "startTime": start,
+        "endTime": end,
+        "limit": limit,
+    }
 
 
 def _slice(candles: Candles, keep: np.ndarray) -> Candles:
@@ -169,7 +223,7 @@ def fetch_closed_candles(
     stats: FetchStats | None = None,
     clock: Callable[[], int] = now_ms,
 ) -> Iterator[Candles]:
-    """Yield validated closed candles of `market` with open time in [since_ms, until_ms), oldest first.
+    """Yield validated closed candles of `market`, open time in [since_ms, until_ms), oldest first.
 
     Pages with the endpoint's best limit and stops as soon as the exchange has nothing further:
     a short or empty page, the still-open candle (never yielded), or `until_ms`.
@@ -189,10 +243,10 @@ def fetch_closed_candles(
         end = until_ms - 1
         if endpoint.bounded_window:
             end = min(end, start + endpoint.page_limit * step - 1)
-        params = _request(client.id, market["id"], kind, timeframe, interval, start, end,
-                          endpoint.page_limit)
-        with translate_errors(client.id, f"{endpoint.method} {where}"):
-            payload = getattr(client, endpoint.method)(params)
+        params = _request(
+            client.id, market["id"], kind, timeframe, interval, start, end, endpoint.page_limit
+        )
+        payload = call_endpoint(client, endpoint.method, params, what=where)
         stats.requests += 1
         page = validate(PARSERS[spec.row_format](payload, where), timeframe, where)
         times = page["open_time"]
@@ -217,16 +271,16 @@ def fetch_closed_candles(
         start = int(times[-1]) + step
 
 
-def _first_open_after(client: ccxt.Exchange, method: str, params: dict, end: int,
-                      stats: FetchStats, where: str) -> int | None:
+def _first_open_after(
+    client: ccxt.Exchange, method: str, params: dict, end: int, stats: FetchStats, where: str
+) -> int | None:
     """After an empty bounded window, one probe: the first open time after `end`, or None.
 
     Bybit answers a request with `start` and no `end` from `start` forward, so one row tells
     where data resumes (a listing or the end of an outage) without walking the empty range.
     """
     probe = {k: v for k, v in params.items() if k != "end"} | {"start": end + 1, "limit": 1}
-    with translate_errors(client.id, f"{method} {where} (probe)"):
-        payload = getattr(client, method)(probe)
+    payload = call_endpoint(client, method, probe, what=f"{where} (probe)")
     stats.requests += 1
     found = PARSERS[exchange_spec(client.id).row_format](payload, where)["open_time"]
     return int(found.min()) if len(found) and found.min() > end else None

@@ -13,8 +13,8 @@ MARKETS: tuple[str, ...] = ("spot", "linear")
 class KlineEndpoint:
     """One kline endpoint of one market, reached through a ccxt raw method."""
 
-    method: str        # ccxt implicit API method, e.g. "fapiPublicGetKlines"
-    page_limit: int    # rows per request that give the most candles per unit of weight
+    method: str  # ccxt implicit API method, e.g. "fapiPublicGetKlines"
+    page_limit: int  # rows per request that give the most candles per unit of weight
     bounded_window: bool  # True: send an end bounding the window to page_limit rows (Bybit)
 
 
@@ -23,8 +23,8 @@ class ExchangeSpec:
     """What the pipeline needs to know about one exchange."""
 
     id: str
-    row_format: str                      # "binance" or "bybit": how kline responses are parsed
-    klines: dict[str, KlineEndpoint]     # by market
+    row_format: str  # "binance" or "bybit": how kline responses are parsed
+    klines: dict[str, KlineEndpoint]  # by market
     ccxt_options: dict
 
     def kline_endpoint(self, market: str) -> KlineEndpoint:

@@ -8,10 +8,12 @@ from vectorflow.errors import InvalidInput
 
 
 def check_base_url(base: str, *, name: str) -> str:
-    """Return `base` without a trailing slash, or raise InvalidInput naming it if it is no http(s) URL."""
+    """`base` as scheme://host[:port]; InvalidInput naming it when it is no http(s) URL."""
     parsed = urlparse(base)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise InvalidInput(f"{name}: {base!r} is not an http(s) base URL such as http://127.0.0.1:8900")
+        raise InvalidInput(
+            f"{name}: {base!r} is not an http(s) base URL such as http://127.0.0.1:8900"
+        )
     return f"{parsed.scheme}://{parsed.netloc}"
 
 

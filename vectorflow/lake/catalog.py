@@ -74,7 +74,9 @@ def _fingerprint(views: dict[str, str]) -> str:
 
 def connect(catalog: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection to the catalog with the session time zone set to UTC."""
-    con = duckdb.connect(str(catalog), read_only=read_only, config=dict(STORAGE) if not read_only else {})
+    con = duckdb.connect(
+        str(catalog), read_only=read_only, config=dict(STORAGE) if not read_only else {}
+    )
     con.execute("SET TimeZone = 'UTC'")
     return con
 
@@ -108,7 +110,9 @@ def _rebuild(catalog: Path, views: dict[str, str], fingerprint: str, data_dir: P
         con.execute("BEGIN")
         for name, sql in views.items():
             con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {sql}')
-        con.execute("CREATE TABLE IF NOT EXISTS vectorflow_meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS vectorflow_meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
+        )
         con.execute("DELETE FROM vectorflow_meta")
         con.executemany(
             "INSERT INTO vectorflow_meta VALUES (?, ?)",
@@ -141,8 +145,11 @@ def refresh_catalog(data_dir: Path, *, attempts: int = 3, wait_s: float = 0.5) -
             if attempt + 1 < attempts:
                 time.sleep(wait_s * (attempt + 1))
             else:
-                log.warning("catalog %s is locked (%s); views will be rebuilt on the next run",
-                            catalog, str(exc).splitlines()[0])
+                log.warning(
+                    "catalog %s is locked (%s); views will be rebuilt on the next run",
+                    catalog,
+                    str(exc).splitlines()[0],
+                )
     return False
 
 

@@ -35,7 +35,7 @@ def safe_component(value: str) -> str:
 
 
 def partition_dir(lake: Path, dataset: Dataset, values: dict[str, str]) -> Path:
-    """The folder of one partition, e.g. `candles/exchange=binance/market=spot/symbol_id=BTCUSDT/...`."""
+    """The folder of one partition: `candles/exchange=binance/market=spot/symbol_id=BTCUSDT/...`."""
     path = lake / dataset.name
     for key in dataset.partitions:
         path = path / f"{key}={safe_component(values[key])}"
@@ -75,11 +75,19 @@ def data_files(folder: Path) -> list[FileRange]:
 
 
 def stored_range(folder: Path) -> tuple[int, int] | None:
-    """(first, last) key time stored in a partition, from file names alone; None when empty."""
-    files = data_files(folder)
-    if not files:
+    """(first, last) key time stored in a partition, from file names alone; None when empty.
+
+    Runs on every ingest, and a partition gains a file per run: only the two stamps that matter
+    are parsed (fixed-width digit stamps sort as the times they encode), not two per file.
+    """
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
         return None
-    return min(f.first_ms for f in files), max(f.last_ms for f in files)
+    matches = [m for m in map(_NAME.match, names) if m]
+    if not matches:
+        return None
+    return _unstamp(min(m[1] for m in matches)), _unstamp(max(m[2] for m in matches))
 
 
 def write_atomic(table: pa.Table, folder: Path, first_ms: int, last_ms: int) -> Path:
@@ -96,7 +104,7 @@ def write_atomic(table: pa.Table, folder: Path, first_ms: int, last_ms: int) -> 
 
 
 def write_schema_file(lake: Path, dataset: Dataset) -> Path:
-    """An empty file with the dataset's schema, so its view exists and is typed over an empty lake."""
+    """An empty file with the dataset's schema: its view exists, typed, over an empty lake."""
     path = lake / dataset.name / "_schema.parquet"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ class Dataset:
     schema: pa.Schema
     key: tuple[str, ...]
     partitions: tuple[str, ...]  # path components, in order; named so none collides with a column
-    order_by: str                # the column that orders rows within a partition (newest wins)
+    order_by: str  # the column that orders rows within a partition (newest wins)
 
 
 CANDLES = Dataset(

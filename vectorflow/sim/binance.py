@@ -72,8 +72,15 @@ def klines(history: History, params: dict[str, str], now: int, *, market: str) -
     if start is not None and end is not None and start > end:
         return error(-1023, "Start time is greater than end time.", weight)
     found = history.window(
-        "binance", market, symbol.upper(), interval, now,
-        lo=start, hi=end, limit=limit, oldest_first=start is not None,
+        "binance",
+        market,
+        symbol.upper(),
+        interval,
+        now,
+        lo=start,
+        hi=end,
+        limit=limit,
+        oldest_first=start is not None,
     )
     if found is None:
         return error(-1121, "Invalid symbol.", weight)
@@ -104,10 +111,18 @@ def format_klines(times, rows, series: Series, interval: str, *, spot: bool) -> 
         f'"%.{q}f","%.{quote}f","0"]'
     )
     cols = zip(
-        times.tolist(), (rows["o"] / px).tolist(), (rows["h"] / px).tolist(),
-        (rows["l"] / px).tolist(), (rows["c"] / px).tolist(), (rows["v"] / qx).tolist(),
-        (times + step - 1).tolist(), rows["q"].tolist(), rows["n"].tolist(),
-        (rows["tb"] / qx).tolist(), rows["tq"].tolist(), strict=True,
+        times.tolist(),
+        (rows["o"] / px).tolist(),
+        (rows["h"] / px).tolist(),
+        (rows["l"] / px).tolist(),
+        (rows["c"] / px).tolist(),
+        (rows["v"] / qx).tolist(),
+        (times + step - 1).tolist(),
+        rows["q"].tolist(),
+        rows["n"].tolist(),
+        (rows["tb"] / qx).tolist(),
+        rows["tq"].tolist(),
+        strict=True,
     )
     return "[" + ",".join(row % c for c in cols) + "]"
 

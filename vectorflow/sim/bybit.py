@@ -15,8 +15,18 @@ from vectorflow.sim.series import History, Series
 Reply = tuple[int, object, int]
 
 INTERVALS = {
-    "1": "1m", "3": "3m", "5": "5m", "15": "15m", "30": "30m", "60": "1h", "120": "2h",
-    "240": "4h", "360": "6h", "720": "12h", "D": "1d", "W": "1w",
+    "1": "1m",
+    "3": "3m",
+    "5": "5m",
+    "15": "15m",
+    "30": "30m",
+    "60": "1h",
+    "120": "2h",
+    "240": "4h",
+    "360": "6h",
+    "720": "12h",
+    "D": "1d",
+    "W": "1w",
 }
 KLINE_MAX_LIMIT = 1000
 KLINE_DEFAULT_LIMIT = 200
@@ -70,17 +80,29 @@ def kline(history: History, params: dict[str, str], now: int) -> Reply:
     found = None
     if category != "inverse":
         found = history.window(
-            "bybit", category, symbol, timeframe, now, lo=start, hi=end, limit=limit,
+            "bybit",
+            category,
+            symbol,
+            timeframe,
+            now,
+            lo=start,
+            hi=end,
+            limit=limit,
             oldest_first=start is not None and end is None,
         )
     if found is None:
         return error(now, "Not supported symbols")
     times, rows, series = found
     head = json.dumps({"category": category, "symbol": symbol}, separators=(",", ":"))[:-1]
-    return 200, (
-        f'{{"retCode":0,"retMsg":"OK","result":{head},"list":{format_rows(times, rows, series)}}},'
-        f'"retExtInfo":{{}},"time":{now}}}'
-    ), 1
+    listed = format_rows(times, rows, series)
+    return (
+        200,
+        (
+            f'{{"retCode":0,"retMsg":"OK","result":{head},"list":{listed}}},'
+            f'"retExtInfo":{{}},"time":{now}}}'
+        ),
+        1,
+    )
 
 
 def format_rows(times, rows, series: Series) -> str:
@@ -88,9 +110,14 @@ def format_rows(times, rows, series: Series) -> str:
     grid = series.spec.grids[series.venue]
     px, qx = round(1 / float(grid.tick)), round(1 / float(grid.step))
     cols = zip(
-        times[::-1].tolist(), (rows["o"][::-1] / px).tolist(), (rows["h"][::-1] / px).tolist(),
-        (rows["l"][::-1] / px).tolist(), (rows["c"][::-1] / px).tolist(),
-        (rows["v"][::-1] / qx).tolist(), rows["q"][::-1].round(8).tolist(), strict=True,
+        times[::-1].tolist(),
+        (rows["o"][::-1] / px).tolist(),
+        (rows["h"][::-1] / px).tolist(),
+        (rows["l"][::-1] / px).tolist(),
+        (rows["c"][::-1] / px).tolist(),
+        (rows["v"][::-1] / qx).tolist(),
+        rows["q"][::-1].round(8).tolist(),
+        strict=True,
     )
     text = ",".join(_ROW % c for c in cols)
     if "e" in text:  # a tiny value came out in exponent form: print those rows the slow way

@@ -89,7 +89,12 @@ class RefPath:
             rng = synth.rng_for(self.seed, self.spec.id, "fwd", k)
             last_close = int(self.chunks[-1]["c"][-1])
             bars = synth.forward_bars(
-                self.tpl, rng, self.end_ms, synth.BARS_PER_DAY, last_close, self.anchor_log,
+                self.tpl,
+                rng,
+                self.end_ms,
+                synth.BARS_PER_DAY,
+                last_close,
+                self.anchor_log,
                 self.style,
             )
             self._append(synth.expand_to_minutes(bars, rng))
@@ -163,7 +168,12 @@ class Series:
         return self._tables[timeframe]
 
     def window(
-        self, timeframe: str, now: int, lo: int | None, hi: int | None, limit: int,
+        self,
+        timeframe: str,
+        now: int,
+        lo: int | None,
+        hi: int | None,
+        limit: int,
         oldest_first: bool,
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Candles with lo <= open <= min(hi, now): the first `limit` or the last `limit` of them.
@@ -277,8 +287,17 @@ class History:
             return self._series[key]
 
     def window(
-        self, exchange: str, market: str, symbol_id: str, timeframe: str, now: int, *,
-        lo: int | None, hi: int | None, limit: int, oldest_first: bool,
+        self,
+        exchange: str,
+        market: str,
+        symbol_id: str,
+        timeframe: str,
+        now: int,
+        *,
+        lo: int | None,
+        hi: int | None,
+        limit: int,
+        oldest_first: bool,
     ) -> tuple[np.ndarray, dict[str, np.ndarray], Series] | None:
         """Series.window for a listed market under the store's lock; None if it is not listed."""
         series = self.series(exchange, market, symbol_id)

@@ -103,8 +103,10 @@ class ExchangeSimulator:
         self._server = _Server((self.host, self.port), self)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-            name=f"vectorflow-sim:{self.port}", daemon=True,
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"vectorflow-sim:{self.port}",
+            daemon=True,
         )
         self._thread.start()
         log.debug("simulator serving on %s", self.url)
@@ -177,8 +179,14 @@ class ExchangeSimulator:
             self._log.clear()
 
     def inject(
-        self, path: str, *, status: int = 200, body: object = "", headers: dict | None = None,
-        times: int = 1, delay: float = 0.0,
+        self,
+        path: str,
+        *,
+        status: int = 200,
+        body: object = "",
+        headers: dict | None = None,
+        times: int = 1,
+        delay: float = 0.0,
     ) -> None:
         """Answer the next `times` requests to `path` with this raw response (body str, or JSON).
 
@@ -257,8 +265,14 @@ class ExchangeSimulator:
             return self._weights[key]
 
     def _record(self, now: int, exchange: str, path: str, params: dict, status: int, weight: int):
-        entry = {"time_ms": now, "exchange": exchange, "path": path, "params": params,
-                 "status": status, "weight": weight}
+        entry = {
+            "time_ms": now,
+            "exchange": exchange,
+            "path": path,
+            "params": params,
+            "status": status,
+            "weight": weight,
+        }
         with self._lock:
             self._log.append(entry)
 

@@ -119,8 +119,13 @@ def _finish_bars(
 
 
 def forward_bars(
-    tpl: Bundled, rng: np.random.Generator, start_ms: int, n: int, open_ticks: int,
-    anchor_log: float, style: PathStyle,
+    tpl: Bundled,
+    rng: np.random.Generator,
+    start_ms: int,
+    n: int,
+    open_ticks: int,
+    anchor_log: float,
+    style: PathStyle,
 ) -> dict[str, np.ndarray]:
     """n bootstrapped 5m bars from start_ms whose first open is open_ticks (a day per chunk)."""
     src = _sources(tpl, rng, start_ms, n)
@@ -133,8 +138,13 @@ def forward_bars(
 
 
 def backward_bars(
-    tpl: Bundled, rng: np.random.Generator, end_ms: int, n: int, close_ticks: int,
-    anchor_log: float, style: PathStyle,
+    tpl: Bundled,
+    rng: np.random.Generator,
+    end_ms: int,
+    n: int,
+    close_ticks: int,
+    anchor_log: float,
+    style: PathStyle,
 ) -> dict[str, np.ndarray]:
     """n bootstrapped 5m bars ending at end_ms whose last close is close_ticks."""
     start_ms = end_ms - n * BAR_MS
@@ -212,8 +222,13 @@ def basis(times: np.ndarray, style: VenueStyle, phases: np.ndarray) -> np.ndarra
 
 
 def derive_venue(
-    ref: dict[str, np.ndarray], times: np.ndarray, ref_tick: float, ref_step: float,
-    style: VenueStyle, phases: np.ndarray, rng: np.random.Generator,
+    ref: dict[str, np.ndarray],
+    times: np.ndarray,
+    ref_tick: float,
+    ref_step: float,
+    style: VenueStyle,
+    phases: np.ndarray,
+    rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
     """Another venue's 1m candles: the reference times a small basis plus noise, on its own grid."""
     n = len(times)
@@ -231,7 +246,10 @@ def derive_venue(
 
 
 def add_extras(
-    bars: dict[str, np.ndarray], tick: float, step: float, avg_trade_usd: float,
+    bars: dict[str, np.ndarray],
+    tick: float,
+    step: float,
+    avg_trade_usd: float,
     rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
     """Add quote volume, trade count and taker-buy base/quote volume to 1m candles."""

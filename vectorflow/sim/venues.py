@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 VENUES: tuple[tuple[str, str], ...] = (
-    ("binance", "spot"), ("binance", "linear"), ("bybit", "spot"), ("bybit", "linear"),
+    ("binance", "spot"),
+    ("binance", "linear"),
+    ("bybit", "spot"),
+    ("bybit", "linear"),
 )
 REFERENCE = ("binance", "linear")  # every other venue is derived from this one
 
@@ -61,17 +64,47 @@ def _grids(bs: tuple[str, str], bl: tuple[str, str], ys=None, yl=None) -> dict:
 SYMBOLS: dict[str, SymbolSpec] = {
     s.id: s
     for s in (
-        SymbolSpec("BTC", 0.0, 1.0, 1.0, False, _grids(
-            ("0.01", "0.00001"), ("0.1", "0.001"), ("0.1", "0.000001"), ("0.1", "0.001"))),
-        SymbolSpec("ETH", 1500.0, 1.2, 0.5, False, _grids(
-            ("0.01", "0.0001"), ("0.01", "0.001"), ("0.01", "0.00001"), ("0.01", "0.01"))),
-        SymbolSpec("SOL", 20.0, 1.6, 0.12, False, _grids(
-            ("0.01", "0.001"), ("0.01", "1"), ("0.01", "0.001"), ("0.01", "0.1"))),
-        SymbolSpec("XRP", 0.4, 1.4, 0.08, False, _grids(
-            ("0.0001", "1"), ("0.0001", "0.1"), ("0.0001", "0.01"), ("0.0001", "1"))),
+        SymbolSpec(
+            "BTC",
+            0.0,
+            1.0,
+            1.0,
+            False,
+            _grids(("0.01", "0.00001"), ("0.1", "0.001"), ("0.1", "0.000001"), ("0.1", "0.001")),
+        ),
+        SymbolSpec(
+            "ETH",
+            1500.0,
+            1.2,
+            0.5,
+            False,
+            _grids(("0.01", "0.0001"), ("0.01", "0.001"), ("0.01", "0.00001"), ("0.01", "0.01")),
+        ),
+        SymbolSpec(
+            "SOL",
+            20.0,
+            1.6,
+            0.12,
+            False,
+            _grids(("0.01", "0.001"), ("0.01", "1"), ("0.01", "0.001"), ("0.01", "0.1")),
+        ),
+        SymbolSpec(
+            "XRP",
+            0.4,
+            1.4,
+            0.08,
+            False,
+            _grids(("0.0001", "1"), ("0.0001", "0.1"), ("0.0001", "0.01"), ("0.0001", "1")),
+        ),
         SymbolSpec("BNB", 300.0, 1.0, 0.04, False, _grids(("0.01", "0.001"), ("0.01", "0.01"))),
-        SymbolSpec("NEW", 1.0, 2.5, 0.05, True, _grids(
-            ("0.0001", "0.1"), ("0.0001", "1"), ("0.0001", "0.01"), ("0.0001", "1"))),
+        SymbolSpec(
+            "NEW",
+            1.0,
+            2.5,
+            0.05,
+            True,
+            _grids(("0.0001", "0.1"), ("0.0001", "1"), ("0.0001", "0.01"), ("0.0001", "1")),
+        ),
     )
 }
 
@@ -101,7 +134,12 @@ def unified(spec: SymbolSpec, market: str) -> str:
 # ---------------------------------------------------------------- Binance spot /api/v3/exchangeInfo
 
 _SPOT_ORDER_TYPES = [
-    "LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
+    "LIMIT",
+    "LIMIT_MAKER",
+    "MARKET",
+    "STOP_LOSS",
+    "STOP_LOSS_LIMIT",
+    "TAKE_PROFIT",
     "TAKE_PROFIT_LIMIT",
 ]
 
@@ -110,31 +148,69 @@ def binance_spot_entry(spec: SymbolSpec) -> dict:
     """One symbol of GET /api/v3/exchangeInfo."""
     grid = spec.grids[("binance", "spot")]
     return {
-        "symbol": spec.id, "status": "TRADING",
-        "baseAsset": spec.base, "baseAssetPrecision": 8,
-        "quoteAsset": "USDT", "quotePrecision": 8, "quoteAssetPrecision": 8,
-        "baseCommissionPrecision": 8, "quoteCommissionPrecision": 8,
+        "symbol": spec.id,
+        "status": "TRADING",
+        "baseAsset": spec.base,
+        "baseAssetPrecision": 8,
+        "quoteAsset": "USDT",
+        "quotePrecision": 8,
+        "quoteAssetPrecision": 8,
+        "baseCommissionPrecision": 8,
+        "quoteCommissionPrecision": 8,
         "orderTypes": list(_SPOT_ORDER_TYPES),
-        "icebergAllowed": True, "ocoAllowed": True, "otoAllowed": True,
-        "quoteOrderQtyMarketAllowed": True, "allowTrailingStop": True,
-        "cancelReplaceAllowed": True, "amendAllowed": True, "pegInstructionsAllowed": True,
-        "isSpotTradingAllowed": True, "isMarginTradingAllowed": spec.base != "NEW",
+        "icebergAllowed": True,
+        "ocoAllowed": True,
+        "otoAllowed": True,
+        "quoteOrderQtyMarketAllowed": True,
+        "allowTrailingStop": True,
+        "cancelReplaceAllowed": True,
+        "amendAllowed": True,
+        "pegInstructionsAllowed": True,
+        "isSpotTradingAllowed": True,
+        "isMarginTradingAllowed": spec.base != "NEW",
         "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": _fixed(grid.tick),
-             "maxPrice": "1000000.00000000", "tickSize": _fixed(grid.tick)},
-            {"filterType": "LOT_SIZE", "minQty": _fixed(grid.step), "maxQty": "9000000.00000000",
-             "stepSize": _fixed(grid.step)},
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": _fixed(grid.tick),
+                "maxPrice": "1000000.00000000",
+                "tickSize": _fixed(grid.tick),
+            },
+            {
+                "filterType": "LOT_SIZE",
+                "minQty": _fixed(grid.step),
+                "maxQty": "9000000.00000000",
+                "stepSize": _fixed(grid.step),
+            },
             {"filterType": "ICEBERG_PARTS", "limit": 10},
-            {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": "100000.00000000",
-             "stepSize": "0.00000000"},
-            {"filterType": "TRAILING_DELTA", "minTrailingAboveDelta": 10,
-             "maxTrailingAboveDelta": 2000, "minTrailingBelowDelta": 10,
-             "maxTrailingBelowDelta": 2000},
-            {"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": "5",
-             "bidMultiplierDown": "0.2", "askMultiplierUp": "5", "askMultiplierDown": "0.2",
-             "avgPriceMins": 5},
-            {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
-             "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
+            {
+                "filterType": "MARKET_LOT_SIZE",
+                "minQty": "0.00000000",
+                "maxQty": "100000.00000000",
+                "stepSize": "0.00000000",
+            },
+            {
+                "filterType": "TRAILING_DELTA",
+                "minTrailingAboveDelta": 10,
+                "maxTrailingAboveDelta": 2000,
+                "minTrailingBelowDelta": 10,
+                "maxTrailingBelowDelta": 2000,
+            },
+            {
+                "filterType": "PERCENT_PRICE_BY_SIDE",
+                "bidMultiplierUp": "5",
+                "bidMultiplierDown": "0.2",
+                "askMultiplierUp": "5",
+                "askMultiplierDown": "0.2",
+                "avgPriceMins": 5,
+            },
+            {
+                "filterType": "NOTIONAL",
+                "minNotional": "5.00000000",
+                "applyMinToMarket": True,
+                "maxNotional": "9000000.00000000",
+                "applyMaxToMarket": False,
+                "avgPriceMins": 5,
+            },
             {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
             {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
         ],
@@ -142,7 +218,10 @@ def binance_spot_entry(spec: SymbolSpec) -> dict:
         "permissionSets": [["SPOT", "MARGIN", "TRD_GRP_004", "TRD_GRP_005", "TRD_GRP_006"]],
         "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
         "allowedSelfTradePreventionModes": [
-            "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT",
+            "EXPIRE_TAKER",
+            "EXPIRE_MAKER",
+            "EXPIRE_BOTH",
+            "DECREMENT",
         ],
     }
 
@@ -165,35 +244,72 @@ def binance_spot_info(server_time: int, ids: list[str]) -> dict:
 
 # ---------------------------------------------------------------- Binance USDⓈ-M exchangeInfo
 
+
 def binance_usdm_entry(spec: SymbolSpec, onboard_ms: int) -> dict:
     """One symbol of GET /fapi/v1/exchangeInfo (as examples/binance_usdm_exchange_info.json)."""
     grid = spec.grids[("binance", "linear")]
     price_precision = 2 if spec.base == "BTC" else grid.price_decimals  # Binance's own quirk
     return {
-        "symbol": spec.id, "pair": spec.id, "contractType": "PERPETUAL",
-        "deliveryDate": 4133404800000, "onboardDate": onboard_ms, "status": "TRADING",
-        "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000",
-        "baseAsset": spec.base, "quoteAsset": "USDT", "marginAsset": "USDT",
-        "pricePrecision": price_precision, "quantityPrecision": grid.qty_decimals,
-        "baseAssetPrecision": 8, "quotePrecision": 8,
-        "underlyingType": "COIN", "underlyingSubType": ["Layer-1"] if spec.base != "NEW" else [],
-        "settlePlan": 0, "triggerProtect": "0.0500",
-        "liquidationFee": "0.012500", "marketTakeBound": "0.05", "maxMoveOrderLimit": 10000,
+        "symbol": spec.id,
+        "pair": spec.id,
+        "contractType": "PERPETUAL",
+        "deliveryDate": 4133404800000,
+        "onboardDate": onboard_ms,
+        "status": "TRADING",
+        "maintMarginPercent": "2.5000",
+        "requiredMarginPercent": "5.0000",
+        "baseAsset": spec.base,
+        "quoteAsset": "USDT",
+        "marginAsset": "USDT",
+        "pricePrecision": price_precision,
+        "quantityPrecision": grid.qty_decimals,
+        "baseAssetPrecision": 8,
+        "quotePrecision": 8,
+        "underlyingType": "COIN",
+        "underlyingSubType": ["Layer-1"] if spec.base != "NEW" else [],
+        "settlePlan": 0,
+        "triggerProtect": "0.0500",
+        "liquidationFee": "0.012500",
+        "marketTakeBound": "0.05",
+        "maxMoveOrderLimit": 10000,
         "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": grid.tick, "maxPrice": "4529764",
-             "tickSize": grid.tick},
-            {"filterType": "LOT_SIZE", "minQty": grid.step, "maxQty": "1000",
-             "stepSize": grid.step},
-            {"filterType": "MARKET_LOT_SIZE", "minQty": grid.step, "maxQty": "120",
-             "stepSize": grid.step},
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": grid.tick,
+                "maxPrice": "4529764",
+                "tickSize": grid.tick,
+            },
+            {
+                "filterType": "LOT_SIZE",
+                "minQty": grid.step,
+                "maxQty": "1000",
+                "stepSize": grid.step,
+            },
+            {
+                "filterType": "MARKET_LOT_SIZE",
+                "minQty": grid.step,
+                "maxQty": "120",
+                "stepSize": grid.step,
+            },
             {"filterType": "MAX_NUM_ORDERS", "limit": 200},
             {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
             {"filterType": "MIN_NOTIONAL", "notional": "5"},
-            {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500",
-             "multiplierDecimal": "4"},
+            {
+                "filterType": "PERCENT_PRICE",
+                "multiplierUp": "1.0500",
+                "multiplierDown": "0.9500",
+                "multiplierDecimal": "4",
+            },
         ],
-        "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT",
-                       "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"],
+        "orderTypes": [
+            "LIMIT",
+            "MARKET",
+            "STOP",
+            "STOP_MARKET",
+            "TAKE_PROFIT",
+            "TAKE_PROFIT_MARKET",
+            "TRAILING_STOP_MARKET",
+        ],
         "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
         "permissionSets": ["GRID", "COPY"],
     }
@@ -222,17 +338,28 @@ def binance_usdm_info(server_time: int, listing: dict[str, int]) -> dict:
 
 # ---------------------------------------------------------------- Bybit /v5/market/instruments-info
 
+
 def bybit_spot_entry(spec: SymbolSpec, symbol_id: int) -> dict:
     """One spot instrument (shape of examples/bybit_instruments_info_spot_BTCUSDT.json)."""
     grid = spec.grids[("bybit", "spot")]
     return {
-        "symbolId": symbol_id, "symbol": spec.id, "baseCoin": spec.base, "quoteCoin": "USDT",
-        "innovation": "1" if spec.recent else "0", "status": "Trading",
-        "marginTrading": "none" if spec.recent else "utaOnly", "stTag": "0",
+        "symbolId": symbol_id,
+        "symbol": spec.id,
+        "baseCoin": spec.base,
+        "quoteCoin": "USDT",
+        "innovation": "1" if spec.recent else "0",
+        "status": "Trading",
+        "marginTrading": "none" if spec.recent else "utaOnly",
+        "stTag": "0",
         "lotSizeFilter": {
-            "basePrecision": grid.step, "quotePrecision": "0.0000001", "minOrderQty": grid.step,
-            "maxOrderQty": "1000000", "minOrderAmt": "5", "maxOrderAmt": "8000000",
-            "maxLimitOrderQty": "1000000", "maxMarketOrderQty": "500000",
+            "basePrecision": grid.step,
+            "quotePrecision": "0.0000001",
+            "minOrderQty": grid.step,
+            "maxOrderQty": "1000000",
+            "minOrderAmt": "5",
+            "maxOrderAmt": "8000000",
+            "maxLimitOrderQty": "1000000",
+            "maxMarketOrderQty": "500000",
             "postOnlyMaxLimitOrderSize": "60000",
         },
         "priceFilter": {"tickSize": grid.tick},
@@ -245,22 +372,38 @@ def bybit_linear_entry(spec: SymbolSpec, symbol_id: int, launch_ms: int) -> dict
     """One linear instrument (shape of examples/bybit_instruments_info_linear_BTCUSDT.json)."""
     grid = spec.grids[("bybit", "linear")]
     return {
-        "symbol": spec.id, "symbolId": symbol_id, "contractType": "LinearPerpetual",
-        "status": "Trading", "baseCoin": spec.base, "quoteCoin": "USDT",
-        "launchTime": str(launch_ms), "deliveryTime": "0", "deliveryFeeRate": "",
+        "symbol": spec.id,
+        "symbolId": symbol_id,
+        "contractType": "LinearPerpetual",
+        "status": "Trading",
+        "baseCoin": spec.base,
+        "quoteCoin": "USDT",
+        "launchTime": str(launch_ms),
+        "deliveryTime": "0",
+        "deliveryFeeRate": "",
         "priceScale": str(grid.price_decimals),
-        "leverageFilter": {"minLeverage": "1", "maxLeverage": "25.00" if spec.recent else "100.00",
-                           "leverageStep": "0.01"},
+        "leverageFilter": {
+            "minLeverage": "1",
+            "maxLeverage": "25.00" if spec.recent else "100.00",
+            "leverageStep": "0.01",
+        },
         "priceFilter": {"minPrice": grid.tick, "maxPrice": "1999999.80", "tickSize": grid.tick},
         "lotSizeFilter": {
-            "maxOrderQty": "1190000", "minOrderQty": grid.step, "qtyStep": grid.step,
-            "postOnlyMaxOrderQty": "1190000", "maxMktOrderQty": "500000", "minNotionalValue": "5",
+            "maxOrderQty": "1190000",
+            "minOrderQty": grid.step,
+            "qtyStep": grid.step,
+            "postOnlyMaxOrderQty": "1190000",
+            "maxMktOrderQty": "500000",
+            "minNotionalValue": "5",
         },
-        "unifiedMarginTrade": True, "fundingInterval": 240 if spec.recent else 480,
-        "settleCoin": "USDT", "copyTrading": "none" if spec.recent else "both",
+        "unifiedMarginTrade": True,
+        "fundingInterval": 240 if spec.recent else 480,
+        "settleCoin": "USDT",
+        "copyTrading": "none" if spec.recent else "both",
         "upperFundingRate": "0.02" if spec.recent else "0.00375",
         "lowerFundingRate": "-0.02" if spec.recent else "-0.00375",
-        "isPreListing": False, "preListingInfo": None,
+        "isPreListing": False,
+        "preListingInfo": None,
         "riskParameters": {"priceLimitRatioX": "0.01", "priceLimitRatioY": "0.02"},
         "symbolType": "",
     }
