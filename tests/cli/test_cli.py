@@ -9,7 +9,13 @@ import pytest
 from tests.conftest import sim_env
 from vectorflow.cli import INVALID, OK, build_parser, main
 
-COMMANDS = ["demo", "ingest", "sql", "markets", "sim"]
+def _commands() -> list[str]:
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if a.dest == "command"]
+    return sorted(sub.choices)
+
+
+COMMANDS = _commands()
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -23,6 +29,7 @@ def test_every_command_has_help_with_an_example(command, capsys):
 
 def test_top_level_help_lists_every_command_and_version(capsys):
     help_text = build_parser().format_help()
+    assert {"demo", "ingest", "sql", "markets", "sim"} <= set(COMMANDS)
     for command in COMMANDS:
         assert command in help_text
     with pytest.raises(SystemExit):

@@ -6,6 +6,7 @@ Exit codes: 0 when every unit landed, 1 when any unit failed, 2 for invalid inpu
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -29,7 +30,8 @@ def prefect_environment() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
-def _command(sub, name: str, summary: str, example: str) -> argparse.ArgumentParser:
+def command_parser(sub, name: str, summary: str, example: str) -> argparse.ArgumentParser:
+    """Add a subcommand whose help shows `summary` and a worked `example`."""
     return sub.add_parser(
         name,
         help=summary,
@@ -37,6 +39,11 @@ def _command(sub, name: str, summary: str, example: str) -> argparse.ArgumentPar
         epilog=f"example:\n  {example}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+#: Modules that add commands: each has `add_parsers(sub)`, setting `run` on its parsers. Keep their
+#: top-level imports light (Prefect is imported inside the command functions).
+COMMAND_MODULES = ("vectorflow.cli.commands",)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,67 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vectorflow {__version__}")
     parser.add_argument("--data-dir", help="data dir (default: $VECTORFLOW_DATA_DIR or ./data)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    demo = _command(
-        sub,
-        "demo",
-        "Run the ingest flow offline against the bundled exchange simulator.",
-        "vectorflow demo",
-    )
-    demo.add_argument("--port", type=int, default=0, help="simulator port (default: a free one)")
-
-    ingest = _command(
-        sub,
-        "ingest",
-        "Fetch closed candles into the lake (resumes after the last stored candle).",
-        "vectorflow ingest --exchange binance --market spot --symbol BTC/USDT --timeframe 1h "
-        "--since 2024-01-01",
-    )
-    ingest.add_argument(
-        "--exchange", action="append", help="binance or bybit (repeatable; default both)"
-    )
-    ingest.add_argument(
-        "--market", action="append", help="spot or linear (repeatable; default both)"
-    )
-    ingest.add_argument(
-        "--symbol",
-        action="append",
-        help="unified symbol, BTC/USDT (spot) or BTC/USDT:USDT (linear); repeatable",
-    )
-    ingest.add_argument(
-        "--timeframe", action="append", help="1m 5m 15m 30m 1h 4h 1d ... (repeatable)"
-    )
-    ingest.add_argument(
-        "--since", help="UTC date or ISO timestamp, inclusive (needed on a series' first run)"
-    )
-    ingest.add_argument("--until", help="UTC date or ISO timestamp, exclusive (default: now)")
-
-    sql = _command(
-        sub,
-        "sql",
-        "Run a query on the DuckDB catalog (read-only) and print it.",
-        'vectorflow sql "SELECT exchange, symbol, count(*) FROM candles GROUP BY ALL"',
-    )
-    sql.add_argument("query")
-    sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
-
-    markets = _command(
-        sub,
-        "markets",
-        "List the symbols an exchange offers in a market.",
-        "vectorflow markets --exchange binance --market spot",
-    )
-    markets.add_argument("--exchange", required=True)
-    markets.add_argument("--market", required=True)
-
-    sim = _command(
-        sub,
-        "sim",
-        "Serve the local exchange simulator (Binance and Bybit REST).",
-        "vectorflow sim --port 8900",
-    )
-    sim.add_argument("--port", type=int, default=8900)
-    sim.add_argument("--now", help="pin the simulator clock (UTC date or ISO timestamp)")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_parsers(sub)
     return parser
 
 
@@ -126,10 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return INVALID
-    from vectorflow.cli import commands
-
     try:
-        return getattr(commands, args.command)(args)
+        return args.run(args)
     except InvalidInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return INVALID

@@ -8,7 +8,14 @@ import time
 
 import duckdb
 
-from vectorflow.cli import INVALID, OK, QUERY_TO_TRY, UNITS_FAILED, prefect_environment
+from vectorflow.cli import (
+    INVALID,
+    OK,
+    QUERY_TO_TRY,
+    UNITS_FAILED,
+    command_parser,
+    prefect_environment,
+)
 from vectorflow.errors import InvalidInput
 from vectorflow.output import format_rows
 from vectorflow.settings import load_settings
@@ -144,3 +151,76 @@ def sim(args: argparse.Namespace) -> int:
 
     serve(port=args.port, now=args.now)
     return OK
+
+
+def add_parsers(sub) -> None:
+    """The demo, ingest, sql, markets and sim commands."""
+    demo_parser = command_parser(
+        sub,
+        "demo",
+        "Run the ingest flow offline against the bundled exchange simulator.",
+        "vectorflow demo",
+    )
+    demo_parser.add_argument(
+        "--port", type=int, default=0, help="simulator port (default: a free one)"
+    )
+
+    ingest_parser = command_parser(
+        sub,
+        "ingest",
+        "Fetch closed candles into the lake (resumes after the last stored candle).",
+        "vectorflow ingest --exchange binance --market spot --symbol BTC/USDT --timeframe 1h "
+        "--since 2024-01-01",
+    )
+    ingest_parser.add_argument(
+        "--exchange", action="append", help="binance or bybit (repeatable; default both)"
+    )
+    ingest_parser.add_argument(
+        "--market", action="append", help="spot or linear (repeatable; default both)"
+    )
+    ingest_parser.add_argument(
+        "--symbol",
+        action="append",
+        help="unified symbol, BTC/USDT (spot) or BTC/USDT:USDT (linear); repeatable",
+    )
+    ingest_parser.add_argument(
+        "--timeframe", action="append", help="1m 5m 15m 30m 1h 4h 1d ... (repeatable)"
+    )
+    ingest_parser.add_argument(
+        "--since", help="UTC date or ISO timestamp, inclusive (needed on a series' first run)"
+    )
+    ingest_parser.add_argument(
+        "--until", help="UTC date or ISO timestamp, exclusive (default: now)"
+    )
+
+    sql_parser = command_parser(
+        sub,
+        "sql",
+        "Run a query on the DuckDB catalog (read-only) and print it.",
+        'vectorflow sql "SELECT exchange, symbol, count(*) FROM candles GROUP BY ALL"',
+    )
+    sql_parser.add_argument("query")
+    sql_parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
+
+    markets_parser = command_parser(
+        sub,
+        "markets",
+        "List the symbols an exchange offers in a market.",
+        "vectorflow markets --exchange binance --market spot",
+    )
+    markets_parser.add_argument("--exchange", required=True)
+    markets_parser.add_argument("--market", required=True)
+
+    sim_parser = command_parser(
+        sub,
+        "sim",
+        "Serve the local exchange simulator (Binance and Bybit REST).",
+        "vectorflow sim --port 8900",
+    )
+    sim_parser.add_argument("--port", type=int, default=8900)
+    sim_parser.add_argument("--now", help="pin the simulator clock (UTC date or ISO timestamp)")
+    demo_parser.set_defaults(run=demo)
+    ingest_parser.set_defaults(run=ingest)
+    sql_parser.set_defaults(run=sql)
+    markets_parser.set_defaults(run=markets)
+    sim_parser.set_defaults(run=sim)
