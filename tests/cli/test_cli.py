@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import sim_env
 from vectorflow.cli import INVALID, OK, build_parser, main
 
+
 def _commands() -> list[str]:
     parser = build_parser()
     (sub,) = [a for a in parser._actions if a.dest == "command"]
@@ -122,9 +123,12 @@ def test_sim_command_serves_both_exchanges_on_the_given_port(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "vectorflow.cli", "sim", "--port", str(port),
-                               "--now", "2026-01-01"], cwd=tmp_path,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "vectorflow.cli", "sim", "--port", str(port), "--now", "2026-01-01"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -134,8 +138,11 @@ def test_sim_command_serves_both_exchanges_on_the_given_port(tmp_path):
             except requests.ConnectionError:
                 assert time.monotonic() < deadline, "the simulator did not start"
                 time.sleep(0.2)
-        bybit = requests.get(f"http://127.0.0.1:{port}/v5/market/kline", timeout=5, params={
-            "category": "linear", "symbol": "BTCUSDT", "interval": "60", "limit": 3})
+        bybit = requests.get(
+            f"http://127.0.0.1:{port}/v5/market/kline",
+            timeout=5,
+            params={"category": "linear", "symbol": "BTCUSDT", "interval": "60", "limit": 3},
+        )
     finally:
         server.terminate()
         server.wait(timeout=10)
