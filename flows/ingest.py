@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from prefect.states import Failed
+from prefect.states import Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.candles import ingest_series_task, load_markets_task, refresh_catalog_task
-from vectorflow.errors import InvalidInput
+from vectorflow.errors import CircuitOpen, InvalidInput
 from vectorflow.exchanges.specs import MARKETS
 from vectorflow.ingest import (
     DEFAULT_EXCHANGES,
@@ -35,7 +35,7 @@ def _failed_row(unit, error: BaseException) -> dict:
         unit.market,
         unit.symbol,
         unit.timeframe,
-        status="failed",
+        status="skipped" if isinstance(error, CircuitOpen) else "failed",
         error=f"{type(error).__name__}: {error} {notes}".strip(),
     )
     return report.as_row()
@@ -87,10 +87,26 @@ def ingest_candles(
         key="ingest-candles-summary",
         description="Rows written, first/last candle and gaps per unit",
     )
+    return final_state(rows, logger)
+
+
+def final_state(rows: list[dict], logger) -> list[dict] | Completed | Failed:
+    """Failed if any unit failed; Completed "degraded" if units were skipped by open breakers."""
     failed = [r for r in rows if r["status"] == "failed"]
-    if failed:
-        names = ", ".join(
-            f"{r['exchange']} {r['market']} {r['symbol']} {r['timeframe']}" for r in failed
+    skipped = [r for r in rows if r["status"] == "skipped"]
+
+    def names(units: list[dict]) -> str:
+        return ", ".join(
+            f"{r['exchange']} {r['market']} {r['symbol']} {r['timeframe']}" for r in units
         )
-        return Failed(message=f"{len(failed)} of {len(rows)} units failed: {names}", data=rows)
+
+    also = f"; {len(skipped)} skipped by an open circuit: {names(skipped)}" if skipped else ""
+    if failed:
+        return Failed(
+            message=f"{len(failed)} of {len(rows)} units failed: {names(failed)}{also}", data=rows
+        )
+    if skipped:
+        message = f"degraded: {len(skipped)} of {len(rows)} units skipped by an open circuit: "
+        logger.warning("%s%s", message, names(skipped))
+        return Completed(message=message + names(skipped), data=rows)
     return rows

@@ -37,6 +37,8 @@ def ingest_series_task(
 ) -> dict:
     """Land the missing closed candles of one series; its report as a dict."""
     report = ingest_series(unit, since_ms, until_ms, settings)
+    if report.status == "skipped":
+        get_run_logger().warning("%s: skipped: %s", unit.label, report.error)
     get_run_logger().info(
         "%s: %d rows (%s → %s), %d gaps, %d requests",
         unit.label,

@@ -8,11 +8,16 @@ from vectorflow.exchanges.classify import is_transient
 
 
 def retry_transient_only(task, task_run, state) -> bool:
-    """Prefect retry condition: retry a task that failed with a transient error, nothing else."""
+    """Prefect retry condition: retry a task that failed with a transient error, nothing else.
+
+    The library already retries each request where it failed (`vectorflow.resilience`): an error
+    it gave up on after several tries (`tries` > 1) is not retried again here, so this stays an
+    outer safety net, and a rerun resumes after the pages that landed.
+    """
     try:
         state.result()
     except Exception as exc:  # noqa: BLE001 - the exception is the thing being classified
-        return is_transient(exc)
+        return is_transient(exc) and getattr(exc, "tries", 1) <= 1
     return False
 
 

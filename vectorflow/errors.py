@@ -6,13 +6,20 @@
     ├── PermanentError        fail this unit now, retrying cannot help;
     │                         the message names the bad value
     │   ├── UnknownSymbol     the exchange does not list the symbol (in that market)
-    │   └── MalformedResponse a response failed validation (never stored)
-    └── TransientError        worth retrying after a wait:
-                              network, timeouts, 5xx, 429, exchange busy
-        └── ExchangeUnavailable
+    │   └── MalformedResponse a response failed validation (never stored); the request is
+    │                         retried once, a second failure is final
+    ├── TransientError        worth retrying after a wait:
+    │   │                     network, timeouts, 5xx, 429, exchange busy
+    │   ├── ExchangeUnavailable
+    │   ├── RateLimited       429 / over the budget: retry after Retry-After, which the rate
+    │   │                     limiter enforces for every process on the host
+    │   └── Banned            418 (Binance IP ban) or Bybit 403: no request to the exchange
+    │                         until the ban ends
+    └── CircuitOpen           not attempted: the target's circuit breaker is open; the unit is
+                              reported as skipped, neither retried nor failed
 
 The mapping from ccxt exceptions, HTTP statuses and exchange codes lives in
-`vectorflow.exchanges.classify`, applied in one place.
+`vectorflow.exchanges.classify`, applied in one place (`vectorflow.resilience.guard`).
 """
 
 from __future__ import annotations
@@ -44,3 +51,23 @@ class TransientError(VectorflowError):
 
 class ExchangeUnavailable(TransientError):
     """The exchange could not be reached or answered with a server-side error."""
+
+
+class RateLimited(TransientError):
+    """The exchange said "too many requests"; `retry_after` is its wait in seconds, if it gave one."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Banned(TransientError):
+    """The exchange banned this IP (Binance 418, Bybit 403); nothing may be sent until it ends."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class CircuitOpen(VectorflowError):
+    """A call refused without touching the network: the (task kind, target) breaker is open."""

@@ -10,14 +10,19 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from vectorflow.errors import InvalidInput, PermanentError
+from vectorflow.errors import CircuitOpen, InvalidInput, PermanentError
 from vectorflow.exchanges.client import connect, market_of
 from vectorflow.exchanges.klines import Candles, FetchStats, fetch_closed_candles
 from vectorflow.exchanges.specs import MARKETS, exchange_spec, implied_market
-from vectorflow.lake.files import partition_dir, stored_range, write_atomic
+from vectorflow.lake import store
+from vectorflow.lake.coverage import SeriesKey, covered, missing, record_empty
+from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import CANDLES
 from vectorflow.settings import Settings
-from vectorflow.timeframes import ms_to_iso, now_ms, parse_time, timeframe_ms
+from vectorflow.timeframes import floor_ms, ms_to_iso, now_ms, parse_time, timeframe_ms
+
+#: Called after each landed page of a series: (unit, candles in the page, requests so far).
+PageHook = Callable[["SeriesUnit", int, int], None]
 
 log = logging.getLogger(__name__)
 
@@ -126,24 +131,6 @@ def plan_ingest(
     return IngestPlan(units=units, since_ms=since_ms, until_ms=min(until_ms, now))
 
 
-def windows_to_fetch(
-    stored: tuple[int, int] | None, since_ms: int | None, until_ms: int, step: int, label: str
-) -> list[tuple[int, int]]:
-    """The half-open ranges still missing: before what is stored (if asked) and after it."""
-    if stored is None:
-        if since_ms is None:
-            raise PermanentError(f"{label}: nothing stored yet; give since (e.g. 2024-01-01)")
-        return [(since_ms, until_ms)]
-    first, last = stored
-    ranges = []
-    if since_ms is not None and since_ms < first:
-        ranges.append((since_ms, first))
-    start = last + step if since_ms is None else max(last + step, since_ms)
-    if start < until_ms:
-        ranges.append((start, until_ms))
-    return ranges
-
-
 def candles_table(unit: SeriesUnit, chunks: list[Candles], ingested_at_ms: int) -> pa.Table:
     """Arrow table in the pinned candles schema from validated candle arrays."""
     cols = {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
@@ -168,21 +155,28 @@ def candles_table(unit: SeriesUnit, chunks: list[Candles], ingested_at_ms: int) 
 
 
 class _SeriesWriter:
-    """Buffers validated pages of one series and lands them as atomic files of `flush_rows` rows."""
+    """Buffers validated pages of one series and lands them in the lake every `flush_rows` rows.
+
+    Also notes the ranges of its window the exchange answered without candles (`empty`).
+    """
 
     def __init__(
         self,
         unit: SeriesUnit,
         folder,
         report: UnitReport,
-        flush_rows: int,
+        settings: Settings,
+        window_start: int,
         previous_last: int | None,
     ):
-        self.unit, self.folder, self.report, self.flush_rows = unit, folder, report, flush_rows
+        self.unit, self.folder, self.report, self.settings = unit, folder, report, settings
+        self.flush_rows = settings.flush_rows
         self.step = timeframe_ms(unit.timeframe)
         self.chunks: list[Candles] = []
         self.buffered = 0
         self.previous = previous_last
+        self.reached = window_start  # the window is answered up to here (exclusive)
+        self.empty: list[tuple[int, int]] = []
 
     def add(self, page: Candles) -> None:
         times = page["open_time"]
@@ -191,6 +185,10 @@ class _SeriesWriter:
             times[:-1] + self.step,
         ]
         self.report.gaps += int(((times - expected) // self.step).clip(min=0).sum())
+        starts = np.r_[self.reached, times[:-1] + self.step]
+        holes = np.flatnonzero(times > starts)
+        self.empty += [(int(starts[i]), int(times[i])) for i in holes]
+        self.reached = int(times[-1]) + self.step
         self.previous = int(times[-1])
         self.chunks.append(page)
         self.buffered += len(times)
@@ -203,18 +201,29 @@ class _SeriesWriter:
         table = candles_table(self.unit, self.chunks, now_ms())
         first = int(self.chunks[0]["open_time"][0])
         last = int(self.chunks[-1]["open_time"][-1])
-        path = write_atomic(table, self.folder, first, last)
+        lake = self.settings.lake
+        written = store.append(
+            CANDLES,
+            self.folder,
+            table,
+            merge_rows=lake.merge_rows,
+            grace_seconds=lake.delete_grace_seconds,
+        )
         report = self.report
-        report.rows_written += table.num_rows
-        report.files.append(str(path))
+        report.rows_written += sum(w.new_rows for w in written)
+        report.files += [str(w.path) for w in written]
         report.first_candle = min(filter(None, [report.first_candle, ms_to_iso(first)]))
         report.last_candle = max(filter(None, [report.last_candle, ms_to_iso(last)]))
         self.chunks, self.buffered = [], 0
 
-    def end_range(self) -> None:
-        """Flush, and forget the previous candle: the next range is not contiguous with this one."""
+    def end_range(self, confirmed_until: int | None, key: SeriesKey) -> None:
+        """Flush, and record the empty ranges seen (up to `confirmed_until` if the window ended)."""
         self.flush()
         self.previous = None
+        if confirmed_until is not None and confirmed_until > self.reached:
+            self.empty.append((self.reached, confirmed_until))
+        record_empty(self.settings, key, self.empty)
+        self.empty = []
 
 
 def ingest_series(
@@ -224,10 +233,14 @@ def ingest_series(
     settings: Settings,
     *,
     clock: Callable[[], int] = now_ms,
+    on_page: PageHook | None = None,
 ) -> UnitReport:
     """Fetch the closed candles `unit` is missing in [since, until) and land them in the lake.
 
-    Raises the classified error of the first failure; pages validated before it have landed.
+    What is missing is [since, until) minus what is stored or known empty (without since: what
+    follows it). Ranges the exchange answers without candles are recorded as empty and not
+    asked for again. Raises the classified error of the first failure; pages validated before
+    it have landed. A call refused by an open circuit breaker ends the unit as `skipped`.
     """
     started = time.monotonic()
     report = UnitReport(unit.exchange, unit.market, unit.symbol, unit.timeframe)
@@ -247,19 +260,31 @@ def ingest_series(
                 "timeframe": unit.timeframe,
             },
         )
-        stored = stored_range(folder)
+        key = SeriesKey(
+            "candles", unit.exchange, unit.market, unit.symbol, market["id"], unit.timeframe
+        )
+        have = covered(folder, key.folder(settings.lake_dir))
         step = timeframe_ms(unit.timeframe)
-        ranges = windows_to_fetch(stored, since_ms, until_ms, step, unit.label)
-        for start, end in ranges:
-            previous = stored[1] if stored and start > stored[1] else None
-            writer = _SeriesWriter(unit, folder, report, settings.flush_rows, previous)
+        for start, end in missing(have, since_ms, until_ms, unit.label):
+            start = floor_ms(start + step - 1, unit.timeframe)  # first open time in the window
+            after_candle = any(b - 1 == start - step for _, b in have)  # right after a file
+            previous = start - step if after_candle else None
+            writer = _SeriesWriter(unit, folder, report, settings, start, previous)
+            stats.server_now, confirmed = None, None
             try:
                 for page in fetch_closed_candles(
                     client, market, unit.timeframe, start, end, stats=stats, clock=clock
                 ):
                     writer.add(page)
+                    if on_page is not None:
+                        on_page(unit, len(page["open_time"]), stats.requests)
+                if stats.server_now is not None:  # the window was answered to its end
+                    confirmed = min(end, floor_ms(stats.server_now, unit.timeframe))
             finally:
-                writer.end_range()  # what was validated lands even if a later page fails
+                writer.end_range(confirmed, key)  # what was validated lands even on a failure
+    except CircuitOpen as exc:
+        report.status, report.error = "skipped", str(exc)
+        log.warning("%s: skipped: %s", unit.label, exc)
     except Exception as exc:
         exc.add_note(f"{unit.label}: {report.rows_written} rows landed before the failure")
         raise

@@ -13,6 +13,18 @@ Example file:
     url = "http://127.0.0.1:8900"   # replaces scheme and host of every Binance endpoint
     [exchanges.binance.urls]        # or whole URLs per ccxt API group (testnets)
     fapiPublic = "https://testnet.binancefuture.com/fapi/v1"
+
+    [resilience]                    # retries, breakers, rate budgets: vectorflow.resilience.config
+    breaker_failures = 5
+
+    [backtest]                      # fees, slippage, grids, windows: vectorflow.backtest.config
+    slippage = 0.0005
+
+    [playbooks]                     # model, budget, horizon: vectorflow.playbooks.config
+    token_budget = 200000
+
+    [lake.retention_days]           # retention, merging, grace: vectorflow.lake.config
+    orderbook_levels = 30
 """
 
 from __future__ import annotations
@@ -24,8 +36,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from vectorflow.backtest.config import BacktestConfig
 from vectorflow.errors import InvalidInput
 from vectorflow.exchanges.urls import check_base_url
+from vectorflow.lake.config import LakeSettings
+from vectorflow.playbooks.config import PlaybookSettings
+from vectorflow.resilience.config import ResilienceFile, ResilienceSettings, resolve_resilience
 
 EXCHANGES: tuple[str, ...] = ("binance", "bybit")
 
@@ -48,6 +64,10 @@ class _SettingsFile(BaseModel):
     request_timeout_seconds: float = Field(default=10.0, gt=0)
     flush_rows: int = Field(default=200_000, ge=1000)
     exchanges: dict[str, _ExchangeFile] = Field(default_factory=dict)
+    resilience: ResilienceFile = Field(default_factory=ResilienceFile)
+    backtest: BacktestConfig = Field(default_factory=BacktestConfig)
+    playbooks: PlaybookSettings = Field(default_factory=PlaybookSettings)
+    lake: LakeSettings = Field(default_factory=LakeSettings)
 
     @field_validator("exchanges")
     @classmethod
@@ -79,6 +99,10 @@ class Settings:
     request_timeout_seconds: float = 10.0
     flush_rows: int = 200_000
     endpoints: dict[str, ExchangeEndpoints] = field(default_factory=dict)
+    resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
+    playbooks: PlaybookSettings = field(default_factory=PlaybookSettings)
+    lake: LakeSettings = field(default_factory=LakeSettings)
 
     @property
     def lake_dir(self) -> Path:
@@ -89,6 +113,11 @@ class Settings:
     def catalog_path(self) -> Path:
         """The DuckDB catalog of views."""
         return self.data_dir / "vectorflow.duckdb"
+
+    @property
+    def state_path(self) -> Path:
+        """SQLite file of the state every process on the host shares (rate limits, breakers)."""
+        return self.data_dir / "state.db"
 
     @property
     def cache_dir(self) -> Path:
@@ -160,4 +189,8 @@ def load_settings(
         request_timeout_seconds=file.request_timeout_seconds,
         flush_rows=file.flush_rows,
         endpoints=endpoints,
+        resilience=resolve_resilience(file.resilience, env),
+        backtest=file.backtest,
+        playbooks=file.playbooks.with_env(env),
+        lake=file.lake,
     )

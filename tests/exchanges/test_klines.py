@@ -104,12 +104,16 @@ def test_malformed_page_is_an_error_and_nothing_after_it_is_yielded(fresh_sim, d
     client = connect("binance", sim_settings(fresh_sim, data_dir))
     info = market_of(client, "BTC/USDT", "spot")
     first, _ = fresh_sim.bundled_range("1m")
-    fresh_sim.inject("/api/v3/klines", body=[[first, None, None, None, None]], times=1)
+    # a malformed answer is retried once; failing validation twice is final
+    fresh_sim.inject("/api/v3/klines", body=[[first, None, None, None, None]], times=2)
+    fresh_sim.clear_requests()
     pages = fetch_closed_candles(
         client, info, "1m", first, fresh_sim.now_ms(), clock=fresh_sim.now_ms
     )
-    with pytest.raises(MalformedResponse, match="binance spot BTC/USDT 1m"):
+    with pytest.raises(MalformedResponse, match="binance spot BTC/USDT 1m") as failed:
         next(pages)
+    assert "failed validation twice" in " ".join(failed.value.__notes__)
+    assert len(fresh_sim.requests) == 2
 
 
 def test_empty_window_stops_at_once(fresh_sim, data_dir):

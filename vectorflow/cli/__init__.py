@@ -43,7 +43,13 @@ def command_parser(sub, name: str, summary: str, example: str) -> argparse.Argum
 
 #: Modules that add commands: each has `add_parsers(sub)`, setting `run` on its parsers. Keep their
 #: top-level imports light (Prefect is imported inside the command functions).
-COMMAND_MODULES = ("vectorflow.cli.commands",)
+COMMAND_MODULES = (
+    "vectorflow.cli.commands",
+    "vectorflow.cli.ops",
+    "vectorflow.cli.playbooks",
+    "vectorflow.cli.status",
+    "vectorflow.cli.backtest",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

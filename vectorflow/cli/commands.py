@@ -49,7 +49,11 @@ def _run_ingest_flow(data_dir: str | None, **parameters) -> int:
         return UNITS_FAILED
     rows = [[row.get(c) for c in UNIT_COLUMNS] for row in outcome]
     print(format_rows(UNIT_COLUMNS, rows))
-    return UNITS_FAILED if state.is_failed() else OK
+    if state.is_failed() or any(row.get("status") != "ok" for row in outcome):
+        if state.message:
+            print(state.message, file=sys.stderr)
+        return UNITS_FAILED  # failed units, or units skipped by an open circuit (degraded)
+    return OK
 
 
 def ingest(args: argparse.Namespace) -> int:
@@ -104,6 +108,9 @@ def demo(args: argparse.Namespace) -> int:
         )
     print(f"\ningest took {time.monotonic() - started:.1f} s. In the catalog now:\n")
     _print_query(settings.data_dir, QUERY_TO_TRY, "table")
+    from vectorflow.cli.playbooks import demo_playbooks
+
+    code = max(code, demo_playbooks(args.data_dir))
     print(f'\nTry:\n  vectorflow sql "{QUERY_TO_TRY}"')
     print(f"or open {settings.catalog_path} read-only: duckdb -readonly {settings.catalog_path}")
     return code
@@ -147,9 +154,13 @@ def markets(args: argparse.Namespace) -> int:
 
 def sim(args: argparse.Namespace) -> int:
     """`vectorflow sim`: serve the exchange simulator until interrupted."""
+    from vectorflow.resilience.config import time_scale_from_env
     from vectorflow.sim import serve
+    from vectorflow.sim.faults import load_faults
 
-    serve(port=args.port, now=args.now)
+    faults = load_faults(args.fault, args.faults)
+    scale = args.time_scale if args.time_scale is not None else time_scale_from_env() or 1.0
+    serve(port=args.port, now=args.now, time_scale=scale, enforce_limits=args.limits, faults=faults)
     return OK
 
 
@@ -219,6 +230,22 @@ def add_parsers(sub) -> None:
     )
     sim_parser.add_argument("--port", type=int, default=8900)
     sim_parser.add_argument("--now", help="pin the simulator clock (UTC date or ISO timestamp)")
+    sim_parser.add_argument(
+        "--limits", action="store_true", help="enforce the exchanges' real budgets (429/418/403)"
+    )
+    sim_parser.add_argument(
+        "--time-scale",
+        type=float,
+        help="shrink windows and bans by this factor (default: $VECTORFLOW_TIME_SCALE or 1)",
+    )
+    sim_parser.add_argument(
+        "--fault",
+        action="append",
+        help="KIND[@PATH][:key=value,...], e.g. rate_limit@/api/v3/klines:after=2,retry_after=5"
+        " (repeatable; kinds: rate_limit ban error slow reset garbage truncated duplicate"
+        " shuffle missing)",
+    )
+    sim_parser.add_argument("--faults", help="JSON file: a list of faults with the same keys")
     demo_parser.set_defaults(run=demo)
     ingest_parser.set_defaults(run=ingest)
     sql_parser.set_defaults(run=sql)

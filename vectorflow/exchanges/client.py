@@ -1,19 +1,28 @@
-"""ccxt clients pointed at the configured endpoints, with markets cached on disk."""
+"""ccxt clients pointed at the configured endpoints, with markets cached on disk.
+
+Every request goes through `call_endpoint` (or `load_markets`), which runs it under the host's
+circuit breakers, rate limiter and retry policy (`vectorflow.resilience`). ccxt's own limiter is
+off: it is per object, in one process, and ignores the exchange's usage headers and Retry-After.
+Clients record each HTTP response (status, headers, the start of the body) so that failures are
+classified on facts, not on ccxt's exception class alone.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import ccxt
 
 from vectorflow.errors import UnknownSymbol
-from vectorflow.exchanges.classify import translate_errors
+from vectorflow.exchanges.classify import Response
 from vectorflow.exchanges.specs import exchange_spec
 from vectorflow.exchanges.urls import override_api_urls
 from vectorflow.settings import Settings
@@ -24,18 +33,44 @@ _memo_lock = threading.Lock()
 _markets_memo: dict[str, tuple[float, list[dict]]] = {}
 
 
+class _RecordsResponses:
+    """Mixin for a ccxt exchange class: appends each response to `vf_responses` while set."""
+
+    vf_responses: list[Response] | None = None
+    vf_guard = None
+
+    def on_rest_response(self, code, reason, url, method, headers, body, *args):
+        """ccxt's hook on every HTTP response; recorded, then handled as ccxt does."""
+        if self.vf_responses is not None:
+            self.vf_responses.append(Response(url, int(code), dict(headers or {}), body[:2000]))
+        return super().on_rest_response(code, reason, url, method, headers, body, *args)
+
+
+_recording_classes: dict[type, type] = {}
+
+
+def _recording_class(cls: type) -> type:
+    with _memo_lock:
+        if cls not in _recording_classes:
+            _recording_classes[cls] = type(cls.__name__, (_RecordsResponses, cls), {})
+        return _recording_classes[cls]
+
+
 def new_exchange(exchange: str, settings: Settings) -> ccxt.Exchange:
-    """A fresh sync ccxt exchange with its URL overrides and timeout, no markets yet."""
+    """A fresh sync ccxt exchange with its URL overrides, timeout and guard, no markets yet."""
+    from vectorflow.resilience.guard import guard_for
+
     spec = exchange_spec(exchange)
-    client = getattr(ccxt, spec.id)(
+    client = _recording_class(getattr(ccxt, spec.id))(
         {
-            "enableRateLimit": True,
+            "enableRateLimit": False,  # the host-wide limiter of vectorflow.resilience instead
             "timeout": int(settings.request_timeout_seconds * 1000),
             "options": json.loads(json.dumps(spec.ccxt_options)),
         }
     )
     endpoints = settings.endpoint(exchange)
     client.urls["api"] = override_api_urls(client.urls["api"], endpoints.url, endpoints.urls)
+    client.vf_guard = guard_for(settings)
     return client
 
 
@@ -72,8 +107,7 @@ def load_markets(client: ccxt.Exchange, settings: Settings) -> None:
             return
         markets = _read_cache(path, max_age)
         if markets is None:
-            with translate_errors(client.id, "load_markets"):
-                client.load_markets()
+            call_endpoint(client, "load_markets", {}, what="markets")
             markets = list(client.markets.values())
             _write_cache(path, markets)
             log.info("loaded %d markets from %s", len(markets), client.id)
@@ -82,14 +116,39 @@ def load_markets(client: ccxt.Exchange, settings: Settings) -> None:
         _markets_memo[key] = (time.time(), markets)
 
 
-def call_endpoint(client: ccxt.Exchange, method: str, params: dict, *, what: str) -> object:
-    """Call one raw ccxt endpoint method; every failure comes out classified (the one call path).
+def call_endpoint(
+    client: ccxt.Exchange,
+    method: str,
+    params: dict,
+    *,
+    what: str,
+    check: Callable[[object], object] | None = None,
+) -> object:
+    """Call one raw ccxt endpoint method (or "load_markets"); the one call path of the pipeline.
 
-    Every exchange request of the pipeline goes through here, so rate limiting, retries and
-    circuit breaking apply in one place.
+    Runs under the circuit breaker of (the endpoint's kind, the exchange), the host's rate
+    limiter and the retry policy; every failure comes out classified, its message naming `what`
+    (exchange, market, symbol, timeframe) and the exchange's own words. `check(payload)` parses
+    and validates the answer: a MalformedResponse from it retries the request once.
     """
-    with translate_errors(client.id, f"{method} {what}"):
-        return getattr(client, method)(params)
+    if method == "load_markets":
+        invoke = functools.partial(client.load_markets, True)
+    else:
+        invoke = functools.partial(getattr(client, method), params)
+    guard = getattr(client, "vf_guard", None) or _PlainGuard()
+    return guard.call(client, method, invoke, what=what, params=params, check=check)
+
+
+class _PlainGuard:
+    """For a client made outside `new_exchange`: one try, failures classified, no shared state."""
+
+    @staticmethod
+    def call(client, method, invoke, *, what, params=None, check=None):
+        from vectorflow.exchanges.classify import translate_errors
+
+        with translate_errors(client.id, f"{method} {what}"):
+            result = invoke()
+            return check(result) if check is not None else result
 
 
 def forget_markets() -> None:

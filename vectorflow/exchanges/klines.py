@@ -43,6 +43,7 @@ class FetchStats:
     requests: int = 0
     rows_received: int = 0
     open_candles_dropped: int = 0
+    server_now: int | None = None  # the exchange's clock at the last page (what is closed)
 
 
 def empty_candles() -> Candles:
@@ -125,6 +126,7 @@ PARSERS: dict[str, Callable[[object, str], Candles]] = {
 
 def validate(candles: Candles, timeframe: str, where: str) -> Candles:
     """Check every row (finite, aligned, ordered, OHLC consistent, volumes ≥ 0); typed arrays."""
+    candles = _in_order(candles, where)
     t = candles["open_time"]
     if len(t) == 0:
         return empty_candles()
@@ -158,6 +160,24 @@ def validate(candles: Candles, timeframe: str, where: str) -> Candles:
     out = {name: np.asarray(candles[name], dtype=np.float64) for name in COLUMNS}
     out["open_time"] = times
     return out
+
+
+def _in_order(candles: Candles, where: str) -> Candles:
+    """Rows sorted by open time with exact repeats dropped; repeats that differ are malformed."""
+    t = candles["open_time"]
+    if len(t) < 2 or (np.diff(t) > 0).all():
+        return candles
+    order = np.argsort(t, kind="stable")
+    rows = {name: values[order] for name, values in candles.items()}
+    stacked = np.column_stack([rows[name] for name in COLUMNS])
+    repeat = np.r_[False, np.diff(rows["open_time"]) == 0]
+    a, b = stacked[1:], stacked[:-1]
+    same = np.r_[False, ((a == b) | (np.isnan(a) & np.isnan(b))).all(axis=1)]
+    if (repeat & ~same).any():
+        at = int(rows["open_time"][np.flatnonzero(repeat & ~same)[0]])
+        raise MalformedResponse(f"{where}: two different rows for open time {at}")
+    log.info("%s: %d rows out of order or repeated in one page, repaired", where, len(t))
+    return {name: values[~repeat] for name, values in rows.items()}
 
 
 def floor_ms_array(times: np.ndarray, timeframe: str) -> np.ndarray:
@@ -239,6 +259,11 @@ def fetch_closed_candles(
     if isinstance(listed, (int, float)) and listed > start:
         start = floor_ms(int(listed), timeframe)  # nothing to ask for before the listing
     where = f"{client.id} {kind} {market['symbol']} {timeframe}"
+    parse = PARSERS[spec.row_format]
+
+    def check(payload: object) -> tuple[object, Candles]:
+        return payload, validate(parse(payload, where), timeframe, where)
+
     while start < until_ms:
         end = until_ms - 1
         if endpoint.bounded_window:
@@ -246,12 +271,12 @@ def fetch_closed_candles(
         params = _request(
             client.id, market["id"], kind, timeframe, interval, start, end, endpoint.page_limit
         )
-        payload = call_endpoint(client, endpoint.method, params, what=where)
+        payload, page = call_endpoint(client, endpoint.method, params, what=where, check=check)
         stats.requests += 1
-        page = validate(PARSERS[spec.row_format](payload, where), timeframe, where)
         times = page["open_time"]
         stats.rows_received += len(times)
         server_now = min(clock(), _server_time(client, payload) or clock())
+        stats.server_now = server_now
         closed = (times + step <= server_now) & (times >= start) & (times < until_ms)
         stats.open_candles_dropped += int(((times + step > server_now) & (times < until_ms)).sum())
         if closed.any():
@@ -280,7 +305,9 @@ def _first_open_after(
     where data resumes (a listing or the end of an outage) without walking the empty range.
     """
     probe = {k: v for k, v in params.items() if k != "end"} | {"start": end + 1, "limit": 1}
-    payload = call_endpoint(client, method, probe, what=f"{where} (probe)")
+    parse = PARSERS[exchange_spec(client.id).row_format]
+    found = call_endpoint(
+        client, method, probe, what=f"{where} (probe)", check=lambda p: parse(p, where)
+    )["open_time"]
     stats.requests += 1
-    found = PARSERS[exchange_spec(client.id).row_format](payload, where)["open_time"]
     return int(found.min()) if len(found) and found.min() > end else None

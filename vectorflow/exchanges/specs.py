@@ -1,8 +1,8 @@
-"""Per-exchange facts as data: markets, kline endpoints, page sizes and weights."""
+"""Per-exchange facts as data: markets, kline endpoints, page sizes, rate budgets and weights."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vectorflow.errors import InvalidInput
 
@@ -19,6 +19,45 @@ class KlineEndpoint:
 
 
 @dataclass(frozen=True)
+class Budget:
+    """One per-IP request budget of an exchange: `limit` weight (or requests) per window."""
+
+    name: str  # e.g. "binance_spot"; the key of `[resilience.budgets]` overrides in settings
+    limit: int
+    window_seconds: float
+    paths: tuple[str, ...]  # URL path prefixes whose responses report this budget's use
+    usage_header: str | None = None  # response header with the server's count this window
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What one request costs against one budget: a weight, or a weight by the `limit` sent."""
+
+    budget: str
+    weight: int = 1
+    by_limit: tuple[tuple[int, int], ...] = ()  # ((largest limit, weight), ...) ascending
+    default_limit: int = 500  # the limit the exchange assumes when none is sent
+
+    def weight_for(self, params: dict) -> int:
+        """The weight of a request with these parameters."""
+        if not self.by_limit:
+            return self.weight
+        limit = int(params.get("limit") or self.default_limit)
+        for largest, weight in self.by_limit:
+            if limit <= largest:
+                return weight
+        return self.by_limit[-1][1]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A ccxt raw method as the resilience layer sees it: its breaker kind and its charges."""
+
+    kind: str  # the circuit breaker's task kind, e.g. "fetch_candles"
+    charges: tuple[Charge, ...]
+
+
+@dataclass(frozen=True)
 class ExchangeSpec:
     """What the pipeline needs to know about one exchange."""
 
@@ -26,6 +65,18 @@ class ExchangeSpec:
     row_format: str  # "binance" or "bybit": how kline responses are parsed
     klines: dict[str, KlineEndpoint]  # by market
     ccxt_options: dict
+    budgets: tuple[Budget, ...] = ()
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)  # by ccxt method
+    fallback_budgets: tuple[tuple[str, str], ...] = ()  # (method prefix, budget) for the rest
+    min_ban_seconds: float = 0.0  # an IP ban lasts at least this long (Retry-After may say more)
+
+    def endpoint(self, method: str) -> Endpoint:
+        """The kind and charges of `method`; a method missing from the table costs 1."""
+        found = self.endpoints.get(method)
+        if found is not None:
+            return found
+        budget = next((b for prefix, b in self.fallback_budgets if method.startswith(prefix)), None)
+        return Endpoint(method, (Charge(budget),) if budget else ())
 
     def kline_endpoint(self, market: str) -> KlineEndpoint:
         """The kline endpoint of `market`; InvalidInput names an unknown market."""
@@ -39,6 +90,51 @@ class ExchangeSpec:
 
 _LOAD_ONLY_SPOT_AND_LINEAR = {"fetchMarkets": {"types": ["spot", "linear"]}}
 
+_SPOT, _USDM = "binance_spot", "binance_usdm"
+_OI_HIST, _FUNDING = "binance_open_interest_hist", "binance_funding"
+# Binance weights (EXCHANGES.md); `load_markets` is ccxt's markets load: both exchangeInfos
+BINANCE_ENDPOINTS = {
+    "publicGetKlines": Endpoint("fetch_candles", (Charge(_SPOT, 2),)),
+    "fapiPublicGetKlines": Endpoint(
+        "fetch_candles", (Charge(_USDM, by_limit=((99, 1), (499, 2), (1000, 5), (1500, 10))),)
+    ),
+    "publicGetDepth": Endpoint(
+        "fetch_orderbook",
+        (
+            Charge(
+                _SPOT, by_limit=((100, 5), (500, 25), (1000, 50), (5000, 250)), default_limit=100
+            ),
+        ),
+    ),
+    "fapiPublicGetDepth": Endpoint(
+        "fetch_orderbook", (Charge(_USDM, by_limit=((50, 2), (100, 5), (500, 10), (1000, 20))),)
+    ),
+    "fapiPublicGetOpenInterest": Endpoint("fetch_open_interest", (Charge(_USDM, 1),)),
+    "fapiDataGetOpenInterestHist": Endpoint("fetch_open_interest", (Charge(_OI_HIST, 1),)),
+    "fapiPublicGetFundingRate": Endpoint("fetch_funding", (Charge(_FUNDING, 1),)),
+    "fapiPublicGetFundingInfo": Endpoint("fetch_funding", (Charge(_FUNDING, 1),)),
+    "publicGetExchangeInfo": Endpoint("load_markets", (Charge(_SPOT, 20),)),
+    "fapiPublicGetExchangeInfo": Endpoint("load_markets", (Charge(_USDM, 1),)),
+    "load_markets": Endpoint("load_markets", (Charge(_SPOT, 20), Charge(_USDM, 1))),
+}
+BINANCE_BUDGETS = (
+    Budget(_SPOT, 6000, 60, ("/api/",), "X-MBX-USED-WEIGHT-1M"),
+    Budget(_USDM, 2400, 60, ("/fapi/",), "X-MBX-USED-WEIGHT-1M"),
+    Budget(_OI_HIST, 1000, 300, ("/futures/data/",)),  # requests, weight 0 on the USDⓈ-M budget
+    Budget(_FUNDING, 500, 300, ("/fapi/v1/fundingRate", "/fapi/v1/fundingInfo")),
+)
+# Bybit: 600 requests per 5 s per IP, whatever the endpoint; no usage header on public endpoints
+_BYBIT = "bybit"
+BYBIT_ENDPOINTS = {
+    "publicGetV5MarketKline": Endpoint("fetch_candles", (Charge(_BYBIT),)),
+    "publicGetV5MarketOrderbook": Endpoint("fetch_orderbook", (Charge(_BYBIT),)),
+    "publicGetV5MarketOpenInterest": Endpoint("fetch_open_interest", (Charge(_BYBIT),)),
+    "publicGetV5MarketFundingHistory": Endpoint("fetch_funding", (Charge(_BYBIT),)),
+    "publicGetV5MarketInstrumentsInfo": Endpoint("load_markets", (Charge(_BYBIT),)),
+    "load_markets": Endpoint("load_markets", (Charge(_BYBIT, 3),)),  # spot + 2 linear pages
+}
+BYBIT_BUDGETS = (Budget(_BYBIT, 600, 5, ("/v5/",)),)
+
 SPECS: dict[str, ExchangeSpec] = {
     "binance": ExchangeSpec(
         id="binance",
@@ -50,6 +146,10 @@ SPECS: dict[str, ExchangeSpec] = {
             "linear": KlineEndpoint("fapiPublicGetKlines", 1000, bounded_window=False),
         },
         ccxt_options={**_LOAD_ONLY_SPOT_AND_LINEAR, "defaultType": "spot"},
+        budgets=BINANCE_BUDGETS,
+        endpoints=BINANCE_ENDPOINTS,
+        fallback_budgets=(("fapiData", _OI_HIST), ("fapi", _USDM), ("", _SPOT)),
+        min_ban_seconds=120,  # 418: "from 2 minutes up to 3 days"
     ),
     "bybit": ExchangeSpec(
         id="bybit",
@@ -59,6 +159,10 @@ SPECS: dict[str, ExchangeSpec] = {
             "linear": KlineEndpoint("publicGetV5MarketKline", 1000, bounded_window=True),
         },
         ccxt_options=dict(_LOAD_ONLY_SPOT_AND_LINEAR),
+        budgets=BYBIT_BUDGETS,
+        endpoints=BYBIT_ENDPOINTS,
+        fallback_budgets=(("", _BYBIT),),
+        min_ban_seconds=600,  # 403 "access too frequent": stop for at least 10 minutes
     ),
 }
 
@@ -71,6 +175,11 @@ def exchange_spec(exchange: str) -> ExchangeSpec:
         raise InvalidInput(
             f"unknown exchange {exchange!r}; expected one of {', '.join(SPECS)}"
         ) from None
+
+
+def all_budgets() -> dict[str, Budget]:
+    """Every exchange's budgets by name."""
+    return {b.name: b for spec in SPECS.values() for b in spec.budgets}
 
 
 def implied_market(symbol: str) -> str:

@@ -17,6 +17,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from vectorflow.lake.files import write_schema_file
+from vectorflow.lake.scan import COMPACT_SCHEMA_FILE, range_dataset_scan
 from vectorflow.lake.schema import CANDLES, DATASETS, Dataset
 from vectorflow.timeframes import TIMEFRAMES, timeframe_ms
 
@@ -31,6 +32,8 @@ def _quote(path: Path) -> str:
 
 def dataset_scan(lake: Path, dataset: Dataset) -> str:
     """SQL reading every visible file of `dataset`, older schemas included, newest row per key."""
+    if dataset.complete_ranges:  # deduplicated only where files overlap (vectorflow.lake.scan)
+        return range_dataset_scan(lake, dataset)
     glob = _quote(lake / dataset.name / "**" / "*.parquet")
     columns = ", ".join(f'"{f.name}"' for f in dataset.schema)
     key = ", ".join(dataset.key)
@@ -60,10 +63,91 @@ FROM ordered
 WHERE epoch_ms(next_open) - epoch_ms(open_time) > step_ms"""
 
 
+#: latest_playbooks: the newest playbook per series; at one as_of a usable one comes first
+LATEST_PLAYBOOKS_SQL = """
+SELECT * FROM playbooks
+QUALIFY row_number() OVER (
+    PARTITION BY exchange, market, symbol, timeframe
+    ORDER BY as_of DESC,
+             CASE WHEN status IN ('ok', 'repaired') THEN 0 WHEN status = 'abstained' THEN 1
+                  ELSE 2 END,
+             created_at DESC
+) = 1"""
+
+#: playbook_scorecard: graded playbooks (the newest grade of each) by source, model, symbol,
+#: regime and confidence band; win rate and average R over the triggered ones
+PLAYBOOK_SCORECARD_SQL = """
+WITH graded AS (
+    SELECT p.source, p.model, p.symbol, coalesce(p.regime, 'unknown') AS regime,
+           CASE WHEN p.confidence < 25 THEN '0-24' WHEN p.confidence < 50 THEN '25-49'
+                WHEN p.confidence < 75 THEN '50-74' ELSE '75-100' END AS confidence_band,
+           o.triggered, o.r_multiple
+    FROM playbooks p
+    JOIN (SELECT * FROM playbook_outcomes
+          QUALIFY row_number() OVER (PARTITION BY playbook_id ORDER BY evaluated_at DESC) = 1
+         ) o USING (playbook_id)
+)
+SELECT source, model, symbol, regime, confidence_band,
+       count(*) AS playbooks,
+       avg(CASE WHEN triggered THEN 1.0 ELSE 0.0 END) AS share_triggered,
+       avg(CASE WHEN r_multiple > 0 THEN 1.0 ELSE 0.0 END) FILTER (WHERE triggered) AS win_rate,
+       avg(r_multiple) FILTER (WHERE triggered) AS avg_r,
+       coalesce(sum(r_multiple), 0) AS total_r
+FROM graded
+GROUP BY ALL"""
+
+
+_SERIES_KEY = "exchange, market, symbol, timeframe, strategy"
+_RANKED_BY = """CASE selection_metric
+        WHEN 'sharpe_ratio' THEN sharpe_ratio WHEN 'sortino_ratio' THEN sortino_ratio
+        WHEN 'calmar_ratio' THEN calmar_ratio WHEN 'total_return' THEN total_return
+        WHEN 'max_drawdown' THEN max_drawdown WHEN 'win_rate' THEN win_rate
+        WHEN 'profit_factor' THEN profit_factor END DESC NULLS LAST,
+    total_return DESC NULLS LAST, run_id"""
+_BOARD_METRICS = (
+    "total_return", "sharpe_ratio", "sortino_ratio", "calmar_ratio", "max_drawdown", "win_rate",
+    "profit_factor", "trades", "exposure", "benchmark_return", "null_reasons",
+)  # fmt: skip
+
+#: strategy_leaderboard: per series and strategy, the best out-of-sample run of the latest
+#: backtest (by the metric that chose its parameters), its in-sample run beside it
+STRATEGY_LEADERBOARD_SQL = f"""
+WITH latest AS (
+    SELECT * FROM backtest_runs WHERE sample = 'out'
+    QUALIFY run_at = max(run_at) OVER (PARTITION BY {_SERIES_KEY})
+), ranked AS (
+    SELECT *, count(*) OVER (PARTITION BY {_SERIES_KEY}) AS oos_runs,
+           row_number() OVER (PARTITION BY {_SERIES_KEY} ORDER BY {_RANKED_BY}) AS board_rank
+    FROM latest
+)
+SELECT o.exchange, o.market, o.symbol, o.timeframe, o.strategy, o.params, o.run_at, o.split,
+       o.window_index, o.window_start, o.window_end, o.selection_metric, o.is_rank,
+       {", ".join(f"o.{m} AS oos_{m}" for m in _BOARD_METRICS)},
+       {", ".join(f"i.{m} AS is_{m}" for m in _BOARD_METRICS)},
+       o.oos_runs, o.fees, o.slippage, o.run_id, o.is_run_id
+FROM ranked o LEFT JOIN backtest_runs i ON i.run_id = o.is_run_id
+WHERE o.board_rank = 1"""
+
+#: strategy_history: each backtest's out-of-sample results per series and strategy, night by night
+STRATEGY_HISTORY_SQL = """
+SELECT exchange, market, symbol, timeframe, strategy, run_at, split,
+       count(*) AS oos_runs,
+       max(sharpe_ratio) AS best_oos_sharpe_ratio,
+       median(sharpe_ratio) AS median_oos_sharpe_ratio,
+       arg_max(params, sharpe_ratio) AS best_oos_params,
+       max(total_return) AS best_oos_total_return
+FROM backtest_runs WHERE sample = 'out'
+GROUP BY ALL"""
+
+
 def view_definitions(lake: Path) -> dict[str, str]:
     """Every catalog view by name, as SQL over absolute lake paths."""
     views = {name: dataset_scan(lake, ds) for name, ds in DATASETS.items()}
     views["candle_gaps"] = _candle_gaps_sql()
+    views["latest_playbooks"] = LATEST_PLAYBOOKS_SQL
+    views["playbook_scorecard"] = PLAYBOOK_SCORECARD_SQL
+    views["strategy_leaderboard"] = STRATEGY_LEADERBOARD_SQL
+    views["strategy_history"] = STRATEGY_HISTORY_SQL
     return views
 
 
@@ -98,10 +182,12 @@ def _current_fingerprint(catalog: Path) -> str | None:
 
 def _ensure_schema_files(lake: Path) -> None:
     for dataset in DATASETS.values():
-        path = write_schema_file(lake, dataset)
-        if not pq.read_schema(path).equals(dataset.schema, check_metadata=False):
-            path.unlink()  # columns were added: rewrite it with the current schema
-            write_schema_file(lake, dataset)
+        names = ["_schema.parquet"] + ([COMPACT_SCHEMA_FILE] if dataset.complete_ranges else [])
+        for name in names:
+            path = write_schema_file(lake, dataset, name)
+            if not pq.read_schema(path).equals(dataset.schema, check_metadata=False):
+                path.unlink()  # columns were added: rewrite it with the current schema
+                write_schema_file(lake, dataset, name)
 
 
 def _rebuild(catalog: Path, views: dict[str, str], fingerprint: str, data_dir: Path) -> None:

@@ -1,9 +1,11 @@
 """Lake paths and atomic Parquet files named by the time range they cover.
 
 A data file is `<first>_<last>_<token>.parquet` inside its partition folder, where first and
-last are the covered open times (`20240101T000000`), so a series' stored range is read from
-file names alone, without opening any file: the cost of an incremental run does not grow with
-the history. Writers add files only: temp name in the same folder, then `os.replace`.
+last are the first and last key times it holds (`20240101T000000123`, milliseconds; files of
+older versions have whole seconds), so a series' stored range is read from file names alone,
+without opening any file: the cost of an incremental run does not grow with the history.
+Writers add files only: temp name in the same folder, then `os.replace`. Compaction writes
+`<first>_<last>_<token>.compact.parquet` (see `vectorflow.lake.store` for the protocol).
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ import pyarrow.parquet as pq
 from vectorflow.lake.schema import Dataset
 
 TMP_SUFFIX = ".parquet.tmp"
+COMPACT_SUFFIX = ".compact.parquet"
 _STAMP = "%Y%m%dT%H%M%S"
-_NAME = re.compile(r"^(\d{8}T\d{6})_(\d{8}T\d{6})_[0-9a-f]{8,32}\.parquet$")
+_NAME = re.compile(
+    r"^(\d{8}T\d{6}(?:\d{3})?)_(\d{8}T\d{6}(?:\d{3})?)_[0-9a-f]{8,32}(\.compact)?\.parquet$"
+)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -43,12 +48,13 @@ def partition_dir(lake: Path, dataset: Dataset, values: dict[str, str]) -> Path:
 
 
 def _stamp(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime(_STAMP)
+    seconds, millis = divmod(ms, 1000)
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime(_STAMP) + f"{millis:03d}"
 
 
 def _unstamp(text: str) -> int:
-    dt = datetime.strptime(text, _STAMP).replace(tzinfo=timezone.utc)
-    return int(dt.timestamp() * 1000)
+    dt = datetime.strptime(text[:15], _STAMP).replace(tzinfo=timezone.utc)
+    return int(dt.timestamp()) * 1000 + int(text[15:] or 0)
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class FileRange:
     path: Path
     first_ms: int
     last_ms: int
+    compact: bool = False  # written by compaction (`*.compact.parquet`)
 
 
 def data_files(folder: Path) -> list[FileRange]:
@@ -70,7 +77,9 @@ def data_files(folder: Path) -> list[FileRange]:
     for name in names:
         match = _NAME.match(name)
         if match:
-            found.append(FileRange(folder / name, _unstamp(match[1]), _unstamp(match[2])))
+            found.append(
+                FileRange(folder / name, _unstamp(match[1]), _unstamp(match[2]), bool(match[3]))
+            )
     return sorted(found, key=lambda f: (f.first_ms, f.last_ms))
 
 
@@ -78,7 +87,7 @@ def stored_range(folder: Path) -> tuple[int, int] | None:
     """(first, last) key time stored in a partition, from file names alone; None when empty.
 
     Runs on every ingest, and a partition gains a file per run: only the two stamps that matter
-    are parsed (fixed-width digit stamps sort as the times they encode), not two per file.
+    are parsed (digit stamps padded to one width sort as the times they encode), not two per file.
     """
     try:
         names = os.listdir(folder)
@@ -87,13 +96,18 @@ def stored_range(folder: Path) -> tuple[int, int] | None:
     matches = [m for m in map(_NAME.match, names) if m]
     if not matches:
         return None
-    return _unstamp(min(m[1] for m in matches)), _unstamp(max(m[2] for m in matches))
+    first = min(m[1].ljust(18, "0") for m in matches)
+    last = max(m[2].ljust(18, "0") for m in matches)
+    return _unstamp(first), _unstamp(last)
 
 
-def write_atomic(table: pa.Table, folder: Path, first_ms: int, last_ms: int) -> Path:
+def write_atomic(
+    table: pa.Table, folder: Path, first_ms: int, last_ms: int, *, compact: bool = False
+) -> Path:
     """Write `table` as a new file covering [first_ms, last_ms]: temp file, fsync, then rename."""
     folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"{_stamp(first_ms)}_{_stamp(last_ms)}_{uuid.uuid4().hex[:12]}.parquet"
+    suffix = COMPACT_SUFFIX if compact else ".parquet"
+    final = folder / f"{_stamp(first_ms)}_{_stamp(last_ms)}_{uuid.uuid4().hex[:12]}{suffix}"
     tmp = final.with_name(final.stem + TMP_SUFFIX)
     with open(tmp, "wb") as sink:
         pq.write_table(table, sink, compression="zstd")
@@ -103,9 +117,9 @@ def write_atomic(table: pa.Table, folder: Path, first_ms: int, last_ms: int) -> 
     return final
 
 
-def write_schema_file(lake: Path, dataset: Dataset) -> Path:
+def write_schema_file(lake: Path, dataset: Dataset, name: str = "_schema.parquet") -> Path:
     """An empty file with the dataset's schema: its view exists, typed, over an empty lake."""
-    path = lake / dataset.name / "_schema.parquet"
+    path = lake / dataset.name / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"_schema.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}")

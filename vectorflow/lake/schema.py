@@ -18,6 +18,10 @@ class Dataset:
     key: tuple[str, ...]
     partitions: tuple[str, ...]  # path components, in order; named so none collides with a column
     order_by: str  # the column that orders rows within a partition (newest wins)
+    # A file holds every key of its partition between its first and last `order_by` time (a
+    # fetched range): views and compaction use the file-name ranges (`vectorflow.lake.store`).
+    complete_ranges: bool = False
+    period: str = "month"  # compaction writes one file per partition and period (day/month/year)
 
 
 CANDLES = Dataset(
@@ -43,6 +47,271 @@ CANDLES = Dataset(
     key=("exchange", "market", "symbol", "timeframe", "open_time"),
     partitions=("exchange", "market", "symbol_id", "timeframe"),
     order_by="open_time",
+    complete_ranges=True,
 )
 
-DATASETS: dict[str, Dataset] = {CANDLES.name: CANDLES}
+_SERIES = [
+    pa.field("exchange", pa.string(), nullable=False),
+    pa.field("market", pa.string(), nullable=False),
+    pa.field("symbol", pa.string(), nullable=False),
+    pa.field("timeframe", pa.string(), nullable=False),
+]
+
+#: One row per playbook request (Grok or rules), with the raw answers kept alongside.
+PLAYBOOKS = Dataset(
+    name="playbooks",
+    schema=pa.schema(
+        [
+            pa.field("playbook_id", pa.string(), nullable=False),
+            pa.field("created_at", TIME, nullable=False),
+            pa.field("run_id", pa.string()),
+            *_SERIES,
+            pa.field("as_of", TIME, nullable=False),
+            pa.field("source", pa.string(), nullable=False),  # grok | rules
+            pa.field("status", pa.string(), nullable=False),  # ok, repaired, abstained, error, ...
+            pa.field("cached", pa.bool_(), nullable=False),
+            pa.field("model", pa.string()),
+            pa.field("prompt_version", pa.string()),
+            pa.field("inputs_hash", pa.string()),
+            pa.field("bias", pa.string()),  # long | short | no_trade; null when none was given
+            pa.field("confidence", pa.int32()),
+            pa.field("entry_type", pa.string()),
+            pa.field("entry_low", pa.float64()),
+            pa.field("entry_high", pa.float64()),
+            pa.field("entry_trigger", pa.string()),
+            pa.field("stop_loss", pa.float64()),
+            pa.field(
+                "targets",
+                pa.list_(
+                    pa.struct([pa.field("price", pa.float64()), pa.field("share", pa.float64())])
+                ),
+            ),
+            pa.field("rr_ratio", pa.float64()),
+            pa.field("max_risk", pa.float64()),  # fraction of equity
+            pa.field("invalidation", pa.string()),
+            pa.field("rationale", pa.string()),
+            pa.field("levels_used", pa.list_(pa.string())),
+            pa.field("last_price", pa.float64()),
+            pa.field("atr", pa.float64()),
+            pa.field("regime", pa.string()),
+            pa.field("tokens_in", pa.int64()),
+            pa.field("tokens_out", pa.int64()),
+            pa.field("latency_ms", pa.int64()),
+            pa.field("requests", pa.int32()),
+            pa.field("error", pa.string()),
+            pa.field("payload", pa.string()),  # the user payload sent (or that would be sent)
+            pa.field("raw_answers", pa.list_(pa.string())),  # every answer text, in order
+            pa.field("ingested_at", TIME, nullable=False),
+        ]
+    ),
+    key=("playbook_id",),
+    partitions=("exchange", "market", "symbol_id", "timeframe"),
+    order_by="as_of",
+)
+
+#: The graded result of a past playbook against the candles that followed it.
+PLAYBOOK_OUTCOMES = Dataset(
+    name="playbook_outcomes",
+    schema=pa.schema(
+        [
+            pa.field("playbook_id", pa.string(), nullable=False),
+            pa.field("evaluated_at", TIME, nullable=False),
+            *_SERIES,
+            pa.field("as_of", TIME, nullable=False),
+            pa.field("outcome", pa.string(), nullable=False),  # not_triggered, stopped, ...
+            pa.field("triggered", pa.bool_(), nullable=False),
+            pa.field("entry_time", TIME),
+            pa.field("entry_price", pa.float64()),
+            pa.field("exit_time", TIME),
+            pa.field("exit_price", pa.float64()),
+            pa.field("r_multiple", pa.float64()),
+            pa.field("mfe", pa.float64()),  # maximum favourable excursion, fraction of entry
+            pa.field("mae", pa.float64()),  # maximum adverse excursion, fraction of entry
+            pa.field("bars_to_outcome", pa.int32()),
+            pa.field("horizon_bars", pa.int32(), nullable=False),
+            pa.field("ingested_at", TIME, nullable=False),
+        ]
+    ),
+    key=("playbook_id", "evaluated_at"),
+    partitions=("exchange", "market", "symbol_id", "timeframe"),
+    order_by="as_of",
+)
+
+_METRICS = [  # vectorflow.backtest.metrics: vectorbt's numbers as fractions, null when inf/NaN
+    *(
+        pa.field(name, pa.float64())
+        for name in (
+            "total_return", "benchmark_return", "sharpe_ratio", "sortino_ratio", "calmar_ratio",
+            "max_drawdown", "win_rate", "profit_factor", "exposure",
+        )
+    ),
+    pa.field("trades", pa.int64()),
+    pa.field("closed_trades", pa.int64()),
+    pa.field("null_reasons", pa.string()),  # JSON {metric: why it is null}
+]  # fmt: skip
+
+#: One row per backtest run: a strategy, one parameter set, one window, one sample.
+BACKTEST_RUNS = Dataset(
+    name="backtest_runs",
+    schema=pa.schema(
+        [
+            pa.field("run_id", pa.string(), nullable=False),
+            pa.field("batch_id", pa.string(), nullable=False),  # one backtest of one series
+            pa.field("run_at", TIME, nullable=False),
+            *_SERIES,
+            pa.field("strategy", pa.string(), nullable=False),
+            pa.field("params", pa.string(), nullable=False),  # JSON keyed by parameter name
+            pa.field("split", pa.string(), nullable=False),  # holdout | walk_forward
+            pa.field("sample", pa.string(), nullable=False),  # in | out | full
+            pa.field("window_index", pa.int32(), nullable=False),
+            pa.field("window_start", TIME, nullable=False),  # first bar's open time
+            pa.field("window_end", TIME, nullable=False),  # last bar's close time (exclusive)
+            pa.field("bars", pa.int64(), nullable=False),
+            pa.field("selection_metric", pa.string(), nullable=False),
+            pa.field("is_rank", pa.int32()),  # in-sample rank of these parameters (1 = best)
+            pa.field("is_run_id", pa.string()),  # out rows: the in-sample run that chose them
+            pa.field("leader", pa.bool_(), nullable=False),  # its trades are stored
+            *_METRICS,
+            pa.field("fees", pa.float64(), nullable=False),
+            pa.field("slippage", pa.float64(), nullable=False),
+            pa.field("init_cash", pa.float64(), nullable=False),
+            pa.field("direction", pa.string(), nullable=False),  # long_only | long_short
+            pa.field("code_version", pa.string(), nullable=False),
+            pa.field("ingested_at", TIME, nullable=False),
+        ]
+    ),
+    key=("run_id",),
+    partitions=("exchange", "market", "symbol_id", "timeframe"),
+    order_by="run_at",
+)
+
+#: The trades of the leaders' runs and of every out-of-sample run (vectorbt's exit trades).
+BACKTEST_TRADES = Dataset(
+    name="backtest_trades",
+    schema=pa.schema(
+        [
+            pa.field("run_id", pa.string(), nullable=False),
+            pa.field("entry_time", TIME, nullable=False),  # close time of the entry bar
+            *_SERIES,
+            pa.field("strategy", pa.string(), nullable=False),
+            pa.field("sample", pa.string(), nullable=False),
+            pa.field("side", pa.string(), nullable=False),  # long | short
+            pa.field("status", pa.string(), nullable=False),  # closed | open (at the window end)
+            pa.field("size", pa.float64(), nullable=False),
+            pa.field("entry_price", pa.float64(), nullable=False),
+            pa.field("exit_time", TIME, nullable=False),
+            pa.field("exit_price", pa.float64(), nullable=False),
+            pa.field("fees", pa.float64(), nullable=False),  # entry + exit, quote currency
+            pa.field("pnl", pa.float64(), nullable=False),  # quote currency, after fees
+            pa.field("return", pa.float64(), nullable=False),  # fraction of the entry value
+            pa.field("ingested_at", TIME, nullable=False),
+        ]
+    ),
+    key=("run_id", "entry_time"),
+    partitions=("exchange", "market", "symbol_id", "timeframe"),
+    order_by="entry_time",
+)
+
+#: Top N levels per side of order book snapshots; level 0 is the best price.
+ORDERBOOK_LEVELS = Dataset(
+    name="orderbook_levels",
+    schema=pa.schema(
+        [
+            pa.field("exchange", pa.string(), nullable=False),
+            pa.field("market", pa.string(), nullable=False),
+            pa.field("symbol", pa.string(), nullable=False),
+            pa.field("snapshot_time", TIME, nullable=False),
+            pa.field("side", pa.string(), nullable=False),  # bid | ask
+            pa.field("level", pa.int32(), nullable=False),
+            pa.field("price", pa.float64(), nullable=False),
+            pa.field("amount", pa.float64(), nullable=False),  # base currency
+            pa.field("time_source", pa.string(), nullable=False),  # exchange | local
+            pa.field("source", pa.string(), nullable=False),  # rest | stream
+            pa.field("update_id", pa.int64()),  # lastUpdateId (Binance) / u (Bybit)
+            pa.field("received_at", TIME, nullable=False),  # local receive time
+            pa.field("ingested_at", TIME, nullable=False),
+        ]
+    ),
+    key=("exchange", "market", "symbol", "snapshot_time", "side", "level"),
+    partitions=("exchange", "market", "symbol_id"),
+    order_by="snapshot_time",
+    complete_ranges=True,
+    period="day",
+)
+
+#: Open interest history of perpetuals; the value is in the quote currency.
+OPEN_INTEREST = Dataset(
+    name="open_interest",
+    schema=pa.schema(
+        [
+            pa.field("exchange", pa.string(), nullable=False),
+            pa.field("symbol", pa.string(), nullable=False),
+            pa.field("period", pa.string(), nullable=False),  # 5m 15m 30m 1h 4h 1d
+            pa.field("time", TIME, nullable=False),
+            pa.field("open_interest", pa.float64(), nullable=False),  # base currency
+            pa.field("open_interest_value", pa.float64()),  # quote currency
+            pa.field("value_source", pa.string(), nullable=False),  # exchange | close_price
+            pa.field("ingested_at", TIME, nullable=False),
+        ]
+    ),
+    key=("exchange", "symbol", "period", "time"),
+    partitions=("exchange", "symbol_id", "period"),
+    order_by="time",
+    complete_ranges=True,
+)
+
+#: Funding rates of perpetuals, as fractions per funding interval.
+FUNDING_RATES = Dataset(
+    name="funding_rates",
+    schema=pa.schema(
+        [
+            pa.field("exchange", pa.string(), nullable=False),
+            pa.field("symbol", pa.string(), nullable=False),
+            pa.field("funding_time", TIME, nullable=False),
+            pa.field("funding_rate", pa.float64(), nullable=False),
+            pa.field("interval_hours", pa.float64(), nullable=False),
+            pa.field("mark_price", pa.float64()),
+            pa.field("ingested_at", TIME, nullable=False),
+        ]
+    ),
+    key=("exchange", "symbol", "funding_time"),
+    partitions=("exchange", "symbol_id"),
+    order_by="funding_time",
+    complete_ranges=True,
+    period="year",
+)
+
+#: Ranges the exchange confirmed empty (before listing, maintenance, after delisting), per series
+#: of a dataset (`series` is the timeframe of candles, the period of open interest, else `all`).
+COVERAGE_RANGES = Dataset(
+    name="coverage_ranges",
+    schema=pa.schema(
+        [
+            pa.field("dataset", pa.string(), nullable=False),
+            pa.field("exchange", pa.string(), nullable=False),
+            pa.field("market", pa.string(), nullable=False),
+            pa.field("symbol", pa.string(), nullable=False),
+            pa.field("series", pa.string(), nullable=False),
+            pa.field("range_start", TIME, nullable=False),
+            pa.field("range_end", TIME, nullable=False),  # exclusive
+            pa.field("status", pa.string(), nullable=False),  # exchange_empty
+            pa.field("ingested_at", TIME, nullable=False),
+        ]
+    ),
+    key=("dataset", "exchange", "market", "symbol", "series", "range_start"),
+    partitions=("dataset", "exchange", "market", "symbol_id", "series"),
+    order_by="range_start",
+    complete_ranges=True,
+    period="year",
+)
+
+MARKET_DATASETS = (ORDERBOOK_LEVELS, OPEN_INTEREST, FUNDING_RATES, COVERAGE_RANGES)
+
+DATASETS: dict[str, Dataset] = {
+    CANDLES.name: CANDLES,
+    **{ds.name: ds for ds in MARKET_DATASETS},
+    PLAYBOOKS.name: PLAYBOOKS,
+    PLAYBOOK_OUTCOMES.name: PLAYBOOK_OUTCOMES,
+    BACKTEST_RUNS.name: BACKTEST_RUNS,
+    BACKTEST_TRADES.name: BACKTEST_TRADES,
+}

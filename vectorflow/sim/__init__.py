@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vectorflow.sim.llm import FakeLLM as FakeLLM  # the fake OpenAI-compatible LLM
 from vectorflow.sim.server import ExchangeSimulator, serve
 
 __all__ = ["ExchangeSimulator", "serve"]

@@ -2,6 +2,10 @@
 
 Point a real ccxt object at it with
 `ex.urls['api'] = override_api_urls(ex.urls['api'], sim.url)`.
+
+Faults (`fault()`, see `faults.py`) and the exchanges' real budgets and bans (`limits.py`, on
+with `enforce_limits=True`) are scriptable; every request is logged with its data-clock time,
+its wall-clock time, its weight and the fault that answered it.
 """
 
 from __future__ import annotations
@@ -10,20 +14,28 @@ import contextlib
 import json
 import logging
 import socket
+import struct
 import threading
 import time
+from collections.abc import Iterable
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 from urllib.parse import parse_qsl, urlsplit
 
 from vectorflow.errors import InvalidInput
-from vectorflow.sim import binance, bybit, venues
+from vectorflow.sim import binance, bybit, derivatives, orderbook, venues
+from vectorflow.sim.faults import BEFORE_ROUTE, Fault, canned, transform
+from vectorflow.sim.limits import Limits
 from vectorflow.sim.series import History
 from vectorflow.timeframes import now_ms as real_now_ms
 from vectorflow.timeframes import parse_time, timeframe_ms
 
 log = logging.getLogger(__name__)
+
+# order books, open interest and funding: vectorflow.sim.orderbook / derivatives
+BINANCE_ROUTES = {**binance.ROUTES, **orderbook.BINANCE_ROUTES, **derivatives.BINANCE_ROUTES}
+BYBIT_ROUTES = {**bybit.ROUTES, **orderbook.BYBIT_ROUTES, **derivatives.BYBIT_ROUTES}
 
 MARKET_ALIASES = {"spot": "spot", "linear": "linear", "swap": "linear"}
 
@@ -44,6 +56,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # headers and body go out in two writes: without this, Nagle's algorithm and the
+        # client's delayed ACK hold every small answer back by about 40 ms
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.connections.add(self.connection)
 
     def finish(self) -> None:
@@ -77,19 +92,32 @@ class _Server(ThreadingHTTPServer):
         self.connections: set[socket.socket] = set()
         super().__init__(address, _Handler)
 
+    def handle_error(self, request, client_address) -> None:
+        """A client that hung up (timed out, was reset by a fault) is expected: logged quietly."""
+        log.debug("connection from %s ended abruptly", client_address, exc_info=True)
+
 
 class ExchangeSimulator:
     """Local Binance + Bybit REST simulator serving deterministic candles over HTTP."""
 
     def __init__(
-        self, now: int | str | None = None, seed: int = 7, host: str = "127.0.0.1", port: int = 0
+        self,
+        now: int | str | None = None,
+        seed: int = 7,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        time_scale: float = 1.0,
+        enforce_limits: bool = False,
+        faults: Iterable[Fault] = (),
     ) -> None:
         self.seed, self.host, self.port = seed, host, port
+        self.limits = Limits(time_scale=time_scale, enforce=enforce_limits)
+        self._faults: list[Fault] = list(faults)
         self._pinned = None if now is None else parse_time(now, name="now")
         self.history = History(seed, self.now_ms())
         self._lock = threading.Lock()
         self._log: list[dict] = []
-        self._weights: dict[tuple[str, int], int] = {}
         self._injections: dict[str, list[_Injection]] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -209,6 +237,38 @@ class ExchangeSimulator:
                 queue.pop(0)
             return injection
 
+    def fault(self, kind: str, path: str | None = None, **options) -> Fault:
+        """Script a fault (kinds and options: `vectorflow.sim.faults`); returns it."""
+        made = Fault(kind, path, **options)
+        with self._lock:
+            self._faults.append(made)
+        return made
+
+    def clear_faults(self) -> None:
+        """Drop every scripted fault and ban."""
+        with self._lock:
+            self._faults.clear()
+        self.limits = Limits(time_scale=self.limits.time_scale, enforce=self.limits.enforce)
+
+    def _take_fault(self, exchange: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if not fault.matches(exchange, path):
+                    continue
+                fault.seen += 1
+                if fault.seen <= fault.after:
+                    continue
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+                return fault
+            return None
+
+    def window_use(self, budget: str) -> dict[int, int]:
+        """Weight (or requests) the simulator accepted per fixed window of `budget`."""
+        return self.limits.window_use(self.requests, budget)
+
     # ------------------------------------------------------------------ request handling
 
     def _handle(self, handler: _Handler, method: str) -> None:
@@ -223,24 +283,48 @@ class ExchangeSimulator:
         if injection is not None:
             if injection.delay:
                 time.sleep(injection.delay)
-            self._record(now, exchange, path, params, injection.status, 0)
+            self._record(now, exchange, path, params, injection.status, 0, "inject")
             self._send(handler, injection.status, injection.body, injection.headers, now)
             return
+        fault = None if self.limits.is_banned(exchange) else self._take_fault(exchange, path)
+        if fault is not None and fault.kind in BEFORE_ROUTE:
+            self._answer_fault(handler, fault, exchange, path, params, now)
+            return
         status, body, weight = self._route(exchange, method, path, params, now)
-        headers = {}
-        if exchange == "binance":
-            used = self._add_weight(binance.weight_group(path), now, weight)
-            headers["X-MBX-USED-WEIGHT-1M"] = str(used)
-            if binance.weight_group(path) == "spot":
-                headers["X-MBX-USED-WEIGHT"] = str(used)
-        self._record(now, exchange, path, params, status, weight)
-        text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
+        refusal, headers = self.limits.admit(exchange, path, weight, now // 60_000)
+        text = _text(body)
+        if refusal is not None:
+            (status, text, more), weight, fault = refusal, 0, None
+            headers.update(more)
+        elif fault is not None:
+            rerun = lambda p: _text(self._route(exchange, method, path, p, now)[1])  # noqa: E731
+            text = transform(fault, exchange, path, params, text, rerun)
+        if exchange == "binance" and binance.weight_group(path) == "spot" and headers:
+            headers["X-MBX-USED-WEIGHT"] = headers["X-MBX-USED-WEIGHT-1M"]
+        self._record(now, exchange, path, params, status, weight, fault and fault.kind)
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)  # logged on arrival, answered late
+        self._send(handler, status, text, headers, now)
+
+    def _answer_fault(self, handler, fault: Fault, exchange, path, params, now: int) -> None:
+        """Answer a request with a fault instead of the real answer (or reset the connection)."""
+        if fault.kind == "reset":
+            self._record(now, exchange, path, params, 0, 0, fault.kind)
+            handler.close_connection = True
+            sock = handler.connection
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # SO_LINGER 0: the peer sees a reset, not an orderly close
+            return
+        status, text, headers = canned(fault, exchange, now)
+        if fault.kind == "ban":
+            self.limits.ban(exchange, fault.ban_seconds(exchange), status, text)
+        self._record(now, exchange, path, params, status, 0, fault.kind)
         self._send(handler, status, text, headers, now)
 
     def _route(
         self, exchange: str, method: str, path: str, params: dict[str, str], now: int
     ) -> tuple[int, object, int]:
-        routes = {"binance": binance.ROUTES, "bybit": bybit.ROUTES}.get(exchange, {})
+        routes = {"binance": BINANCE_ROUTES, "bybit": BYBIT_ROUTES}.get(exchange, {})
         fn = routes.get(path) if method == "GET" else None
         if fn is not None:
             try:
@@ -255,23 +339,25 @@ class ExchangeSimulator:
             return bybit.not_found(path, now)
         return 404, {"error": f"unknown path {path}"}, 0
 
-    def _add_weight(self, group: str, now: int, weight: int) -> int:
-        minute = now // 60_000
-        with self._lock:
-            key = (group, minute)
-            self._weights[key] = self._weights.get(key, 0) + weight
-            for old in [k for k in self._weights if k[1] < minute - 1]:
-                del self._weights[old]
-            return self._weights[key]
-
-    def _record(self, now: int, exchange: str, path: str, params: dict, status: int, weight: int):
+    def _record(
+        self,
+        now: int,
+        exchange: str,
+        path: str,
+        params: dict,
+        status: int,
+        weight: int,
+        fault: str | None = None,
+    ) -> None:
         entry = {
             "time_ms": now,
+            "wall": time.time(),
             "exchange": exchange,
             "path": path,
             "params": params,
             "status": status,
             "weight": weight,
+            "fault": fault,
         }
         with self._lock:
             self._log.append(entry)
@@ -299,10 +385,31 @@ def _exchange_of(path: str) -> str:
     return "unknown"
 
 
-def serve(host: str = "127.0.0.1", port: int = 8900, now: int | str | None = None) -> None:
+def _text(body: object) -> str:
+    return body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8900,
+    now: int | str | None = None,
+    *,
+    time_scale: float = 1.0,
+    enforce_limits: bool = False,
+    faults: Iterable[Fault] = (),
+) -> None:
     """Run a simulator in the foreground until interrupted (for `vectorflow sim --port N`)."""
-    sim = ExchangeSimulator(now=now, host=host, port=port).start()
+    sim = ExchangeSimulator(
+        now=now,
+        host=host,
+        port=port,
+        time_scale=time_scale,
+        enforce_limits=enforce_limits,
+        faults=faults,
+    ).start()
     log.info("exchange simulator (Binance spot + USDⓈ-M, Bybit v5) listening on %s", sim.url)
+    if enforce_limits or faults:
+        log.info("limits %s, time scale %g, faults %s", enforce_limits, time_scale, faults)
     try:
         while True:
             time.sleep(3600)

@@ -397,7 +397,7 @@ def bybit_linear_entry(spec: SymbolSpec, symbol_id: int, launch_ms: int) -> dict
             "minNotionalValue": "5",
         },
         "unifiedMarginTrade": True,
-        "fundingInterval": 240 if spec.recent else 480,
+        "fundingInterval": 240 if spec.recent or spec.base == "SOL" else 480,  # SOL: 8 h -> 4 h
         "settleCoin": "USDT",
         "copyTrading": "none" if spec.recent else "both",
         "upperFundingRate": "0.02" if spec.recent else "0.00375",

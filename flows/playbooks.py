@@ -1,0 +1,116 @@
+"""Playbook flows: signals → playbooks for every series (concurrently, bounded), and grading."""
+
+from __future__ import annotations
+
+import uuid
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+from prefect.states import Failed
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from tasks.candles import refresh_catalog_task
+from tasks.playbooks import check_grok_task, grade_task, playbook_task
+from vectorflow.errors import InvalidInput
+from vectorflow.exchanges.specs import MARKETS
+from vectorflow.ingest import DEFAULT_EXCHANGES, DEFAULT_SYMBOLS, DEFAULT_TIMEFRAMES, plan_ingest
+from vectorflow.playbooks.budget import end_run_budget
+from vectorflow.settings import load_settings
+from vectorflow.timeframes import parse_time
+
+
+def _concurrency() -> int:
+    """Series written at once, from the settings (a broken file fails the run, not the import)."""
+    try:
+        return load_settings().playbooks.concurrency
+    except InvalidInput:
+        return 10
+
+
+def _run_id() -> str:
+    from prefect.runtime import flow_run
+
+    return str(flow_run.id or uuid.uuid4())
+
+
+def _failed_row(unit, error: BaseException) -> dict:
+    return {
+        "playbook_id": None,
+        "exchange": unit.exchange,
+        "market": unit.market,
+        "symbol": unit.symbol,
+        "timeframe": unit.timeframe,
+        "source": None,
+        "status": "error",
+        "error": f"{type(error).__name__}: {error}"[:1000],
+    }
+
+
+@flow(name="generate-playbooks", task_runner=ThreadPoolTaskRunner(max_workers=_concurrency()))
+def generate_playbooks(
+    exchanges: list[str] = DEFAULT_EXCHANGES,
+    markets: list[str] = list(MARKETS),  # noqa: B006 - never mutated; shown in the UI
+    symbols: list[str] = DEFAULT_SYMBOLS,
+    timeframes: list[str] = DEFAULT_TIMEFRAMES,
+    as_of: str | list[str] | None = None,
+    token_budget: int | None = None,
+    data_dir: str | None = None,
+) -> list[dict]:
+    """Write a playbook for each series from its stored candles and signals (Grok or rules).
+
+    as_of: UTC time of the playbooks, or a list of times (a backfill that grading can score);
+    default: each series' newest closed candle, judged stale when that is more than two
+    timeframes old. The xAI key comes from XAI_API_KEY or the
+    Prefect Secret block, never from a parameter.
+    """
+    logger = get_run_logger()
+    settings = load_settings(data_dir)
+    if token_budget is not None:
+        playbooks = settings.playbooks.model_copy(update={"token_budget": token_budget})
+        settings = settings.with_overrides(playbooks=playbooks)
+    plan = plan_ingest(exchanges, markets, symbols, timeframes)
+    times = [as_of] if isinstance(as_of, str) else list(as_of or [])
+    as_ofs = [parse_time(t, name="as_of") for t in times] or [None]
+    mode = check_grok_task(settings)
+    run_id = _run_id()
+    logger.info("%d series, %s playbooks, run %s", len(plan.units), mode["mode"], run_id)
+    futures = [
+        (unit, playbook_task.submit(unit, settings, run_id, mode["mode"], as_of_ms))
+        for as_of_ms in as_ofs
+        for unit in plan.units
+    ]
+    rows = []
+    for unit, future in futures:
+        outcome = future.result(raise_on_failure=False)
+        rows += [_failed_row(unit, outcome)] if isinstance(outcome, BaseException) else outcome
+    budget = end_run_budget(run_id)
+    if budget is not None and mode["mode"] == "grok":
+        logger.info("tokens spent: %d of %d", budget.spent, budget.limit)
+    refresh_catalog_task(settings)
+    create_table_artifact(
+        table=rows, key="playbooks-summary", description="Playbook per series: source and status"
+    )
+    errors = [r for r in rows if r["status"] == "error"]
+    if errors:
+        names = ", ".join(
+            f"{r['exchange']} {r['market']} {r['symbol']} {r['timeframe']}" for r in errors
+        )
+        return Failed(message=f"{len(errors)} playbook requests failed: {names}", data=rows)
+    return rows
+
+
+@flow(name="grade-playbooks")
+def grade_playbooks_flow(horizon_bars: int | None = None, data_dir: str | None = None) -> dict:
+    """Grade past playbooks against the candles that followed them (playbook_outcomes)."""
+    settings = load_settings(data_dir)
+    if horizon_bars is not None:
+        playbooks = settings.playbooks.model_copy(update={"horizon_bars": horizon_bars})
+        settings = settings.with_overrides(playbooks=playbooks)
+    report = grade_task(settings)
+    refresh_catalog_task(settings)
+    create_table_artifact(
+        table=report["rows"] or [{"graded": 0}],
+        key="playbook-outcomes",
+        description=f"{report['graded']} playbooks graded, {report['pending']} still open",
+    )
+    return report

@@ -1,0 +1,38 @@
+"""Backtest tasks: one library call each; a failing series never stops the others."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from vectorflow.backtest.config import SeriesRef
+from vectorflow.backtest.run import BacktestRequest, backtest_series, configured_series
+from vectorflow.settings import Settings
+
+
+@task(name="backtest-series-list", cache_policy=NO_CACHE)
+def configured_series_task(settings: Settings) -> list[SeriesRef]:
+    """The series the nightly backtests (configured, or every stored one at the timeframes)."""
+    series = configured_series(settings)
+    get_run_logger().info("%d series to backtest", len(series))
+    return series
+
+
+@task(
+    name="backtest-series",
+    cache_policy=NO_CACHE,
+    task_run_name="backtest-{request.ref.exchange}-{request.ref.market}-{request.ref.symbol}"
+    "-{request.ref.timeframe}",
+)
+def backtest_series_task(settings: Settings, request: BacktestRequest) -> dict:
+    """Backtest one series (every requested strategy): runs, trades and report; its summary."""
+    summary = backtest_series(settings, request).summary()
+    logger = get_run_logger()
+    logger.info(
+        "%s %s %s %s: %d runs, %d trades, %s split (%d windows), signals %s, %.1f s; report %s",
+        *(summary[k] for k in ("exchange", "market", "symbol", "timeframe", "runs", "trades")),
+        *(summary[k] for k in ("split", "windows", "signals", "seconds", "report")),
+    )
+    for name, why in summary["skipped"].items():
+        logger.warning("%s not run: %s", name, why)
+    return summary

@@ -1,0 +1,125 @@
+"""Playbook tasks: check the model, write one series' playbook, grade past playbooks.
+
+The xAI key is read here, inside the tasks (XAI_API_KEY, or the Prefect Secret block named by
+`[playbooks] secret_block`), never passed as a parameter, never logged: the client holds it only
+as a SecretStr and cuts it out of every error text.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from pydantic import SecretStr
+
+from vectorflow.errors import CircuitOpen, PermanentError, TransientError
+from vectorflow.ingest import SeriesUnit
+from vectorflow.playbooks.budget import run_budget
+from vectorflow.playbooks.guard import GrokBreaker, grok_client
+from vectorflow.playbooks.outcomes import grade_playbooks
+from vectorflow.playbooks.writer import WriteContext, write_series_playbook
+from vectorflow.settings import Settings
+
+
+def resolve_api_key(settings: Settings) -> SecretStr | None:
+    """XAI_API_KEY from the environment, else the Prefect Secret block; None when neither is set."""
+    value = os.environ.get("XAI_API_KEY", "").strip()
+    if value:
+        return SecretStr(value)
+    from prefect.blocks.system import Secret
+
+    try:
+        secret = Secret.load(settings.playbooks.secret_block).get()
+    except ValueError:  # no such block
+        return None
+    except Exception as exc:  # noqa: BLE001 - an unreachable API must not stop rule-based playbooks
+        get_run_logger().warning("Secret block unreadable (%s); no key", type(exc).__name__)
+        return None
+    return SecretStr(str(secret).strip()) if secret else None
+
+
+@task(name="check-grok", cache_policy=NO_CACHE)
+def check_grok_task(settings: Settings) -> dict:
+    """Grok or rules for this run: the key, the breaker, and the model checked against /models.
+
+    A model the API does not offer (or a refused key) fails the run with a message naming it.
+    """
+    logger = get_run_logger()
+    key = resolve_api_key(settings)
+    if key is None:
+        logger.info("no XAI_API_KEY and no Secret block: rule-based playbooks")
+        return {"mode": "rules", "reason": "no key configured"}
+    breaker, client = GrokBreaker.from_settings(settings), grok_client(settings, key)
+    try:
+        breaker.admit()
+        client.check_model()
+    except CircuitOpen as exc:
+        logger.warning("%s: rule-based playbooks", exc)
+        return {"mode": "rules", "reason": str(exc)}
+    except TransientError as exc:
+        breaker.failure(exc)
+        logger.warning("grok unreachable (%s): rule-based playbooks", exc)
+        return {"mode": "rules", "reason": str(exc)}
+    except PermanentError:
+        breaker.success()  # the API answered: a refusal is no outage
+        raise
+    finally:
+        client.close()
+    breaker.success()
+    logger.info(
+        "grok model %s offered by %s", settings.playbooks.model, settings.playbooks.base_url
+    )
+    return {"mode": "grok", "reason": None}
+
+
+@task(
+    name="write-playbook",
+    cache_policy=NO_CACHE,
+    task_run_name="playbook-{unit.exchange}-{unit.market}-{unit.symbol}-{unit.timeframe}",
+)
+def playbook_task(
+    unit: SeriesUnit, settings: Settings, run_id: str, mode: str, as_of_ms: int | None
+) -> list[dict]:
+    """Write, validate and store the playbook of one series; its records' summaries."""
+    key = resolve_api_key(settings) if mode == "grok" else None
+    client = grok_client(settings, key) if key is not None else None
+    ctx = WriteContext(
+        config=settings.playbooks,
+        lake=settings.lake_dir,
+        run_id=run_id,
+        client=client,
+        budget=run_budget(run_id, settings.playbooks.token_budget),
+        breaker=GrokBreaker.from_settings(settings) if client is not None else None,
+    )
+    try:
+        records = write_series_playbook(unit, ctx, as_of_ms=as_of_ms)
+    finally:
+        if client is not None:
+            client.close()
+    logger = get_run_logger()
+    for record in records:
+        logger.info(
+            "%s: %s %s %s (%d tokens)",
+            unit.label,
+            record.source,
+            record.status,
+            record.bias or "no direction",
+            record.tokens_in + record.tokens_out,
+        )
+    return [{"playbook_id": r.playbook_id, **r.summary()} for r in records]
+
+
+@task(name="grade-playbooks", cache_policy=NO_CACHE)
+def grade_task(settings: Settings) -> dict:
+    """Grade every past playbook whose outcome is final; the run's counts and outcome rows."""
+    report = grade_playbooks(settings.lake_dir, settings.playbooks.horizon_bars)
+    get_run_logger().info(
+        "graded %d of %d playbooks, %d still open", report.graded, report.candidates, report.pending
+    )
+    return {
+        "candidates": report.candidates,
+        "graded": report.graded,
+        "pending": report.pending,
+        "rows": list(report.rows),
+    }

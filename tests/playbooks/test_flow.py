@@ -1,0 +1,132 @@
+"""The playbook flow and commands on a real Prefect API, against the fake LLM over sockets."""
+
+from __future__ import annotations
+
+import logging
+
+import duckdb
+import pytest
+
+from tests.conftest import run_cli
+from tests.playbooks.conftest import AS_OF, CANARY, HOUR, make_candles, store_candles
+from vectorflow.ingest import SeriesUnit
+from vectorflow.timeframes import ms_to_iso
+
+SERIES = [
+    SeriesUnit("binance", "spot", "BTC/USDT", "1h"),
+    SeriesUnit("bybit", "spot", "BTC/USDT", "1h"),
+    SeriesUnit("binance", "linear", "BTC/USDT:USDT", "1h"),
+    SeriesUnit("bybit", "linear", "BTC/USDT:USDT", "1h"),
+]
+AFTER = 60  # candles stored after as_of, so the playbooks can be graded
+
+
+@pytest.fixture
+def lake_with_series(data_dir):
+    for i, unit in enumerate(SERIES):
+        candles = make_candles(400, end_ms=AS_OF + AFTER * HOUR, seed=i)
+        store_candles(data_dir / "lake", unit, candles)
+    return data_dir
+
+
+@pytest.fixture
+def grok_env(llm, lake_with_series, monkeypatch):
+    monkeypatch.setenv("VECTORFLOW_DATA_DIR", str(lake_with_series))
+    monkeypatch.setenv("XAI_API_KEY", CANARY)
+    monkeypatch.setenv("XAI_BASE_URL", llm.url)
+    return lake_with_series
+
+
+def _flow_run_extras(flow_run_id) -> tuple[list[str], list[str], dict]:
+    """(log messages, artifact data, parameters) of a flow run, from the Prefect API."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+        )
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+        parameters = client.read_flow_run(flow_run_id).parameters
+    return [log.message for log in logs], [str(a.data) for a in artifacts], parameters
+
+
+def _files_containing(root, needle: str) -> list[str]:
+    data = needle.encode()
+    return [str(p) for p in root.rglob("*") if p.is_file() and data in p.read_bytes()]
+
+
+def test_grok_playbooks_flow_and_the_canary_key_leaks_nowhere(prefect_api, llm, grok_env, caplog):
+    from flows.playbooks import generate_playbooks
+
+    caplog.set_level(logging.DEBUG)
+    llm.script("wrong_order")  # one series needs a repair
+    parameters = dict(
+        exchanges=["binance", "bybit"],
+        markets=["spot", "linear"],
+        symbols=["BTC/USDT", "BTC/USDT:USDT"],
+        timeframes=["1h"],
+        as_of=ms_to_iso(AS_OF),
+    )
+    state = generate_playbooks(**parameters, return_state=True)
+    assert state.is_completed(), state.message
+    rows = state.result()
+    assert sorted(r["status"] for r in rows) == ["ok", "ok", "ok", "repaired"]
+    assert {r["source"] for r in rows} == {"grok"}
+    assert len(llm.chat_requests) == 5  # four series, one repair
+    assert [r["path"] for r in llm.requests].count("/v1/models") == 1
+    assert all(r["json"]["model"] == "grok-4.3" for r in llm.chat_requests)
+
+    logs, artifacts, params = _flow_run_extras(state.state_details.flow_run_id)
+    assert any("grok" in m for m in logs) and artifacts  # there is something to search
+    assert not [m for m in logs if CANARY in m]
+    assert not [a for a in artifacts if CANARY in a]
+    assert CANARY not in str(params)
+    assert not [r.getMessage() for r in caplog.records if CANARY in r.getMessage()]
+    assert _files_containing(grok_env, CANARY) == []  # lake, catalog, state.db
+
+    again = generate_playbooks(**parameters, return_state=True).result()
+    assert len(llm.chat_requests) == 5  # the second identical run cost nothing
+    assert all(r["cached"] for r in again)
+    con = duckdb.connect(str(grok_env / "vectorflow.duckdb"), read_only=True)
+    latest = con.execute("SELECT count(*), bool_and(cached) FROM latest_playbooks").fetchone()
+    con.close()
+    assert latest == (4, True)
+
+
+def test_a_model_the_api_does_not_offer_fails_the_run_naming_it(
+    prefect_api, llm, grok_env, monkeypatch
+):
+    from flows.playbooks import generate_playbooks
+
+    monkeypatch.setenv("VECTORFLOW_LLM_MODEL", "grok-0-retired")
+    state = generate_playbooks(
+        symbols=["BTC/USDT"], exchanges=["binance"], as_of=ms_to_iso(AS_OF), return_state=True
+    )
+    assert state.is_failed() and "model 'grok-0-retired' is not offered" in state.message
+    assert llm.chat_requests == []
+
+
+def test_playbook_and_grade_commands_without_a_key(prefect_api, lake_with_series):
+    env = {"VECTORFLOW_DATA_DIR": str(lake_with_series)}
+    args = ["playbook", "--exchange", "binance", "--symbol", "BTC/USDT", "--timeframe", "1h"]
+    done = run_cli([*args, "--as-of", ms_to_iso(AS_OF)], env, prefect_api)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "binance spot BTC/USDT 1h  as of 2026-05-28T20:00:00Z" in out
+    assert "source      rules" in out and "status      ok" in out and "bias" in out
+    graded = run_cli(["grade", "--horizon", "48"], env, prefect_api)
+    assert graded.returncode == 0, graded.stderr[-3000:]
+    assert "scorecard:" in graded.stdout
+    con = duckdb.connect(str(lake_with_series / "vectorflow.duckdb"), read_only=True)
+    outcomes = con.execute("SELECT count(*) FROM playbook_outcomes").fetchone()[0]
+    bias = con.execute("SELECT bias FROM latest_playbooks").fetchone()[0]
+    con.close()
+    assert outcomes == (1 if bias in ("long", "short") else 0)

@@ -1,0 +1,187 @@
+"""Grading on hand-made candle paths: outcome, R, excursions; then stored and in the scorecard."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+import pytest
+
+from tests.playbooks.conftest import AS_OF, HOUR, UNIT, make_candles, store_candles
+from vectorflow.lake.catalog import refresh_catalog
+from vectorflow.playbooks.grading import Plan, grade
+from vectorflow.playbooks.outcomes import grade_playbooks
+from vectorflow.playbooks.record import PlaybookRecord
+from vectorflow.playbooks.store import write_playbooks
+
+# long: zone 99-100, stop 98, half at 102 and half at 104. A fill at 100 risks 2.
+LONG = Plan("long", 99.0, 100.0, 98.0, ((102.0, 0.5), (104.0, 0.5)))
+SHORT = Plan("short", 100.0, 101.0, 103.0, ((98.0, 0.5), (96.0, 0.5)))
+QUIET = (100.5, 100.9, 100.2, 100.6)  # a bar that stays above the long zone
+
+
+def bars(*ohlc: tuple[float, float, float, float], fill: tuple | None = None, n: int = 0):
+    """Candles after AS_OF from (open, high, low, close), padded with `fill` up to `n` bars."""
+    rows = list(ohlc) + [fill] * max(0, n - len(ohlc))
+    return pd.DataFrame(
+        {
+            "open_time": [AS_OF + i * HOUR for i in range(len(rows))],
+            "open": [r[0] for r in rows],
+            "high": [r[1] for r in rows],
+            "low": [r[2] for r in rows],
+            "close": [r[3] for r in rows],
+            "volume": 1.0,
+            "quote_volume": 100.0,
+        }
+    )
+
+
+ENTRY = (101.0, 101.5, 99.5, 100.0)  # opens above the zone, trades into it: fill at 100
+
+
+def test_target_first():
+    out = grade(
+        LONG, bars(ENTRY, (100, 102.5, 99.8, 102), (102, 104.2, 101, 104)), 48, horizon_closed=False
+    )
+    assert out.outcome == "target_2" and out.triggered
+    assert out.entry_price == 100.0 and out.bars_to_outcome == 3
+    assert out.r_multiple == pytest.approx(0.5 * 1 + 0.5 * 2)  # 1.5 R
+    assert out.exit_time == AS_OF + 2 * HOUR and out.exit_price == 104.0
+    assert out.mfe == pytest.approx(4.2 / 100) and out.mae == pytest.approx(0.5 / 100)
+
+
+def test_stop_first():
+    out = grade(LONG, bars(ENTRY, (100, 100.5, 97.9, 98.2)), 48, horizon_closed=False)
+    assert out.outcome == "stopped" and out.r_multiple == pytest.approx(-1.0)
+    assert out.exit_price == 98.0 and out.bars_to_outcome == 2
+
+
+def test_stop_and_target_in_one_bar_counts_the_stop_first():
+    out = grade(LONG, bars(ENTRY, (100, 104.5, 97.5, 103)), 48, horizon_closed=False)
+    assert out.outcome == "stopped" and out.r_multiple == pytest.approx(-1.0)
+
+
+def test_a_target_in_the_entry_bar_is_not_credited_but_the_stop_is():
+    target_in_entry_bar = grade(LONG, bars((101, 104.5, 99.5, 103)), 2, horizon_closed=True)
+    assert target_in_entry_bar.outcome == "expired"  # the 104.5 high may have come first
+    stop_in_entry_bar = grade(LONG, bars((101, 101.5, 97.0, 97.5)), 48, horizon_closed=False)
+    assert stop_in_entry_bar.outcome == "stopped" and stop_in_entry_bar.bars_to_outcome == 1
+
+
+def test_never_triggered():
+    out = grade(LONG, bars(fill=QUIET, n=48), 48, horizon_closed=True)
+    assert out.outcome == "not_triggered" and not out.triggered
+    assert out.r_multiple is None and out.entry_price is None and out.bars_to_outcome == 48
+
+
+def test_expired_closes_the_rest_at_the_horizon_close():
+    path = bars(ENTRY, fill=(100.2, 101.5, 98.5, 100.6), n=48)
+    out = grade(LONG, path, 48, horizon_closed=True)
+    assert out.outcome == "expired" and out.bars_to_outcome == 48
+    assert out.r_multiple == pytest.approx((100.6 - 100) / 2)
+    assert out.exit_time == AS_OF + 47 * HOUR
+
+
+def test_first_target_then_stop_weights_r_by_the_shares():
+    out = grade(
+        LONG, bars(ENTRY, (100, 102.5, 99.8, 102), (101, 101, 97.5, 98)), 48, horizon_closed=False
+    )
+    assert out.outcome == "target_1" and out.r_multiple == pytest.approx(0.5 * 1 - 0.5 * 1)
+
+
+def test_a_gap_through_the_stop_exits_at_the_open():
+    out = grade(LONG, bars(ENTRY, (97.0, 97.5, 96.0, 96.5)), 48, horizon_closed=False)
+    assert out.exit_price == 97.0 and out.r_multiple == pytest.approx(-1.5)
+
+
+def test_short_mirror():
+    entry = (99.8, 100.8, 99.7, 100.5)  # opens below the zone and trades up: fill at 100
+    out = grade(
+        SHORT, bars(entry, (100, 100.4, 97.5, 98), (98, 99, 95.5, 96)), 48, horizon_closed=False
+    )
+    assert out.outcome == "target_2" and out.entry_price == 100.0
+    assert out.r_multiple == pytest.approx(0.5 * (2 / 3) + 0.5 * (4 / 3))
+
+
+def test_an_open_trade_inside_an_unfinished_horizon_is_not_graded():
+    assert grade(LONG, bars(ENTRY, QUIET), 48, horizon_closed=False) is None
+    assert grade(LONG, bars(QUIET, QUIET), 48, horizon_closed=False) is None
+
+
+def test_grading_stored_playbooks_fills_outcomes_and_the_scorecard(data_dir):
+    lake = data_dir / "lake"
+    history = make_candles(100)
+    last = float(history["close"].iloc[-1])
+    store_candles(lake, UNIT, history)
+    after = bars(
+        *[
+            (last + 25 * i, last + 25 * i + 30, last + 25 * i - 5, last + 25 * (i + 1))
+            for i in range(6)
+        ]
+    )  # rises 25 per bar
+    store_candles(lake, UNIT, after)
+    common = dict(
+        created_at=AS_OF,
+        run_id="r",
+        exchange="binance",
+        market="spot",
+        symbol="BTC/USDT",
+        timeframe="1h",
+        as_of=AS_OF,
+        source="grok",
+        model="m",
+        regime="trend_up|low_vol",
+        entry_type="limit",
+        rr_ratio=1.0,
+        max_risk=0.01,
+    )
+    winner = PlaybookRecord(
+        playbook_id="win",
+        status="ok",
+        bias="long",
+        confidence=80,
+        entry_low=last - 10,
+        entry_high=last + 5,
+        stop_loss=last - 40,
+        targets=((last + 50, 1.0),),
+        **common,
+    )
+    loser = PlaybookRecord(
+        playbook_id="lose",
+        status="repaired",
+        bias="short",
+        confidence=30,
+        entry_low=last - 5,
+        entry_high=last + 5,
+        stop_loss=last + 20,
+        targets=((last - 40, 1.0),),
+        **common,
+    )
+    skipped = PlaybookRecord(
+        playbook_id="cached",
+        status="ok",
+        bias="long",
+        confidence=80,
+        cached=True,
+        entry_low=last - 10,
+        entry_high=last + 5,
+        stop_loss=last - 40,
+        targets=((last + 50, 1.0),),
+        **common,
+    )
+    write_playbooks(lake, [winner, loser, skipped])
+    report = grade_playbooks(lake, horizon=4)
+    assert (report.candidates, report.graded) == (2, 2)  # cached copies are not graded twice
+    assert grade_playbooks(lake, horizon=4).candidates == 0  # graded once
+    refresh_catalog(data_dir)
+    con = duckdb.connect(str(data_dir / "vectorflow.duckdb"), read_only=True)
+    outcomes = dict(con.execute("SELECT playbook_id, outcome FROM playbook_outcomes").fetchall())
+    card = con.execute(
+        "SELECT confidence_band, playbooks, share_triggered, win_rate, total_r "
+        "FROM playbook_scorecard ORDER BY confidence_band"
+    ).fetchall()
+    con.close()
+    assert outcomes == {"win": "target_1", "lose": "stopped"}
+    assert card == [
+        ("25-49", 1, 1.0, 0.0, -1.0),
+        ("75-100", 1, 1.0, 1.0, pytest.approx(50 / 40)),  # fill at the close, risk 40, +50
+    ]

@@ -1,0 +1,131 @@
+"""The `[backtest]` section of the settings file: portfolio costs, grids, splits, nightly series.
+
+    [backtest]
+    slippage = 0.0005              # fraction of the price, each fill
+    init_cash = 10000              # quote currency
+    memory_budget_mb = 1024        # peak memory of one grid chunk (the grid runs in chunks)
+    leaders = 3                    # parameter sets per series and strategy whose trades are kept
+    metric = "sharpe_ratio"        # in-sample metric that picks the parameters
+    grid = "default"               # or "small"
+    strategies = []                # nightly: [] = every strategy
+    timeframes = ["1h"]            # nightly: every stored series at these timeframes...
+    series = []                    # ...or exactly these: [{exchange, market, symbol, timeframe}]
+    walk_forward = true            # nightly: rolling windows; false: one in/out split
+    in_sample_fraction = 0.7       # the split when walk_forward is off (1.0: no out-of-sample)
+    sl_stop = []                   # stop-loss fractions added to every grid, e.g. [0.02, 0.05]
+    tp_stop = []                   # take-profit fractions added to every grid
+
+    [backtest.fees]                # taker fee fraction per market (0.1 % spot, 0.05 % perpetual)
+    spot = 0.001
+    linear = 0.0005
+    [backtest.exchange_fees.bybit] # per-exchange overrides
+    spot = 0.001
+
+    [backtest.windows]             # walk-forward windows (days); the latest max_windows are run
+    in_sample_days = 20
+    out_of_sample_days = 7
+    max_windows = 12
+
+No vectorbt here: the settings module imports this file.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_FEES: dict[str, float] = {"spot": 0.001, "linear": 0.0005}
+
+#: Metrics a run can be ranked by; for each of them higher is better (drawdowns are negative).
+RANKABLE_METRICS: tuple[str, ...] = (
+    "sharpe_ratio",
+    "sortino_ratio",
+    "calmar_ratio",
+    "total_return",
+    "max_drawdown",
+    "win_rate",
+    "profit_factor",
+)
+
+
+class SeriesRef(BaseModel):
+    """One stored candle series to backtest."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    exchange: str
+    market: str
+    symbol: str
+    timeframe: str
+
+
+class WindowConfig(BaseModel):
+    """Walk-forward windows: in-sample days, then out-of-sample days; steps by the latter."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    in_sample_days: float = Field(default=20.0, gt=0)
+    out_of_sample_days: float = Field(default=7.0, gt=0)
+    max_windows: int = Field(default=12, ge=1, le=1000)
+
+
+class BacktestConfig(BaseModel):
+    """Portfolio costs, grid and split choices of the backtests (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    fees: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_FEES))
+    exchange_fees: dict[str, dict[str, float]] = Field(default_factory=dict)
+    slippage: float = Field(default=0.0005, ge=0, lt=0.1)
+    init_cash: float = Field(default=10_000.0, gt=0)
+    memory_budget_mb: float = Field(default=1024.0, ge=16)
+    leaders: int = Field(default=3, ge=1, le=100)
+    metric: str = "sharpe_ratio"
+    grid: Literal["default", "small"] = "default"
+    strategies: list[str] = Field(default_factory=list)
+    timeframes: list[str] = Field(default_factory=lambda: ["1h"])
+    series: list[SeriesRef] = Field(default_factory=list)
+    walk_forward: bool = True
+    in_sample_fraction: float = Field(default=0.7, gt=0, le=1)
+    windows: WindowConfig = Field(default_factory=WindowConfig)
+    sl_stop: list[float] = Field(default_factory=list)
+    tp_stop: list[float] = Field(default_factory=list)
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, value: str) -> str:
+        if value not in RANKABLE_METRICS:
+            raise ValueError(
+                f"unknown metric {value!r}; expected one of {', '.join(RANKABLE_METRICS)}"
+            )
+        return value
+
+    @field_validator("fees")
+    @classmethod
+    def _fees(cls, value: dict[str, float]) -> dict[str, float]:
+        for market, fee in value.items():
+            if not 0 <= fee < 0.1:
+                raise ValueError(f"fee {fee!r} for {market!r} is not a fraction in [0, 0.1)")
+        return {**DEFAULT_FEES, **value}
+
+    @field_validator("exchange_fees")
+    @classmethod
+    def _exchange_fees(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for exchange, markets in value.items():
+            for market, fee in markets.items():
+                if not 0 <= fee < 0.1:
+                    raise ValueError(f"fee {fee!r} for {exchange} {market} is not in [0, 0.1)")
+        return value
+
+    @field_validator("sl_stop", "tp_stop")
+    @classmethod
+    def _stops(cls, value: list[float]) -> list[float]:
+        for stop in value:
+            if not 0 < stop < 1:
+                raise ValueError(f"stop {stop!r} is not a fraction in (0, 1)")
+        return value
+
+    def fee(self, exchange: str, market: str) -> float:
+        """Taker fee fraction of one exchange and market (exchange override, else per market)."""
+        override = self.exchange_fees.get(exchange, {})
+        if market in override:
+            return override[market]
+        return self.fees.get(market, DEFAULT_FEES.get(market, 0.001))

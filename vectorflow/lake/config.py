@@ -1,0 +1,45 @@
+"""Lake settings: retention per dataset, tail merging and the grace before superseded files go.
+
+In the settings file:
+
+    [lake]
+    merge_rows = 50000             # a run's rows join the partition's newest file up to this size
+    delete_grace_seconds = 300     # superseded files stay readable this long (running queries)
+    [lake.retention_days]          # compaction deletes older rows; absent = kept forever
+    orderbook_levels = 30
+    candles = 0                    # 0 also means forever
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: Order book levels grow by about 288,000 rows per symbol and market a day at 100 levels a
+#: minute: kept 30 days unless configured; everything else is kept forever.
+DEFAULT_RETENTION_DAYS: dict[str, float] = {"orderbook_levels": 30.0}
+
+
+class LakeSettings(BaseModel):
+    """The `[lake]` section of the settings file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    merge_rows: int = Field(default=50_000, ge=0)
+    delete_grace_seconds: float = Field(default=300.0, ge=0)
+    retention_days: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("retention_days")
+    @classmethod
+    def _known(cls, value: dict[str, float]) -> dict[str, float]:
+        from vectorflow.lake.schema import DATASETS
+
+        for name, days in value.items():
+            if name not in DATASETS:
+                raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+            if days < 0:
+                raise ValueError(f"retention of {name} must be >= 0 days (0 keeps forever)")
+        return value
+
+    def retention_ms(self, dataset: str) -> int | None:
+        """How long rows of `dataset` are kept, in ms; None keeps them forever."""
+        days = {**DEFAULT_RETENTION_DAYS, **self.retention_days}.get(dataset)
+        return None if not days else int(days * 86_400_000)

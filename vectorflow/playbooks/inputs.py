@@ -1,0 +1,155 @@
+"""What a playbook is written from: the candles up to `as_of`, their market context, the signals.
+
+`as_of` is a candle close time (open time + one timeframe). Candles are read from the lake
+(never the network); the market context (last price, 24 h change and volume, ATR, a few
+structural levels) is computed here, and the stored signals row at `as_of` is merged in when
+the signals dataset holds one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from vectorflow.ingest import SeriesUnit
+from vectorflow.lake.files import safe_component
+from vectorflow.timeframes import timeframe_ms
+
+log = logging.getLogger(__name__)
+
+DAY_MS = 86_400_000
+ATR_PERIOD = 14
+#: signals columns that are price levels, by the name the payload and `levels_used` give them
+SIGNAL_LEVELS = {
+    "tpo_poc": "tpo_poc",
+    "tpo_vah": "tpo_vah",
+    "tpo_val": "tpo_val",
+    "tpo_ib_high": "tpo_ib_high",
+    "tpo_ib_low": "tpo_ib_low",
+    "vp_poc": "vp_poc",
+    "vp_vah": "vp_vah",
+    "vp_val": "vp_val",
+    "last_trap_level": "trap_level",
+}
+
+
+@dataclass(frozen=True)
+class PlaybookInputs:
+    """Everything one playbook is written from, and why it must be skipped (`stale`)."""
+
+    unit: SeriesUnit
+    as_of_ms: int
+    market: dict[str, float] = field(default_factory=dict)
+    levels: dict[str, float] = field(default_factory=dict)
+    signals: dict[str, object] = field(default_factory=dict)
+    stale: str | None = None
+
+    @property
+    def last_close(self) -> float:
+        """Close of the last candle before as_of."""
+        return self.market["last_price"]
+
+    @property
+    def atr(self) -> float:
+        """Wilder ATR(14) of the candles before as_of."""
+        return self.market["atr"]
+
+
+def series_glob(lake: Path, dataset: str, unit: SeriesUnit) -> str:
+    path = (
+        lake
+        / dataset
+        / f"exchange={safe_component(unit.exchange)}"
+        / f"market={safe_component(unit.market)}"
+        / "*"
+        / f"timeframe={safe_component(unit.timeframe)}"
+        / "*.parquet"
+    )
+    return str(path)
+
+
+def query_lake(sql: str, params: list) -> pd.DataFrame:
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        return con.execute(sql, params).df()
+    except duckdb.IOException as exc:  # no file matches the glob: nothing stored yet
+        if "No files found" in str(exc):
+            return pd.DataFrame()
+        raise
+    finally:
+        con.close()
+
+
+def read_candles(lake: Path, unit: SeriesUnit, start_ms: int, end_ms: int) -> pd.DataFrame:
+    """Stored candles of `unit` with open time in [start, end), oldest first, one per time."""
+    sql = """
+        SELECT epoch_ms(open_time) AS open_time, open, high, low, close, volume, quote_volume
+        FROM read_parquet(?, union_by_name = true, hive_partitioning = false)
+        WHERE symbol = ? AND open_time >= make_timestamp_ms(?) AND open_time < make_timestamp_ms(?)
+        QUALIFY row_number() OVER (PARTITION BY open_time ORDER BY ingested_at DESC) = 1
+        ORDER BY open_time"""
+    params = [series_glob(lake, "candles", unit), unit.symbol, start_ms, end_ms]
+    return query_lake(sql, params)
+
+
+def last_close_time(lake: Path, unit: SeriesUnit) -> int | None:
+    """Close time of the newest stored candle of `unit` (None when nothing is stored)."""
+    sql = """SELECT epoch_ms(max(open_time)) FROM read_parquet(?, hive_partitioning = false)
+             WHERE symbol = ?"""
+    frame = query_lake(sql, [series_glob(lake, "candles", unit), unit.symbol])
+    if frame.empty or pd.isna(frame.iloc[0, 0]):
+        return None
+    return int(frame.iloc[0, 0]) + timeframe_ms(unit.timeframe)
+
+
+def read_signals(lake: Path, unit: SeriesUnit, as_of_ms: int) -> dict[str, object]:
+    """The newest stored signals row of `unit` at or before as_of ({} when none is stored)."""
+    sql = """
+        SELECT * EXCLUDE (ingested_at), epoch_ms(as_of) AS as_of_ms
+        FROM read_parquet(?, union_by_name = true, hive_partitioning = false)
+        WHERE symbol = ? AND as_of <= make_timestamp_ms(?)
+        ORDER BY as_of DESC, ingested_at DESC LIMIT 1"""
+    try:
+        frame = query_lake(sql, [series_glob(lake, "signals", unit), unit.symbol, as_of_ms])
+    except duckdb.Error as exc:  # an older signals schema without a column we name
+        log.warning("%s: signals unreadable (%s); writing from candles only", unit.label, exc)
+        return {}
+    if frame.empty:
+        return {}
+    row = frame.iloc[0].to_dict()
+    return {k: plain_value(v) for k, v in row.items()}
+
+
+def plain_value(value: object) -> object:
+    """numpy / pandas scalars as plain Python values; NaN and NaT as None."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        if pd.isna(value):
+            return None
+        naive = value.tz_convert(None) if value.tzinfo is not None else value
+        return int(naive.to_datetime64().astype("datetime64[ms]").astype(np.int64))
+    if isinstance(value, np.generic):
+        return plain_value(value.item())
+    if value is pd.NaT:
+        return None
+    return value
+
+
+def wilder_atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = ATR_PERIOD) -> float:
+    """The last value of Wilder's ATR(n) (TA-Lib's definition); NaN with fewer than n+1 bars."""
+    if len(close) < n + 1:
+        return math.nan
+    prev = close[:-1]
+    tr = np.maximum(high[1:], prev) - np.minimum(low[1:], prev)
+    atr = tr[:n].mean()
+    for value in tr[n:]:
+        atr = (atr * (n - 1) + value) / n
+    return float(atr)

@@ -1,0 +1,132 @@
+"""Playbooks and their outcomes in the lake: atomic writes, the answer cache, reads for grading.
+
+Every query here takes values as bound parameters; nothing a model wrote ever becomes part of
+SQL text or of a path (paths come from the series names, through `safe_component`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import fields
+from pathlib import Path
+
+import pyarrow as pa
+
+from vectorflow.ingest import SeriesUnit
+from vectorflow.lake.files import partition_dir, write_atomic
+from vectorflow.lake.schema import PLAYBOOK_OUTCOMES, PLAYBOOKS, Dataset
+from vectorflow.playbooks.inputs import plain_value, query_lake, series_glob
+from vectorflow.playbooks.record import CACHEABLE, PlaybookRecord
+from vectorflow.timeframes import now_ms
+
+log = logging.getLogger(__name__)
+_RECORD_FIELDS = {f.name for f in fields(PlaybookRecord)}
+
+
+def symbol_id(symbol: str) -> str:
+    """The partition name of a unified symbol: BTC/USDT and BTC/USDT:USDT → BTCUSDT."""
+    return symbol.split(":")[0].replace("/", "")
+
+
+def _table(dataset: Dataset, rows: list[dict], ingested_at_ms: int) -> pa.Table:
+    columns = {}
+    for f in dataset.schema:
+        values = [row.get(f.name) for row in rows]
+        if f.name == "ingested_at":
+            values = [ingested_at_ms] * len(rows)
+        if pa.types.is_timestamp(f.type):
+            columns[f.name] = pa.array(values, pa.int64()).cast(f.type)
+        else:
+            columns[f.name] = pa.array(values, f.type)
+    return pa.Table.from_pydict(columns, schema=dataset.schema)
+
+
+def write_rows(lake: Path, dataset: Dataset, rows: Iterable[dict]) -> list[Path]:
+    """Write rows of `dataset` as one atomic file per series partition, named by as_of range."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[(row["exchange"], row["market"], row["symbol"], row["timeframe"])].append(row)
+    written, stamp = [], now_ms()
+    for (exchange, market, symbol, timeframe), group in groups.items():
+        folder = partition_dir(
+            lake,
+            dataset,
+            {
+                "exchange": exchange,
+                "market": market,
+                "symbol_id": symbol_id(symbol),
+                "timeframe": timeframe,
+            },
+        )
+        times = [row["as_of"] for row in group]
+        written.append(write_atomic(_table(dataset, group, stamp), folder, min(times), max(times)))
+    return written
+
+
+def write_playbooks(lake: Path, records: Iterable[PlaybookRecord]) -> list[Path]:
+    """Land playbook records in the `playbooks` dataset."""
+    return write_rows(lake, PLAYBOOKS, (r.as_row() for r in records))
+
+
+def _record(row: dict) -> PlaybookRecord:
+    values = {k: plain_value(v) for k, v in row.items() if k in _RECORD_FIELDS}
+    targets = row.get("targets")
+    values["targets"] = tuple(
+        (float(t["price"]), float(t["share"])) for t in (targets if targets is not None else [])
+    )
+    for name in ("levels_used", "raw_answers"):
+        items = row.get(name)
+        values[name] = tuple(str(v) for v in (items if items is not None else []))
+    for name in ("as_of", "created_at"):
+        values[name] = int(row[f"{name}_ms"])
+    return PlaybookRecord(**values)
+
+
+_SELECT = """
+    SELECT * EXCLUDE (as_of, created_at, ingested_at),
+           epoch_ms(as_of) AS as_of_ms, epoch_ms(created_at) AS created_at_ms
+    FROM read_parquet(?, union_by_name = true, hive_partitioning = false)"""
+
+
+def find_cached(lake: Path, unit: SeriesUnit, inputs_hash: str) -> PlaybookRecord | None:
+    """The newest stored Grok answer for these exact inputs, if any is final."""
+    statuses = ", ".join(f"'{s}'" for s in CACHEABLE)  # constants, not data
+    sql = f"""{_SELECT}
+        WHERE symbol = ? AND inputs_hash = ? AND source = 'grok' AND status IN ({statuses})
+        ORDER BY created_at DESC LIMIT 1"""
+    frame = query_lake(sql, [series_glob(lake, PLAYBOOKS.name, unit), unit.symbol, inputs_hash])
+    if frame.empty:
+        return None
+    return _record(frame.iloc[0].to_dict())
+
+
+def ungraded_playbooks(lake: Path) -> list[PlaybookRecord]:
+    """Directional, non-cached playbooks with no stored outcome yet, oldest first."""
+    playbooks = str(lake / PLAYBOOKS.name / "**" / "*.parquet")
+    outcomes = str(lake / PLAYBOOK_OUTCOMES.name / "**" / "*.parquet")
+    graded = "SELECT playbook_id FROM read_parquet(?, union_by_name = true)"
+    sql = f"""{_SELECT}
+        WHERE status IN ('ok', 'repaired') AND bias IN ('long', 'short') AND NOT cached
+        QUALIFY row_number() OVER (PARTITION BY playbook_id ORDER BY ingested_at DESC) = 1"""
+    frame = query_lake(sql, [playbooks])
+    if frame.empty:
+        return []
+    done = query_lake(graded, [outcomes])
+    if not done.empty:
+        frame = frame[~frame["playbook_id"].isin(set(done["playbook_id"]))]
+    frame = frame.sort_values(["as_of_ms", "playbook_id"])
+    return [_record(row) for row in frame.to_dict("records")]
+
+
+def read_playbooks(lake: Path, ids: list[str]) -> list[PlaybookRecord]:
+    """Stored playbooks by id (newest version of each), in the order of `ids`."""
+    if not ids:
+        return []
+    glob = str(lake / PLAYBOOKS.name / "**" / "*.parquet")
+    sql = f"""{_SELECT} WHERE list_contains(?, playbook_id)
+        QUALIFY row_number() OVER (PARTITION BY playbook_id ORDER BY ingested_at DESC) = 1"""
+    frame = query_lake(sql, [glob, list(ids)])
+    found = {row["playbook_id"]: _record(row) for row in frame.to_dict("records")}
+    return [found[i] for i in ids if i in found]

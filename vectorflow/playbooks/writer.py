@@ -1,0 +1,263 @@
+"""Write the playbook of one series: rules or Grok, cache, budget, validation, one repair.
+
+Statuses: `ok` (first answer valid), `repaired` (valid after the one repair request),
+`abstained` (still invalid: stored without a direction), `error` (the request failed; the
+rule-based playbook is written beside it), `skipped_stale` and `skipped_budget` (no request).
+Nothing invalid is ever stored as a playbook: fields come only from a validated answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+from vectorflow.errors import CircuitOpen, PermanentError, TransientError
+from vectorflow.ingest import SeriesUnit
+from vectorflow.playbooks.budget import TokenBudget, estimate_tokens
+from vectorflow.playbooks.client import Completion, GrokClient
+from vectorflow.playbooks.config import PlaybookSettings
+from vectorflow.playbooks.context import load_inputs
+from vectorflow.playbooks.contract import PROMPT_VERSION, SYSTEM_PROMPT, Playbook
+from vectorflow.playbooks.inputs import PlaybookInputs
+from vectorflow.playbooks.prompt import (
+    build_payload,
+    inputs_hash,
+    messages,
+    payload_text,
+    repair_messages,
+)
+from vectorflow.playbooks.record import PlaybookRecord, playbook_id
+from vectorflow.playbooks.rules import RULES_VERSION, rules_playbook
+from vectorflow.playbooks.store import find_cached, write_playbooks
+from vectorflow.playbooks.validate import MarketFrame, PlaybookRejected, validate_answer
+from vectorflow.timeframes import now_ms
+
+log = logging.getLogger(__name__)
+
+
+class Breaker(Protocol):
+    """The circuit breaker the Grok calls go through (`vectorflow.playbooks.guard`)."""
+
+    def admit(self) -> None: ...  # raises CircuitOpen without touching the network
+
+    def success(self) -> None: ...
+
+    def failure(self, error: BaseException) -> None: ...
+
+
+@dataclass(frozen=True)
+class WriteContext:
+    """What a run shares between its series: settings, client, budget, breaker, run id."""
+
+    config: PlaybookSettings
+    lake: Path
+    run_id: str
+    client: GrokClient | None = None  # None: no key configured, rules only
+    budget: TokenBudget | None = None
+    breaker: Breaker | None = None
+
+
+def _base(inputs: PlaybookInputs, ctx: WriteContext, source: str, text: str | None) -> dict:
+    unit, market = inputs.unit, inputs.market
+    model = ctx.config.model if source == "grok" else RULES_VERSION
+    digest = inputs_hash(model, text) if text is not None else None
+    return dict(
+        created_at=now_ms(),
+        run_id=ctx.run_id,
+        exchange=unit.exchange,
+        market=unit.market,
+        symbol=unit.symbol,
+        timeframe=unit.timeframe,
+        as_of=inputs.as_of_ms,
+        source=source,
+        model=model,
+        prompt_version=PROMPT_VERSION if source == "grok" else None,
+        inputs_hash=digest,
+        last_price=market.get("last_price"),
+        atr=market.get("atr"),
+        regime=inputs.signals.get("regime")
+        if isinstance(inputs.signals.get("regime"), str)
+        else None,
+        payload=text,
+    )
+
+
+def _record(inputs: PlaybookInputs, ctx: WriteContext, source: str, text: str | None, **kw):
+    base = {**_base(inputs, ctx, source, text), **kw}
+    run = "" if source == "rules" and base.get("status") == "ok" else ctx.run_id
+    pid = playbook_id(inputs.unit, inputs.as_of_ms, source, base["inputs_hash"] or "", run)
+    return PlaybookRecord(playbook_id=pid, **base)
+
+
+def rules_record(inputs: PlaybookInputs, ctx: WriteContext, text: str) -> PlaybookRecord:
+    """The rule-based playbook of `inputs` as a record (the same inputs give the same id)."""
+    playbook = rules_playbook(inputs, max_atr_distance=ctx.config.max_atr_distance)
+    return _record(inputs, ctx, "rules", text, status="ok").with_playbook(playbook)
+
+
+@dataclass
+class _Spend:
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency_ms: int = 0
+    requests: int = 0
+
+    def fields(self) -> dict:
+        return dict(vars(self))
+
+
+class _BudgetSpent(Exception):
+    """The run's token budget refused a request."""
+
+
+def _ask(ctx: WriteContext, msgs: list[dict], spend: _Spend) -> Completion:
+    """One request through the breaker, paid from the budget (_BudgetSpent when it refuses)."""
+    if ctx.breaker is not None:
+        ctx.breaker.admit()
+    estimate = estimate_tokens(*(m["content"] for m in msgs))
+    if ctx.budget is not None and not ctx.budget.reserve(estimate):
+        raise _BudgetSpent
+    actual = estimate  # a failed request is charged its estimate: it may have been billed
+    before = ctx.client.requests_made
+    try:
+        completion = ctx.client.complete(msgs)
+        actual = completion.tokens_in + completion.tokens_out or estimate
+    except TransientError as exc:
+        if ctx.breaker is not None:
+            ctx.breaker.failure(exc)
+        raise
+    except PermanentError:
+        if ctx.breaker is not None:
+            ctx.breaker.success()  # a refusal is an answer: the API is up
+        raise
+    finally:
+        spend.requests += ctx.client.requests_made - before  # retries included
+        if ctx.budget is not None:
+            ctx.budget.settle(estimate, actual)
+    if ctx.breaker is not None:
+        ctx.breaker.success()
+    spend.tokens_in += completion.tokens_in
+    spend.tokens_out += completion.tokens_out
+    spend.latency_ms += completion.latency_ms
+    return completion
+
+
+def _answer(ctx: WriteContext, msgs: list[dict], spend: _Spend, answers: list[str], frame):
+    """Ask once and validate: the playbook, or PlaybookRejected naming the broken rule."""
+    completion = _ask(ctx, msgs, spend)
+    answers.append(completion.content or "")
+    if completion.content is None:
+        raise PlaybookRejected("the model gave no answer text (a refusal or an empty message)")
+    if completion.finish_reason == "length":
+        raise PlaybookRejected("the answer was cut off at max_tokens; answer more briefly")
+    return validate_answer(completion.content, frame, max_atr_distance=ctx.config.max_atr_distance)
+
+
+def _grok(inputs: PlaybookInputs, ctx: WriteContext, text: str) -> PlaybookRecord:
+    """Ask Grok, with one repair request; the record says how it went."""
+    frame = MarketFrame(inputs.last_close, inputs.atr, inputs.levels)
+    spend, answers = _Spend(), []
+
+    def done(status: str, playbook: Playbook | None = None, error: str | None = None):
+        record = _record(
+            inputs,
+            ctx,
+            "grok",
+            text,
+            status=status,
+            error=error,
+            raw_answers=tuple(answers),
+            **spend.fields(),
+        )
+        return record.with_playbook(playbook) if playbook is not None else record
+
+    try:
+        try:
+            return done("ok", _answer(ctx, messages(text), spend, answers, frame))
+        except PlaybookRejected as rejected:
+            first = rejected
+        log.info("%s: answer rejected (%s); asking for a repair", inputs.unit.label, first)
+        repair = repair_messages(text, answers[0], str(first))
+        try:
+            return done("repaired", _answer(ctx, repair, spend, answers, frame))
+        except PlaybookRejected as again:
+            return done("abstained", error=f"first answer: {first}; repaired answer: {again}")
+        except _BudgetSpent:
+            return done("abstained", error=f"{first}; no budget left for a repair")
+    except _BudgetSpent:
+        return done("skipped_budget", error="the run's token budget is spent")
+    except CircuitOpen:
+        if not answers:
+            raise  # nothing asked yet: the rule-based writer answers instead
+        return done("error", error="the grok circuit breaker opened before the repair request")
+    except (TransientError, PermanentError) as exc:
+        return done("error", error=str(exc)[:1000])
+
+
+def _from_cache(inputs: PlaybookInputs, ctx: WriteContext, text: str) -> PlaybookRecord | None:
+    digest = inputs_hash(ctx.config.model, text)
+    stored = find_cached(ctx.lake, inputs.unit, digest)
+    if stored is None:
+        return None
+    fresh = _record(inputs, ctx, "grok", text, status=stored.status)
+    return replace(
+        stored,
+        playbook_id=fresh.playbook_id,
+        created_at=fresh.created_at,
+        run_id=ctx.run_id,
+        cached=True,
+        tokens_in=0,
+        tokens_out=0,
+        latency_ms=0,
+        requests=0,
+    )
+
+
+def playbooks_for(inputs: PlaybookInputs, ctx: WriteContext) -> list[PlaybookRecord]:
+    """The records one series gets: skipped, rules, or Grok (plus rules after a Grok error)."""
+    use_grok = ctx.client is not None
+    source = "grok" if use_grok else "rules"
+    if inputs.stale is not None:
+        return [_record(inputs, ctx, source, None, status="skipped_stale", error=inputs.stale)]
+    text = payload_text(build_payload(inputs))
+    if not use_grok:
+        return [rules_record(inputs, ctx, text)]
+    cached = _from_cache(inputs, ctx, text)
+    if cached is not None:
+        return [cached]
+    try:
+        record = _grok(inputs, ctx, text)
+    except CircuitOpen as exc:
+        log.warning("%s: %s; writing the rule-based playbook", inputs.unit.label, exc)
+        return [rules_record(inputs, ctx, text)]
+    if record.status == "error":
+        log.warning(
+            "%s: grok failed (%s); writing the rule-based playbook", inputs.unit.label, record.error
+        )
+        return [record, rules_record(inputs, ctx, text)]
+    return [record]
+
+
+def write_series_playbook(
+    unit: SeriesUnit, ctx: WriteContext, *, as_of_ms: int | None = None
+) -> list[PlaybookRecord]:
+    """Read the inputs of `unit` from the lake, write its playbook(s) and store them."""
+    inputs = load_inputs(
+        ctx.lake, unit, as_of_ms, lookback_bars=ctx.config.lookback_bars, now_ms=now_ms()
+    )
+    records = playbooks_for(inputs, ctx)
+    write_playbooks(ctx.lake, records)
+    for record in records:
+        log.info(
+            "%s: %s playbook %s (%s)",
+            unit.label,
+            record.source,
+            record.status,
+            record.bias or "no direction",
+        )
+    return records
+
+
+__all__ = ["SYSTEM_PROMPT", "WriteContext", "playbooks_for", "write_series_playbook"]
