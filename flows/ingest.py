@@ -8,6 +8,7 @@ from prefect.states import Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.candles import ingest_series_task, load_markets_task, refresh_catalog_task
+from tasks.signals import update_signals_task
 from vectorflow.errors import CircuitOpen, InvalidInput
 from vectorflow.exchanges.specs import MARKETS
 from vectorflow.ingest import (
@@ -81,6 +82,7 @@ def ingest_candles(
             continue
         outcome = futures[unit].result(raise_on_failure=False)
         rows.append(_failed_row(unit, outcome) if isinstance(outcome, BaseException) else outcome)
+    add_signals(plan.units, rows, settings, logger)
     refresh_catalog_task(settings)
     create_table_artifact(
         table=rows,
@@ -88,6 +90,24 @@ def ingest_candles(
         description="Rows written, first/last candle and gaps per unit",
     )
     return final_state(rows, logger)
+
+
+def add_signals(units, rows: list[dict], settings, logger) -> None:
+    """Signals of the newly closed bars of every series that landed rows; failures are logged.
+
+    Run after all units, so a series' finer candles (used for TPO) have landed too.
+    """
+    futures = {
+        unit: update_signals_task.submit(unit, settings)
+        for unit, row in zip(units, rows, strict=True)
+        if row["status"] == "ok" and row["rows_written"]
+    }
+    for unit, row in zip(units, rows, strict=True):
+        outcome = futures[unit].result(raise_on_failure=False) if unit in futures else None
+        row["signal_rows"] = outcome["rows_written"] if isinstance(outcome, dict) else 0
+        if isinstance(outcome, BaseException):
+            logger.error("signals of %s failed: %s", unit.label, outcome)
+            row["error"] = f"signals: {type(outcome).__name__}: {outcome}"
 
 
 def final_state(rows: list[dict], logger) -> list[dict] | Completed | Failed:

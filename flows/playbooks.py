@@ -24,7 +24,7 @@ def _concurrency() -> int:
     try:
         return load_settings().playbooks.concurrency
     except InvalidInput:
-        return 10
+        return 20
 
 
 def _run_id() -> str:

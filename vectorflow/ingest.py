@@ -201,14 +201,7 @@ class _SeriesWriter:
         table = candles_table(self.unit, self.chunks, now_ms())
         first = int(self.chunks[0]["open_time"][0])
         last = int(self.chunks[-1]["open_time"][-1])
-        lake = self.settings.lake
-        written = store.append(
-            CANDLES,
-            self.folder,
-            table,
-            merge_rows=lake.merge_rows,
-            grace_seconds=lake.delete_grace_seconds,
-        )
+        written = store.append(CANDLES, self.folder, table, **self.settings.lake.append_options())
         report = self.report
         report.rows_written += sum(w.new_rows for w in written)
         report.files += [str(w.path) for w in written]

@@ -31,9 +31,9 @@ def test_memory_budget_sets_the_chunk_size():
     strategy = get_strategy("ma_cross")
     combos = param_grid(strategy, "default")
     ps = settings(cash=1000.0)
-    size = chunk_size(len(bars), memory_budget_mb=16)
-    assert 1 <= size < len(combos)  # 16 MiB cannot hold the whole grid at once
-    small = run_grid(strategy, bars, combos, ps, memory_budget_mb=16)
+    size = chunk_size(len(bars), memory_budget_mb=4)
+    assert 1 <= size < len(combos)  # 4 MiB cannot hold the whole grid at once
+    small = run_grid(strategy, bars, combos, ps, memory_budget_mb=4)
     big = run_grid(strategy, bars, combos, ps, memory_budget_mb=4096)
     assert (small.chunk_size, big.chunks) == (size, 1)
     assert small.chunks > 1

@@ -101,5 +101,11 @@ def test_rank_puts_inf_and_nan_last():
             "total_return": [0.1, 0.2, 0.1, 0.5, 0.2],
         }
     )
-    assert list(rank_values(frame, "sharpe_ratio")) == [4, 2, 0, 3, 1]  # nulls last, among them by total return
+    assert list(rank_values(frame, "sharpe_ratio")) == [
+        4,
+        2,
+        0,
+        3,
+        1,
+    ]  # nulls last, among them by total return
     assert set(METRICS) >= {"sharpe_ratio", "profit_factor", "exposure", "trades"}

@@ -18,6 +18,8 @@ def test_demo_lands_four_series_at_three_timeframes(prefect_api, data_dir, tmp_p
         "SELECT exchange, market, timeframe, count(*), count(DISTINCT open_time) "
         "FROM candles GROUP BY ALL"
     ).fetchall()
+    signal_series = con.execute("SELECT count(DISTINCT (exchange, market, timeframe)) FROM signals "
+                                "WHERE regime <> 'insufficient_data'").fetchone()[0]
     hourly = con.execute(
         "SELECT min(n) FROM (SELECT count(*) AS n FROM candles "
         "WHERE timeframe = '1h' GROUP BY exchange, market)"
@@ -33,4 +35,5 @@ def test_demo_lands_four_series_at_three_timeframes(prefect_api, data_dir, tmp_p
     assert {tf for _, _, tf, _, _ in counts} == {"5m", "30m", "1h"}
     assert all(n == distinct for *_, n, distinct in counts)
     assert hourly >= 250  # enough hourly bars for the regime signals
+    assert signal_series >= 4  # every hourly series has labelled signal rows
     assert list(elsewhere.iterdir()) == []  # nothing written in the working folder

@@ -13,7 +13,7 @@ from vectorflow.ingest import SeriesUnit
 from vectorflow.lake.files import partition_dir, write_atomic
 from vectorflow.lake.schema import CANDLES
 from vectorflow.playbooks.config import PlaybookSettings
-from vectorflow.playbooks.store import symbol_id
+from vectorflow.playbooks.inputs import symbol_id
 from vectorflow.resilience.retry import RetryPolicy
 from vectorflow.sim.llm import FakeLLM
 

@@ -130,3 +130,38 @@ def test_playbook_and_grade_commands_without_a_key(prefect_api, lake_with_series
     bias = con.execute("SELECT bias FROM latest_playbooks").fetchone()[0]
     con.close()
     assert outcomes == (1 if bias in ("long", "short") else 0)
+
+
+def test_the_key_can_come_from_a_prefect_secret_block(
+    prefect_api, llm, lake_with_series, monkeypatch
+):
+    from prefect.blocks.system import Secret
+
+    from flows.playbooks import generate_playbooks
+
+    block = "vf-test-xai-key"
+    (lake_with_series / "vectorflow.toml").write_text(f'[playbooks]\nsecret_block = "{block}"\n')
+    monkeypatch.setenv("VECTORFLOW_DATA_DIR", str(lake_with_series))
+    monkeypatch.setenv("XAI_BASE_URL", llm.url)
+    monkeypatch.delenv("XAI_API_KEY", raising=False)
+    Secret(value=CANARY).save(block, overwrite=True)
+    try:
+        state = generate_playbooks(
+            exchanges=["binance"], symbols=["BTC/USDT"], as_of=ms_to_iso(AS_OF), return_state=True
+        )
+    finally:
+        _delete_block(block)
+    (row,) = state.result()
+    assert (row["source"], row["status"]) == ("grok", "ok")
+    assert llm.chat_requests[0]["headers"]["authorization"] == f"Bearer {CANARY}"
+    logs, artifacts, params = _flow_run_extras(state.state_details.flow_run_id)
+    assert not [m for m in logs + artifacts if CANARY in m] and CANARY not in str(params)
+    assert _files_containing(lake_with_series, CANARY) == []
+
+
+def _delete_block(name: str) -> None:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        document = client.read_block_document_by_name(name, block_type_slug="secret")
+        client.delete_block_document(document.id)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from tests.conftest import SIM_NOW
 from vectorflow.ingest import SeriesUnit, UnitReport, ingest_series
+from vectorflow.lake.catalog import connect, refresh_catalog
 from vectorflow.settings import Settings, load_settings
 from vectorflow.sim import ExchangeSimulator
 from vectorflow.sim.limits import Limits
@@ -52,14 +53,11 @@ def _toml(value: object) -> str:
 
 
 def lake_rows(data_dir: Path) -> list[tuple]:
-    """Every stored candle row (no dedup: duplicates would show), ingested_at left out."""
-    files = list(data_dir.glob("lake/candles/**/*.parquet"))
-    if not files:
-        return []
-    glob = str(data_dir / "lake" / "candles" / "**" / "*.parquet")
-    con = duckdb.connect()
+    """Every candle of the lake as users see it (the catalog's view), ingested_at left out."""
+    refresh_catalog(data_dir)
+    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
     try:
-        return con.execute(f"SELECT {COLUMNS} FROM read_parquet('{glob}') ORDER BY ALL").fetchall()
+        return con.execute(f"SELECT {COLUMNS} FROM candles ORDER BY ALL").fetchall()
     finally:
         con.close()
 
@@ -75,6 +73,18 @@ def run_backfill(env: dict, since: int, until: int, units: list[str], *extra: st
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def timed_backfill(env: dict, since: int, until: int, units: list[str]) -> float:
+    """Run a backfill process to its end; the seconds it worked (start-up and exit not counted)."""
+    worker = run_backfill(env, since, until, units)
+    assert worker.stdout.readline().strip() == "ready"
+    started = time.perf_counter()
+    first = worker.stdout.readline()  # its first report: the work is done
+    worked = time.perf_counter() - started
+    out, err = worker.communicate(timeout=120)
+    assert worker.returncode == 0 and '"status": "ok"' in first + out, err
+    return worked
 
 
 class Lab:

@@ -63,7 +63,9 @@ def test_breaker_opens_fails_fast_everywhere_then_probes_and_closes(lab, baselin
     time.sleep(COOLDOWN * lab.scale)
     assert lab.ingest(BINANCE, settings).status == "ok"
     assert [r for r in lab.rows() if r[0] == "binance"] == baseline["rows"]["binance"]
-    moves = [(m[3], m[4]) for m in reversed(guard_module.guard_for(settings).breakers.transitions())]
+    moves = [
+        (m[3], m[4]) for m in reversed(guard_module.guard_for(settings).breakers.transitions())
+    ]
     assert moves == [
         ("closed", "open"),
         ("open", "half_open"),

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vectorflow.backtest.config import SeriesRef
@@ -73,28 +72,36 @@ def find_series(lake: Path, ref: SeriesRef) -> StoredSeries:
 def read_candles(
     series: StoredSeries, since_ms: int | None = None, until_ms: int | None = None
 ) -> pd.DataFrame:
-    """The series' candles with open time in [since, until), oldest first, one row per candle."""
-    files = [
-        f.path
-        for f in data_files(series.folder)
-        if (since_ms is None or f.last_ms >= since_ms)
-        and (until_ms is None or f.first_ms < until_ms)
-    ]
-    columns = ["symbol", "open_time", *BAR_COLUMNS, "ingested_at"]
-    if not files:
-        return pd.DataFrame(columns=columns[1:])
-    table = pa.concat_tables(pq.read_table(p, columns=columns) for p in files)
-    frame = table.to_pandas()
+    """The series' candles with open time in [since, until), oldest first, one row per candle
+    (read like the `candles` view: the files no other file holds, newest row per key)."""
+    import duckdb
+
+    from vectorflow.lake.schema import CANDLES
+    from vectorflow.lake.store import read_rows, visible_files
+
+    for attempt in range(2):  # compaction may rename a file between listing and reading
+        files = [
+            f.path
+            for f in visible_files(data_files(series.folder))
+            if (since_ms is None or f.last_ms >= since_ms)
+            and (until_ms is None or f.first_ms < until_ms)
+        ]
+        if not files:
+            return pd.DataFrame(columns=["open_time", *BAR_COLUMNS])
+        try:
+            frame = read_rows(files, CANDLES).to_pandas()
+            break
+        except duckdb.IOException:
+            if attempt:
+                raise
     frame = frame[frame["symbol"] == series.ref.symbol]
-    times = frame["open_time"].astype("datetime64[ms]").astype("int64")
+    times = frame["open_time"].astype("datetime64[ms]").astype("int64").to_numpy()
     keep = np.ones(len(frame), dtype=bool)
     if since_ms is not None:
-        keep &= times.to_numpy() >= since_ms
+        keep &= times >= since_ms
     if until_ms is not None:
-        keep &= times.to_numpy() < until_ms
-    frame = frame[keep].sort_values(["open_time", "ingested_at"], kind="stable")
-    frame = frame.drop_duplicates("open_time", keep="last")
-    return frame.drop(columns=["symbol", "ingested_at"]).reset_index(drop=True)
+        keep &= times < until_ms
+    return frame.loc[keep, ["open_time", *BAR_COLUMNS]].reset_index(drop=True)
 
 
 def bars_from_candles(candles: pd.DataFrame, timeframe: str) -> pd.DataFrame:

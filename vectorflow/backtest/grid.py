@@ -9,6 +9,7 @@ cash, no grouping), so the chunk size changes memory and time, never a number.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 from collections.abc import Sequence
@@ -132,7 +133,9 @@ def run_grid(
             strategy, bars, combos[first : first + size], settings, signals=signals
         )
         frames.append(raw_metrics(pf, settings.year_freq))
-        del pf  # its cached arrays are the bulk of a chunk's memory
+        del pf
+        if first + size < len(combos):  # vectorbt's objects hold reference cycles: free this
+            gc.collect()  # chunk's arrays before the next one allocates its own
     metrics = pd.concat(frames, ignore_index=True)
     chunks = len(frames)
     log.debug(

@@ -82,11 +82,12 @@ def _board_table(result) -> str:
     ]
     for row in result.leaderboard():
         reasons = json.loads(row.get("oos_null_reasons") or "{}")
+        is_reasons = json.loads(row.get("is_null_reasons") or "{}")
         cells = [f"<td>{html.escape(str(row[k]))}</td>" for k in ("strategy", "params")]
         cells.append(f"<td>{row['window_index']}</td>")
         cells += [_cell(row[f"oos_{k}"], f, reasons, k) for k, _, f in _COLUMNS]
         cells.append('<td class="is"></td>')
-        cells += [_cell(row[f"is_{k}"], f, {}, k, "is") for k, _, f in _COLUMNS]
+        cells += [_cell(row[f"is_{k}"], f, is_reasons, k, "is") for k, _, f in _COLUMNS]
         lines.append(f"<tr>{''.join(cells)}</tr>")
     lines.append("</table>")
     for name, why in result.skipped().items():

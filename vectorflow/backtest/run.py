@@ -182,7 +182,8 @@ def _board_row(out: dict, ins: dict) -> dict:
     row["is_rank"] = out["is_rank"]
     row |= {f"oos_{m}": out[m] for m in BOARD_METRICS}
     row |= {f"is_{m}": ins[m] for m in BOARD_METRICS}
-    row["oos_null_reasons"], row["run_id"] = out["null_reasons"], out["run_id"]
+    row["oos_null_reasons"], row["is_null_reasons"] = out["null_reasons"], ins["null_reasons"]
+    row["run_id"] = out["run_id"]
     return row
 
 
@@ -238,6 +239,20 @@ def _run_strategy(strategy, bars, signals, source, windows, ctx, request, cfg, s
     return outcome, runs, trades
 
 
+def _context(request: BacktestRequest, cfg, walk_forward: bool, stamp: int) -> RunContext:
+    ref = request.ref
+    return RunContext(
+        batch_id=uuid.uuid4().hex[:16],
+        run_at_ms=stamp,
+        ref=ref,
+        strategy="",
+        split="walk_forward" if walk_forward else "holdout",
+        metric=request.metric or cfg.metric,
+        portfolio=portfolio_settings(cfg, ref.exchange, ref.market, ref.timeframe),
+        version=code_version(),
+    )
+
+
 def backtest_series(
     settings: Settings, request: BacktestRequest, *, report: bool = True
 ) -> SeriesBacktest:
@@ -245,7 +260,6 @@ def backtest_series(
     started = time.monotonic()
     cfg, ref = settings.backtest, request.ref
     strategies = [get_strategy(n) for n in request.strategies] or all_strategies()
-    metric = request.metric or cfg.metric
     walk_forward = cfg.walk_forward if request.walk_forward is None else request.walk_forward
     since = None if request.since is None else parse_time(request.since, name="since")
     until = None if request.until is None else parse_time(request.until, name="until")
@@ -255,32 +269,24 @@ def backtest_series(
     if any(s.signal_columns for s in strategies):
         signals, source = load_signals(settings.lake_dir, ref, candles, bars)
     stamp = now_ms()
-    ctx = RunContext(
-        batch_id=uuid.uuid4().hex[:16], run_at_ms=stamp, ref=ref, symbol_id=series.symbol_id,
-        strategy="", split="walk_forward" if walk_forward else "holdout", metric=metric,
-        portfolio=portfolio_settings(cfg, ref.exchange, ref.market, ref.timeframe),
-        version=code_version(),
-    )  # fmt: skip
+    ctx = _context(request, cfg, walk_forward, stamp)
     result = SeriesBacktest(
         ref, ctx.batch_id, stamp, len(bars), ctx.split, len(windows), source, []
     )
     all_runs, all_trades = [], []
     for strategy in strategies:
-        sctx = replace(ctx, strategy=strategy.name)
         outcome, runs, trades = _run_strategy(
-            strategy, bars, signals, source, windows, sctx, request, cfg, stamp
-        )
+            strategy, bars, signals, source, windows, replace(ctx, strategy=strategy.name),
+            request, cfg, stamp,
+        )  # fmt: skip
         result.outcomes.append(outcome)
         all_runs += runs
         all_trades += trades
     first_out = windows[0].out_start if windows[0].has_out else windows[0].in_start
     result.benchmark = bars["close"].iloc[first_out:] / bars["close"].iloc[first_out]
     files = write_results(settings.lake_dir, ref, series.symbol_id, all_runs, all_trades)
-    result.runs, result.trades, result.files = (
-        len(all_runs),
-        len(all_trades),
-        [str(f) for f in files],
-    )
+    result.runs, result.trades = len(all_runs), len(all_trades)
+    result.files = [str(f) for f in files]
     if report:
         from vectorflow.backtest.report import write_report
 

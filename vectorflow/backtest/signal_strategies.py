@@ -53,9 +53,9 @@ def value_area_reversion(bars: pd.DataFrame, signals: pd.DataFrame, *, lookback,
         long_exit_at = val[:, None] + target * (poc - val)[:, None]
         short_exit_at = vah[:, None] - target * (vah - poc)[:, None]
         return Signals(
-            back_up & (c >= val[:, None]) & (c < poc[:, None]),
+            _first_bar(back_up & (c >= val[:, None]) & (c < poc[:, None])),
             c >= long_exit_at,
-            back_down & (c <= vah[:, None]) & (c > poc[:, None]),
+            _first_bar(back_down & (c <= vah[:, None]) & (c > poc[:, None])),
             c <= short_exit_at,
         )
 

@@ -68,7 +68,6 @@ class RunContext:
     batch_id: str
     run_at_ms: int
     ref: SeriesRef
-    symbol_id: str
     strategy: str
     split: str  # holdout | walk_forward
     metric: str

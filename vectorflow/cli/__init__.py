@@ -45,8 +45,10 @@ def command_parser(sub, name: str, summary: str, example: str) -> argparse.Argum
 #: top-level imports light (Prefect is imported inside the command functions).
 COMMAND_MODULES = (
     "vectorflow.cli.commands",
+    "vectorflow.cli.market_data",
     "vectorflow.cli.ops",
     "vectorflow.cli.playbooks",
+    "vectorflow.cli.signals",
     "vectorflow.cli.status",
     "vectorflow.cli.backtest",
 )

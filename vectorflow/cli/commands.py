@@ -83,6 +83,7 @@ def demo(args: argparse.Namespace) -> int:
     """`vectorflow demo`: the simulator on loopback, the ingest flow over its bundled history."""
     import os
 
+    from vectorflow.cli.market_data import DEMO_QUERIES, demo_market_data
     from vectorflow.sim import ExchangeSimulator
     from vectorflow.timeframes import ms_to_iso
 
@@ -106,8 +107,12 @@ def demo(args: argparse.Namespace) -> int:
             since=ms_to_iso(first),
             until=None,
         )
+        code = max(code, demo_market_data(args.data_dir))
     print(f"\ningest took {time.monotonic() - started:.1f} s. In the catalog now:\n")
     _print_query(settings.data_dir, QUERY_TO_TRY, "table")
+    for query in DEMO_QUERIES:  # one order book and one cross-exchange row
+        print()
+        _print_query(settings.data_dir, query, "table")
     from vectorflow.cli.playbooks import demo_playbooks
 
     code = max(code, demo_playbooks(args.data_dir))
@@ -117,12 +122,12 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def _print_query(data_dir, query: str, fmt: str) -> None:
-    from vectorflow.lake.catalog import connect, refresh_catalog
+    from vectorflow.lake.catalog import connect, execute_retrying, refresh_catalog
 
     refresh_catalog(data_dir)
     con = connect(data_dir / "vectorflow.duckdb", read_only=True)
     try:
-        cursor = con.execute(query)
+        cursor = execute_retrying(con, query)  # a compaction may replace files meanwhile
         columns = [d[0] for d in cursor.description or []]
         print(format_rows(columns, cursor.fetchall(), fmt))
     finally:

@@ -198,3 +198,77 @@ def implied_market(symbol: str) -> str:
             f"symbol {symbol!r}: only linear perpetuals settled in the quote currency are supported"
         )
     return "linear"
+
+
+# ------------------------------------------------------ order books, open interest, funding
+
+
+@dataclass(frozen=True)
+class DepthEndpoint:
+    """An order book endpoint of one market."""
+
+    method: str
+    max_levels: int
+    allowed: tuple[int, ...] = ()  # the only limits accepted (Binance USDⓈ-M); () any 1..max
+    time_field: str | None = None  # the exchange's snapshot time; None: local receive time
+
+
+@dataclass(frozen=True)
+class HistoryEndpoint:
+    """A time-series endpoint of perpetuals (open interest history, funding history)."""
+
+    method: str
+    page_limit: int
+    newest_first: bool  # rows come newest first (Bybit): paged backwards
+    periods: dict[str, str] = field(default_factory=dict)  # our period -> the exchange's name
+    horizon_days: float | None = None  # only this far back is served (Binance: 30 days)
+    cursor: bool = False  # pages follow `nextPageCursor`
+
+
+@dataclass(frozen=True)
+class MarketDataSpec:
+    """Where one exchange serves order books, open interest and funding."""
+
+    depth: dict[str, DepthEndpoint]  # by market
+    open_interest: HistoryEndpoint
+    funding: HistoryEndpoint
+    funding_info: str | None  # method listing non-default funding intervals (else: market info)
+
+
+_OI_PERIODS = {p: p for p in ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d")}
+MARKET_DATA: dict[str, MarketDataSpec] = {
+    "binance": MarketDataSpec(
+        depth={
+            "spot": DepthEndpoint("publicGetDepth", 5000),
+            "linear": DepthEndpoint(
+                "fapiPublicGetDepth", 1000, (5, 10, 20, 50, 100, 500, 1000), time_field="T"
+            ),
+        },
+        open_interest=HistoryEndpoint(
+            "fapiDataGetOpenInterestHist", 500, False, _OI_PERIODS, horizon_days=30
+        ),
+        funding=HistoryEndpoint("fapiPublicGetFundingRate", 1000, False),
+        funding_info="fapiPublicGetFundingInfo",
+    ),
+    "bybit": MarketDataSpec(
+        depth={
+            "spot": DepthEndpoint("publicGetV5MarketOrderbook", 1000, time_field="ts"),
+            "linear": DepthEndpoint("publicGetV5MarketOrderbook", 1000, time_field="ts"),
+        },
+        open_interest=HistoryEndpoint(
+            "publicGetV5MarketOpenInterest",
+            200,
+            True,
+            {"5m": "5min", "15m": "15min", "30m": "30min", "1h": "1h", "4h": "4h", "1d": "1d"},
+            cursor=True,
+        ),
+        funding=HistoryEndpoint("publicGetV5MarketFundingHistory", 200, True),
+        funding_info=None,  # instruments-info's fundingInterval, in ccxt's market info
+    ),
+}
+
+
+def market_data_spec(exchange: str) -> MarketDataSpec:
+    """Order book, open interest and funding endpoints of `exchange`."""
+    exchange_spec(exchange)  # InvalidInput for an unknown exchange
+    return MARKET_DATA[exchange]

@@ -17,9 +17,9 @@ import duckdb
 import pyarrow.parquet as pq
 
 from vectorflow.lake.files import write_schema_file
+from vectorflow.lake.market_views import market_views
 from vectorflow.lake.scan import COMPACT_SCHEMA_FILE, range_dataset_scan
 from vectorflow.lake.schema import CANDLES, DATASETS, Dataset
-from vectorflow.timeframes import TIMEFRAMES, timeframe_ms
 
 log = logging.getLogger(__name__)
 
@@ -42,25 +42,6 @@ def dataset_scan(lake: Path, dataset: Dataset) -> str:
         f"hive_partitioning = false) "
         f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY ingested_at DESC) = 1"
     )
-
-
-def _candle_gaps_sql() -> str:
-    steps = ", ".join(f"('{tf}', {timeframe_ms(tf)})" for tf in TIMEFRAMES)
-    return f"""
-WITH steps(timeframe, step_ms) AS (VALUES {steps}),
-ordered AS (
-    SELECT c.exchange, c.market, c.symbol, c.timeframe, c.open_time, s.step_ms,
-           lead(c.open_time) OVER (
-               PARTITION BY c.exchange, c.market, c.symbol, c.timeframe ORDER BY c.open_time
-           ) AS next_open
-    FROM candles c JOIN steps s ON s.timeframe = c.timeframe
-)
-SELECT exchange, market, symbol, timeframe,
-       open_time + to_milliseconds(step_ms) AS gap_start,
-       next_open AS gap_end,
-       (epoch_ms(next_open) - epoch_ms(open_time)) // step_ms - 1 AS missing
-FROM ordered
-WHERE epoch_ms(next_open) - epoch_ms(open_time) > step_ms"""
 
 
 #: latest_playbooks: the newest playbook per series; at one as_of a usable one comes first
@@ -143,12 +124,30 @@ GROUP BY ALL"""
 def view_definitions(lake: Path) -> dict[str, str]:
     """Every catalog view by name, as SQL over absolute lake paths."""
     views = {name: dataset_scan(lake, ds) for name, ds in DATASETS.items()}
-    views["candle_gaps"] = _candle_gaps_sql()
+    views.update(market_views())  # candle_gaps, orderbook_stats, market_snapshot, coverage
     views["latest_playbooks"] = LATEST_PLAYBOOKS_SQL
     views["playbook_scorecard"] = PLAYBOOK_SCORECARD_SQL
     views["strategy_leaderboard"] = STRATEGY_LEADERBOARD_SQL
     views["strategy_history"] = STRATEGY_HISTORY_SQL
     return views
+
+
+def execute_retrying(
+    con: duckdb.DuckDBPyConnection, sql: str, params=None, *, attempts: int = 3
+) -> duckdb.DuckDBPyConnection:
+    """`con.execute`, run again when a file it listed was removed before it read it.
+
+    Compaction and merges replace files while queries run; a query that listed a replaced
+    file a moment before fails with "Cannot open file ... No such file"; a rerun lists anew.
+    """
+    for attempt in range(attempts):
+        try:
+            return con.execute(sql, params)
+        except duckdb.IOException as exc:
+            if "No such file" not in str(exc) or attempt + 1 == attempts:
+                raise
+            log.debug("a file went while it was being read; query run again: %s", exc)
+    raise AssertionError("unreachable")
 
 
 def _fingerprint(views: dict[str, str]) -> str:
@@ -239,4 +238,24 @@ def refresh_catalog(data_dir: Path, *, attempts: int = 3, wait_s: float = 0.5) -
     return False
 
 
-__all__ = ["CANDLES", "connect", "dataset_scan", "refresh_catalog", "view_definitions"]
+def read_view(lake: Path, name: str, where: dict[str, object] | None = None,
+              columns: str = "*"):
+    """A catalog view's rows as a DataFrame, computed in memory (the catalog file stays closed).
+
+    `where` holds equality filters on the view's columns (bound as parameters, never spliced).
+    """
+    _ensure_schema_files(lake)
+    sql = view_definitions(lake)[name]
+    where = where or {}
+    clause = " AND ".join(f'"{k}" = ?' for k in where) or "true"
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        return con.execute(f"SELECT {columns} FROM ({sql}) WHERE {clause}",
+                           list(where.values())).df()
+    finally:
+        con.close()
+
+
+__all__ = ["CANDLES", "connect", "dataset_scan", "read_view", "refresh_catalog",
+           "view_definitions"]

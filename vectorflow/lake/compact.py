@@ -2,36 +2,47 @@
 
 Per partition, under its write lock (ingest waits for it; readers never do):
 
-- each *closed* period's files become one deduplicated, sorted `*.compact.parquet` file; the
-  open period's files become one ordinary file (later runs keep merging into it);
-- an output is written (temp + rename) before anything is removed, and it dominates its inputs
-  (its range holds theirs), so the views switch to it at once; the inputs stay on disk for
-  `delete_grace_seconds` for queries that listed them already, and the next write deletes them;
+- each period's files are merged into one deduplicated, sorted file (temp + rename); it
+  dominates its inputs (its range holds theirs), so once it has settled the views read it
+  instead, and the inputs are deleted after the grace period by a later write;
+- a finished period's single settled file is renamed `*.compact.parquet`: an atomic rename, so
+  a query lists either name, never both (compacted files are read without deduplication);
 - an output never spans a hole nobody fetched (its name would claim that range): files are
   grouped only while each next one starts within one step of the previous, or across a range
   the exchange confirmed empty;
 - rows older than the dataset's retention, `prune --before` and deleting a series remove files
-  at once (a query that listed one of them a moment before fails and can be run again).
+  at once.
 
 A writer that lands rows meanwhile waits for the lock, then trims what the output already
-holds, so nothing is lost and nothing is written twice.
+holds, so nothing is lost and nothing is written twice. A query reading a file at the moment
+it is deleted or renamed fails with "Cannot open file" and gives the right answer when run
+again (`vectorflow.lake.catalog.execute_retrying`); it does not see a row twice or miss one
+(except around a `prune --before` that cuts through a file: for an instant both the old file
+and its trimmed copy are listed).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from vectorflow.lake import store
 from vectorflow.lake.coverage import covered as covered_intervals
-from vectorflow.lake.files import FileRange, data_files, partition_dir, write_atomic
+from vectorflow.lake.files import (
+    COMPACT_SUFFIX,
+    FileRange,
+    data_files,
+    partition_dir,
+    write_atomic,
+)
+from vectorflow.lake.scan import SETTLE_MS
 from vectorflow.lake.schema import COVERAGE_RANGES, DATASETS, Dataset
 from vectorflow.settings import Settings
 from vectorflow.timeframes import ms_to_iso, now_ms
@@ -48,6 +59,8 @@ class PartitionReport:
     files_in: int = 0
     files_out: int = 0
     rows_out: int = 0
+    compacted: int = 0  # files renamed compacted
+    pending: int = 0  # merges of finished periods to rename once settled
     deleted: int = 0
     expired_rows: int = 0
     outputs: list[str] = field(default_factory=list)
@@ -73,23 +86,6 @@ def partition_folders(lake: Path, dataset: Dataset, **match: str | None) -> Iter
     yield from sorted(p for p in root.glob(pattern) if p.is_dir())
 
 
-def read_rows(paths: list[Path], dataset: Dataset) -> pa.Table:
-    """The rows of some files, one per key (newest `ingested_at`), sorted by time then key."""
-    files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
-    key = ", ".join(f'"{k}"' for k in dataset.key)
-    con = duckdb.connect()
-    try:
-        table = con.sql(
-            f"SELECT * FROM read_parquet([{files}], union_by_name = true, "
-            "hive_partitioning = false) "
-            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY ingested_at DESC) = 1 "
-            f'ORDER BY "{dataset.order_by}", {key}'
-        ).to_arrow_table()
-    finally:
-        con.close()
-    return store.conform(table, dataset.schema)
-
-
 def _coverage_folder(lake: Path, dataset: Dataset, values: dict[str, str]) -> Path | None:
     """Where the empty ranges of the series in a partition are recorded (None: not recorded)."""
     series = values.get("timeframe") or values.get("period")
@@ -110,28 +106,6 @@ def _coverage_folder(lake: Path, dataset: Dataset, values: dict[str, str]) -> Pa
     )
 
 
-def _segments(
-    files: list[FileRange], gap: int | None, bridges: list[tuple[int, int]]
-) -> list[list[FileRange]]:
-    """Files grouped while each starts within `gap` of the group's end or across a bridge."""
-    groups: list[list[FileRange]] = []
-    end = None
-    slack = gap or 1
-    for f in sorted(files, key=lambda f: (f.first_ms, f.last_ms)):
-        joined = end is not None and (
-            gap is None
-            or f.first_ms - end <= gap
-            or any(a <= end + slack and f.first_ms <= b + slack for a, b in bridges)
-        )
-        if joined:
-            groups[-1].append(f)
-            end = max(end, f.last_ms)
-        else:
-            groups.append([f])
-            end = f.last_ms
-    return groups
-
-
 def _by_period(files: list[FileRange], period: str) -> list[list[FileRange]]:
     """Files grouped by the period of their first time; overlapping files join one group."""
     groups: dict[int, list[FileRange]] = {}
@@ -148,7 +122,7 @@ def _expire(dataset: Dataset, folder: Path, cutoff: int, report: PartitionReport
             os.unlink(f.path)  # superseded ones too: their dominator may be rewritten below
             report.deleted += 1
         elif f.first_ms < cutoff:
-            rows = read_rows([f.path], dataset)
+            rows = store.read_rows([f.path], dataset)
             keep = pc.greater_equal(
                 rows.column(dataset.order_by), pa.scalar(cutoff, pa.timestamp("ms"))
             )
@@ -161,34 +135,31 @@ def _expire(dataset: Dataset, folder: Path, cutoff: int, report: PartitionReport
             report.deleted += 1
 
 
-def _rewrite(
-    dataset: Dataset,
-    folder: Path,
-    segment: list[FileRange],
-    files: list[FileRange],
-    closed: bool,
-    report: PartitionReport,
-) -> None:
-    """One output for `segment`; compacted files it overlaps (late rows) are merged in."""
-    lo = min(f.first_ms for f in segment)
-    hi = max(f.last_ms for f in segment)
-    clash = [f for f in files if f.compact and f.first_ms <= hi and f.last_ms >= lo]
-    rows = read_rows([f.path for f in segment + clash], dataset)
-    first, last = store.name_range(rows, dataset)
-    path = write_atomic(rows, folder, first, last, compact=closed or bool(clash))
-    for f in clash:  # compacted files never overlap: the replaced one goes at once
-        os.unlink(f.path)
-        report.deleted += 1
-    report.files_in += len(segment) + len(clash)
-    report.files_out += 1
-    report.rows_out += rows.num_rows
-    report.outputs.append(path.name)
+def _promote(file: FileRange, files: list[FileRange]) -> Path | None:
+    """Rename a settled file that alone holds its rows to its compacted name (None: it doesn't).
+
+    A rename is atomic: whichever name a query listed, it reads those rows once (or fails to
+    open the old name and is run again). Partly overlapping files keep it ordinary.
+    """
+    for other in files:
+        if other is file or store.dominator(other, files) is not None:
+            continue
+        if other.first_ms <= file.last_ms and other.last_ms >= file.first_ms:
+            log.warning("%s overlaps %s: left uncompacted", file.path.name, other.path.name)
+            return None
+    target = file.path.with_name(file.path.name[: -len(".parquet")] + COMPACT_SUFFIX)
+    os.rename(file.path, target)
+    return target
 
 
 def compact_partition(
     dataset: Dataset, folder: Path, settings: Settings, *, now: int | None = None
 ) -> PartitionReport:
-    """Compact one partition folder (see the module docstring); what it did."""
+    """Compact one partition folder (see the module docstring); what it did.
+
+    Each period's files are merged into one; a closed period's single, settled file is then
+    renamed compacted. A merge made here is renamed by the next call (`compact_lake` waits).
+    """
     now = now_ms() if now is None else now
     lake = settings.lake
     report = PartitionReport(dataset.name, str(folder.relative_to(settings.lake_dir)))
@@ -204,18 +175,28 @@ def compact_partition(
         ordinary = [f for f in store.visible_files(files) if not f.compact]
         for group in _by_period(ordinary, dataset.period):
             closed = store.period_end(group[0].first_ms, dataset.period) <= now
-            for segment in _segments(group, gap, bridges):
-                if not closed and len(segment) == 1:
-                    continue  # the open period's only file: nothing to gain
-                _rewrite(dataset, folder, segment, files, closed, report)
+            for segment in store.contiguous_groups(group, gap, bridges):
+                if len(segment) > 1:
+                    out = store.merge_group(dataset, folder, segment)
+                    report.files_in += len(segment)
+                    report.files_out += 1
+                    report.rows_out += out.rows
+                    report.outputs.append(out.path.name)
+                    report.pending += int(closed)
+                elif closed and not store.settled(segment[0]):
+                    report.pending += 1  # merged a moment ago: renamed on the next call
+                elif closed and (target := _promote(segment[0], files)) is not None:
+                    report.compacted += 1
+                    report.outputs.append(target.name)
         report.deleted += len(store.collect_garbage(folder, lake.delete_grace_seconds))
-    if report.files_out:
+    if report.files_out or report.compacted:
         log.info(
-            "%s: %d files -> %d (%d rows)",
+            "%s: %d files -> %d (%d rows), %d compacted",
             report.partition,
             report.files_in,
             report.files_out,
             report.rows_out,
+            report.compacted,
         )
     return report
 
@@ -223,12 +204,26 @@ def compact_partition(
 def compact_lake(
     settings: Settings, datasets: list[str] | None = None, *, now: int | None = None
 ) -> list[PartitionReport]:
-    """Compact every partition of the range datasets (or of `datasets`)."""
+    """Compact every partition of the range datasets (or of `datasets`).
+
+    Merged files of finished periods become compacted once they have settled: this waits the
+    settling time once, then renames them.
+    """
     chosen = [ds for ds in range_datasets() if not datasets or ds.name in datasets]
     reports = []
     for dataset in chosen:
         for folder in partition_folders(settings.lake_dir, dataset):
             reports.append(compact_partition(dataset, folder, settings, now=now))
+    pending = [r for r in reports if r.pending]
+    if pending:
+        time.sleep(SETTLE_MS / 1000 + 0.1)
+        for r in pending:
+            again = compact_partition(
+                DATASETS[r.dataset], settings.lake_dir / r.partition, settings, now=now
+            )
+            r.compacted += again.compacted
+            r.outputs += again.outputs
+            r.pending = 0
     return reports
 
 

@@ -3,8 +3,9 @@
 In the settings file:
 
     [lake]
-    merge_rows = 50000             # a run's rows join the partition's newest file up to this size
-    delete_grace_seconds = 300     # superseded files stay readable this long (running queries)
+    merge_files = 8                # this many small files in a period are merged into one
+    merge_rows = 50000             # ...where "small" is fewer rows than this
+    delete_grace_seconds = 0       # superseded files stay on disk this long before deletion
     [lake.retention_days]          # compaction deletes older rows; absent = kept forever
     orderbook_levels = 30
     candles = 0                    # 0 also means forever
@@ -23,8 +24,9 @@ class LakeSettings(BaseModel):
     """The `[lake]` section of the settings file."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    merge_files: int = Field(default=8, ge=0)
     merge_rows: int = Field(default=50_000, ge=0)
-    delete_grace_seconds: float = Field(default=300.0, ge=0)
+    delete_grace_seconds: float = Field(default=0.0, ge=0)
     retention_days: dict[str, float] = Field(default_factory=dict)
 
     @field_validator("retention_days")
@@ -38,6 +40,14 @@ class LakeSettings(BaseModel):
             if days < 0:
                 raise ValueError(f"retention of {name} must be >= 0 days (0 keeps forever)")
         return value
+
+    def append_options(self) -> dict:
+        """Keyword arguments of `vectorflow.lake.store.append`."""
+        return {
+            "merge_rows": self.merge_rows,
+            "merge_files": self.merge_files,
+            "grace_seconds": self.delete_grace_seconds,
+        }
 
     def retention_ms(self, dataset: str) -> int | None:
         """How long rows of `dataset` are kept, in ms; None keeps them forever."""

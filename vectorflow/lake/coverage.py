@@ -143,13 +143,8 @@ def record_empty(settings: Settings, key: SeriesKey, spans: Sequence[Interval]) 
     fresh = [(a, b) for a, b in merge(spans) if not any(x <= a and b <= y for x, y in have)]
     if not fresh:
         return 0
-    store.append(
-        COVERAGE_RANGES,
-        folder,
-        ranges_table(key, fresh, now_ms()),
-        merge_rows=settings.lake.merge_rows,
-        grace_seconds=settings.lake.delete_grace_seconds,
-    )
+    table = ranges_table(key, fresh, now_ms())
+    store.append(COVERAGE_RANGES, folder, table, **settings.lake.append_options())
     log.info("%s %s %s %s: %d empty range(s) recorded", *_label(key), len(fresh))
     return len(fresh)
 

@@ -2,9 +2,10 @@
 
 A data file is `<first>_<last>_<token>.parquet` inside its partition folder, where first and
 last are the first and last key times it holds (`20240101T000000123`, milliseconds; files of
-older versions have whole seconds), so a series' stored range is read from file names alone,
-without opening any file: the cost of an incremental run does not grow with the history.
-Writers add files only: temp name in the same folder, then `os.replace`. Compaction writes
+older versions have whole seconds) and the token starts with the file's creation time (ms).
+So a series' stored range is read from file names alone, without opening any file: the cost
+of an incremental run does not grow with the history. Writers add files only: temp name in
+the same folder, then `os.replace`. Compaction renames a file to
 `<first>_<last>_<token>.compact.parquet` (see `vectorflow.lake.store` for the protocol).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -101,13 +103,21 @@ def stored_range(folder: Path) -> tuple[int, int] | None:
     return _unstamp(first), _unstamp(last)
 
 
+def created_ms(path: Path) -> int | None:
+    """When a file was written, from its name (None for names of older versions)."""
+    match = _NAME.match(path.name)
+    token = path.name.split("_")[2].split(".")[0] if match else ""
+    return int(token[:13]) if len(token) == 17 and token[:13].isdigit() else None
+
+
 def write_atomic(
     table: pa.Table, folder: Path, first_ms: int, last_ms: int, *, compact: bool = False
 ) -> Path:
     """Write `table` as a new file covering [first_ms, last_ms]: temp file, fsync, then rename."""
     folder.mkdir(parents=True, exist_ok=True)
     suffix = COMPACT_SUFFIX if compact else ".parquet"
-    final = folder / f"{_stamp(first_ms)}_{_stamp(last_ms)}_{uuid.uuid4().hex[:12]}{suffix}"
+    token = f"{int(time.time() * 1000):013d}{uuid.uuid4().hex[:4]}"  # creation ms + random
+    final = folder / f"{_stamp(first_ms)}_{_stamp(last_ms)}_{token}{suffix}"
     tmp = final.with_name(final.stem + TMP_SUFFIX)
     with open(tmp, "wb") as sink:
         pq.write_table(table, sink, compression="zstd")

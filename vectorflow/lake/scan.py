@@ -8,12 +8,18 @@ Three parts, all over the dataset's folder:
 3. the rest (files that overlap, e.g. two runs that wrote one range before locks existed, or a
    copied file): deduplicated on the key, the newest `ingested_at` winning.
 
-Which file is where is decided per query from `glob()` (file names, no file opened), so files a
-writer adds appear at once, and files it supersedes disappear from the view at once while
-staying on disk for queries already running. A glob pattern, not a filter, separates compacted
-files from the rest (`*[0-9a-f].parquet` ends in the token of an ordinary file), so no part opens
-the other's files. With nothing left to deduplicate, the view costs about a plain
-`read_parquet` of the same files (benchmarks/lake_query.py).
+Which file is where is decided per query from `glob()` (file names, no file opened). A query
+lists its files twice (`read_parquet` when planned, `glob()` when run), so a file takes over
+from the files it dominates only `SETTLE_MS` after it was written (its name says when): a
+query never skips a file for a newer one it did not list. Until then both are read and
+deduplicated. Compacted files appear by renaming a settled file that alone holds its rows,
+so whichever name a query lists, it reads those rows once (or, if the rename happened between
+its listing and its read, fails with "Cannot open file" and can be run again).
+
+A glob pattern, not a filter, separates compacted files from the rest (`*[0-9a-f].parquet`
+ends in the token of an ordinary file), so no part opens the other's files. With nothing left
+to deduplicate, the view costs about a plain `read_parquet` of the same files
+(benchmarks/lake_query.py).
 """
 
 from __future__ import annotations
@@ -25,7 +31,10 @@ from vectorflow.lake.schema import Dataset
 
 COMPACT_SCHEMA_FILE = "_schema" + COMPACT_SUFFIX  # keeps the compacted glob from being empty
 _STAMP = r"(\d{8}T\d{6}(?:\d{3})?)"
-_NAME = rf"{_STAMP}_{_STAMP}_[0-9a-f]{{8,32}}(\.compact)?\.parquet$"
+_NAME = rf"{_STAMP}_{_STAMP}_([0-9a-f]{{8,32}})(\.compact)?\.parquet$"
+#: A file dominates others only once it is this old: longer than any query takes between
+#: listing its files (read_parquet, at bind) and listing their names (glob, at execution).
+SETTLE_MS = 2000
 
 
 def _quote(text: str) -> str:
@@ -44,18 +53,22 @@ def range_dataset_scan(lake: Path, dataset: Dataset) -> str:
     return f"""
 WITH vf_names AS (
     SELECT file, regexp_extract(file, '^(.*)/[^/]*$', 1) AS dir,
-           regexp_extract(file, '{_NAME}', ['lo', 'hi', 'compact']) AS r
+           regexp_extract(file, '{_NAME}', ['lo', 'hi', 'token', 'compact']) AS r
     FROM glob({every})
 ), vf_files AS (
     SELECT file, dir, rpad(r.lo, 18, '0') AS lo, rpad(r.hi, 18, '0') AS hi,
-           r.compact <> '' AS compact
+           r.compact <> '' AS compact,
+           CASE WHEN length(r.token) = 17
+                THEN coalesce(TRY_CAST(substr(r.token, 1, 13) AS BIGINT), 0) ELSE 0 END
+               AS created_ms
     FROM vf_names WHERE r.lo <> ''
 ), vf_visible AS (
     SELECT f.file, f.dir, f.lo, f.hi FROM vf_files f
     WHERE NOT f.compact AND NOT EXISTS (
         SELECT 1 FROM vf_files d
         WHERE d.dir = f.dir AND d.file <> f.file AND d.lo <= f.lo AND f.hi <= d.hi
-          AND (d.compact OR d.lo < f.lo OR d.hi > f.hi OR d.file > f.file))
+          AND (d.compact OR d.lo < f.lo OR d.hi > f.hi OR d.file > f.file)
+          AND d.created_ms <= epoch_ms(now()) - {SETTLE_MS})
 ), vf_flags AS (
     SELECT file,
            coalesce(lo <= max(hi) OVER (PARTITION BY dir ORDER BY lo, hi, file

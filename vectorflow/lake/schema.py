@@ -305,11 +305,66 @@ COVERAGE_RANGES = Dataset(
     period="year",
 )
 
+def _typed(names: str, kind: pa.DataType) -> list[pa.Field]:
+    return [pa.field(name, kind) for name in names.split()]
+
+
+#: One row per series and closed bar (vectorflow.signals.STORED_COLUMNS, in that order).
+SIGNALS = Dataset(
+    name="signals",
+    schema=pa.schema(
+        [
+            *_SERIES,
+            pa.field("as_of", TIME, nullable=False),
+            pa.field("tpo_session", TIME),
+            *_typed("tpo_row_size tpo_poc tpo_vah tpo_val tpo_ib_high tpo_ib_low", pa.float64()),
+            *_typed("tpo_poor_high tpo_poor_low", pa.bool_()),
+            *_typed("vp_poc vp_vah vp_val", pa.float64()),
+            pa.field("regime", pa.string()),
+            *_typed("adx plus_di minus_di natr natr_rank", pa.float64()),
+            pa.field("last_trap_type", pa.string()),
+            pa.field("last_trap_time", TIME),
+            pa.field("last_trap_level", pa.float64()),
+            pa.field("oi_quadrant", pa.string()),
+            *_typed("oi_change oi_change_24h price_change oi_zscore funding_annualized",
+                    pa.float64()),
+            pa.field("ingested_at", TIME, nullable=False),
+        ]
+    ),
+    key=("exchange", "market", "symbol", "timeframe", "as_of"),
+    partitions=("exchange", "market", "symbol_id", "timeframe"),
+    order_by="as_of",
+)
+
+#: One row per trap or sweep event (vectorflow.signals.TRAP_EVENT_COLUMNS); newest row wins.
+TRAP_EVENTS = Dataset(
+    name="trap_events",
+    schema=pa.schema(
+        [
+            *_SERIES,
+            *_typed("type side", pa.string()),
+            pa.field("level", pa.float64()),
+            pa.field("level_source", pa.string()),
+            *_typed("breakout_time confirm_time", TIME),
+            *_typed("breakout_volume_ratio oi_change", pa.float64()),
+            pa.field("funding_sign", pa.int8()),
+            pa.field("extreme", pa.float64()),
+            pa.field("invalidated_time", TIME),
+            pa.field("ingested_at", TIME, nullable=False),
+        ]
+    ),
+    key=("exchange", "market", "symbol", "timeframe", "type", "level_source", "confirm_time"),
+    partitions=("exchange", "market", "symbol_id", "timeframe"),
+    order_by="confirm_time",
+)
+
 MARKET_DATASETS = (ORDERBOOK_LEVELS, OPEN_INTEREST, FUNDING_RATES, COVERAGE_RANGES)
 
 DATASETS: dict[str, Dataset] = {
     CANDLES.name: CANDLES,
     **{ds.name: ds for ds in MARKET_DATASETS},
+    SIGNALS.name: SIGNALS,
+    TRAP_EVENTS.name: TRAP_EVENTS,
     PLAYBOOKS.name: PLAYBOOKS,
     PLAYBOOK_OUTCOMES.name: PLAYBOOK_OUTCOMES,
     BACKTEST_RUNS.name: BACKTEST_RUNS,

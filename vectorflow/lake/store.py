@@ -7,12 +7,12 @@ file names alone:
 - **Coverage**: what was fetched is the union of the file ranges (plus the ranges the exchange
   confirmed empty, in `coverage_ranges`), so an incremental run plans without opening a file.
 - **Superseded files**: a file whose range lies inside another's holds nothing the other lacks.
-  Ingest merges a run's rows into the partition's newest small file (one file per period instead
-  of one per run) and compaction writes one file per period; both leave the inputs in place
-  for `delete_grace_seconds`, so a query that listed them before still opens them, while the
-  views already skip them (the newer file *dominates* them). The next write deletes them.
-- **Cheap views**: compacted files (`*.compact.parquet`) never overlap one another and are read
-  without deduplication; the other files are read if no file dominates them, deduplicated on
+  When a period gathers `merge_files` small files (one per run), ingest merges them into one;
+  compaction merges each period's files and renames the result `*.compact.parquet` once the
+  period is over. The merged file *dominates* its inputs: once it has settled (`SETTLE_MS`)
+  the views read it instead of them, and a later write deletes them after the grace period.
+- **Cheap views**: compacted files never overlap one another and are read without
+  deduplication; the other files are read if no settled file dominates them, deduplicated on
   the key only where two of them overlap (`vectorflow.lake.scan`).
 
 Writers of one partition are serialised by a lock file in it (`fcntl.flock`, one host), and
@@ -32,11 +32,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vectorflow.lake.files import TMP_SUFFIX, FileRange, data_files, write_atomic
+from vectorflow.lake.files import TMP_SUFFIX, FileRange, created_ms, data_files, write_atomic
+from vectorflow.lake.scan import SETTLE_MS
 from vectorflow.lake.schema import Dataset
 from vectorflow.timeframes import timeframe_ms
 
@@ -186,29 +188,76 @@ class Written:
     new_rows: int
 
 
-def _tail(
-    dataset: Dataset, folder: Path, files: list[FileRange], first: int, merge_rows: int
-) -> FileRange | None:
-    """The newest visible small file right before `first`, in its period, to merge into."""
-    if merge_rows <= 0:
-        return None
-    visible = visible_files(files)
-    before = [f for f in visible if f.last_ms < first]
-    if not before:
-        return None
-    tail = max(before, key=lambda f: f.last_ms)
-    if any(f.last_ms > tail.last_ms and f.first_ms < first for f in visible):
-        return None  # something else sits between the tail and the new rows
+def contiguous_groups(
+    files: list[FileRange], gap: int | None, bridges: list[tuple[int, int]] = ()
+) -> list[list[FileRange]]:
+    """Files grouped while each starts within `gap` of the group's end or across a bridge
+    (a range known to be empty): one file may stand for a group without claiming a hole."""
+    groups: list[list[FileRange]] = []
+    end = None
+    slack = gap or 1
+    for f in sorted(files, key=lambda f: (f.first_ms, f.last_ms)):
+        joined = end is not None and (
+            gap is None
+            or f.first_ms - end <= gap
+            or any(a <= end + slack and f.first_ms <= b + slack for a, b in bridges)
+        )
+        if joined:
+            groups[-1].append(f)
+            end = max(end, f.last_ms)
+        else:
+            groups.append([f])
+            end = f.last_ms
+    return groups
+
+
+def read_rows(paths: list[Path], dataset: Dataset) -> pa.Table:
+    """The rows of some files, one per key (newest `ingested_at`), sorted by time then key."""
+    files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
+    key = ", ".join(f'"{k}"' for k in dataset.key)
+    con = duckdb.connect()
+    try:
+        table = con.sql(
+            f"SELECT * FROM read_parquet([{files}], union_by_name = true, "
+            "hive_partitioning = false) "
+            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY ingested_at DESC) = 1 "
+            f'ORDER BY "{dataset.order_by}", {key}'
+        ).to_arrow_table()
+    finally:
+        con.close()
+    return conform(table, dataset.schema)
+
+
+def merge_group(
+    dataset: Dataset, folder: Path, group: list[FileRange], *, compact: bool = False
+) -> Written:
+    """One file holding a group's rows; it dominates the group (its range holds theirs)."""
+    rows = read_rows([f.path for f in group], dataset)
+    first, last = name_range(rows, dataset)
+    path = write_atomic(rows, folder, first, last, compact=compact)
+    return Written(path, rows.num_rows, 0)
+
+
+def _merge_small_files(
+    dataset: Dataset, folder: Path, files: list[FileRange], period: int, limits: tuple[int, int]
+) -> list[Written]:
+    """When a period holds `merge_files` small files, merge each contiguous run of them."""
+    merge_rows, merge_files = limits
+    if merge_files < 2:
+        return []
+    small = [
+        f
+        for f in visible_files(files)
+        if not f.compact and period_start(f.first_ms, dataset.period) == period
+    ]
+    if len(small) < merge_files:
+        return []
+    small = [f for f in small if pq.read_metadata(f.path).num_rows < merge_rows]
+    if len(small) < merge_files:
+        return []
     gap = adjacency_ms(dataset, partition_values(dataset, folder))
-    if tail.compact or period_start(tail.first_ms, dataset.period) != period_start(
-        first, dataset.period
-    ):
-        return None
-    if gap is not None and first - tail.last_ms > gap:
-        return None  # a hole between them: the merged name would claim it was fetched
-    if pq.read_metadata(tail.path).num_rows >= merge_rows:
-        return None
-    return tail
+    groups = [g for g in contiguous_groups(small, gap) if len(g) > 1]
+    return [merge_group(dataset, folder, g) for g in groups]
 
 
 def append(
@@ -218,11 +267,13 @@ def append(
     *,
     merge_rows: int,
     grace_seconds: float,
+    merge_files: int = 8,
 ) -> list[Written]:
-    """Land time-sorted rows in a partition: trimmed, split by period, merged into the tail.
+    """Land time-sorted rows in a partition: trimmed, split by period, small files merged.
 
-    Under the partition lock; what other writers landed meanwhile is trimmed away, superseded
-    files older than the grace period are deleted afterwards.
+    Under the partition lock: what other writers landed meanwhile is trimmed away; when a
+    period gathers `merge_files` small files (under `merge_rows` rows), they are merged into
+    one, and the files superseded (older than the grace period) are deleted.
     """
     if table.num_rows == 0:
         return []
@@ -232,35 +283,46 @@ def append(
         files = data_files(folder)
         for chunk in split_by_period(trim_covered(table, dataset, files), dataset):
             first, last = name_range(chunk, dataset)
-            tail = _tail(dataset, folder, files, first, merge_rows)
-            merged = chunk
-            if tail is not None:
-                old = conform(pq.read_table(tail.path), dataset.schema)
-                merged = pa.concat_tables([old, chunk])
-                first = tail.first_ms
-            path = write_atomic(merged, folder, first, last)
-            written.append(Written(path, merged.num_rows, chunk.num_rows))
+            path = write_atomic(chunk, folder, first, last)
+            written.append(Written(path, chunk.num_rows, chunk.num_rows))
             files.append(FileRange(path, first, last))
+            period = period_start(first, dataset.period)
+            if _merge_small_files(dataset, folder, files, period, (merge_rows, merge_files)):
+                files = data_files(folder)
         collect_garbage(folder, grace_seconds, files)
     return written
+
+
+def age_seconds(file: FileRange) -> float:
+    """Seconds since a file was written (its name; the file's mtime for older names)."""
+    created = created_ms(file.path)
+    stamp = created / 1000 if created is not None else os.stat(file.path).st_mtime
+    return time.time() - stamp
+
+
+def settled(file: FileRange) -> bool:
+    """True when the views let `file` stand for the files it dominates (`scan.SETTLE_MS`)."""
+    return age_seconds(file) * 1000 > SETTLE_MS
 
 
 def collect_garbage(
     folder: Path, grace_seconds: float, files: list[FileRange] | None = None
 ) -> list[Path]:
-    """Delete superseded files whose dominator landed more than `grace_seconds` ago.
+    """Delete superseded files whose dominator was written more than the grace period ago.
 
-    Call under the partition lock. Stray temp files of crashed writers go too.
+    The grace is at least twice the settling time, so no view still reads a superseded file
+    when it goes. Call under the partition lock. Stray temp files of crashed writers go too.
     """
     files = data_files(folder) if files is None else files
     now = time.time()
+    grace = max(grace_seconds, 2 * SETTLE_MS / 1000)
     deleted = []
     for f in files:
         over = dominator(f, files)
         if over is None:
             continue
         try:
-            if now - os.stat(over.path).st_mtime < grace_seconds:
+            if age_seconds(over) < grace:
                 continue
             os.unlink(f.path)
             deleted.append(f.path)

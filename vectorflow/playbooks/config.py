@@ -4,7 +4,7 @@
     model = "grok-4.3"              # or VECTORFLOW_LLM_MODEL; checked against GET /models
     base_url = "https://api.x.ai/v1"  # or XAI_BASE_URL (the fake server: http://127.0.0.1:N/v1)
     token_budget = 200000           # tokens one run may spend; later series are skipped_budget
-    concurrency = 10                # series written at once
+    concurrency = 20                # series written at once (requests in flight)
     horizon_bars = 48               # bars after as_of before a playbook expires when graded
 
 The key is never a setting: XAI_API_KEY, or a Prefect Secret block named `secret_block`.
@@ -45,7 +45,7 @@ class PlaybookSettings(BaseModel):
     attempts: int = Field(default=3, ge=1, le=10)  # per request, transient errors only
     retry_after_cap_seconds: float = Field(default=60.0, ge=0)
     token_budget: int = Field(default=200_000, ge=0)
-    concurrency: int = Field(default=10, ge=1, le=64)
+    concurrency: int = Field(default=20, ge=1, le=64)  # LLM calls wait on I/O, not CPU
     max_atr_distance: float = Field(default=5.0, gt=0)  # prices within this many ATRs of close
     lookback_bars: int = Field(default=48, ge=2)  # bars checked for gaps before a request
     horizon_bars: int = Field(default=48, ge=1)

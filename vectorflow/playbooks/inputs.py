@@ -16,9 +16,12 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
 
 from vectorflow.ingest import SeriesUnit
-from vectorflow.lake.files import safe_component
+from vectorflow.lake.files import data_files, safe_component, stored_range
+from vectorflow.lake.schema import CANDLES
 from vectorflow.timeframes import timeframe_ms
 
 log = logging.getLogger(__name__)
@@ -61,6 +64,11 @@ class PlaybookInputs:
         return self.market["atr"]
 
 
+def symbol_id(symbol: str) -> str:
+    """The partition name of a unified symbol: BTC/USDT and BTC/USDT:USDT → BTCUSDT."""
+    return symbol.split(":")[0].replace("/", "")
+
+
 def series_glob(lake: Path, dataset: str, unit: SeriesUnit) -> str:
     path = (
         lake
@@ -87,20 +95,55 @@ def query_lake(sql: str, params: list) -> pd.DataFrame:
         con.close()
 
 
+_CANDLE_COLUMNS = ["open_time", "open", "high", "low", "close", "volume", "quote_volume"]
+
+
+def _candle_folders(lake: Path, unit: SeriesUnit) -> list[Path]:
+    """Partition folders that may hold the series (its symbol id is the exchange's own)."""
+    market = lake / "candles" / f"exchange={safe_component(unit.exchange)}"
+    market = market / f"market={safe_component(unit.market)}"
+    folders = sorted(market.glob(f"*/timeframe={safe_component(unit.timeframe)}"))
+    guess = market / f"symbol_id={safe_component(symbol_id(unit.symbol))}"
+    guess = guess / f"timeframe={safe_component(unit.timeframe)}"
+    return [guess] if guess in folders else folders
+
+
 def read_candles(lake: Path, unit: SeriesUnit, start_ms: int, end_ms: int) -> pd.DataFrame:
-    """Stored candles of `unit` with open time in [start, end), oldest first, one per time."""
-    sql = """
-        SELECT epoch_ms(open_time) AS open_time, open, high, low, close, volume, quote_volume
-        FROM read_parquet(?, union_by_name = true, hive_partitioning = false)
-        WHERE symbol = ? AND open_time >= make_timestamp_ms(?) AND open_time < make_timestamp_ms(?)
-        QUALIFY row_number() OVER (PARTITION BY open_time ORDER BY ingested_at DESC) = 1
-        ORDER BY open_time"""
-    params = [series_glob(lake, "candles", unit), unit.symbol, start_ms, end_ms]
-    return query_lake(sql, params)
+    """Stored candles of `unit` with open time in [start, end), oldest first, one per time.
+
+    Only the files whose name range overlaps the window are opened; where files overlap, the
+    newest `ingested_at` wins, as in the catalog's views.
+    """
+    files = [
+        str(f.path)
+        for folder in _candle_folders(lake, unit)
+        for f in data_files(folder)
+        if f.last_ms >= start_ms and f.first_ms < end_ms
+    ]
+    if not files:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in _CANDLE_COLUMNS})
+    t = ds.field("open_time")
+    window = (ds.field("symbol") == unit.symbol) & (t >= _ts(start_ms)) & (t < _ts(end_ms))
+    table = ds.dataset(files, schema=CANDLES.schema, format="parquet").to_table(
+        columns=[*_CANDLE_COLUMNS, "ingested_at"], filter=window
+    )
+    frame = table.to_pandas()
+    frame["open_time"] = frame["open_time"].to_numpy("datetime64[ms]").astype(np.int64)
+    frame = frame.sort_values(["open_time", "ingested_at"], kind="stable")
+    frame = frame.drop_duplicates("open_time", keep="last")
+    return frame[_CANDLE_COLUMNS].reset_index(drop=True)
+
+
+def _ts(ms: int) -> pa.Scalar:
+    return pa.scalar(ms, pa.int64()).cast(pa.timestamp("ms"))
 
 
 def last_close_time(lake: Path, unit: SeriesUnit) -> int | None:
     """Close time of the newest stored candle of `unit` (None when nothing is stored)."""
+    folders = _candle_folders(lake, unit)
+    if len(folders) == 1:  # the series' own folder: its file names say it
+        stored = stored_range(folders[0])
+        return None if stored is None else stored[1] + timeframe_ms(unit.timeframe)
     sql = """SELECT epoch_ms(max(open_time)) FROM read_parquet(?, hive_partitioning = false)
              WHERE symbol = ?"""
     frame = query_lake(sql, [series_glob(lake, "candles", unit), unit.symbol])

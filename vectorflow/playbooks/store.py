@@ -13,21 +13,17 @@ from dataclasses import fields
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 
 from vectorflow.ingest import SeriesUnit
-from vectorflow.lake.files import partition_dir, write_atomic
+from vectorflow.lake.files import data_files, partition_dir, write_atomic
 from vectorflow.lake.schema import PLAYBOOK_OUTCOMES, PLAYBOOKS, Dataset
-from vectorflow.playbooks.inputs import plain_value, query_lake, series_glob
+from vectorflow.playbooks.inputs import plain_value, query_lake, symbol_id
 from vectorflow.playbooks.record import CACHEABLE, PlaybookRecord
 from vectorflow.timeframes import now_ms
 
 log = logging.getLogger(__name__)
 _RECORD_FIELDS = {f.name for f in fields(PlaybookRecord)}
-
-
-def symbol_id(symbol: str) -> str:
-    """The partition name of a unified symbol: BTC/USDT and BTC/USDT:USDT → BTCUSDT."""
-    return symbol.split(":")[0].replace("/", "")
 
 
 def _table(dataset: Dataset, rows: list[dict], ingested_at_ms: int) -> pa.Table:
@@ -90,16 +86,45 @@ _SELECT = """
     FROM read_parquet(?, union_by_name = true, hive_partitioning = false)"""
 
 
-def find_cached(lake: Path, unit: SeriesUnit, inputs_hash: str) -> PlaybookRecord | None:
-    """The newest stored Grok answer for these exact inputs, if any is final."""
-    statuses = ", ".join(f"'{s}'" for s in CACHEABLE)  # constants, not data
-    sql = f"""{_SELECT}
-        WHERE symbol = ? AND inputs_hash = ? AND source = 'grok' AND status IN ({statuses})
-        ORDER BY created_at DESC LIMIT 1"""
-    frame = query_lake(sql, [series_glob(lake, PLAYBOOKS.name, unit), unit.symbol, inputs_hash])
-    if frame.empty:
+def _arrow_rows(table: pa.Table) -> list[dict]:
+    """Rows of an Arrow table with times as epoch ms (`as_of_ms`, `created_at_ms`)."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_timestamp(f.type):
+            table = table.set_column(i, f.name, table.column(i).cast(pa.int64()))
+    rows = table.to_pylist()
+    for row in rows:
+        row["as_of_ms"], row["created_at_ms"] = row["as_of"], row["created_at"]
+    return rows
+
+
+def find_cached(
+    lake: Path, unit: SeriesUnit, inputs_hash: str, as_of_ms: int
+) -> PlaybookRecord | None:
+    """The newest stored Grok answer for these exact inputs, if any is final.
+
+    The inputs include as_of, so only the files whose name range holds as_of are opened.
+    """
+    values = {
+        "exchange": unit.exchange,
+        "market": unit.market,
+        "symbol_id": symbol_id(unit.symbol),
+        "timeframe": unit.timeframe,
+    }
+    folder = partition_dir(lake, PLAYBOOKS, values)
+    files = [str(f.path) for f in data_files(folder) if f.first_ms <= as_of_ms <= f.last_ms]
+    if not files:
         return None
-    return _record(frame.iloc[0].to_dict())
+    field = ds.field
+    wanted = (
+        (field("inputs_hash") == inputs_hash)
+        & (field("source") == "grok")
+        & field("status").isin(list(CACHEABLE))
+    )
+    table = ds.dataset(files, schema=PLAYBOOKS.schema, format="parquet").to_table(filter=wanted)
+    if table.num_rows == 0:
+        return None
+    newest = max(_arrow_rows(table), key=lambda r: (r["created_at"], r["ingested_at"]))
+    return _record(newest)
 
 
 def ungraded_playbooks(lake: Path) -> list[PlaybookRecord]:

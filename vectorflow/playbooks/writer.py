@@ -60,7 +60,7 @@ class WriteContext:
 
 
 def _base(inputs: PlaybookInputs, ctx: WriteContext, source: str, text: str | None) -> dict:
-    unit, market = inputs.unit, inputs.market
+    unit, market, regime = inputs.unit, inputs.market, inputs.signals.get("regime")
     model = ctx.config.model if source == "grok" else RULES_VERSION
     digest = inputs_hash(model, text) if text is not None else None
     return dict(
@@ -77,9 +77,7 @@ def _base(inputs: PlaybookInputs, ctx: WriteContext, source: str, text: str | No
         inputs_hash=digest,
         last_price=market.get("last_price"),
         atr=market.get("atr"),
-        regime=inputs.signals.get("regime")
-        if isinstance(inputs.signals.get("regime"), str)
-        else None,
+        regime=regime if isinstance(regime, str) else None,
         payload=text,
     )
 
@@ -114,14 +112,15 @@ class _BudgetSpent(Exception):
 
 def _ask(ctx: WriteContext, msgs: list[dict], spend: _Spend) -> Completion:
     """One request through the breaker, paid from the budget (_BudgetSpent when it refuses)."""
-    if ctx.breaker is not None:
-        ctx.breaker.admit()
     estimate = estimate_tokens(*(m["content"] for m in msgs))
     if ctx.budget is not None and not ctx.budget.reserve(estimate):
         raise _BudgetSpent
-    actual = estimate  # a failed request is charged its estimate: it may have been billed
+    actual = 0  # nothing sent while the breaker refuses
     before = ctx.client.requests_made
     try:
+        if ctx.breaker is not None:
+            ctx.breaker.admit()
+        actual = estimate  # a failed request is charged its estimate: it may have been billed
         completion = ctx.client.complete(msgs)
         actual = completion.tokens_in + completion.tokens_out or estimate
     except TransientError as exc:
@@ -198,7 +197,7 @@ def _grok(inputs: PlaybookInputs, ctx: WriteContext, text: str) -> PlaybookRecor
 
 def _from_cache(inputs: PlaybookInputs, ctx: WriteContext, text: str) -> PlaybookRecord | None:
     digest = inputs_hash(ctx.config.model, text)
-    stored = find_cached(ctx.lake, inputs.unit, digest)
+    stored = find_cached(ctx.lake, inputs.unit, digest, inputs.as_of_ms)
     if stored is None:
         return None
     fresh = _record(inputs, ctx, "grok", text, status=stored.status)

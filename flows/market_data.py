@@ -1,0 +1,102 @@
+"""Order books, open interest and funding: every unit lands or fails on its own.
+
+A sibling of the candle flow rather than part of it: order books are snapshots worth taking
+every minute, open interest and funding change every few minutes to hours, candles every hour;
+one flow per cadence keeps each schedule simple and a slow exchange from delaying the others.
+"""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+from prefect.states import Completed, Failed
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.ingest import _workers
+from tasks.candles import load_markets_task, refresh_catalog_task
+from tasks.market_data import ingest_market_unit_task
+from vectorflow.exchanges.specs import MARKETS
+from vectorflow.ingest import DEFAULT_EXCHANGES, DEFAULT_SYMBOLS
+from vectorflow.market_data import (
+    DEFAULT_PERIOD,
+    MARKET_DATASETS,
+    failed_report,
+    plan_market_data,
+    units_by_exchange,
+)
+from vectorflow.settings import load_settings
+
+
+@flow(name="ingest-market-data", task_runner=ThreadPoolTaskRunner(max_workers=_workers()))
+def ingest_market_data(
+    exchanges: list[str] = DEFAULT_EXCHANGES,  # the lists are never mutated
+    markets: list[str] = list(MARKETS),  # noqa: B006 - never mutated; shown in the UI
+    symbols: list[str] = DEFAULT_SYMBOLS,
+    datasets: list[str] = list(MARKET_DATASETS),  # noqa: B006
+    period: str = DEFAULT_PERIOD,
+    levels: int = 100,
+    since: str | None = None,
+    until: str | None = None,
+    data_dir: str | None = None,
+) -> list[dict]:
+    """Order book snapshots (top `levels` per side), open interest (at `period`) and funding.
+
+    Open interest and funding resume after what is stored (a first run starts 30 days back,
+    or at since); Binance serves open interest for the last 30 days only.
+    """
+    logger = get_run_logger()
+    settings = load_settings(data_dir)
+    plan = plan_market_data(
+        exchanges,
+        markets,
+        symbols,
+        datasets,
+        period=period,
+        levels=levels,
+        since=since,
+        until=until,
+    )
+    logger.info("%d units into %s", len(plan.units), settings.lake_dir)
+    loads = {ex: load_markets_task.submit(ex, settings) for ex in units_by_exchange(plan.units)}
+    broken = {}
+    for exchange, future in loads.items():
+        outcome = future.result(raise_on_failure=False)
+        if isinstance(outcome, BaseException):
+            broken[exchange] = outcome
+    futures = {
+        unit: ingest_market_unit_task.submit(unit, plan.since_ms, plan.until_ms, settings)
+        for unit in plan.units
+        if unit.exchange not in broken
+    }
+    rows = []
+    for unit in plan.units:
+        outcome = broken.get(unit.exchange) or futures[unit].result(raise_on_failure=False)
+        rows.append(failed_report(unit, outcome) if isinstance(outcome, BaseException) else outcome)
+    refresh_catalog_task(settings)
+    create_table_artifact(
+        table=rows,
+        key="ingest-market-data-summary",
+        description="Rows written, first/last time and requests per unit",
+    )
+    return market_final_state(rows, logger)
+
+
+def market_final_state(rows: list[dict], logger) -> list[dict] | Completed | Failed:
+    """Failed if any unit failed; Completed "degraded" if units were skipped by open breakers."""
+    failed = [r for r in rows if r["status"] == "failed"]
+    skipped = [r for r in rows if r["status"] == "skipped"]
+
+    def names(units: list[dict]) -> str:
+        return ", ".join(
+            f"{r['exchange']} {r['market']} {r['symbol']} {r['dataset']}" for r in units
+        )
+
+    if failed:
+        return Failed(
+            message=f"{len(failed)} of {len(rows)} units failed: {names(failed)}", data=rows
+        )
+    if skipped:
+        message = f"degraded: {len(skipped)} of {len(rows)} units skipped by an open circuit: "
+        logger.warning("%s%s", message, names(skipped))
+        return Completed(message=message + names(skipped), data=rows)
+    return rows

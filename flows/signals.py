@@ -1,0 +1,50 @@
+"""The signals flow: after ingest, each series gets the signals of its newly closed bars."""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.artifacts import create_table_artifact
+from prefect.states import Failed
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from tasks.candles import refresh_catalog_task
+from tasks.signals import update_signals_task
+from vectorflow.exchanges.specs import MARKETS
+from vectorflow.ingest import DEFAULT_EXCHANGES, DEFAULT_SYMBOLS, DEFAULT_TIMEFRAMES, plan_ingest
+from vectorflow.settings import load_settings
+
+
+@flow(name="refresh-signals", task_runner=ThreadPoolTaskRunner(max_workers=2))
+def refresh_signals(
+    exchanges: list[str] = DEFAULT_EXCHANGES,  # the lists are never mutated
+    markets: list[str] = list(MARKETS),  # noqa: B006 - never mutated; shown in the UI
+    symbols: list[str] = DEFAULT_SYMBOLS,
+    timeframes: list[str] = DEFAULT_TIMEFRAMES,
+    data_dir: str | None = None,
+) -> list[dict]:
+    """Compute and store signals (TPO, regime, traps, OI) for every series from the lake."""
+    settings = load_settings(data_dir)
+    plan = plan_ingest(exchanges, markets, symbols, timeframes)
+    futures = [(unit, update_signals_task.submit(unit, settings)) for unit in plan.units]
+    rows, failed = [], []
+    for unit, future in futures:
+        outcome = future.result(raise_on_failure=False)
+        if isinstance(outcome, BaseException):
+            failed.append(unit.label)
+            outcome = {
+                "exchange": unit.exchange,
+                "market": unit.market,
+                "symbol": unit.symbol,
+                "timeframe": unit.timeframe,
+                "error": str(outcome),
+            }
+        rows.append(outcome)
+    refresh_catalog_task(settings)
+    create_table_artifact(
+        table=rows,
+        key="signals-summary",
+        description="Signal rows and trap events stored per series",
+    )
+    if failed:
+        return Failed(message=f"signals failed for {', '.join(failed)}", data=rows)
+    return rows

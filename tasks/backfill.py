@@ -1,0 +1,42 @@
+"""Backfill tasks: how much is missing, and one series' backfill."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from tasks.retry import EXCHANGE_TASK_OPTIONS
+from vectorflow.backfill import Progress, backfill_series, expected_candles
+from vectorflow.ingest import SeriesUnit
+from vectorflow.settings import Settings
+
+
+@task(name="backfill-estimate", cache_policy=NO_CACHE, task_run_name="estimate-{unit.label}")
+def expected_candles_task(
+    unit: SeriesUnit, since_ms: int, until_ms: int, settings: Settings
+) -> int:
+    """Candles the backfill of `unit` has to fetch (file names and the exchange's time)."""
+    return expected_candles(unit, since_ms, until_ms, settings)
+
+
+@task(
+    name="backfill-series",
+    retry_delay_seconds=exponential_backoff(backoff_factor=5),
+    task_run_name="backfill-{unit.exchange}-{unit.market}-{unit.symbol}-{unit.timeframe}",
+    **EXCHANGE_TASK_OPTIONS,
+)
+def backfill_series_task(
+    unit: SeriesUnit, since_ms: int, until_ms: int, settings: Settings, progress: Progress
+) -> dict:
+    """Backfill one series, telling `progress` each page; its report as a dict."""
+    report = backfill_series(unit, since_ms, until_ms, settings, progress)
+    get_run_logger().info(
+        "%s: %d rows (%s → %s), %d requests",
+        unit.label,
+        report.rows_written,
+        report.first_candle,
+        report.last_candle,
+        report.requests,
+    )
+    return report.as_row()

@@ -1,0 +1,35 @@
+"""Order book, open interest and funding tasks."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+from prefect.tasks import exponential_backoff
+
+from tasks.retry import EXCHANGE_TASK_OPTIONS
+from vectorflow.market_data import MarketUnit, ingest_market_unit
+from vectorflow.settings import Settings
+
+
+@task(
+    name="ingest-market-data",
+    retry_delay_seconds=exponential_backoff(backoff_factor=5),
+    task_run_name="{unit.dataset}-{unit.exchange}-{unit.market}-{unit.symbol}-{unit.series}",
+    **EXCHANGE_TASK_OPTIONS,
+)
+def ingest_market_unit_task(
+    unit: MarketUnit, since_ms: int | None, until_ms: int, settings: Settings
+) -> dict:
+    """Land one order book snapshot, or the missing open interest / funding of one perpetual."""
+    report = ingest_market_unit(unit, since_ms, until_ms, settings)
+    logger = get_run_logger()
+    if report.status == "skipped":
+        logger.warning("%s: skipped: %s", unit.label, report.error)
+    logger.info(
+        "%s: %d rows (%s → %s), %d requests",
+        unit.label,
+        report.rows_written,
+        report.first,
+        report.last,
+        report.requests,
+    )
+    return report.as_row()

@@ -1,0 +1,69 @@
+"""Backfill: killed half-way and resumed, it ends with exactly the rows of an uninterrupted one."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import duckdb
+
+from tests.conftest import sim_env, sim_settings
+from vectorflow.backfill import Progress, backfill_series, expected_candles
+from vectorflow.ingest import SeriesUnit
+
+MINUTE, DAY = 60_000, 86_400_000
+UNIT = SeriesUnit("binance", "linear", "BTC/USDT:USDT", "1m")
+COLUMNS = "open_time, open, high, low, close, volume, quote_volume, trades, taker_buy_volume"
+
+KILLED = textwrap.dedent("""
+    import os, signal, sys
+    import vectorflow.backfill as backfill
+    from vectorflow.ingest import SeriesUnit
+    from vectorflow.settings import load_settings
+    backfill.BACKFILL_FLUSH_ROWS = 2000
+    unit = SeriesUnit("binance", "linear", "BTC/USDT:USDT", "1m")
+    progress = backfill.Progress(series_total=1, candles_expected=0)
+    def kill_at(snap):
+        if snap.pages == int(sys.argv[3]):
+            os.kill(os.getpid(), signal.SIGKILL)  # as `kill -9` would, mid-run
+    progress.listeners.append(kill_at)
+    backfill.backfill_series(unit, int(sys.argv[1]), int(sys.argv[2]), load_settings(), progress)
+""")
+
+
+def _rows(data_dir) -> list[tuple]:
+    glob = data_dir / "lake" / "candles" / "**" / "*.parquet"
+    return duckdb.sql(
+        f"SELECT DISTINCT {COLUMNS} FROM read_parquet('{glob}') ORDER BY open_time"
+    ).fetchall()
+
+
+def test_a_killed_backfill_resumes_where_it_stopped(fresh_sim, tmp_path):
+    now = fresh_sim.now_ms()
+    since, until = now // MINUTE * MINUTE - 15 * DAY, now
+    killed, straight = tmp_path / "killed", tmp_path / "straight"
+    killed.mkdir()
+    straight.mkdir()
+    run = subprocess.run(
+        [sys.executable, "-c", KILLED, str(since), str(until), "12"],
+        env={**sim_env(fresh_sim, killed), "PATH": ""},
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == -9, run.stderr  # killed
+    landed = _rows(killed)
+    assert 0 < len(landed) < 15 * 1440  # half-way: some pages landed, not all
+    settings = sim_settings(fresh_sim, killed)
+    left = expected_candles(UNIT, since, until, settings)
+    assert left == 15 * 1440 - len(landed)
+    fresh_sim.clear_requests()
+    progress = Progress(series_total=1, candles_expected=left)
+    backfill_series(UNIT, since, until, settings, progress)
+    first_asked = int(fresh_sim.requests[0]["params"]["startTime"])
+    assert first_asked == landed[-1][0].timestamp() * 1000 + MINUTE  # nothing landed is refetched
+    snap = progress.snapshot()
+    assert snap.candles == left and snap.series_done == 1 and snap.fraction == 1.0
+    backfill_series(UNIT, since, until, sim_settings(fresh_sim, straight))
+    assert _rows(killed) == _rows(straight)
+    assert len(_rows(straight)) == 15 * 1440

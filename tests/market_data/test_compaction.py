@@ -1,0 +1,214 @@
+"""Compaction, retention and pruning: nothing lost, nothing duplicated, even while ingest runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+import duckdb
+import pyarrow as pa
+
+from tests.conftest import run_cli, sim_env, sim_settings
+from vectorflow.ingest import SeriesUnit, ingest_series
+from vectorflow.lake.catalog import connect, execute_retrying, refresh_catalog
+from vectorflow.lake.compact import compact_lake, compact_partition
+from vectorflow.lake.files import data_files, write_atomic
+from vectorflow.lake.schema import CANDLES
+from vectorflow.market_data import MarketUnit, ingest_market_unit
+from vectorflow.timeframes import parse_time
+
+MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
+VALUES = "exchange, market, symbol, timeframe, open_time, open, high, low, close, volume"
+
+
+def _with_lake(settings, **changes):
+    return dataclasses.replace(settings, lake=settings.lake.model_copy(update=changes))
+
+
+def _sql(data_dir, query: str) -> list[tuple]:
+    refresh_catalog(data_dir)
+    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    try:
+        return con.execute(query).fetchall()
+    finally:
+        con.close()
+
+
+class _Reader(threading.Thread):
+    """Queries the candles view again and again; records what every answer looked like.
+
+    A query that lists a file a merge removes a moment later fails ("Cannot open file"): that
+    is the one thing a reader of a file lake sees of a concurrent rewrite, and running the
+    query again answers (`execute_retrying`). Any other error is recorded.
+    """
+
+    def __init__(self, data_dir):
+        super().__init__(daemon=True)
+        self.catalog, self.stop = data_dir / "vectorflow.duckdb", threading.Event()
+        self.answers, self.errors = [], []
+
+    def run(self):
+        while not self.stop.is_set():
+            con = connect(self.catalog, read_only=True)
+            try:
+                self.answers.append(
+                    execute_retrying(
+                        con,
+                        "SELECT count(*), count(DISTINCT open_time), "
+                        "(epoch_ms(max(open_time)) - epoch_ms(min(open_time))) // 60000 + 1 "
+                        "FROM candles",
+                        attempts=8,  # the compactor below runs without a pause
+                    ).fetchone()
+                )
+            except duckdb.Error as exc:
+                self.errors.append(str(exc))
+            finally:
+                con.close()
+
+
+def test_compaction_during_a_concurrent_ingest_loses_and_duplicates_nothing(
+    fresh_sim, data_dir, tmp_path
+):
+    settings = _with_lake(sim_settings(fresh_sim, data_dir), delete_grace_seconds=1.0)
+    unit = SeriesUnit("binance", "linear", "BTC/USDT:USDT", "1m")
+    start = parse_time("2026-05-31T18:00:00Z")  # the run crosses into June: May gets compacted
+    fresh_sim.set_now(start + 4 * HOUR + 30_000)
+    ingest_series(unit, start, fresh_sim.now_ms(), settings, clock=fresh_sim.now_ms)
+    refresh_catalog(data_dir)
+    folder = next(data_dir.glob("lake/candles/*/*/*/timeframe=1m"))
+    reader, done, merges = _Reader(data_dir), threading.Event(), []
+
+    def compact_forever():
+        while not done.is_set():
+            report = compact_partition(CANDLES, folder, settings, now=fresh_sim.now_ms())
+            merges.append(report.files_out + report.compacted)
+            time.sleep(0.05)
+
+    compactor = threading.Thread(target=compact_forever, daemon=True)
+    reader.start()
+    compactor.start()
+    for _ in range(40):  # 40 runs of 20 minutes each
+        fresh_sim.set_now(fresh_sim.now_ms() + 20 * MINUTE)
+        ingest_series(unit, None, fresh_sim.now_ms(), settings, clock=fresh_sim.now_ms)
+    done.set()
+    compactor.join()
+    time.sleep(0.3)
+    reader.stop.set()
+    reader.join()
+    compact_lake(settings, ["candles"], now=fresh_sim.now_ms())  # waits for the merges to settle
+
+    assert reader.errors == [] and len(reader.answers) > 5
+    assert sum(merges) >= 3  # compaction did rewrite the partition while ingest ran
+    for rows, distinct, span in reader.answers:  # every answer: unique keys, no hole
+        assert rows == distinct == span
+    counts = [a[0] for a in reader.answers]
+    assert counts == sorted(counts)  # rows only ever appear
+    files = data_files(folder)
+    assert any(f.compact for f in files)  # May is one compacted file
+    got = _sql(data_dir, f"SELECT {VALUES} FROM candles ORDER BY open_time")
+    other = tmp_path / "straight"
+    other.mkdir()
+    ingest_series(
+        unit, start, fresh_sim.now_ms(), sim_settings(fresh_sim, other), clock=fresh_sim.now_ms
+    )
+    assert got == _sql(other, f"SELECT {VALUES} FROM candles ORDER BY open_time")
+
+
+def test_compaction_never_merges_across_a_hole_nobody_fetched(fresh_sim, data_dir):
+    settings = _with_lake(sim_settings(fresh_sim, data_dir), delete_grace_seconds=0)
+    unit = SeriesUnit("bybit", "spot", "BTC/USDT", "1h")
+    t0 = parse_time("2026-05-02T00:00:00Z")
+    ingest_series(unit, t0, t0 + 30 * HOUR, settings, clock=fresh_sim.now_ms)
+    ingest_series(unit, t0 + 40 * HOUR, t0 + 60 * HOUR, settings, clock=fresh_sim.now_ms)
+    compact_lake(settings, ["candles"], now=fresh_sim.now_ms())
+    folder = next(data_dir.glob("lake/candles/*/*/*/timeframe=1h"))
+    names = sorted((f.first_ms, f.last_ms, f.compact) for f in data_files(folder))
+    assert names == [(t0, t0 + 29 * HOUR, True), (t0 + 40 * HOUR, t0 + 59 * HOUR, True)]
+    fresh_sim.clear_requests()
+    report = ingest_series(unit, t0, t0 + 60 * HOUR, settings, clock=fresh_sim.now_ms)
+    assert report.rows_written == 10  # the hole is still known to be missing, and is fetched
+
+
+def test_the_view_deduplicates_only_overlapping_files_newest_first(data_dir):
+    folder = data_dir / "lake/candles/exchange=binance/market=spot/symbol_id=BTCUSDT/timeframe=1h"
+
+    def table(hours, close, ingested):
+        n = len(hours)
+        row = {f.name: [None] * n for f in CANDLES.schema}
+        row.update(
+            exchange=["binance"] * n,
+            market=["spot"] * n,
+            symbol=["BTC/USDT"] * n,
+            timeframe=["1h"] * n,
+            open_time=[h * HOUR for h in hours],
+            open=[1.0] * n,
+            high=[1.0] * n,
+            low=[1.0] * n,
+            close=[close] * n,
+            volume=[1.0] * n,
+            ingested_at=[ingested] * n,
+        )
+        return pa.table(row, schema=CANDLES.schema)
+
+    cold = write_atomic(table(range(0, 10), 1.0, 1), folder, 0, 9 * HOUR, compact=True)
+    settled = cold.name.split("_")  # as if written long ago: creation time 0 in its token
+    cold.rename(cold.with_name(f"{settled[0]}_{settled[1]}_{'0' * 13}{settled[2][13:]}"))
+    write_atomic(table(range(2, 5), 9.0, 2), folder, 2 * HOUR, 4 * HOUR)  # inside: dominated
+    write_atomic(table(range(10, 20), 2.0, 3), folder, 10 * HOUR, 19 * HOUR)
+    write_atomic(table(range(15, 25), 3.0, 4), folder, 15 * HOUR, 24 * HOUR)  # overlaps, newer
+    rows = _sql(data_dir, "SELECT epoch_ms(open_time) // 3600000, close FROM candles ORDER BY 1")
+    assert rows == [(h, 1.0) for h in range(10)] + [(h, 2.0) for h in range(10, 15)] + [
+        (h, 3.0) for h in range(15, 25)
+    ]
+
+
+def test_retention_drops_old_order_book_days(fresh_sim, data_dir):
+    settings = _with_lake(sim_settings(fresh_sim, data_dir), delete_grace_seconds=0)
+    unit = MarketUnit("orderbook_levels", "bybit", "linear", "BTC/USDT:USDT", "10")
+    now = fresh_sim.now_ms()
+    for days_ago in (40, 35, 2, 0):
+        fresh_sim.set_now(now - days_ago * DAY)
+        ingest_market_unit(unit, None, fresh_sim.now_ms(), settings, clock=fresh_sim.now_ms)
+    (books,) = _sql(data_dir, "SELECT count(DISTINCT snapshot_time) FROM orderbook_levels")
+    assert books == (4,)
+    compact_lake(settings, ["orderbook_levels"], now=now)
+    rows = _sql(
+        data_dir,
+        "SELECT rows, first_time >= now() - INTERVAL 31 DAY FROM coverage "
+        "WHERE dataset = 'orderbook_levels'",
+    )
+    assert rows[0][0] == 2
+    (kept,) = _sql(data_dir, "SELECT min(epoch_ms(snapshot_time)) FROM orderbook_levels")
+    assert kept[0] >= now - 30 * DAY - DAY  # the retention is in whole days
+
+
+def test_prune_before_and_delete_a_series_from_the_command_line(sim, data_dir):
+    settings = sim_settings(sim, data_dir)
+    now = sim.now_ms()
+    for exchange in ("binance", "bybit"):
+        unit = SeriesUnit(exchange, "linear", "BTC/USDT:USDT", "1h")
+        ingest_series(unit, now - 10 * DAY, now, settings, clock=sim.now_ms)
+    env = sim_env(sim, data_dir)
+    cutoff = now // DAY * DAY - 3 * DAY
+    done = run_cli(["prune", "--dataset", "candles", "--before", str(cutoff)], env)
+    assert done.returncode == 0, done.stderr
+    rows = _sql(data_dir, "SELECT exchange, epoch_ms(first_time) FROM coverage ORDER BY 1")
+    assert rows == [("binance", cutoff), ("bybit", cutoff)]
+    refused = run_cli(["prune", "--dataset", "candles", "--all"], env)
+    assert refused.returncode == 2 and "--exchange" in refused.stderr
+    gone = run_cli(
+        [
+            "prune",
+            "--dataset",
+            "candles",
+            "--all",
+            "--exchange",
+            "bybit",
+            "--symbol",
+            "BTC/USDT:USDT",
+        ],
+        env,
+    )
+    assert gone.returncode == 0, gone.stderr
+    assert _sql(data_dir, "SELECT exchange FROM coverage") == [("binance",)]

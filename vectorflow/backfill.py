@@ -1,0 +1,148 @@
+"""Backfill of long candle histories: the ingest of each series, with progress for people.
+
+A backfill is an ingest with a required `since`, landing every `BACKFILL_FLUSH_ROWS` candles,
+so stopping it (Ctrl-C, a kill, a crash) loses at most that many fetched candles: a restart
+plans from what landed (file names and recorded empty ranges) and fetches only the rest.
+Progress (series, pages, candles, ETA) goes to every listener of a `Progress` board: the
+terminal bar of `vectorflow backfill`, the Prefect progress artifact of the backfill flow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from vectorflow.exchanges.client import connect, market_of
+from vectorflow.exchanges.clock import exchange_clock
+from vectorflow.ingest import SeriesUnit, UnitReport, ingest_series
+from vectorflow.lake.coverage import SeriesKey, covered, missing
+from vectorflow.lake.files import partition_dir
+from vectorflow.lake.schema import CANDLES
+from vectorflow.settings import Settings
+from vectorflow.timeframes import floor_ms, timeframe_ms
+
+BACKFILL_FLUSH_ROWS = 20_000  # a stop loses at most this many fetched candles per series
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Where a backfill stands."""
+
+    series_total: int
+    series_done: int
+    pages: int
+    candles: int
+    candles_expected: int
+    seconds: float
+    current: str
+
+    @property
+    def fraction(self) -> float:
+        """Share of the expected candles landed (0..1; series count when nothing is expected)."""
+        if self.candles_expected:
+            return min(self.candles / self.candles_expected, 1.0)
+        return self.series_done / self.series_total if self.series_total else 1.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds left at the rate so far (None before the first candle)."""
+        if not self.candles or self.seconds <= 0:
+            return None
+        rate = self.candles / self.seconds
+        return max(self.candles_expected - self.candles, 0) / rate
+
+
+@dataclass
+class Progress:
+    """Thread-safe counters of one backfill, told to listeners on every change."""
+
+    series_total: int
+    candles_expected: int
+    listeners: list[Callable[[Snapshot], None]] = field(default_factory=list)
+    series_done: int = 0
+    pages: int = 0
+    candles: int = 0
+    current: str = ""
+    started: float = field(default_factory=time.monotonic)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def snapshot(self) -> Snapshot:
+        """The counters now."""
+        with self._lock:
+            return Snapshot(
+                self.series_total,
+                self.series_done,
+                self.pages,
+                self.candles,
+                self.candles_expected,
+                time.monotonic() - self.started,
+                self.current,
+            )
+
+    def _tell(self) -> None:
+        snap = self.snapshot()
+        for listener in list(self.listeners):
+            listener(snap)
+
+    def page(self, unit: SeriesUnit, candles: int, requests: int) -> None:
+        """A page of `unit` landed in the buffer (`ingest_series`'s page hook)."""
+        with self._lock:
+            self.pages += 1
+            self.candles += candles
+            self.current = unit.label
+        self._tell()
+
+    def series_finished(self, unit: SeriesUnit) -> None:
+        """`unit` is done (landed or failed)."""
+        with self._lock:
+            self.series_done += 1
+        self._tell()
+
+
+#: Listeners every backfill in this process tells (the command line's terminal bar adds one).
+LISTENERS: list[Callable[[Snapshot], None]] = []
+
+
+def expected_candles(unit: SeriesUnit, since_ms: int, until_ms: int, settings: Settings) -> int:
+    """Candles a backfill of `unit` has to fetch: closed by `until`, not covered (one request)."""
+    client = connect(unit.exchange, settings)  # markets from the cache
+    market = market_of(client, unit.symbol, unit.market)
+    until_ms = min(until_ms, exchange_clock(client)())  # no candle closes after the exchange's now
+    values = {
+        "exchange": unit.exchange,
+        "market": unit.market,
+        "symbol_id": market["id"],
+        "timeframe": unit.timeframe,
+    }
+    folder = partition_dir(settings.lake_dir, CANDLES, values)
+    key = SeriesKey(
+        "candles", unit.exchange, unit.market, unit.symbol, market["id"], unit.timeframe
+    )
+    step = timeframe_ms(unit.timeframe)
+    total = 0
+    for start, end in missing(
+        covered(folder, key.folder(settings.lake_dir)), since_ms, until_ms, unit.label
+    ):
+        total += max(0, (floor_ms(end - step, unit.timeframe) - start) // step + 1)
+    return total
+
+
+def backfill_series(
+    unit: SeriesUnit,
+    since_ms: int,
+    until_ms: int,
+    settings: Settings,
+    progress: Progress | None = None,
+) -> UnitReport:
+    """Ingest one series over [since, until), landing often, telling `progress` each page."""
+    small = dataclasses.replace(settings, flush_rows=min(settings.flush_rows, BACKFILL_FLUSH_ROWS))
+    try:
+        return ingest_series(
+            unit, since_ms, until_ms, small, on_page=progress.page if progress else None
+        )
+    finally:
+        if progress is not None:
+            progress.series_finished(unit)

@@ -1,0 +1,299 @@
+"""Commands for market data and the lake: market-data, backfill, compact, prune."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from vectorflow.cli import INVALID, OK, UNITS_FAILED, command_parser, prefect_environment
+from vectorflow.errors import InvalidInput
+from vectorflow.output import format_rows
+from vectorflow.settings import load_settings
+
+MARKET_COLUMNS = [
+    "dataset",
+    "exchange",
+    "market",
+    "symbol",
+    "series",
+    "status",
+    "rows_written",
+    "first",
+    "last",
+    "requests",
+    "error",
+]
+BACKFILL_COLUMNS = [
+    "exchange",
+    "market",
+    "symbol",
+    "timeframe",
+    "status",
+    "rows_written",
+    "first_candle",
+    "last_candle",
+    "gaps",
+    "requests",
+    "error",
+]
+COMPACT_COLUMNS = [
+    "dataset",
+    "partition",
+    "files_in",
+    "files_out",
+    "rows_out",
+    "compacted",
+    "deleted",
+]
+
+
+def run_flow(flow, columns: list[str], **parameters) -> int:
+    """Run a flow in this process, print its rows, and return the exit code."""
+    state = flow(**parameters, return_state=True)
+    outcome = state.result(raise_on_failure=False)
+    if isinstance(outcome, InvalidInput):
+        raise outcome
+    if isinstance(outcome, BaseException):
+        print(f"error: the {flow.name} flow failed: {outcome}", file=sys.stderr)
+        return UNITS_FAILED
+    print(format_rows(columns, [[row.get(c) for c in columns] for row in outcome]))
+    if state.is_failed() or any(row.get("status", "ok") != "ok" for row in outcome):
+        if state.message:
+            print(state.message, file=sys.stderr)
+        return UNITS_FAILED
+    return OK
+
+
+def _series_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--exchange", action="append", help="binance or bybit (default both)")
+    parser.add_argument("--market", action="append", help="spot or linear (default both)")
+    parser.add_argument(
+        "--symbol", action="append", help="unified symbol: BTC/USDT (spot), BTC/USDT:USDT"
+    )
+
+
+def market_data(args: argparse.Namespace) -> int:
+    """`vectorflow market-data`: order books, open interest and funding into the lake."""
+    from vectorflow.exchanges.specs import MARKETS
+    from vectorflow.ingest import DEFAULT_EXCHANGES, DEFAULT_SYMBOLS
+    from vectorflow.market_data import MARKET_DATASETS, plan_market_data
+
+    load_settings(args.data_dir)
+    parameters = dict(
+        exchanges=args.exchange or DEFAULT_EXCHANGES,
+        markets=args.market or list(MARKETS),
+        symbols=args.symbol or DEFAULT_SYMBOLS,
+        datasets=args.dataset or list(MARKET_DATASETS),
+        period=args.period,
+        levels=args.levels,
+        since=args.since,
+        until=args.until,
+    )
+    plan_market_data(**parameters)  # invalid input: exit 2 before Prefect starts
+    prefect_environment()
+    from flows.market_data import ingest_market_data
+
+    return run_flow(ingest_market_data, MARKET_COLUMNS, data_dir=args.data_dir, **parameters)
+
+
+def _progress_bar():
+    """A terminal bar on stderr fed by backfill progress snapshots; (listener, stop)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    bar = Progress(
+        TextColumn("{task.fields[series]} series"),
+        TextColumn("{task.fields[pages]} pages"),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} candles"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("ETA {task.fields[eta]}"),
+        console=Console(stderr=True),
+    )
+    task = bar.add_task("backfill", total=1, series="0/?", pages=0, eta="?")
+
+    def listener(snap) -> None:
+        eta = "?" if snap.eta_seconds is None else f"{snap.eta_seconds:,.0f} s"
+        bar.update(
+            task,
+            total=max(snap.candles_expected, snap.candles, 1),
+            completed=snap.candles,
+            series=f"{snap.series_done}/{snap.series_total}",
+            pages=snap.pages,
+            eta=eta,
+        )
+
+    bar.start()
+    return listener, bar.stop
+
+
+def backfill(args: argparse.Namespace) -> int:
+    """`vectorflow backfill`: a long candle history with progress; rerun to resume."""
+    from vectorflow.backfill import LISTENERS
+    from vectorflow.exchanges.specs import MARKETS
+    from vectorflow.ingest import (
+        DEFAULT_EXCHANGES,
+        DEFAULT_SYMBOLS,
+        DEFAULT_TIMEFRAMES,
+        plan_ingest,
+    )
+
+    load_settings(args.data_dir)
+    parameters = dict(
+        exchanges=args.exchange or DEFAULT_EXCHANGES,
+        markets=args.market or list(MARKETS),
+        symbols=args.symbol or DEFAULT_SYMBOLS,
+        timeframes=args.timeframe or DEFAULT_TIMEFRAMES,
+        since=args.since,
+        until=args.until,
+    )
+    plan_ingest(**parameters)
+    prefect_environment()
+    from flows.backfill import backfill_candles
+
+    listener, stop = _progress_bar()
+    LISTENERS.append(listener)
+    try:
+        return run_flow(backfill_candles, BACKFILL_COLUMNS, data_dir=args.data_dir, **parameters)
+    finally:
+        LISTENERS.remove(listener)
+        stop()
+
+
+def compact(args: argparse.Namespace) -> int:
+    """`vectorflow compact`: one sorted, deduplicated file per partition and period."""
+    from vectorflow.lake.compact import range_datasets
+
+    load_settings(args.data_dir)
+    known = [ds.name for ds in range_datasets()]
+    for name in args.dataset or []:
+        if name not in known:
+            raise InvalidInput(f"unknown dataset {name!r}; expected one of {', '.join(known)}")
+    prefect_environment()
+    from flows.maintenance import compact_lake
+
+    return run_flow(compact_lake, COMPACT_COLUMNS, datasets=args.dataset, data_dir=args.data_dir)
+
+
+def prune(args: argparse.Namespace) -> int:
+    """`vectorflow prune`: delete rows before a time, or a whole series (`--all`)."""
+    from vectorflow.lake.catalog import refresh_catalog
+    from vectorflow.lake.compact import prune as prune_lake
+    from vectorflow.lake.compact import range_datasets
+    from vectorflow.timeframes import parse_time
+
+    settings = load_settings(args.data_dir)
+    datasets = {ds.name: ds for ds in range_datasets()}
+    dataset = datasets.get(args.dataset)
+    if dataset is None:
+        raise InvalidInput(
+            f"unknown dataset {args.dataset!r}; expected one of {', '.join(datasets)}"
+        )
+    if (args.before is None) == (not args.all):
+        raise InvalidInput("give --before TIME, or --all to delete the selected series entirely")
+    if args.all and not (args.exchange and args.symbol):
+        raise InvalidInput("--all deletes whole series: name them with --exchange and --symbol")
+    before = None if args.all else parse_time(args.before, name="before")
+    match = {
+        "exchange": args.exchange,
+        "market": args.market,
+        "symbol_id": symbol_id(args.symbol) if args.symbol else None,
+        "timeframe": args.series,
+        "period": args.series,
+    }
+    reports = prune_lake(settings, dataset, before=before, match=match)
+    refresh_catalog(settings.data_dir)
+    rows = [r.as_row() for r in reports]
+    print(format_rows(COMPACT_COLUMNS, [[r.get(c) for c in COMPACT_COLUMNS] for r in rows]))
+    if not reports:
+        print("nothing matched: no partition of that series in the lake", file=sys.stderr)
+        return INVALID
+    return OK
+
+
+def symbol_id(symbol: str) -> str:
+    """The exchange id of a unified USDT symbol (`BTC/USDT:USDT` -> `BTCUSDT`), or it as given."""
+    base_quote = symbol.split(":", 1)[0]
+    return base_quote.replace("/", "")
+
+
+def add_parsers(sub) -> None:
+    """The market-data, backfill, compact and prune commands."""
+    md = command_parser(
+        sub,
+        "market-data",
+        "Take order book snapshots and fetch open interest and funding into the lake.",
+        "vectorflow market-data --symbol BTC/USDT:USDT --dataset open_interest --period 1h",
+    )
+    _series_options(md)
+    md.add_argument(
+        "--dataset",
+        action="append",
+        help="orderbook_levels, open_interest or funding_rates (repeatable; default all)",
+    )
+    md.add_argument("--period", default="5m", help="open interest period: 5m 15m 30m 1h 4h 1d")
+    md.add_argument("--levels", type=int, default=100, help="order book levels per side")
+    md.add_argument("--since", help="UTC date or ISO time (default: resume, or 30 days back)")
+    md.add_argument("--until", help="UTC date or ISO time, exclusive (default: now)")
+    md.set_defaults(run=market_data)
+
+    bf = command_parser(
+        sub,
+        "backfill",
+        "Fetch a long candle history with a progress bar; stop and rerun to resume.",
+        "vectorflow backfill --symbol BTC/USDT --timeframe 1m --since 2023-01-01",
+    )
+    _series_options(bf)
+    bf.add_argument("--timeframe", action="append", help="1m 5m 15m 30m 1h 4h 1d ... (repeatable)")
+    bf.add_argument("--since", required=True, help="UTC date or ISO timestamp, inclusive")
+    bf.add_argument("--until", help="UTC date or ISO timestamp, exclusive (default: now)")
+    bf.set_defaults(run=backfill)
+
+    cp = command_parser(
+        sub,
+        "compact",
+        "Rewrite each partition as one sorted file per period and apply retention.",
+        "vectorflow compact --dataset orderbook_levels",
+    )
+    cp.add_argument("--dataset", action="append", help="a dataset (repeatable; default all)")
+    cp.set_defaults(run=compact)
+
+    pr = command_parser(
+        sub,
+        "prune",
+        "Delete a dataset's rows before a time, or whole series with --all.",
+        "vectorflow prune --dataset orderbook_levels --before 2026-01-01",
+    )
+    pr.add_argument("--dataset", required=True, help="e.g. orderbook_levels, candles")
+    pr.add_argument("--before", help="UTC date or ISO timestamp: rows before it go")
+    pr.add_argument("--all", action="store_true", help="delete the selected series entirely")
+    pr.add_argument("--exchange", help="only this exchange")
+    pr.add_argument("--market", help="only this market (spot, linear)")
+    pr.add_argument("--symbol", help="only this symbol (BTC/USDT, BTC/USDT:USDT or BTCUSDT)")
+    pr.add_argument("--series", help="only this timeframe (candles) or period (open interest)")
+    pr.set_defaults(run=prune)
+
+
+#: What `vectorflow demo` prints after landing market data: one row of each new view.
+DEMO_QUERIES = (
+    "SELECT exchange, market, symbol, snapshot_time, mid, spread_bps, bid_depth_50bps_quote, "
+    "ask_depth_50bps_quote, imbalance_50bps FROM orderbook_stats "
+    "ORDER BY snapshot_time DESC, exchange, market LIMIT 1",
+    "SELECT base_quote, exchange, market, price_time, close, exchange_spread_bps, basis_bps, "
+    "volume_share_24h FROM market_snapshot WHERE market = 'linear' ORDER BY exchange LIMIT 1",
+)
+
+
+def demo_market_data(data_dir: str | None) -> int:
+    """The demo's market data: order books, open interest and funding of the demo symbols."""
+    from flows.market_data import ingest_market_data
+
+    print("\norder books, open interest (5m) and funding:", flush=True)
+    return run_flow(
+        ingest_market_data,
+        MARKET_COLUMNS,
+        exchanges=["binance", "bybit"],
+        markets=["spot", "linear"],
+        symbols=["BTC/USDT", "BTC/USDT:USDT"],
+        data_dir=data_dir,
+    )

@@ -1,0 +1,331 @@
+"""Order books, open interest and funding as library code: plan the units, land each one.
+
+Every unit lands or fails alone, like a candle series (`vectorflow.ingest`):
+
+- `orderbook_levels`: one snapshot of the top N levels per side, per (exchange, market, symbol);
+- `open_interest`: the history of a perpetual at one period, incremental, within Binance's
+  30-day horizon (the part before it is never asked for);
+- `funding_rates`: the funding history of a perpetual, incremental.
+
+Open interest and funding resume after what is stored; a first run without `since` starts
+`FIRST_RUN_DAYS` back. What they ask is the window minus what is stored or known empty (the
+same coverage as candles), so a perpetual listed after `since` is asked once for the range
+before its listing, which is then recorded as empty.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from vectorflow.errors import CircuitOpen, InvalidInput
+from vectorflow.exchanges import funding as fx_funding
+from vectorflow.exchanges import open_interest as fx_oi
+from vectorflow.exchanges.client import connect, market_of
+from vectorflow.exchanges.clock import exchange_clock
+from vectorflow.exchanges.orderbook import DEFAULT_LEVELS, book_table, fetch_order_book
+from vectorflow.ingest import plan_ingest
+from vectorflow.lake import store
+from vectorflow.lake.coverage import SeriesKey, covered, empty_spans, missing, record_empty
+from vectorflow.lake.files import partition_dir, stored_range
+from vectorflow.lake.schema import FUNDING_RATES, OPEN_INTEREST, ORDERBOOK_LEVELS, Dataset
+from vectorflow.settings import Settings
+from vectorflow.timeframes import ms_to_iso, now_ms, timeframe_ms
+
+log = logging.getLogger(__name__)
+
+MARKET_DATASETS = ("orderbook_levels", "open_interest", "funding_rates")
+DEFAULT_PERIOD = "5m"
+FIRST_RUN_DAYS = 30
+FUNDING_GAP_MS = 8 * 3_600_000
+
+
+@dataclass(frozen=True)
+class MarketUnit:
+    """One series of one market-data dataset: the unit that lands or fails alone."""
+
+    dataset: str  # orderbook_levels | open_interest | funding_rates
+    exchange: str
+    market: str
+    symbol: str
+    series: str  # open interest: its period; order books: levels; funding: "all"
+
+    @property
+    def label(self) -> str:
+        """Human-readable name, e.g. `binance linear BTC/USDT:USDT open_interest 5m`."""
+        return f"{self.exchange} {self.market} {self.symbol} {self.dataset} {self.series}"
+
+
+@dataclass
+class MarketReport:
+    """What one unit did: rows written, first and last time, requests, or its error."""
+
+    dataset: str
+    exchange: str
+    market: str
+    symbol: str
+    series: str
+    status: str = "ok"
+    rows_written: int = 0
+    first: str | None = None
+    last: str | None = None
+    requests: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    files: list[str] = field(default_factory=list)
+
+    def as_row(self) -> dict:
+        """The report as a flat dict for tables and JSON (files omitted)."""
+        row = asdict(self)
+        row.pop("files")
+        return row
+
+    def landed(self, table: pa.Table, dataset: Dataset, written: list[store.Written]) -> None:
+        """Count what a write added."""
+        t = store.times_of(table, dataset)
+        self.rows_written += sum(w.new_rows for w in written)
+        self.files += [str(w.path) for w in written]
+        self.first = min(filter(None, [self.first, ms_to_iso(int(t.min()))]))
+        self.last = max(filter(None, [self.last, ms_to_iso(int(t.max()))]))
+
+
+@dataclass(frozen=True)
+class MarketPlan:
+    """A validated request: its units and the half-open window [since, until) in UTC ms."""
+
+    units: tuple[MarketUnit, ...]
+    since_ms: int | None
+    until_ms: int
+
+
+def plan_market_data(
+    exchanges: Sequence[str],
+    markets: Sequence[str] | None,
+    symbols: Sequence[str],
+    datasets: Sequence[str],
+    *,
+    period: str = DEFAULT_PERIOD,
+    levels: int = DEFAULT_LEVELS,
+    since: str | int | None = None,
+    until: str | int | None = None,
+) -> MarketPlan:
+    """Validate a request (InvalidInput names the bad value) and list its units.
+
+    Order books are taken for every symbol; open interest and funding for perpetuals only.
+    """
+    unknown = [d for d in datasets if d not in MARKET_DATASETS]
+    if unknown or not datasets:
+        named = ", ".join(unknown) or "(none)"
+        raise InvalidInput(f"unknown dataset {named}; expected {', '.join(MARKET_DATASETS)}")
+    timeframe_ms(period)
+    if levels < 1 or levels > 1000:
+        raise InvalidInput(f"levels {levels}: give 1 to 1000 levels per side")
+    plan = plan_ingest(exchanges, markets, symbols, ["1h"], since, until)
+    units = []
+    for dataset in dict.fromkeys(datasets):
+        for u in plan.units:
+            if dataset != "orderbook_levels" and u.market != "linear":
+                continue
+            series = {"orderbook_levels": str(levels), "open_interest": period}.get(dataset, "all")
+            units.append(MarketUnit(dataset, u.exchange, u.market, u.symbol, series))
+    if not units:
+        raise InvalidInput("open interest and funding exist for perpetuals only (BTC/USDT:USDT)")
+    return MarketPlan(tuple(units), plan.since_ms, plan.until_ms)
+
+
+def _append(settings: Settings, dataset: Dataset, folder, table: pa.Table) -> list[store.Written]:
+    return store.append(dataset, folder, table, **settings.lake.append_options())
+
+
+def land_order_book(
+    unit: MarketUnit, settings: Settings, report: MarketReport, clock: Callable[[], int]
+) -> None:
+    """Take one snapshot of the unit's book and land it."""
+    client = connect(unit.exchange, settings)
+    market = market_of(client, unit.symbol, unit.market)
+    book = fetch_order_book(client, market, int(unit.series), clock=clock)
+    report.requests += 1
+    table = book_table(book, now_ms())
+    values = {"exchange": unit.exchange, "market": unit.market, "symbol_id": market["id"]}
+    folder = partition_dir(settings.lake_dir, ORDERBOOK_LEVELS, values)
+    report.landed(table, ORDERBOOK_LEVELS, _append(settings, ORDERBOOK_LEVELS, folder, table))
+
+
+def _oi_table(unit: MarketUnit, page: fx_oi.OpenInterest, binance: bool) -> pa.Table:
+    n = len(page["time"])
+    value = page["open_interest_value"]
+    return pa.table(
+        {
+            "exchange": [unit.exchange] * n,
+            "symbol": [unit.symbol] * n,
+            "period": [unit.series] * n,
+            "time": pa.array(page["time"]).cast(pa.timestamp("ms")),
+            "open_interest": page["open_interest"],
+            "open_interest_value": pa.array(value, pa.float64(), mask=np.isnan(value)),
+            "value_source": ["exchange" if binance else "close_price"] * n,
+            "ingested_at": pa.array(np.full(n, now_ms())).cast(pa.timestamp("ms")),
+        },
+        schema=OPEN_INTEREST.schema,
+    )
+
+
+def _funding_table(unit: MarketUnit, page: fx_funding.Funding, hours: np.ndarray) -> pa.Table:
+    n = len(page["funding_time"])
+    mark = page["mark_price"]
+    return pa.table(
+        {
+            "exchange": [unit.exchange] * n,
+            "symbol": [unit.symbol] * n,
+            "funding_time": pa.array(page["funding_time"]).cast(pa.timestamp("ms")),
+            "funding_rate": page["funding_rate"],
+            "interval_hours": hours,
+            "mark_price": pa.array(mark, pa.float64(), mask=np.isnan(mark)),
+            "ingested_at": pa.array(np.full(n, now_ms())).cast(pa.timestamp("ms")),
+        },
+        schema=FUNDING_RATES.schema,
+    )
+
+
+@dataclass
+class _Series:
+    """Where a history unit lands and what it asks for: the parts shared by OI and funding."""
+
+    unit: MarketUnit
+    settings: Settings
+    dataset: Dataset
+    folder: object
+    key: SeriesKey
+
+    def windows(self, since_ms: int | None, until_ms: int, now: int) -> list[tuple[int, int]]:
+        have = covered(self.folder, self.key.folder(self.settings.lake_dir))
+        if not have and since_ms is None:
+            since_ms = now - FIRST_RUN_DAYS * 86_400_000
+        return missing(have, since_ms, until_ms, self.unit.label)
+
+    def land(self, table: pa.Table, report: MarketReport) -> None:
+        report.landed(table, self.dataset, _append(self.settings, self.dataset, self.folder, table))
+
+
+def _series(unit: MarketUnit, settings: Settings, market: dict, dataset: Dataset) -> _Series:
+    values = {"exchange": unit.exchange, "symbol_id": market["id"], "period": unit.series}
+    folder = partition_dir(settings.lake_dir, dataset, values)
+    key = SeriesKey(dataset.name, unit.exchange, "linear", unit.symbol, market["id"], unit.series)
+    return _Series(unit, settings, dataset, folder, key)
+
+
+def land_open_interest(
+    unit: MarketUnit,
+    since_ms: int | None,
+    until_ms: int,
+    settings: Settings,
+    report: MarketReport,
+    clock: Callable[[], int],
+) -> None:
+    """Land the open interest history the unit is missing in [since, until)."""
+    client = connect(unit.exchange, settings)
+    market = market_of(client, unit.symbol, "linear")
+    clock = exchange_clock(client, clock)  # the horizon is the exchange's 30 days
+    series = _series(unit, settings, market, OPEN_INTEREST)
+    step = timeframe_ms(unit.series)
+    endpoint = fx_oi.market_data_spec(unit.exchange).open_interest
+    stats = fx_oi.OpenInterestStats()
+    for start, end in series.windows(since_ms, until_ms, clock()):
+        start = fx_oi.usable_since(endpoint, start, unit.series, clock())
+        times = []
+        for page in fx_oi.fetch_open_interest(
+            client, market, unit.series, start, end, stats=stats, clock=clock
+        ):
+            page, kline_requests = fx_oi.add_values_from_closes(
+                client, market, unit.series, page, clock=clock
+            )
+            report.requests += kline_requests
+            series.land(_oi_table(unit, page, unit.exchange == "binance"), report)
+            times.append(page["time"])
+        if times:  # before the first row: before the listing (later holes: the exchange's gaps)
+            seen = np.concatenate(times)
+            spans = empty_spans(seen, start, int(seen[-1]), step, min_ms=step)
+            record_empty(settings, series.key, spans)
+    report.requests += stats.requests
+
+
+def land_funding(
+    unit: MarketUnit,
+    since_ms: int | None,
+    until_ms: int,
+    settings: Settings,
+    report: MarketReport,
+    clock: Callable[[], int],
+) -> None:
+    """Land the funding history the unit is missing in [since, until)."""
+    client = connect(unit.exchange, settings)
+    market = market_of(client, unit.symbol, "linear")
+    clock = exchange_clock(client, clock)
+    series = _series(unit, settings, market, FUNDING_RATES)
+    current = fx_funding.current_interval_hours(client, market)
+    stats = fx_funding.FundingStats()
+    for start, end in series.windows(since_ms, until_ms, clock()):
+        pages = list(fx_funding.fetch_funding(client, market, start, end, stats=stats))
+        if not pages:
+            continue
+        page = {k: np.concatenate([p[k] for p in pages]) for k in pages[0]}
+        stored = stored_range(series.folder)
+        previous = stored[1] if stored and stored[1] < int(page["funding_time"][0]) else None
+        hours = fx_funding.interval_hours(page["funding_time"], previous, current)
+        series.land(_funding_table(unit, page, hours), report)
+        first = int(page["funding_time"][0])
+        if previous is None and first - start > FUNDING_GAP_MS:  # asked before the listing
+            record_empty(settings, series.key, [(start, first - FUNDING_GAP_MS)])
+    report.requests += stats.requests
+
+
+def ingest_market_unit(
+    unit: MarketUnit,
+    since_ms: int | None,
+    until_ms: int,
+    settings: Settings,
+    *,
+    clock: Callable[[], int] = now_ms,
+) -> MarketReport:
+    """Land one unit; raises the classified error of a failure (what landed before stays)."""
+    started = time.monotonic()
+    report = MarketReport(unit.dataset, unit.exchange, unit.market, unit.symbol, unit.series)
+    try:
+        if unit.dataset == "orderbook_levels":
+            land_order_book(unit, settings, report, clock)
+        elif unit.dataset == "open_interest":
+            land_open_interest(unit, since_ms, until_ms, settings, report, clock)
+        else:
+            land_funding(unit, since_ms, until_ms, settings, report, clock)
+    except CircuitOpen as exc:
+        report.status, report.error = "skipped", str(exc)
+        log.warning("%s: skipped: %s", unit.label, exc)
+    except Exception as exc:
+        exc.add_note(f"{unit.label}: {report.rows_written} rows landed before the failure")
+        raise
+    report.seconds = round(time.monotonic() - started, 3)
+    return report
+
+
+def failed_report(unit: MarketUnit, error: BaseException) -> dict:
+    """The row of a unit that failed (or was skipped by an open circuit)."""
+    notes = " ".join(getattr(error, "__notes__", []))
+    report = MarketReport(
+        unit.dataset,
+        unit.exchange,
+        unit.market,
+        unit.symbol,
+        unit.series,
+        status="skipped" if isinstance(error, CircuitOpen) else "failed",
+        error=f"{type(error).__name__}: {error} {notes}".strip(),
+    )
+    return report.as_row()
+
+
+def units_by_exchange(units: Iterable[MarketUnit]) -> Iterator[str]:
+    """The exchanges of some units, each once, in order."""
+    yield from dict.fromkeys(u.exchange for u in units)

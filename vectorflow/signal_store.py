@@ -1,0 +1,151 @@
+"""Compute a series' signals from the lake and store them: the `signals` and `trap_events` datasets.
+
+Each run reads the series' stored candles (and, for perpetuals, its open interest and funding when
+those datasets hold any), calls `vectorflow.signals.signals_update` once with `since` = the last
+stored `as_of` (read from file names), and appends the rows of the bars closed since and the trap
+events that changed. Both datasets are deduplicated on their keys by the catalog views, so a
+rerun never duplicates anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from vectorflow.ingest import SeriesUnit
+from vectorflow.lake.catalog import read_view, view_definitions
+from vectorflow.lake.files import partition_dir, safe_component, stored_range, write_atomic
+from vectorflow.lake.schema import SIGNALS, TRAP_EVENTS, Dataset
+from vectorflow.settings import Settings
+from vectorflow.signals import SignalOptions, signals_update
+from vectorflow.signals.tpo import TpoSettings
+from vectorflow.timeframes import now_ms, timeframe_ms
+
+log = logging.getLogger(__name__)
+
+_BOOL = {"tpo_poor_high", "tpo_poor_low"}
+_TEXT = {"regime", "last_trap_type", "oi_quadrant", "type", "side", "level_source"}
+
+
+@dataclass
+class SignalsReport:
+    """What one signals update stored."""
+
+    exchange: str
+    market: str
+    symbol: str
+    timeframe: str
+    rows_written: int = 0
+    events_written: int = 0
+    last_as_of: str | None = None
+
+    def as_row(self) -> dict:
+        """The report as a flat dict."""
+        return asdict(self)
+
+
+def _finest_tpo_candles(lake: Path, unit: SeriesUnit) -> tuple[pd.DataFrame | None, str | None]:
+    where = {"exchange": unit.exchange, "market": unit.market, "symbol": unit.symbol}
+    stored = read_view(lake, "candles", where, "DISTINCT timeframe")
+    fine = sorted(
+        (tf for tf in stored.get("timeframe", []) if timeframe_ms(tf) <= 1_800_000),
+        key=timeframe_ms,
+    )
+    if not fine or fine[-1] == unit.timeframe and timeframe_ms(unit.timeframe) <= 1_800_000:
+        return None, None  # the series' own candles serve for TPO, or there is nothing fine
+    tpo = read_view(lake, "candles", where | {"timeframe": fine[0]})
+    return tpo.sort_values("open_time"), fine[0]
+
+
+def _derivatives(lake: Path, unit: SeriesUnit) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    if unit.market != "linear":
+        return None, None
+    where = {"exchange": unit.exchange, "symbol": unit.symbol}
+    views = view_definitions(lake)
+    oi = read_view(lake, "open_interest", where) if "open_interest" in views else None
+    funding = read_view(lake, "funding_rates", where) if "funding_rates" in views else None
+    return (
+        oi if oi is not None and len(oi) else None,
+        funding if funding is not None and len(funding) else None,
+    )
+
+
+def _table(frame: pd.DataFrame, unit: SeriesUnit, dataset: Dataset) -> pa.Table:
+    out = frame.copy()
+    for name, value in (
+        ("exchange", unit.exchange),
+        ("market", unit.market),
+        ("symbol", unit.symbol),
+        ("timeframe", unit.timeframe),
+    ):
+        out[name] = value
+    out["ingested_at"] = pd.Timestamp(now_ms(), unit="ms")
+    columns = [f.name for f in dataset.schema]
+    out = out[columns].astype({c: "object" for c in _BOOL | _TEXT if c in out})
+    out = out.where(out.notna(), None)
+    return pa.Table.from_pandas(out, schema=dataset.schema, preserve_index=False)
+
+
+def _write(frame: pd.DataFrame, unit: SeriesUnit, dataset: Dataset, folder: Path) -> int:
+    if frame.empty:
+        return 0
+    table = _table(frame, unit, dataset)
+    times = table.column(dataset.order_by).cast(pa.int64()).to_numpy()
+    write_atomic(table, folder, int(times.min()), int(times.max()))
+    return table.num_rows
+
+
+def update_signals(
+    unit: SeriesUnit, settings: Settings, *, tpo_row_size: float | None = None
+) -> SignalsReport:
+    """Add the signals of the bars of `unit` closed since its last stored `as_of`."""
+    lake = settings.lake_dir
+    report = SignalsReport(unit.exchange, unit.market, unit.symbol, unit.timeframe)
+    where = {
+        "exchange": unit.exchange,
+        "market": unit.market,
+        "symbol": unit.symbol,
+        "timeframe": unit.timeframe,
+    }
+    candles = read_view(lake, "candles", where)
+    if candles.empty:
+        return report
+    candles = candles.sort_values("open_time").reset_index(drop=True)
+    symbol_id = safe_component(unit.symbol.split(":")[0].replace("/", ""))
+    values = {
+        "exchange": unit.exchange,
+        "market": unit.market,
+        "symbol_id": symbol_id,
+        "timeframe": unit.timeframe,
+    }
+    signals_dir = partition_dir(lake, SIGNALS, values)
+    stored = stored_range(signals_dir)
+    tpo, tpo_tf = _finest_tpo_candles(lake, unit)
+    oi, funding = _derivatives(lake, unit)
+    options = (
+        SignalOptions(tpo=TpoSettings(row_size=tpo_row_size)) if tpo_row_size else (SignalOptions())
+    )
+    rows, events = signals_update(
+        candles,
+        timeframe=unit.timeframe,
+        since=stored[1] if stored else None,
+        tpo_candles=tpo,
+        tpo_timeframe=tpo_tf,
+        open_interest=oi,
+        funding=funding,
+        options=options,
+    )
+    report.rows_written = _write(rows, unit, SIGNALS, signals_dir)
+    report.events_written = _write(
+        events, unit, TRAP_EVENTS, partition_dir(lake, TRAP_EVENTS, values)
+    )
+    if not rows.empty:
+        report.last_as_of = rows["as_of"].max().strftime("%Y-%m-%dT%H:%M:%SZ")
+    log.info(
+        "%s: %d signal rows, %d trap events", unit.label, report.rows_written, report.events_written
+    )
+    return report
