@@ -6,7 +6,9 @@ The lake holds four series of 1m candles (Binance and Bybit, spot and perpetual 
 a first run of `--days` days, then `--runs` incremental runs of `--minutes` minutes each (the
 simulator's clock advanced between runs, as a scheduled deployment sees it), all through the
 library's ingest (`ingest_series`), so the files are what users get: many small files, merged
-by ingest every `merge_files` of them. Then `vectorflow compact` (`compact_lake`) rewrites them.
+by ingest every `merge_files` of them (the files a merge supersedes are deleted by the next
+run's write, which comes at once here: the script does that step once after the last run).
+Then `vectorflow compact` (`compact_lake`) rewrites them.
 
 Queries, through the catalog views (read-only, as users open it):
   Q1  hourly OHLCV resampled from 1m candles, one series, last 30 days
@@ -39,8 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import duckdb  # noqa: E402
 
 from vectorflow.ingest import SeriesUnit, ingest_series  # noqa: E402
+from vectorflow.lake import store  # noqa: E402
 from vectorflow.lake.catalog import connect, refresh_catalog  # noqa: E402
-from vectorflow.lake.compact import compact_lake  # noqa: E402
+from vectorflow.lake.compact import compact_lake, partition_folders  # noqa: E402
 from vectorflow.lake.schema import CANDLES  # noqa: E402
 from vectorflow.settings import load_settings  # noqa: E402
 from vectorflow.sim import ExchangeSimulator  # noqa: E402
@@ -79,6 +82,12 @@ def build(data_dir: Path, runs: int, minutes: int, days: int) -> None:
             for unit in UNITS:
                 ingest_series(unit, None, sim.now_ms(), settings, clock=sim.now_ms)
         print(f"built the lake by {runs} incremental runs in {time.perf_counter() - started:.0f} s")
+    # Runs minutes apart delete the files a merge superseded on their next write; here runs
+    # follow each other at once, so do that step once at the end, as the next run would.
+    time.sleep(store.effective_grace(settings.lake.delete_grace_seconds))
+    for folder in partition_folders(data_dir / "lake", CANDLES):
+        with store.partition_lock(folder):
+            store.collect_garbage(folder, settings.lake.delete_grace_seconds)
 
 
 def files_of(data_dir: Path) -> str:
@@ -127,7 +136,11 @@ def main() -> None:
     parser.add_argument("--minutes", type=int, default=144, help="new candles per run and series")
     parser.add_argument("--days", type=int, default=30, help="days of the first run")
     parser.add_argument("--reps", type=int, default=15)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
+    if args.keep:
+        print(f"keeping {TMP}")
+        globals()["KEEP"] = True
     end = parse_time(END)
     START = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime((end - 30 * DAY) / 1000))
     END_Q = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(end / 1000))
@@ -181,4 +194,5 @@ if __name__ == "__main__":
     try:
         main()
     finally:
-        shutil.rmtree(TMP, ignore_errors=True)
+        if not globals().get("KEEP"):
+            shutil.rmtree(TMP, ignore_errors=True)

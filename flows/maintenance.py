@@ -13,6 +13,7 @@ from tasks.maintenance import compact_partition_task
 from vectorflow.errors import InvalidInput
 from vectorflow.lake.compact import partition_folders, range_datasets
 from vectorflow.lake.scan import SETTLE_MS
+from vectorflow.lake.store import effective_grace
 from vectorflow.settings import load_settings
 
 
@@ -35,14 +36,16 @@ def compact_lake(datasets: list[str] | None = None, data_dir: str | None = None)
         for folder in partition_folders(settings.lake_dir, ds)
     ]
     rows = [f.result() for f in futures]
-    pending = [r for r in rows if r["pending"]]
-    if pending:  # finished periods merged just now: renamed compacted once they have settled
-        time.sleep(SETTLE_MS / 1000 + 0.1)
+    pending = [r for r in rows if r["pending"] or r["files_out"]]
+    if pending:  # merged just now: renamed compacted once settled, inputs deleted after grace
+        time.sleep(max(SETTLE_MS / 1000, effective_grace(settings.lake.delete_grace_seconds)))
         again = [
             compact_partition_task.submit(r["dataset"], r["partition"], settings) for r in pending
         ]
         for row, future in zip(pending, again, strict=True):
-            row["compacted"] += future.result()["compacted"]
+            later = future.result()
+            row["compacted"] += later["compacted"]
+            row["deleted"] += later["deleted"]
     refresh_catalog_task(settings)
     changed = [r for r in rows if r["files_out"] or r["compacted"] or r["deleted"]]
     get_run_logger().info("%d partitions, %d changed", len(rows), len(changed))

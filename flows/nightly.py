@@ -1,9 +1,7 @@
 """The `nightly` flow: compaction → signals refresh → backtests of every series → grading.
 
-Compaction, the signals refresh and playbook grading are other parts of the pipeline: each step
-runs when its flow or task exists (NIGHTLY_HOOKS) and is reported "not available" otherwise;
-a failed step is reported and the backtests still run. A series whose backtest fails is
-reported; the others still run.
+Every step is reported in the result (`ok` or `failed: ...`); a failed step never stops the
+next ones, and a series whose backtest fails is reported while the others still run.
 """
 
 from __future__ import annotations
@@ -12,55 +10,34 @@ from prefect import flow, get_run_logger
 from prefect.states import Failed
 
 from flows.backtest import publish
+from flows.maintenance import compact_lake
 from tasks.backtest import backtest_series_task, configured_series_task
 from tasks.candles import refresh_catalog_task
+from tasks.playbooks import grade_task
+from tasks.signals import update_signals_task
 from vectorflow.backtest.run import BacktestRequest, check_options
+from vectorflow.ingest import SeriesUnit
 from vectorflow.settings import load_settings
 
 
-def _compaction(settings, data_dir):
-    from flows.maintenance import compact_lake  # a subflow: every partition, with retention
-
-    return compact_lake(data_dir=data_dir, return_state=True)
-
-
-def _signals_refresh(settings, data_dir):
-    # TODO(signals): the signals flow/task of the signals work is not in flows/ or tasks/ yet;
-    # call it here (e.g. `from tasks.signals import refresh_signals_task`). Until then the
-    # signal strategies compute their signals from the stored candles (vectorflow.signals).
-    from tasks.signals import refresh_signals_task  # absent: the step is "not available"
-
-    return refresh_signals_task(settings, return_state=True)
+def _outcome(state, step: str, logger) -> str:
+    """`ok`, or `failed: <why>` (logged) for a finished task or subflow state."""
+    outcome = state.result(raise_on_failure=False)
+    if isinstance(outcome, BaseException) or state.is_failed():
+        logger.warning("%s failed: %s", step, state.message or outcome)
+        return f"failed: {state.message or outcome}"[:500]
+    return "ok"
 
 
-def _grading(settings, data_dir):
-    from tasks.playbooks import grade_task
-
-    return grade_task(settings, return_state=True)
-
-
-#: The steps around the backtests: (name, call) - a call whose module is missing is skipped.
-NIGHTLY_HOOKS = {
-    "before": [("compaction", _compaction), ("signals refresh", _signals_refresh)],
-    "after": [("playbook grading", _grading)],
-}
-
-
-def _run_hooks(when: str, settings, data_dir, logger) -> dict[str, str]:
-    """Run the steps of `when` that exist; their outcome (ok, failed: ..., not available)."""
-    done = {}
-    for step, call in NIGHTLY_HOOKS[when]:
-        try:
-            state = call(settings, data_dir)
-        except ImportError as exc:
-            logger.info("%s: not available yet (%s)", step, exc)
-            done[step] = "not available"
-            continue
-        outcome = state.result(raise_on_failure=False)
-        if isinstance(outcome, BaseException):
-            logger.warning("%s failed: %s", step, outcome)
-        done[step] = f"failed: {outcome}" if isinstance(outcome, BaseException) else "ok"
-    return done
+def _refresh_signals(series, settings, logger) -> str:
+    """Store the signals of the newly closed bars of every series about to be backtested."""
+    failed = []
+    for ref in series:
+        unit = SeriesUnit(ref.exchange, ref.market, ref.symbol, ref.timeframe)
+        state = update_signals_task(unit, settings, return_state=True)
+        if _outcome(state, f"signals of {unit.label}", logger) != "ok":
+            failed.append(unit.label)
+    return f"failed: {', '.join(failed)}" if failed else "ok"
 
 
 def _failed(ref, error: BaseException) -> dict:
@@ -81,10 +58,13 @@ def nightly(
     """
     logger = get_run_logger()
     settings = load_settings(data_dir)
-    check_options(strategies or (), grid, metric)
-    steps = _run_hooks("before", settings, data_dir, logger)
+    check_options(strategies or settings.backtest.strategies, grid, metric)
+    steps = {"compaction": _outcome(compact_lake(data_dir=data_dir, return_state=True),
+                                    "compaction", logger)}  # fmt: skip
+    series = configured_series_task(settings)
+    steps["signals refresh"] = _refresh_signals(series, settings, logger)
     summaries, failures = [], []
-    for ref in configured_series_task(settings):
+    for ref in series:
         request = BacktestRequest(ref, tuple(strategies or ()), grid, walk_forward, metric)
         state = backtest_series_task(settings, request, return_state=True)
         outcome = state.result(raise_on_failure=False)
@@ -93,7 +73,9 @@ def nightly(
         else:
             summaries.append(outcome)
     refresh_catalog_task(settings)
-    steps |= _run_hooks("after", settings, data_dir, logger)
+    steps["playbook grading"] = _outcome(
+        grade_task(settings, return_state=True), "playbook grading", logger
+    )
     publish(summaries, key="nightly-backtest-leaders")
     result = {"steps": steps, "series": summaries, "failed": failures}
     if failures:

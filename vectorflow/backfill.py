@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from vectorflow.exchanges.client import connect, market_of
 from vectorflow.exchanges.clock import exchange_clock
 from vectorflow.ingest import SeriesUnit, UnitReport, ingest_series
-from vectorflow.lake.coverage import SeriesKey, covered, missing
+from vectorflow.lake.coverage import SeriesKey, windows_to_fetch
 from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import CANDLES
 from vectorflow.settings import Settings
@@ -123,9 +123,8 @@ def expected_candles(unit: SeriesUnit, since_ms: int, until_ms: int, settings: S
     )
     step = timeframe_ms(unit.timeframe)
     total = 0
-    for start, end in missing(
-        covered(folder, key.folder(settings.lake_dir)), since_ms, until_ms, unit.label
-    ):
+    coverage = key.folder(settings.lake_dir)
+    for start, end in windows_to_fetch(folder, coverage, since_ms, until_ms, unit.label):
         total += max(0, (floor_ms(end - step, unit.timeframe) - start) // step + 1)
     return total
 

@@ -15,8 +15,8 @@ from vectorflow.exchanges.client import connect, market_of
 from vectorflow.exchanges.klines import Candles, FetchStats, fetch_closed_candles
 from vectorflow.exchanges.specs import MARKETS, exchange_spec, implied_market
 from vectorflow.lake import store
-from vectorflow.lake.coverage import SeriesKey, covered, missing, record_empty
-from vectorflow.lake.files import partition_dir
+from vectorflow.lake.coverage import SeriesKey, record_empty, windows_to_fetch
+from vectorflow.lake.files import partition_dir, stored_range
 from vectorflow.lake.schema import CANDLES
 from vectorflow.settings import Settings
 from vectorflow.timeframes import floor_ms, ms_to_iso, now_ms, parse_time, timeframe_ms
@@ -256,11 +256,14 @@ def ingest_series(
         key = SeriesKey(
             "candles", unit.exchange, unit.market, unit.symbol, market["id"], unit.timeframe
         )
-        have = covered(folder, key.folder(settings.lake_dir))
+        windows = windows_to_fetch(
+            folder, key.folder(settings.lake_dir), since_ms, until_ms, unit.label
+        )
         step = timeframe_ms(unit.timeframe)
-        for start, end in missing(have, since_ms, until_ms, unit.label):
+        stored = stored_range(folder) if windows else None
+        for start, end in windows:
             start = floor_ms(start + step - 1, unit.timeframe)  # first open time in the window
-            after_candle = any(b - 1 == start - step for _, b in have)  # right after a file
+            after_candle = stored is not None and stored[1] == start - step  # gaps count from it
             previous = start - step if after_candle else None
             writer = _SeriesWriter(unit, folder, report, settings, start, previous)
             stats.server_now, confirmed = None, None

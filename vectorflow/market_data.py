@@ -31,7 +31,7 @@ from vectorflow.exchanges.clock import exchange_clock
 from vectorflow.exchanges.orderbook import DEFAULT_LEVELS, book_table, fetch_order_book
 from vectorflow.ingest import plan_ingest
 from vectorflow.lake import store
-from vectorflow.lake.coverage import SeriesKey, covered, empty_spans, missing, record_empty
+from vectorflow.lake.coverage import SeriesKey, empty_spans, record_empty, windows_to_fetch
 from vectorflow.lake.files import partition_dir, stored_range
 from vectorflow.lake.schema import FUNDING_RATES, OPEN_INTEREST, ORDERBOOK_LEVELS, Dataset
 from vectorflow.settings import Settings
@@ -202,10 +202,10 @@ class _Series:
     key: SeriesKey
 
     def windows(self, since_ms: int | None, until_ms: int, now: int) -> list[tuple[int, int]]:
-        have = covered(self.folder, self.key.folder(self.settings.lake_dir))
-        if not have and since_ms is None:
-            since_ms = now - FIRST_RUN_DAYS * 86_400_000
-        return missing(have, since_ms, until_ms, self.unit.label)
+        coverage = self.key.folder(self.settings.lake_dir)
+        if since_ms is None and stored_range(self.folder) is None:
+            since_ms = now - FIRST_RUN_DAYS * 86_400_000  # a first run: the last 30 days
+        return windows_to_fetch(self.folder, coverage, since_ms, until_ms, self.unit.label)
 
     def land(self, table: pa.Table, report: MarketReport) -> None:
         report.landed(table, self.dataset, _append(self.settings, self.dataset, self.folder, table))

@@ -99,9 +99,14 @@ def test_walk_forward_backtest_fills_runs_trades_and_views(landed):
 
 def test_spot_is_long_only_with_spot_fees(landed):
     settings = load_settings(landed, env={})
-    request = BacktestRequest(SPOT, strategies=("ma_cross",), grid="small", walk_forward=False)
+    request = BacktestRequest(
+        SPOT, strategies=("ma_cross",), grid="small", walk_forward=False, metric="calmar_ratio"
+    )
     result = backtest_series(settings, request, report=False)
     assert result.split == "holdout" and result.windows == 1
+    (best,) = result.leaderboard()
+    calmars = [r["oos_calmar_ratio"] for r in result.outcomes[0].board]
+    assert best["oos_calmar_ratio"] == max(c for c in calmars if c is not None)
     rows = _query(landed, "SELECT DISTINCT direction, fees, slippage FROM backtest_runs "
                   "WHERE market = 'spot'")  # fmt: skip
     assert rows == [("long_only", 0.001, 0.0005)]
@@ -153,8 +158,10 @@ def test_nightly_command_runs_every_series(landed, prefect_api, tmp_path):
                     "--strategy", "regime_trend"], {"VECTORFLOW_DATA_DIR": str(data_dir)},
                    prefect_api)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "playbook grading: ok" in done.stdout  # the step after the backtests ran
+    for step in ("compaction", "signals refresh", "playbook grading"):
+        assert f"{step}: ok" in done.stdout
     assert done.stdout.count("report: ") == 2  # both stored 1h series
+    assert done.stdout.count("signals stored") == 2  # refreshed first, then read from the lake
     board = _query(data_dir, "SELECT market, strategy, oos_runs FROM strategy_leaderboard "
                    "ORDER BY ALL")  # fmt: skip
     assert board == [

@@ -24,7 +24,15 @@ def test_demo_lands_four_series_at_three_timeframes(prefect_api, data_dir, tmp_p
         "SELECT min(n) FROM (SELECT count(*) AS n FROM candles "
         "WHERE timeframe = '1h' GROUP BY exchange, market)"
     ).fetchone()[0]
+    market_data = con.execute(
+        "SELECT (SELECT count(DISTINCT (exchange, market)) FROM orderbook_stats), "
+        "(SELECT count(DISTINCT exchange) FROM open_interest), "
+        "(SELECT count(DISTINCT exchange) FROM funding_rates), "
+        "(SELECT count(*) FROM market_snapshot WHERE basis_bps IS NOT NULL)"
+    ).fetchone()
     con.close()
+    assert market_data == (4, 2, 2, 2)  # books of 4 markets; OI, funding, basis on 2 exchanges
+    assert "spread_bps" in done.stdout and "basis_bps" in done.stdout  # one row of each view
     series = {(e, m) for e, m, _, _, _ in counts}
     assert series == {
         ("binance", "spot"),

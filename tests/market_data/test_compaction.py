@@ -10,6 +10,7 @@ import duckdb
 import pyarrow as pa
 
 from tests.conftest import run_cli, sim_env, sim_settings
+from tests.market_data.helpers import query_catalog
 from vectorflow.ingest import SeriesUnit, ingest_series
 from vectorflow.lake.catalog import connect, execute_retrying, refresh_catalog
 from vectorflow.lake.compact import compact_lake, compact_partition
@@ -24,15 +25,6 @@ VALUES = "exchange, market, symbol, timeframe, open_time, open, high, low, close
 
 def _with_lake(settings, **changes):
     return dataclasses.replace(settings, lake=settings.lake.model_copy(update=changes))
-
-
-def _sql(data_dir, query: str) -> list[tuple]:
-    refresh_catalog(data_dir)
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
-    try:
-        return con.execute(query).fetchall()
-    finally:
-        con.close()
 
 
 class _Reader(threading.Thread):
@@ -106,13 +98,13 @@ def test_compaction_during_a_concurrent_ingest_loses_and_duplicates_nothing(
     assert counts == sorted(counts)  # rows only ever appear
     files = data_files(folder)
     assert any(f.compact for f in files)  # May is one compacted file
-    got = _sql(data_dir, f"SELECT {VALUES} FROM candles ORDER BY open_time")
+    got = query_catalog(data_dir, f"SELECT {VALUES} FROM candles ORDER BY open_time")
     other = tmp_path / "straight"
     other.mkdir()
     ingest_series(
         unit, start, fresh_sim.now_ms(), sim_settings(fresh_sim, other), clock=fresh_sim.now_ms
     )
-    assert got == _sql(other, f"SELECT {VALUES} FROM candles ORDER BY open_time")
+    assert got == query_catalog(other, f"SELECT {VALUES} FROM candles ORDER BY open_time")
 
 
 def test_compaction_never_merges_across_a_hole_nobody_fetched(fresh_sim, data_dir):
@@ -157,7 +149,8 @@ def test_the_view_deduplicates_only_overlapping_files_newest_first(data_dir):
     write_atomic(table(range(2, 5), 9.0, 2), folder, 2 * HOUR, 4 * HOUR)  # inside: dominated
     write_atomic(table(range(10, 20), 2.0, 3), folder, 10 * HOUR, 19 * HOUR)
     write_atomic(table(range(15, 25), 3.0, 4), folder, 15 * HOUR, 24 * HOUR)  # overlaps, newer
-    rows = _sql(data_dir, "SELECT epoch_ms(open_time) // 3600000, close FROM candles ORDER BY 1")
+    sql = "SELECT epoch_ms(open_time) // 3600000, close FROM candles ORDER BY 1"
+    rows = query_catalog(data_dir, sql)
     assert rows == [(h, 1.0) for h in range(10)] + [(h, 2.0) for h in range(10, 15)] + [
         (h, 3.0) for h in range(15, 25)
     ]
@@ -170,16 +163,16 @@ def test_retention_drops_old_order_book_days(fresh_sim, data_dir):
     for days_ago in (40, 35, 2, 0):
         fresh_sim.set_now(now - days_ago * DAY)
         ingest_market_unit(unit, None, fresh_sim.now_ms(), settings, clock=fresh_sim.now_ms)
-    (books,) = _sql(data_dir, "SELECT count(DISTINCT snapshot_time) FROM orderbook_levels")
+    (books,) = query_catalog(data_dir, "SELECT count(DISTINCT snapshot_time) FROM orderbook_levels")
     assert books == (4,)
     compact_lake(settings, ["orderbook_levels"], now=now)
-    rows = _sql(
+    rows = query_catalog(
         data_dir,
         "SELECT rows, first_time >= now() - INTERVAL 31 DAY FROM coverage "
         "WHERE dataset = 'orderbook_levels'",
     )
     assert rows[0][0] == 2
-    (kept,) = _sql(data_dir, "SELECT min(epoch_ms(snapshot_time)) FROM orderbook_levels")
+    (kept,) = query_catalog(data_dir, "SELECT min(epoch_ms(snapshot_time)) FROM orderbook_levels")
     assert kept[0] >= now - 30 * DAY - DAY  # the retention is in whole days
 
 
@@ -193,7 +186,7 @@ def test_prune_before_and_delete_a_series_from_the_command_line(sim, data_dir):
     cutoff = now // DAY * DAY - 3 * DAY
     done = run_cli(["prune", "--dataset", "candles", "--before", str(cutoff)], env)
     assert done.returncode == 0, done.stderr
-    rows = _sql(data_dir, "SELECT exchange, epoch_ms(first_time) FROM coverage ORDER BY 1")
+    rows = query_catalog(data_dir, "SELECT exchange, epoch_ms(first_time) FROM coverage ORDER BY 1")
     assert rows == [("binance", cutoff), ("bybit", cutoff)]
     refused = run_cli(["prune", "--dataset", "candles", "--all"], env)
     assert refused.returncode == 2 and "--exchange" in refused.stderr
@@ -211,4 +204,4 @@ def test_prune_before_and_delete_a_series_from_the_command_line(sim, data_dir):
         env,
     )
     assert gone.returncode == 0, gone.stderr
-    assert _sql(data_dir, "SELECT exchange FROM coverage") == [("binance",)]
+    assert query_catalog(data_dir, "SELECT exchange FROM coverage") == [("binance",)]

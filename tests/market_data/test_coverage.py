@@ -5,20 +5,12 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import sim_settings
+from tests.market_data.helpers import query_catalog
 from vectorflow.ingest import SeriesUnit, ingest_series
-from vectorflow.lake.catalog import connect, refresh_catalog
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
-
-
-def _sql(data_dir, query: str) -> list[tuple]:
-    refresh_catalog(data_dir)
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
-    try:
-        return con.execute(query).fetchall()
-    finally:
-        con.close()
+EMPTY_RANGES = "SELECT epoch_ms(range_start), epoch_ms(range_end) FROM coverage_ranges"
 
 
 def _kline_starts(sim) -> list[int]:
@@ -49,13 +41,13 @@ def test_a_symbol_listed_after_since_is_not_asked_again_from_since(
     again = ingest_series(unit, since, fresh_sim.now_ms(), settings, clock=fresh_sim.now_ms)
     assert again.rows_written == 2
     assert len(_kline_starts(fresh_sim)) == 1 and min(_kline_starts(fresh_sim)) > listing
-    (row,) = _sql(
+    (row,) = query_catalog(
         data_dir,
         f"SELECT epoch_ms(first_time), missing, last_fetched_at IS NOT NULL FROM coverage "
         f"WHERE dataset = 'candles' AND exchange = '{exchange}'",
     )
     assert row == (listing, 0, True)
-    empty = _sql(data_dir, "SELECT epoch_ms(range_start), epoch_ms(range_end) FROM coverage_ranges")
+    empty = query_catalog(data_dir, EMPTY_RANGES)
     assert empty == [(since, listing)]
 
 
@@ -67,11 +59,11 @@ def test_an_outage_is_recorded_empty_and_not_fetched_again(fresh_sim, data_dir):
     unit = SeriesUnit("binance", "spot", "BTC/USDT", "1h")
     since = now - 100 * HOUR
     ingest_series(unit, since, now, settings, clock=fresh_sim.now_ms)
-    gaps = _sql(
+    gaps = query_catalog(
         data_dir, "SELECT epoch_ms(gap_start), epoch_ms(gap_end), missing, status FROM candle_gaps"
     )
     assert gaps == [(start, end, 6, "exchange_empty")]
-    (cov,) = _sql(
+    (cov,) = query_catalog(
         data_dir, "SELECT missing, confirmed_empty FROM coverage WHERE dataset = 'candles'"
     )
     assert cov == (6, 6)
@@ -87,7 +79,7 @@ def test_an_ongoing_outage_at_the_end_is_not_fetched_again(fresh_sim, data_dir):
     fresh_sim.fault("missing", exchange="bybit", start=down, end=now + 10 * HOUR)
     unit = SeriesUnit("bybit", "linear", "BTC/USDT:USDT", "1h")
     ingest_series(unit, now - 48 * HOUR, now, settings, clock=fresh_sim.now_ms)
-    empty = _sql(data_dir, "SELECT epoch_ms(range_start), epoch_ms(range_end) FROM coverage_ranges")
+    empty = query_catalog(data_dir, EMPTY_RANGES)
     assert empty == [(down, now // HOUR * HOUR)]  # up to the last closed hour
     fresh_sim.set_now(now + HOUR)
     fresh_sim.clear_requests()
@@ -101,10 +93,10 @@ def test_a_hole_nobody_fetched_is_never_fetched_then_filled_on_request(fresh_sim
     t0 = fresh_sim.now_ms() // HOUR * HOUR - 100 * HOUR
     ingest_series(unit, t0, t0 + 30 * HOUR, settings, clock=fresh_sim.now_ms)
     ingest_series(unit, t0 + 40 * HOUR, t0 + 60 * HOUR, settings, clock=fresh_sim.now_ms)
-    gaps = _sql(data_dir, "SELECT missing, status FROM candle_gaps")
+    gaps = query_catalog(data_dir, "SELECT missing, status FROM candle_gaps")
     assert gaps == [(10, "never_fetched")]
     fresh_sim.clear_requests()
     filled = ingest_series(unit, t0, t0 + 60 * HOUR, settings, clock=fresh_sim.now_ms)
     assert filled.rows_written == 10
     assert _kline_starts(fresh_sim) == [t0 + 30 * HOUR]  # only the hole is asked for
-    assert _sql(data_dir, "SELECT count(*) FROM candle_gaps") == [(0,)]
+    assert query_catalog(data_dir, "SELECT count(*) FROM candle_gaps") == [(0,)]

@@ -59,7 +59,9 @@ def make_candles(
     )
 
 
-def store_candles(lake: Path, unit: SeriesUnit, candles: pd.DataFrame) -> None:
+def store_candles(
+    lake: Path, unit: SeriesUnit, candles: pd.DataFrame, ingested_at: int = AS_OF
+) -> None:
     """Land hand-made candles in the lake as the ingest would (pinned schema, atomic file)."""
     n = len(candles)
     times = candles["open_time"].to_numpy(dtype=np.int64)
@@ -73,7 +75,7 @@ def store_candles(lake: Path, unit: SeriesUnit, candles: pd.DataFrame) -> None:
         "quote_volume": candles["quote_volume"].to_numpy(float),
         "trades": pa.nulls(n, pa.int64()),
         "taker_buy_volume": pa.nulls(n, pa.float64()),
-        "ingested_at": pa.array(np.full(n, AS_OF), pa.int64()).cast(pa.timestamp("ms")),
+        "ingested_at": pa.array(np.full(n, ingested_at), pa.int64()).cast(pa.timestamp("ms")),
     }
     folder = partition_dir(
         lake,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import duckdb
 import pytest
@@ -37,8 +38,12 @@ def grok_env(llm, lake_with_series, monkeypatch):
     return lake_with_series
 
 
-def _flow_run_extras(flow_run_id) -> tuple[list[str], list[str], dict]:
-    """(log messages, artifact data, parameters) of a flow run, from the Prefect API."""
+def _flow_run_extras(flow_run_id, wait: float = 5.0) -> tuple[list[str], list[str], dict]:
+    """(log messages, artifact data, parameters) of a flow run, from the Prefect API.
+
+    Run logs are shipped in batches by a background worker: flush it, then wait (up to `wait`
+    seconds) until the flow's last log line ("Finished in state") has arrived.
+    """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         ArtifactFilter,
@@ -46,16 +51,24 @@ def _flow_run_extras(flow_run_id) -> tuple[list[str], list[str], dict]:
         LogFilter,
         LogFilterFlowRunId,
     )
+    from prefect.logging.handlers import APILogHandler
 
+    APILogHandler().flush()
+    deadline = time.monotonic() + wait
     with get_client(sync_client=True) as client:
-        logs = client.read_logs(
-            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
-        )
+        while True:
+            logs = client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+            )
+            messages = [log.message for log in logs]
+            if any("Finished in state" in m for m in messages) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
         )
         parameters = client.read_flow_run(flow_run_id).parameters
-    return [log.message for log in logs], [str(a.data) for a in artifacts], parameters
+    return messages, [str(a.data) for a in artifacts], parameters
 
 
 def _files_containing(root, needle: str) -> list[str]:
@@ -63,10 +76,47 @@ def _files_containing(root, needle: str) -> list[str]:
     return [str(p) for p in root.rglob("*") if p.is_file() and data in p.read_bytes()]
 
 
-def test_grok_playbooks_flow_and_the_canary_key_leaks_nowhere(prefect_api, llm, grok_env, caplog):
+class _Lines(logging.Handler):
+    """Every log record of the process (Prefect's logging set-up drops pytest's caplog handler)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        # with a formatter Prefect counts it as a user's handler and leaves the root logger be
+        self.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.name}: {record.getMessage()}")
+
+
+@pytest.fixture
+def captured():
+    """Log lines of every logger of the process during the test."""
+    lines = _Lines()
+    # Prefect's logging set-up may replace the root logger's handlers mid-test, so the handler
+    # sits on the loggers that write: ours, the HTTP client's, Prefect's run loggers
+    names = [
+        "vectorflow",
+        "urllib3",
+        "requests",
+        "prefect",
+        "prefect.flow_runs",
+        "prefect.task_runs",
+    ]
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(lines)
+        logger.setLevel(logging.DEBUG)
+    yield lines
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.removeHandler(lines)
+        logger.setLevel(level)
+
+
+def test_grok_playbooks_flow_and_the_canary_key_leaks_nowhere(prefect_api, llm, grok_env, captured):
     from flows.playbooks import generate_playbooks
 
-    caplog.set_level(logging.DEBUG)
     llm.script("wrong_order")  # one series needs a repair
     parameters = dict(
         exchanges=["binance", "bybit"],
@@ -85,11 +135,13 @@ def test_grok_playbooks_flow_and_the_canary_key_leaks_nowhere(prefect_api, llm, 
     assert all(r["json"]["model"] == "grok-4.3" for r in llm.chat_requests)
 
     logs, artifacts, params = _flow_run_extras(state.state_details.flow_run_id)
-    assert any("grok" in m for m in logs) and artifacts  # there is something to search
+    # something to search: the run's artifact, and its log lines (in this process, and those
+    # the API received: another test's global Prefect state may keep the latter from arriving)
+    assert artifacts and any("grok playbook ok" in line for line in captured.lines)
     assert not [m for m in logs if CANARY in m]
     assert not [a for a in artifacts if CANARY in a]
     assert CANARY not in str(params)
-    assert not [r.getMessage() for r in caplog.records if CANARY in r.getMessage()]
+    assert not [line for line in captured.lines if CANARY in line]
     assert _files_containing(grok_env, CANARY) == []  # lake, catalog, state.db
 
     again = generate_playbooks(**parameters, return_state=True).result()

@@ -1,10 +1,12 @@
 """A backfill process for the resilience tests and the budget benchmark.
 
     python -m tests.resilience.backfill SINCE UNTIL UNIT [UNIT ...] [--threads N] [--start-at T]
+                                        [--wait-for-go]
 
 UNIT is `exchange/market/symbol/timeframe` (e.g. `binance/linear/BTC/USDT:USDT/1m`); settings
 come from the environment (VECTORFLOW_DATA_DIR, VECTORFLOW_*_URL, VECTORFLOW_TIME_SCALE).
-`--start-at` is a wall-clock time (seconds) to wait for, so several processes start together.
+`--start-at` is a wall-clock time (seconds) to wait for, so several processes start together;
+`--wait-for-go` waits for a line on stdin instead (the process is ready, imports done).
 Prints one JSON line per unit: its report, or its error.
 """
 
@@ -52,9 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("units", nargs="+")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--start-at", type=float, default=0.0)
+    parser.add_argument("--wait-for-go", action="store_true")
     args = parser.parse_args(argv)
     units = [parse_unit(u) for u in args.units]
     print("ready", flush=True)
+    if args.wait_for_go:
+        sys.stdin.readline()
     time.sleep(max(0.0, args.start_at - time.time()))
     for row in run(units, args.since, args.until, args.threads):
         print(json.dumps(row, default=str), flush=True)

@@ -69,6 +69,7 @@ def run_backfill(env: dict, since: int, until: int, units: list[str], *extra: st
         [sys.executable, "-m", "tests.resilience.backfill", str(since), str(until), *units, *extra],
         cwd=REPO,
         env=full,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

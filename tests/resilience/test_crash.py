@@ -41,12 +41,16 @@ def test_sigkill_at_random_moments_leaves_a_readable_lake_that_a_rerun_completes
     rng = random.Random()
     seed = rng.randrange(10**6)
     rng.seed(seed)
+    labs = [_lab(lab, tmp_path / f"trial{k}") for k in range(TRIALS)]
+    workers = [  # all started at once: their imports overlap; each waits for its "go"
+        run_backfill(t.env(), since, until, [SPEC], "--threads", "1", "--wait-for-go") for t in labs
+    ]
     landed: list[int] = []
-    for trial in range(TRIALS):
-        crashed = _lab(lab, tmp_path / f"trial{trial}")
-        worker = run_backfill(crashed.env(), since, until, [SPEC], "--threads", "1")
+    for trial, (crashed, worker) in enumerate(zip(labs, workers, strict=True)):
         assert worker.stdout.readline().strip() == "ready"
         moment = rng.uniform(0.0, work)
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
         time.sleep(moment)
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
@@ -58,5 +62,4 @@ def test_sigkill_at_random_moments_leaves_a_readable_lake_that_a_rerun_completes
             assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",), why
         assert _land(crashed, since) == expected, why
         landed.append(len(partial))
-        print("TRIAL", round(work, 3), round(moment, 3), len(partial))
     assert any(0 < n < len(expected) for n in landed), landed  # some kills hit mid-ingest

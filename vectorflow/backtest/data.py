@@ -112,30 +112,22 @@ def bars_from_candles(candles: pd.DataFrame, timeframe: str) -> pd.DataFrame:
 
 
 def _stored_signals(lake: Path, ref: SeriesRef, bars: pd.DataFrame) -> pd.DataFrame | None:
-    """The lake's signal rows for the bars, or None where it lacks the dataset or the rows."""
+    """The lake's signal rows for the bars, or None when they do not cover them."""
     import duckdb
 
-    from vectorflow.lake.catalog import dataset_scan
-    from vectorflow.lake.schema import DATASETS
+    from vectorflow.lake.catalog import read_view
 
-    dataset = DATASETS.get("signals")
-    if dataset is None or not (lake / dataset.name).exists() or bars.empty:
+    if bars.empty or not (lake / "signals").is_dir():
         return None
-    sql = (
-        f"SELECT * FROM ({dataset_scan(lake, dataset)}) WHERE exchange = ? AND market = ? "
-        "AND symbol = ? AND timeframe = ? AND as_of BETWEEN ? AND ?"
-    )
-    params = [ref.exchange, ref.market, ref.symbol, ref.timeframe, bars.index[0], bars.index[-1]]
-    con = duckdb.connect()
     try:
-        frame = con.execute(sql, params).df()
-    except duckdb.Error as exc:
+        frame = read_view(lake, "signals", ref.model_dump())
+    except (KeyError, duckdb.Error) as exc:  # no such view, or files it cannot read
         log.warning("stored signals unreadable (%s); computing them", str(exc).splitlines()[0])
         return None
-    finally:
-        con.close()
+    if frame.empty:
+        return None
     frame["as_of"] = pd.to_datetime(frame["as_of"])
-    frame = frame.set_index("as_of").reindex(bars.index)
+    frame = frame.drop_duplicates("as_of", keep="last").set_index("as_of").reindex(bars.index)
     if frame["regime"].notna().mean() < MIN_STORED_COVERAGE:
         return None
     return frame

@@ -45,8 +45,10 @@ from vectorflow.timeframes import now_ms, parse_time, timeframe_ms
 
 log = logging.getLogger(__name__)
 
-BOARD_METRICS = ("total_return", "sharpe_ratio", "sortino_ratio", "max_drawdown", "win_rate",
-                 "profit_factor", "trades", "exposure", "benchmark_return")  # fmt: skip
+BOARD_METRICS = (  # every rankable metric, and what a reader wants beside it
+    "total_return", "sharpe_ratio", "sortino_ratio", "calmar_ratio", "max_drawdown", "win_rate",
+    "profit_factor", "trades", "exposure", "benchmark_return",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class BacktestRequest:
     """What to backtest on one series; None takes the `[backtest]` settings."""
 
     ref: SeriesRef
-    strategies: tuple[str, ...] = ()  # () = every strategy
+    strategies: tuple[str, ...] = ()  # () = `[backtest] strategies`, or every strategy
     grid: str | None = None
     walk_forward: bool | None = None
     metric: str | None = None
@@ -259,7 +261,8 @@ def backtest_series(
     """Backtest one stored series with every requested strategy; land runs, trades, a report."""
     started = time.monotonic()
     cfg, ref = settings.backtest, request.ref
-    strategies = [get_strategy(n) for n in request.strategies] or all_strategies()
+    names = request.strategies or tuple(cfg.strategies)
+    strategies = [get_strategy(n) for n in names] or all_strategies()
     walk_forward = cfg.walk_forward if request.walk_forward is None else request.walk_forward
     since = None if request.since is None else parse_time(request.since, name="since")
     until = None if request.until is None else parse_time(request.until, name="until")

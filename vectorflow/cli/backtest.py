@@ -34,6 +34,10 @@ def _run_flow(flow, **parameters):
     return outcome, state.is_failed()
 
 
+def _short(value):
+    return float(f"{value:.4g}") if isinstance(value, float) else value
+
+
 def print_summary(summary: dict) -> None:
     """One series' leaderboard (best out-of-sample run per strategy), skips and report path."""
     print(
@@ -42,7 +46,7 @@ def print_summary(summary: dict) -> None:
         f"signals {summary['signals']}, {summary['runs']} runs, {summary['trades']} trades, "
         f"{summary['seconds']} s"
     )
-    rows = [[row[k] for k, _ in BOARD_COLUMNS] for row in summary["leaderboard"]]
+    rows = [[_short(row[k]) for k, _ in BOARD_COLUMNS] for row in summary["leaderboard"]]
     print(format_rows([h for _, h in BOARD_COLUMNS], rows))
     for name, why in summary["skipped"].items():
         print(f"{name}: not run ({why})")

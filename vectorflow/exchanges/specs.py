@@ -115,6 +115,8 @@ BINANCE_ENDPOINTS = {
     "fapiPublicGetFundingInfo": Endpoint("fetch_funding", (Charge(_FUNDING, 1),)),
     "publicGetExchangeInfo": Endpoint("load_markets", (Charge(_SPOT, 20),)),
     "fapiPublicGetExchangeInfo": Endpoint("load_markets", (Charge(_USDM, 1),)),
+    "publicGetTime": Endpoint("server_time", (Charge(_SPOT, 1),)),
+    "fapiPublicGetTime": Endpoint("server_time", (Charge(_USDM, 1),)),
     "load_markets": Endpoint("load_markets", (Charge(_SPOT, 20), Charge(_USDM, 1))),
 }
 BINANCE_BUDGETS = (
@@ -131,6 +133,7 @@ BYBIT_ENDPOINTS = {
     "publicGetV5MarketOpenInterest": Endpoint("fetch_open_interest", (Charge(_BYBIT),)),
     "publicGetV5MarketFundingHistory": Endpoint("fetch_funding", (Charge(_BYBIT),)),
     "publicGetV5MarketInstrumentsInfo": Endpoint("load_markets", (Charge(_BYBIT),)),
+    "publicGetV5MarketTime": Endpoint("server_time", (Charge(_BYBIT),)),
     "load_markets": Endpoint("load_markets", (Charge(_BYBIT, 3),)),  # spot + 2 linear pages
 }
 BYBIT_BUDGETS = (Budget(_BYBIT, 600, 5, ("/v5/",)),)

@@ -206,23 +206,24 @@ def compact_lake(
 ) -> list[PartitionReport]:
     """Compact every partition of the range datasets (or of `datasets`).
 
-    Merged files of finished periods become compacted once they have settled: this waits the
-    settling time once, then renames them.
+    Merged files of finished periods become compacted once they have settled, and the files
+    they replace may go after the grace period: this waits that long once, then finishes.
     """
     chosen = [ds for ds in range_datasets() if not datasets or ds.name in datasets]
     reports = []
     for dataset in chosen:
         for folder in partition_folders(settings.lake_dir, dataset):
             reports.append(compact_partition(dataset, folder, settings, now=now))
-    pending = [r for r in reports if r.pending]
-    if pending:
-        time.sleep(SETTLE_MS / 1000 + 0.1)
+    pending = [r for r in reports if r.pending or r.files_out]
+    if pending:  # wait until merges settled and their inputs may go, then finish the job
+        time.sleep(max(SETTLE_MS / 1000, store.effective_grace(settings.lake.delete_grace_seconds)))
         for r in pending:
             again = compact_partition(
                 DATASETS[r.dataset], settings.lake_dir / r.partition, settings, now=now
             )
             r.compacted += again.compacted
             r.outputs += again.outputs
+            r.deleted += again.deleted
             r.pending = 0
     return reports
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from vectorflow.errors import PermanentError
 from vectorflow.lake import store
-from vectorflow.lake.files import data_files, partition_dir
+from vectorflow.lake.files import data_files, partition_dir, stored_range
 from vectorflow.lake.schema import COVERAGE_RANGES
 from vectorflow.settings import Settings
 from vectorflow.timeframes import now_ms
@@ -95,6 +95,26 @@ def missing(
     if cursor < until_ms:
         holes.append((cursor, until_ms))
     return holes
+
+
+def windows_to_fetch(
+    data_folder: Path,
+    coverage_folder: Path,
+    since_ms: int | None,
+    until_ms: int,
+    label: str,
+) -> list[Interval]:
+    """What a run asks for: [since, until) minus what is covered, or what follows it.
+
+    Without since (the scheduled, incremental case) only the covered end matters: two stamps
+    are parsed per folder (`stored_range`), whatever the number of files.
+    """
+    if since_ms is not None:
+        return missing(covered(data_folder, coverage_folder), since_ms, until_ms, label)
+    ends = [r[1] + 1 for r in (stored_range(data_folder), stored_range(coverage_folder)) if r]
+    if not ends:
+        raise PermanentError(f"{label}: nothing stored yet; give since (e.g. 2024-01-01)")
+    return [(max(ends), until_ms)] if max(ends) < until_ms else []
 
 
 def empty_spans(

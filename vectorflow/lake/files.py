@@ -11,6 +11,7 @@ the same folder, then `os.replace`. Compaction renames a file to
 
 from __future__ import annotations
 
+import calendar
 import os
 import re
 import time
@@ -55,8 +56,11 @@ def _stamp(ms: int) -> str:
 
 
 def _unstamp(text: str) -> int:
-    dt = datetime.strptime(text[:15], _STAMP).replace(tzinfo=timezone.utc)
-    return int(dt.timestamp()) * 1000 + int(text[15:] or 0)
+    # calendar.timegm on the digits: a planning step parses every name of a partition, and
+    # strptime costs ~8 us a call
+    fields = (int(text[0:4]), int(text[4:6]), int(text[6:8]))
+    clock = (int(text[9:11]), int(text[11:13]), int(text[13:15]))
+    return calendar.timegm(fields + clock) * 1000 + int(text[15:] or 0)
 
 
 @dataclass(frozen=True)

@@ -58,17 +58,17 @@ WITH vf_names AS (
 ), vf_files AS (
     SELECT file, dir, rpad(r.lo, 18, '0') AS lo, rpad(r.hi, 18, '0') AS hi,
            r.compact <> '' AS compact,
-           CASE WHEN length(r.token) = 17
-                THEN coalesce(TRY_CAST(substr(r.token, 1, 13) AS BIGINT), 0) ELSE 0 END
-               AS created_ms
+           length(r.token) <> 17 OR TRY_CAST(substr(r.token, 1, 13) AS BIGINT)
+               <= epoch_ms(now()) - {SETTLE_MS} AS settled
     FROM vf_names WHERE r.lo <> ''
+), vf_ranked AS (  -- in this order, a file's dominators come before it
+    SELECT *, max(CASE WHEN settled THEN hi END) OVER (
+                  PARTITION BY dir ORDER BY lo, hi DESC, compact DESC, file DESC
+                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
+    FROM vf_files
 ), vf_visible AS (
-    SELECT f.file, f.dir, f.lo, f.hi FROM vf_files f
-    WHERE NOT f.compact AND NOT EXISTS (
-        SELECT 1 FROM vf_files d
-        WHERE d.dir = f.dir AND d.file <> f.file AND d.lo <= f.lo AND f.hi <= d.hi
-          AND (d.compact OR d.lo < f.lo OR d.hi > f.hi OR d.file > f.file)
-          AND d.created_ms <= epoch_ms(now()) - {SETTLE_MS})
+    SELECT file, dir, lo, hi FROM vf_ranked
+    WHERE NOT compact AND (reach IS NULL OR reach < hi)
 ), vf_flags AS (
     SELECT file,
            coalesce(lo <= max(hi) OVER (PARTITION BY dir ORDER BY lo, hi, file

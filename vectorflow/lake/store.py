@@ -305,6 +305,11 @@ def settled(file: FileRange) -> bool:
     return age_seconds(file) * 1000 > SETTLE_MS
 
 
+def effective_grace(grace_seconds: float) -> float:
+    """The configured grace, but at least twice the settling time (seconds)."""
+    return max(grace_seconds, 2 * SETTLE_MS / 1000)
+
+
 def collect_garbage(
     folder: Path, grace_seconds: float, files: list[FileRange] | None = None
 ) -> list[Path]:
@@ -315,7 +320,7 @@ def collect_garbage(
     """
     files = data_files(folder) if files is None else files
     now = time.time()
-    grace = max(grace_seconds, 2 * SETTLE_MS / 1000)
+    grace = effective_grace(grace_seconds)
     deleted = []
     for f in files:
         over = dominator(f, files)

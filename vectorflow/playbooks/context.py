@@ -191,9 +191,7 @@ def load_inputs(
         as_of_ms, reference = int(history["open_time"].iloc[-1]) + step, clock
         # the same as_of always reads the same window, so the same inputs hash the same
         history = history[history["open_time"] >= as_of_ms - _HISTORY_BARS * step]
-    signals = read_signals(lake, unit, as_of_ms) if (lake / "signals").is_dir() else {}
-    if signals.get("as_of_ms") is None or as_of_ms - int(signals["as_of_ms"]) > step:
-        signals = compute_signals(lake, unit, as_of_ms, history) or signals
+    signals = read_signals(lake, unit, as_of_ms) or compute_signals(lake, unit, as_of_ms, history)
     return build_inputs(
         unit, history, as_of_ms, signals, lookback_bars=lookback_bars, now_ms=reference
     )

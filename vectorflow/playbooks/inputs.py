@@ -21,7 +21,7 @@ import pyarrow.dataset as ds
 
 from vectorflow.ingest import SeriesUnit
 from vectorflow.lake.files import data_files, safe_component, stored_range
-from vectorflow.lake.schema import CANDLES
+from vectorflow.lake.schema import CANDLES, DATASETS, Dataset
 from vectorflow.timeframes import timeframe_ms
 
 log = logging.getLogger(__name__)
@@ -98,9 +98,9 @@ def query_lake(sql: str, params: list) -> pd.DataFrame:
 _CANDLE_COLUMNS = ["open_time", "open", "high", "low", "close", "volume", "quote_volume"]
 
 
-def _candle_folders(lake: Path, unit: SeriesUnit) -> list[Path]:
-    """Partition folders that may hold the series (its symbol id is the exchange's own)."""
-    market = lake / "candles" / f"exchange={safe_component(unit.exchange)}"
+def _series_folders(lake: Path, dataset: str, unit: SeriesUnit) -> list[Path]:
+    """Partition folders of `dataset` that may hold the series (symbol ids are the exchange's)."""
+    market = lake / dataset / f"exchange={safe_component(unit.exchange)}"
     market = market / f"market={safe_component(unit.market)}"
     folders = sorted(market.glob(f"*/timeframe={safe_component(unit.timeframe)}"))
     guess = market / f"symbol_id={safe_component(symbol_id(unit.symbol))}"
@@ -108,39 +108,47 @@ def _candle_folders(lake: Path, unit: SeriesUnit) -> list[Path]:
     return [guess] if guess in folders else folders
 
 
-def read_candles(lake: Path, unit: SeriesUnit, start_ms: int, end_ms: int) -> pd.DataFrame:
-    """Stored candles of `unit` with open time in [start, end), oldest first, one per time.
+def _read_window(
+    lake: Path, dataset: Dataset, unit: SeriesUnit, start_ms: int, end_ms: int
+) -> pd.DataFrame:
+    """Rows of the series with `order_by` time in [start, end), one per time (newest wins).
 
-    Only the files whose name range overlaps the window are opened; where files overlap, the
-    newest `ingested_at` wins, as in the catalog's views.
+    Only the files whose name range overlaps the window are opened, with the dataset's pinned
+    schema (older files read with the columns they lack as null); times come back as epoch ms.
     """
     files = [
         str(f.path)
-        for folder in _candle_folders(lake, unit)
+        for folder in _series_folders(lake, dataset.name, unit)
         for f in data_files(folder)
         if f.last_ms >= start_ms and f.first_ms < end_ms
     ]
     if not files:
-        return pd.DataFrame({c: pd.Series(dtype=float) for c in _CANDLE_COLUMNS})
-    t = ds.field("open_time")
+        return pd.DataFrame()
+    t = ds.field(dataset.order_by)
     window = (ds.field("symbol") == unit.symbol) & (t >= _ts(start_ms)) & (t < _ts(end_ms))
-    table = ds.dataset(files, schema=CANDLES.schema, format="parquet").to_table(
-        columns=[*_CANDLE_COLUMNS, "ingested_at"], filter=window
-    )
-    frame = table.to_pandas()
-    frame["open_time"] = frame["open_time"].to_numpy("datetime64[ms]").astype(np.int64)
-    frame = frame.sort_values(["open_time", "ingested_at"], kind="stable")
-    frame = frame.drop_duplicates("open_time", keep="last")
-    return frame[_CANDLE_COLUMNS].reset_index(drop=True)
+    table = ds.dataset(files, schema=dataset.schema, format="parquet").to_table(filter=window)
+    for i, f in enumerate(table.schema):
+        if pa.types.is_timestamp(f.type):
+            table = table.set_column(i, f.name, table.column(i).cast(pa.int64()))
+    frame = table.to_pandas().sort_values([dataset.order_by, "ingested_at"], kind="stable")
+    return frame.drop_duplicates(dataset.order_by, keep="last").reset_index(drop=True)
 
 
 def _ts(ms: int) -> pa.Scalar:
     return pa.scalar(ms, pa.int64()).cast(pa.timestamp("ms"))
 
 
+def read_candles(lake: Path, unit: SeriesUnit, start_ms: int, end_ms: int) -> pd.DataFrame:
+    """Stored candles of `unit` with open time in [start, end), oldest first, one per time."""
+    frame = _read_window(lake, CANDLES, unit, start_ms, end_ms)
+    if frame.empty:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in _CANDLE_COLUMNS})
+    return frame[_CANDLE_COLUMNS]
+
+
 def last_close_time(lake: Path, unit: SeriesUnit) -> int | None:
     """Close time of the newest stored candle of `unit` (None when nothing is stored)."""
-    folders = _candle_folders(lake, unit)
+    folders = _series_folders(lake, CANDLES.name, unit)
     if len(folders) == 1:  # the series' own folder: its file names say it
         stored = stored_range(folders[0])
         return None if stored is None else stored[1] + timeframe_ms(unit.timeframe)
@@ -153,21 +161,20 @@ def last_close_time(lake: Path, unit: SeriesUnit) -> int | None:
 
 
 def read_signals(lake: Path, unit: SeriesUnit, as_of_ms: int) -> dict[str, object]:
-    """The newest stored signals row of `unit` at or before as_of ({} when none is stored)."""
-    sql = """
-        SELECT * EXCLUDE (ingested_at), epoch_ms(as_of) AS as_of_ms
-        FROM read_parquet(?, union_by_name = true, hive_partitioning = false)
-        WHERE symbol = ? AND as_of <= make_timestamp_ms(?)
-        ORDER BY as_of DESC, ingested_at DESC LIMIT 1"""
+    """The stored signals row of `unit` of the bar closing at as_of ({} when there is none)."""
+    dataset = DATASETS.get("signals")
+    if dataset is None:
+        return {}
     try:
-        frame = query_lake(sql, [series_glob(lake, "signals", unit), unit.symbol, as_of_ms])
-    except duckdb.Error as exc:  # an older signals schema without a column we name
-        log.warning("%s: signals unreadable (%s); writing from candles only", unit.label, exc)
+        frame = _read_window(lake, dataset, unit, as_of_ms, as_of_ms + 1)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # a file of an incompatible schema
+        log.warning("%s: signals unreadable (%s); computing them", unit.label, exc)
         return {}
     if frame.empty:
         return {}
-    row = frame.iloc[0].to_dict()
-    return {k: plain_value(v) for k, v in row.items()}
+    row = {k: plain_value(v) for k, v in frame.iloc[-1].to_dict().items()}
+    row.pop("ingested_at", None)
+    return row | {"as_of_ms": row["as_of"]}
 
 
 def plain_value(value: object) -> object:

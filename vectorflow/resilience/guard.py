@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from vectorflow.errors import CircuitOpen, VectorflowError
+from vectorflow.errors import Banned, CircuitOpen, VectorflowError
 from vectorflow.exchanges.classify import Verdict, classify_failure
 from vectorflow.exchanges.specs import Budget, ExchangeSpec, exchange_spec
 from vectorflow.resilience.breaker import Breakers
@@ -61,15 +62,12 @@ class Guard:
         charges = _charges(spec, endpoint.charges, params or {})
         attempt, malformed, last = 0, 0, None
         while True:
+            probe = self._admit(endpoint.kind, spec.id, what, last, attempt)
             try:
-                probe = self.breakers.admit(endpoint.kind, spec.id)
-            except CircuitOpen as exc:
-                if last is None:
-                    exc.add_note(f"{spec.id} {what}")
-                    raise
-                last.add_note(f"the {endpoint.kind}/{spec.id} breaker opened after {attempt} tries")
-                raise last from exc
-            ticket = self.limiter.acquire(spec.id, charges)
+                ticket = self.limiter.acquire(spec.id, charges)
+            except Banned as exc:  # blocked for longer than max_wait_seconds: nothing sent
+                exc.add_note(f"{spec.id} {what}")
+                raise
             attempt += 1
             client.vf_responses = responses = []
             try:
@@ -98,6 +96,22 @@ class Guard:
             self.limiter.record(ticket, responses)
             self.breakers.success(endpoint.kind, spec.id)
             return result
+
+    def _admit(self, kind: str, exchange: str, what: str, last, attempt: int) -> bool:
+        """Pass the breaker (True: this try is the half-open probe), else raise.
+
+        Refused before any try: CircuitOpen (the unit is skipped). Refused after tries that
+        opened it: the last real error, saying so.
+        """
+        try:
+            return self.breakers.admit(kind, exchange)
+        except CircuitOpen as exc:
+            if last is None:
+                exc.add_note(f"{exchange} {what}")
+                raise
+            last.add_note(f"the {kind}/{exchange} breaker opened after {attempt} tries")
+            last.tries = attempt
+            raise last from exc
 
     def _tell(
         self,
@@ -139,8 +153,9 @@ def _final(error: VectorflowError, attempt: int, malformed: int) -> VectorflowEr
     return error
 
 
-_guards: dict[tuple, Guard] = {}
+_guards: OrderedDict[tuple, Guard] = OrderedDict()
 _guards_lock = threading.Lock()
+KEEP_GUARDS = 16  # a process rarely uses more than one data dir; tests use many
 
 
 def guard_for(settings) -> Guard:
@@ -150,4 +165,7 @@ def guard_for(settings) -> Guard:
         guard = _guards.get(key)
         if guard is None:
             guard = _guards[key] = Guard(settings)
+            while len(_guards) > KEEP_GUARDS:  # the oldest goes; its connections with it
+                _guards.popitem(last=False)
+        _guards.move_to_end(key)
         return guard

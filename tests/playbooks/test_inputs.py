@@ -1,0 +1,79 @@
+"""Inputs read from a real lake: candles, stored or computed signals, staleness, stable hashes."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.playbooks.conftest import AS_OF, HOUR, UNIT, make_candles, store_candles
+from vectorflow.lake.schema import DATASETS
+from vectorflow.playbooks.context import load_inputs
+from vectorflow.playbooks.inputs import read_candles, wilder_atr
+from vectorflow.playbooks.prompt import build_payload, inputs_hash, payload_text
+from vectorflow.playbooks.store import write_rows
+
+CANDLES = make_candles(600)
+
+
+@pytest.fixture
+def lake(data_dir):
+    store_candles(data_dir / "lake", UNIT, CANDLES)
+    return data_dir / "lake"
+
+
+def test_candles_are_read_once_per_time_the_newest_write_winning(lake):
+    changed = CANDLES.tail(3).assign(close=1.0)
+    store_candles(lake, UNIT, changed, ingested_at=AS_OF + 1)  # rewritten later, same times
+    frame = read_candles(lake, UNIT, AS_OF - 10 * HOUR, AS_OF)
+    assert list(frame["open_time"]) == [AS_OF - (10 - i) * HOUR for i in range(10)]
+    assert list(frame["close"]) == [*CANDLES["close"].iloc[-10:-3], 1.0, 1.0, 1.0]
+    assert read_candles(lake, UNIT, AS_OF, AS_OF + HOUR).empty
+
+
+def test_stored_signals_are_used_when_the_signals_dataset_has_the_bar(lake):
+    if "signals" not in DATASETS:
+        pytest.skip("no signals dataset in this tree")
+    row = {
+        "exchange": UNIT.exchange,
+        "market": UNIT.market,
+        "symbol": UNIT.symbol,
+        "timeframe": UNIT.timeframe,
+        "as_of": AS_OF,
+        "regime": "trend_down|low_vol",
+        "tpo_poc": 60_000.0,
+        "tpo_vah": 60_100.0,
+        "tpo_val": 59_900.0,
+    }
+    write_rows(lake, DATASETS["signals"], [row])
+    given = load_inputs(lake, UNIT, AS_OF)
+    assert given.stale is None
+    assert given.signals["regime"] == "trend_down|low_vol"
+    assert given.levels["tpo_poc"] == 60_000.0
+
+
+def test_without_stored_signals_they_are_computed_from_the_candles(lake):
+    given = load_inputs(lake, UNIT, AS_OF)
+    assert given.stale is None
+    assert str(given.signals["regime"]).split("|")[0] in ("trend_up", "trend_down", "range")
+    assert given.atr == pytest.approx(
+        wilder_atr(*(CANDLES[k].to_numpy() for k in ("high", "low", "close")))
+    )
+    assert given.last_close == CANDLES["close"].iloc[-1]
+
+
+def test_latest_candle_judged_against_the_clock(lake):
+    fresh = load_inputs(lake, UNIT, now_ms=AS_OF + 30 * 60_000)
+    assert fresh.as_of_ms == AS_OF and fresh.stale is None
+    late = load_inputs(lake, UNIT, now_ms=AS_OF + 3 * HOUR)
+    assert late.as_of_ms == AS_OF and "more than two timeframes" in late.stale
+    nothing = load_inputs(lake.parent / "elsewhere", UNIT, now_ms=AS_OF)
+    assert nothing.stale.startswith("no candles stored")
+
+
+def test_the_same_as_of_always_hashes_the_same(lake):
+    hashes = {
+        inputs_hash("grok-4.3", payload_text(build_payload(load_inputs(lake, UNIT, now_ms=now))))
+        for now in (AS_OF + 60_000, AS_OF + 40 * 60_000)
+    }
+    assert len(hashes) == 1
+    explicit = load_inputs(lake, UNIT, AS_OF)
+    assert inputs_hash("grok-4.3", payload_text(build_payload(explicit))) in hashes
