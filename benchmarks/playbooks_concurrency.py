@@ -6,8 +6,9 @@ playbooks for 20 series (binance and bybit, spot and linear, five symbols, 1h) f
 candles in a temporary lake, against `vectorflow.sim.FakeLLM` on 127.0.0.1 with 1 s of latency
 per chat completion. Each run reads the candles, computes the signals, builds the payload, asks
 the fake LLM (over a socket), validates the answer and lands the rows; then the catalog is
-refreshed (the catalog exists already, as for any scheduled run). Timed: the flow call, with the default concurrency (`[playbooks] concurrency`) and
-with one worker (sequential), each in a fresh data dir so no answer comes from the cache.
+refreshed (it exists already, as for any scheduled run). Timed: the flow call, with the default
+concurrency (`[playbooks] concurrency`) and with one worker (sequential), each in a fresh copy
+of the data dir so no answer comes from the cache.
 The headline is the concurrent wall time (target <= 3 s); the sequential time is printed beside
 it with the ratio. A one-series warm-up run (imports, numba's cache) is not counted.
 
@@ -139,9 +140,8 @@ def run() -> int:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    from vectorflow.settings import load_settings
-
     from vectorflow.lake.catalog import refresh_catalog
+    from vectorflow.settings import load_settings
 
     template = TMP / "template"
     count = store_series(template / "lake")
