@@ -21,6 +21,10 @@ from vectorflow.lake.schema import CANDLES
 from vectorflow.settings import Settings
 from vectorflow.timeframes import floor_ms, ms_to_iso, now_ms, parse_time, timeframe_ms
 
+#: A candle that closed less than this long ago and is missing may still be on its way: the
+#: end of a window is recorded as empty only up to here
+PUBLISH_LAG_MS = 120_000
+
 #: Called after each landed page of a series: (unit, candles in the page, requests so far).
 PageHook = Callable[["SeriesUnit", int, int], None]
 
@@ -275,7 +279,8 @@ def ingest_series(
                     if on_page is not None:
                         on_page(unit, len(page["open_time"]), stats.requests)
                 if stats.server_now is not None:  # the window was answered to its end
-                    confirmed = min(end, floor_ms(stats.server_now, unit.timeframe))
+                    settled = stats.server_now - PUBLISH_LAG_MS
+                    confirmed = min(end, floor_ms(settled, unit.timeframe))
             finally:
                 writer.end_range(confirmed, key)  # what was validated lands even on a failure
     except CircuitOpen as exc:

@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import sim_settings
 from vectorflow.errors import MalformedResponse
 from vectorflow.exchanges.client import connect, market_of
-from vectorflow.exchanges.funding import fetch_funding
+from vectorflow.exchanges.funding import current_interval_hours, fetch_funding
 from vectorflow.exchanges.open_interest import fetch_open_interest
 from vectorflow.exchanges.orderbook import fetch_order_book
 from vectorflow.market_data import MarketUnit, ingest_market_unit
@@ -111,3 +111,19 @@ def test_a_crossed_book_is_rejected_and_never_stored(fresh_sim, data_dir):
     with pytest.raises(MalformedResponse, match="crossed"):
         ingest_market_unit(unit, None, fresh_sim.now_ms(), settings, clock=fresh_sim.now_ms)
     assert not list(data_dir.glob("lake/orderbook_levels/**/*.parquet"))
+
+
+@pytest.mark.parametrize(
+    ("exchange", "symbol", "hours"),
+    [
+        ("binance", "SOL/USDT:USDT", 4.0),  # listed by fundingInfo
+        ("binance", "BTC/USDT:USDT", 8.0),  # not listed: Binance's default
+        ("bybit", "SOL/USDT:USDT", 4.0),  # instruments-info fundingInterval 240 (minutes)
+        ("bybit", "BTC/USDT:USDT", 8.0),
+    ],
+)
+def test_the_current_funding_interval_comes_from_the_exchange(
+    sim, data_dir, exchange, symbol, hours
+):
+    client, market = _client(sim, data_dir, exchange, symbol, "linear")
+    assert current_interval_hours(client, market) == hours
