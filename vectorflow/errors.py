@@ -54,7 +54,7 @@ class ExchangeUnavailable(TransientError):
 
 
 class RateLimited(TransientError):
-    """The exchange said "too many requests"; `retry_after` is its wait in seconds, if it gave one."""
+    """The exchange said "too many requests"; `retry_after`: its wait in seconds, if given."""
 
     def __init__(self, message: str, retry_after: float | None = None):
         super().__init__(message)

@@ -102,8 +102,8 @@ class Breakers:
             if row[0] != CLOSED:
                 self._move(con, kind, target, row[0], CLOSED, "call succeeded", now)
             con.execute(
-                "UPDATE breakers SET state = ?, failures = 0, updated_at = ? "
-                "WHERE kind = ? AND target = ?",
+                "UPDATE breakers SET state = ?, failures = 0, updated_at = ?, opened_at = NULL, "
+                "probe_until = NULL, reason = NULL WHERE kind = ? AND target = ?",
                 (CLOSED, now, kind, target),
             )
 

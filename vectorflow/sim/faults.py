@@ -80,7 +80,10 @@ class Fault:
         if self.kind == "missing":
             if self.start is None or self.end is None:
                 raise InvalidInput("a 'missing' fault needs start and end (ms or ISO times)")
-            self.start, self.end = parse_time(self.start, name="start"), parse_time(self.end, name="end")
+            self.start, self.end = (
+                parse_time(self.start, name="start"),
+                parse_time(self.end, name="end"),
+            )
             if self.times == 1:
                 self.times = None
 
