@@ -93,14 +93,16 @@ def ingest_candles(
 
 
 def add_signals(units, rows: list[dict], settings, logger) -> None:
-    """Signals of the newly closed bars of every series that landed rows; failures are logged.
+    """Signals of the newly closed bars of each series that landed rows; failures are logged.
 
-    Run after all units, so a series' finer candles (used for TPO) have landed too.
+    Only for the settings' `signal_timeframes`; run after all units, so that a series' finer
+    candles (used for TPO) have landed too.
     """
     futures = {
         unit: update_signals_task.submit(unit, settings)
         for unit, row in zip(units, rows, strict=True)
         if row["status"] == "ok" and row["rows_written"]
+        and unit.timeframe in settings.signal_timeframes
     }
     for unit, row in zip(units, rows, strict=True):
         outcome = futures[unit].result(raise_on_failure=False) if unit in futures else None

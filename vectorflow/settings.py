@@ -8,6 +8,7 @@ Example file:
     markets_cache_hours = 24        # how long load_markets results are reused
     request_timeout_seconds = 10    # connect+read timeout of every exchange request
     flush_rows = 200000             # rows buffered per series before a Parquet file is written
+    signal_timeframes = ["15m", "30m", "1h", "4h", "1d"]  # series that get signals after ingest
 
     [exchanges.binance]
     url = "http://127.0.0.1:8900"   # replaces scheme and host of every Binance endpoint
@@ -42,6 +43,7 @@ from vectorflow.exchanges.urls import check_base_url
 from vectorflow.lake.config import LakeSettings
 from vectorflow.playbooks.config import PlaybookSettings
 from vectorflow.resilience.config import ResilienceFile, ResilienceSettings, resolve_resilience
+from vectorflow.timeframes import timeframe_ms
 
 EXCHANGES: tuple[str, ...] = ("binance", "bybit")
 
@@ -57,17 +59,30 @@ class _ExchangeFile(BaseModel):
         return None if value is None else check_base_url(value, name="url")
 
 
+#: Signals (TPO, regime, traps) are computed after ingest for these timeframes by default: on
+#: 1m-5m bars they cost much and say little; finer candles still feed the TPO of these.
+SIGNAL_TIMEFRAMES = ("15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w")
+
+
 class _SettingsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     workers: int = Field(default=4, ge=1, le=64)
     markets_cache_hours: float = Field(default=24.0, ge=0)
     request_timeout_seconds: float = Field(default=10.0, gt=0)
     flush_rows: int = Field(default=200_000, ge=1000)
+    signal_timeframes: list[str] = Field(default_factory=lambda: list(SIGNAL_TIMEFRAMES))
     exchanges: dict[str, _ExchangeFile] = Field(default_factory=dict)
     resilience: ResilienceFile = Field(default_factory=ResilienceFile)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     playbooks: PlaybookSettings = Field(default_factory=PlaybookSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
+
+    @field_validator("signal_timeframes")
+    @classmethod
+    def _timeframes(cls, value: list[str]) -> list[str]:
+        for timeframe in value:
+            timeframe_ms(timeframe)  # InvalidInput (a ValueError) names an unknown one
+        return value
 
     @field_validator("exchanges")
     @classmethod
@@ -98,6 +113,7 @@ class Settings:
     markets_cache_hours: float = 24.0
     request_timeout_seconds: float = 10.0
     flush_rows: int = 200_000
+    signal_timeframes: tuple[str, ...] = ()
     endpoints: dict[str, ExchangeEndpoints] = field(default_factory=dict)
     resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
@@ -188,6 +204,7 @@ def load_settings(
         markets_cache_hours=file.markets_cache_hours,
         request_timeout_seconds=file.request_timeout_seconds,
         flush_rows=file.flush_rows,
+        signal_timeframes=tuple(file.signal_timeframes),
         endpoints=endpoints,
         resilience=resolve_resilience(file.resilience, env),
         backtest=file.backtest,
