@@ -2,9 +2,10 @@
 """Ingest throughput: candles/s through the full path vs a bare ccxt paging loop.
 
 Full path: the `ingest_candles` Prefect flow for ONE unit (binance spot BTC/USDT 1m over one
-year, 525,600 candles), including paging through ccxt's raw kline method with ccxt's own rate
-limiter on, validation, the Parquet writes (zstd, fsync), the catalog refresh and Prefect's
-flow/task bookkeeping against a real (test harness) Prefect API.
+year, 525,600 candles), including paging through ccxt's raw kline method, every request through
+the project's guard (breaker, the host-wide rate limiter of `vectorflow.resilience` in `state.db`,
+retries; ccxt's own limiter is off), validation, the Parquet writes (zstd, fsync), the catalog
+refresh and Prefect's flow/task bookkeeping against a real (test harness) Prefect API.
 
 Bare: `ccxt.binance({'enableRateLimit': False})` pointed at the same simulator, `load_markets`,
 then `fetch_ohlcv(symbol, '1m', since, limit=1000)` advancing `since` until the year is covered.
@@ -15,11 +16,12 @@ Both sides fetch the same closed candles, [since, until) with until = the simula
 the script asserts equal counts and checksums. Sides alternate, the median of the repetitions is
 the headline figure (best also shown). Prefect's start-up is timed and printed separately.
 
-Diagnostics (not part of the headline ratio): the time the full path spent sleeping in ccxt's
-limiter (ccxt's `throttle`, wrapped with a timer), the limiter's floor (kline requests x 20 ms:
-binance spot klines cost 0.4 x rateLimit 50 ms), one full-path run with the limiter switched off,
-and, when the ratio misses the target, a cProfile of the library call the flow's task makes
-(`ingest_series`, same unit and range) with its top costs.
+Diagnostics (not part of the headline ratio): the time the full path spent in the project's
+limiter (`RateLimiter.acquire` and `record` wrapped with timers; waiting = acquire minus its
+SQLite reservation attempts `_try`), the binance spot weight it reserved per run as a fraction of
+the 6000/min budget (and of the budget at the run's pace), and, when the ratio misses the target,
+a cProfile of the library call the flow's task makes (`ingest_series`, same unit and range) with
+its top costs.
 
 Run from anywhere:  python benchmarks/ingest_throughput.py [--reps 3] [--days 365] [--no-profile]
 Everything is written into a temporary folder that is removed at the end.
@@ -39,7 +41,7 @@ from pathlib import Path
 TARGET = 0.8
 SIM_NOW = "2026-06-01T00:00:00Z"  # pinned: both sides fetch exactly the same candles
 UNIT_ARGS = dict(exchange="binance", market="spot", symbol="BTC/USDT", timeframe="1m")
-KLINE_SPACING_MS = 0.4 * 50  # ccxt binance: spot klines cost 0.4, rateLimit 50 ms
+SPOT_BUDGET, SPOT_LIMIT = "binance_spot", 6000  # weight per minute (vectorflow.exchanges.specs)
 
 TMP = Path(tempfile.mkdtemp(prefix="vf-bench-throughput-"))
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
@@ -59,6 +61,7 @@ import pyarrow.parquet as pq  # noqa: E402
 import vectorflow.exchanges.client as vf_client  # noqa: E402
 from vectorflow.exchanges.urls import override_api_urls  # noqa: E402
 from vectorflow.ingest import SeriesUnit, ingest_series  # noqa: E402
+from vectorflow.resilience.limiter import RateLimiter  # noqa: E402
 from vectorflow.settings import load_settings  # noqa: E402
 from vectorflow.sim import ExchangeSimulator  # noqa: E402
 from vectorflow.timeframes import ms_to_iso  # noqa: E402
@@ -69,26 +72,44 @@ STEP = 60_000
 # ---------------------------------------------------------------- instrumentation
 
 
-class ThrottleClock:
-    """Total time spent inside ccxt's rate limiter (`Exchange.throttle`), for the diagnostics."""
+class LimiterClock:
+    """Time spent in the project's limiter (acquire, its `_try`s, record); spot weight reserved."""
+
+    METHODS = ("acquire", "_try", "record")
 
     def __init__(self) -> None:
-        self.seconds = 0.0
-        self.calls = 0
-        original = ccxt.Exchange.throttle
+        self.reset()
+        for name in self.METHODS:
+            setattr(RateLimiter, name, self._timed(name, getattr(RateLimiter, name)))
 
-        def timed(exchange, cost=None):
+    def _timed(self, name: str, original):
+        def timed(limiter, *args, **kwargs):
             started = time.perf_counter()
             try:
-                return original(exchange, cost)
+                result = original(limiter, *args, **kwargs)
             finally:
-                self.seconds += time.perf_counter() - started
-                self.calls += 1
+                self.seconds[name] += time.perf_counter() - started
+                self.calls[name] += 1
+            if name == "acquire":
+                self.weight += sum(w for budget, w in result.charges if budget == SPOT_BUDGET)
+            return result
 
-        ccxt.Exchange.throttle = timed
+        return timed
 
     def reset(self) -> None:
-        self.seconds, self.calls = 0.0, 0
+        self.seconds = dict.fromkeys(self.METHODS, 0.0)
+        self.calls = dict.fromkeys(self.METHODS, 0)
+        self.weight = 0
+
+    def snapshot(self) -> dict:
+        """In the limiter (acquire + record), waiting (acquire - _try), waits, spot weight."""
+        s, c = self.seconds, self.calls
+        return {
+            "limiter_seconds": s["acquire"] + s["record"],
+            "wait_seconds": s["acquire"] - s["_try"],
+            "waits": c["_try"] - c["acquire"],
+            "weight": self.weight,
+        }
 
 
 def kline_requests(sim: ExchangeSimulator) -> int:
@@ -131,14 +152,14 @@ def run_bare(sim: ExchangeSimulator, since: int, until: int) -> dict:
     }
 
 
-def run_full(sim: ExchangeSimulator, since: int, until: int, throttle: ThrottleClock) -> dict:
+def run_full(sim: ExchangeSimulator, since: int, until: int, limiter: LimiterClock) -> dict:
     """The `ingest_candles` flow for one unit into a fresh data dir."""
     from flows.ingest import ingest_candles
 
     data_dir = Path(tempfile.mkdtemp(prefix="data-", dir=TMP))
     vf_client.forget_markets()  # each run loads markets like a fresh scheduled process
     sim.clear_requests()
-    throttle.reset()
+    limiter.reset()
     started = time.perf_counter()
     state = ingest_candles(
         exchanges=[UNIT_ARGS["exchange"]],
@@ -168,9 +189,9 @@ def run_full(sim: ExchangeSimulator, since: int, until: int, throttle: ThrottleC
         "requests": kline_requests(sim),
         "check": check,
         "ingest_seconds": row["seconds"],
-        "throttle_seconds": throttle.seconds,
         "files": files,
         "stored": table.num_rows,
+        **limiter.snapshot(),
     }
 
 
@@ -178,7 +199,7 @@ def run_full(sim: ExchangeSimulator, since: int, until: int, throttle: ThrottleC
 
 
 def profile_library(sim: ExchangeSimulator, since: int, until: int) -> None:
-    """cProfile of `ingest_series` (what the flow's task calls), limiter on, top costs printed."""
+    """cProfile of `ingest_series` (what the flow's task calls), top costs printed."""
     import cProfile
     import pstats
 
@@ -212,11 +233,14 @@ def profile_library(sim: ExchangeSimulator, since: int, until: int) -> None:
         )
 
     print(
-        f"\nprofile: ingest_series under cProfile (limiter on), {report.rows_written:,} candles, "
+        f"\nprofile: ingest_series under cProfile, {report.rows_written:,} candles, "
         f"{report.requests} requests, {wall:.2f} s wall (profiler overhead included)"
     )
     groups = [
-        ("ccxt rate limiter (throttle -> time.sleep)", cum("throttle", "ccxt")),
+        (
+            "project rate limiter (RateLimiter.acquire + record, SQLite state.db)",
+            cum("acquire", "limiter.py") + cum("record", "limiter.py"),
+        ),
         (
             "HTTP round trip (requests/urllib3; simulator answering, same process)",
             cum("request", "requests/sessions.py"),
@@ -281,7 +305,7 @@ def run() -> int:
     warm.urls["api"] = override_api_urls(warm.urls["api"], sim.url)
     warm.load_markets()
     warm.fetch_ohlcv("BTC/USDT", "1m", since, limit=1000)
-    throttle = ThrottleClock()
+    limiter = LimiterClock()
 
     started = time.perf_counter()
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
@@ -304,11 +328,12 @@ def run() -> int:
                         bare.append(result)
                         note = ""
                     else:
-                        result = run_full(sim, since, until, throttle)
+                        result = run_full(sim, since, until, limiter)
                         full.append(result)
                         note = (
-                            f"ingest_series {result['ingest_seconds']:.2f} s, of which ccxt "
-                            f"limiter sleep {result['throttle_seconds']:.2f} s; "
+                            f"ingest_series {result['ingest_seconds']:.2f} s, of which limiter "
+                            f"{result['limiter_seconds']:.2f} s (waiting "
+                            f"{result['wait_seconds']:.2f} s); "
                             f"Prefect+catalog {result['seconds'] - result['ingest_seconds']:.2f}"
                             f" s; {result['files']} files"
                         )
@@ -325,27 +350,11 @@ def run() -> int:
             candles = counts.pop()
             assert candles >= 500_000 or args.days < 365, candles
 
-            # diagnostic: the same flow with ccxt's limiter switched off
-            original = vf_client.new_exchange
-
-            def no_limiter(*a, **k):
-                client = original(*a, **k)
-                client.enableRateLimit = False
-                return client
-
-            vf_client.new_exchange = no_limiter
-            try:
-                off = run_full(sim, since, until, throttle)
-            finally:
-                vf_client.new_exchange = original
-            assert off["candles"] == candles and off["check"] in checks
-
     med_bare = statistics.median(r["seconds"] for r in bare)
     med_full = statistics.median(r["seconds"] for r in full)
     best_bare = min(r["seconds"] for r in bare)
     best_full = min(r["seconds"] for r in full)
     requests = full[0]["requests"]
-    floor = requests * KLINE_SPACING_MS / 1000
     print(
         f"\ncandles per run: {candles:,} (equal on both sides: count, first/last open time and "
         f"sum of closes checked); kline requests per run: {requests}"
@@ -359,21 +368,18 @@ def run() -> int:
         f"(best-of-{reps}: {best_bare / best_full:.2f})   target >= {TARGET}: "
         f"{'MET' if ratio >= TARGET else 'MISSED'}"
     )
-    print("\nis ccxt's rate limiter what bounds the ratio?")
+    print("\nthe project's rate limiter in the full path (medians):")
+    med = {k: statistics.median(r[k] for r in full) for k in ("limiter_seconds", "wait_seconds")}
     print(
-        f"  limiter floor: {requests} kline requests x {KLINE_SPACING_MS:.0f} ms spacing = "
-        f"{floor:.2f} s -> best possible ratio with the limiter on = {med_bare:.2f} / "
-        f"{floor:.2f} = {med_bare / floor:.2f}"
+        f"  in the limiter {med['limiter_seconds']:.2f} s ({med['limiter_seconds'] / med_full:.0%}"
+        f" of the run), of which waiting {med['wait_seconds']:.2f} s; waits per run: "
+        f"{', '.join(str(r['waits']) for r in full)}"
     )
-    med_sleep = statistics.median(r["throttle_seconds"] for r in full)
+    weight = statistics.median(r["weight"] for r in full)
+    pace = weight / med_full * 60
     print(
-        f"  full path spent a median {med_sleep:.2f} s sleeping in ccxt's limiter "
-        f"({med_sleep / med_full:.0%} of its time)"
-    )
-    off_rate = candles / off["seconds"]
-    print(
-        f"  full flow with the limiter off: {off['seconds']:.2f} s, {off_rate:,.0f} candles/s, "
-        f"ratio {med_bare / off['seconds']:.2f} (diagnostic only: real Binance needs the limiter)"
+        f"  binance spot budget: {weight:,.0f} weight per run = {weight / SPOT_LIMIT:.2f} of "
+        f"{SPOT_LIMIT}/min; at the run's pace {pace:,.0f}/min = {pace / SPOT_LIMIT:.2f} of it"
     )
     if ratio < TARGET and not args.no_profile:
         profile_library(sim, since, until)

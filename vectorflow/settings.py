@@ -8,7 +8,7 @@ Example file:
     markets_cache_hours = 24        # how long load_markets results are reused
     request_timeout_seconds = 10    # connect+read timeout of every exchange request
     flush_rows = 200000             # rows buffered per series before a Parquet file is written
-    signal_timeframes = ["15m", "30m", "1h", "4h", "1d"]  # series that get signals after ingest
+    signal_timeframes = ["5m", "1h", "4h"]  # series that get signals after ingest (default 5m+)
 
     [exchanges.binance]
     url = "http://127.0.0.1:8900"   # replaces scheme and host of every Binance endpoint
@@ -60,8 +60,8 @@ class _ExchangeFile(BaseModel):
 
 
 #: Signals (TPO, regime, traps) are computed after ingest for these timeframes by default: on
-#: 1m-5m bars they cost much and say little; finer candles still feed the TPO of these.
-SIGNAL_TIMEFRAMES = ("15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w")
+#: 1m-3m bars they cost much and say little; finer candles still feed the TPO of these.
+SIGNAL_TIMEFRAMES = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w")
 
 
 class _SettingsFile(BaseModel):
