@@ -75,3 +75,14 @@ def test_signals_command_prints_levels_regime_and_traps(sim, data_dir, monkeypat
     assert "POC" in out and "regime " in out and "open interest: -" in out  # spot: no OI
     assert main([*args, "--as-of", "2001-01-01"]) == INVALID
     assert "2001-01-01" in capsys.readouterr().err
+
+
+def test_tpo_row_size_comes_from_the_settings_file_per_symbol(sim, data_dir):
+    (data_dir / "vectorflow.toml").write_text('[tpo_row_sizes]\n"BTC/USDT" = 25.0\n')
+    settings = sim_settings(sim, data_dir)
+    unit = SeriesUnit("bybit", "spot", "BTC/USDT", "30m")  # its own candles serve for TPO
+    first, _ = sim.bundled_range("1d")
+    ingest_series(unit, first, first + 100 * HOUR, settings, clock=sim.now_ms)
+    assert update_signals(unit, settings).rows_written == 200
+    sizes = read_view(settings.lake_dir, "signals", {"symbol": "BTC/USDT"}, "DISTINCT tpo_row_size")
+    assert set(sizes["tpo_row_size"].dropna()) == {25.0}

@@ -10,6 +10,9 @@ Example file:
     flush_rows = 200000             # rows buffered per series before a Parquet file is written
     signal_timeframes = ["5m", "1h", "4h"]  # series that get signals after ingest (default 5m+)
 
+    [tpo_row_sizes]                 # TPO row size per unified symbol (default: from price, see
+    "BTC/USDT" = 10                 # vectorflow/signals/rows.py)
+
     [exchanges.binance]
     url = "http://127.0.0.1:8900"   # replaces scheme and host of every Binance endpoint
     [exchanges.binance.urls]        # or whole URLs per ccxt API group (testnets)
@@ -71,6 +74,15 @@ class _SettingsFile(BaseModel):
     request_timeout_seconds: float = Field(default=10.0, gt=0)
     flush_rows: int = Field(default=200_000, ge=1000)
     signal_timeframes: list[str] = Field(default_factory=lambda: list(SIGNAL_TIMEFRAMES))
+    tpo_row_sizes: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("tpo_row_sizes")
+    @classmethod
+    def _row_sizes(cls, value: dict[str, float]) -> dict[str, float]:
+        for symbol, size in value.items():
+            if size <= 0:
+                raise ValueError(f"TPO row size of {symbol!r} must be positive, got {size}")
+        return value
     exchanges: dict[str, _ExchangeFile] = Field(default_factory=dict)
     resilience: ResilienceFile = Field(default_factory=ResilienceFile)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
@@ -114,6 +126,7 @@ class Settings:
     request_timeout_seconds: float = 10.0
     flush_rows: int = 200_000
     signal_timeframes: tuple[str, ...] = ()
+    tpo_row_sizes: dict[str, float] = field(default_factory=dict)
     endpoints: dict[str, ExchangeEndpoints] = field(default_factory=dict)
     resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
@@ -205,6 +218,7 @@ def load_settings(
         request_timeout_seconds=file.request_timeout_seconds,
         flush_rows=file.flush_rows,
         signal_timeframes=tuple(file.signal_timeframes),
+        tpo_row_sizes=dict(file.tpo_row_sizes),
         endpoints=endpoints,
         resilience=resolve_resilience(file.resilience, env),
         backtest=file.backtest,

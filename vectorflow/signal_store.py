@@ -102,7 +102,11 @@ def _write(frame: pd.DataFrame, unit: SeriesUnit, dataset: Dataset, folder: Path
 def update_signals(
     unit: SeriesUnit, settings: Settings, *, tpo_row_size: float | None = None
 ) -> SignalsReport:
-    """Add the signals of the bars of `unit` closed since its last stored `as_of`."""
+    """Add the signals of the bars of `unit` closed since its last stored `as_of`.
+
+    The TPO row size is `tpo_row_size`, else the settings' `tpo_row_sizes[symbol]`, else the
+    documented default derived from price.
+    """
     lake = settings.lake_dir
     report = SignalsReport(unit.exchange, unit.market, unit.symbol, unit.timeframe)
     where = {
@@ -126,6 +130,7 @@ def update_signals(
     stored = stored_range(signals_dir)
     tpo, tpo_tf = _finest_tpo_candles(lake, unit)
     oi, funding = _derivatives(lake, unit)
+    tpo_row_size = tpo_row_size or settings.tpo_row_sizes.get(unit.symbol)
     options = (
         SignalOptions(tpo=TpoSettings(row_size=tpo_row_size)) if tpo_row_size else (SignalOptions())
     )
