@@ -22,9 +22,17 @@ def _free_port() -> int:
 
 
 def _trigger(api: str, deployment: dict, parameters: dict) -> str:
-    """What the UI's Run button does: create a flow run of the deployment with parameters."""
-    created = requests.post(f"{api}/deployments/{deployment['id']}/create_flow_run",
-                            json={"parameters": parameters}, timeout=10)
+    """What the UI's Run button does: create a flow run of the deployment with parameters.
+
+    The SQLite-backed server answers 503 while its scheduler holds the database (it is filling
+    every deployment's schedule just after `up`); like a person clicking again, retry a few times.
+    """
+    for _ in range(20):
+        created = requests.post(f"{api}/deployments/{deployment['id']}/create_flow_run",
+                                json={"parameters": parameters}, timeout=30)
+        if created.status_code != 503:
+            break
+        time.sleep(1)
     created.raise_for_status()
     return created.json()["id"]
 
@@ -32,8 +40,9 @@ def _trigger(api: str, deployment: dict, parameters: dict) -> str:
 def _wait(api: str, flow_run_id: str, timeout_s: float = 180) -> dict:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        run = requests.get(f"{api}/flow_runs/{flow_run_id}", timeout=10).json()
-        if run["state"]["type"] in FINAL:
+        answer = requests.get(f"{api}/flow_runs/{flow_run_id}", timeout=30)
+        run = answer.json() if answer.ok else {}  # a 503 while the database is busy: ask again
+        if run.get("state") and run["state"]["type"] in FINAL:
             return run
         time.sleep(0.5)
     pytest.fail(f"flow run {flow_run_id} did not finish in {timeout_s} s")
