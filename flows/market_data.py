@@ -13,12 +13,10 @@ from prefect.states import Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.ingest import _workers
+from flows.reporting import publish_summary, run_name
 from tasks.candles import load_markets_task, refresh_catalog_task
 from tasks.market_data import ingest_market_unit_task
-from vectorflow.exchanges.specs import MARKETS
-from vectorflow.ingest import DEFAULT_EXCHANGES, DEFAULT_SYMBOLS
 from vectorflow.market_data import (
-    DEFAULT_PERIOD,
     MARKET_DATASETS,
     failed_report,
     plan_market_data,
@@ -27,14 +25,19 @@ from vectorflow.market_data import (
 from vectorflow.settings import load_settings
 
 
-@flow(name="ingest-market-data", task_runner=ThreadPoolTaskRunner(max_workers=_workers()))
+@flow(
+    name="ingest-market-data",
+    flow_run_name=run_name("market-data", "datasets", "exchanges"),
+    task_runner=ThreadPoolTaskRunner(max_workers=_workers()),
+    timeout_seconds=600,  # order books every minute, derivatives every 15: never this long
+)
 def ingest_market_data(
-    exchanges: list[str] = DEFAULT_EXCHANGES,  # the lists are never mutated
-    markets: list[str] = list(MARKETS),  # noqa: B006 - never mutated; shown in the UI
-    symbols: list[str] = DEFAULT_SYMBOLS,
+    exchanges: list[str] | None = None,  # None: the settings file's [series]
+    markets: list[str] | None = None,
+    symbols: list[str] | None = None,
     datasets: list[str] = list(MARKET_DATASETS),  # noqa: B006
-    period: str = DEFAULT_PERIOD,
-    levels: int = 100,
+    period: str | None = None,
+    levels: int | None = None,
     since: str | None = None,
     until: str | None = None,
     data_dir: str | None = None,
@@ -46,13 +49,14 @@ def ingest_market_data(
     """
     logger = get_run_logger()
     settings = load_settings(data_dir)
+    series = settings.series.pick(exchanges, markets, symbols)
     plan = plan_market_data(
-        exchanges,
-        markets,
-        symbols,
+        series["exchanges"],
+        series["markets"],
+        series["symbols"],
         datasets,
-        period=period,
-        levels=levels,
+        period=period or settings.series.derivatives_period,
+        levels=levels or settings.series.orderbook_levels,
         since=since,
         until=until,
     )
@@ -78,6 +82,7 @@ def ingest_market_data(
         key="ingest-market-data-summary",
         description="Rows written, first/last time and requests per unit",
     )
+    publish_summary("ingest-market-data", rows, settings)
     return market_final_state(rows, logger)
 
 

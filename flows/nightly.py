@@ -11,10 +11,11 @@ from prefect.states import Failed
 
 from flows.backtest import publish
 from flows.maintenance import compact_lake
+from flows.reporting import publish_summary, run_name
 from tasks.backtest import backtest_series_task, configured_series_task
 from tasks.candles import refresh_catalog_task
 from tasks.playbooks import grade_task
-from tasks.signals import update_signals_task
+from tasks.signals import refresh_signals_of
 from vectorflow.backtest.run import BacktestRequest, check_options
 from vectorflow.ingest import SeriesUnit
 from vectorflow.settings import load_settings
@@ -29,22 +30,11 @@ def _outcome(state, step: str, logger) -> str:
     return "ok"
 
 
-def _refresh_signals(series, settings, logger) -> str:
-    """Store the signals of the newly closed bars of every series about to be backtested."""
-    failed = []
-    for ref in series:
-        unit = SeriesUnit(ref.exchange, ref.market, ref.symbol, ref.timeframe)
-        state = update_signals_task(unit, settings, return_state=True)
-        if _outcome(state, f"signals of {unit.label}", logger) != "ok":
-            failed.append(unit.label)
-    return f"failed: {', '.join(failed)}" if failed else "ok"
-
-
 def _failed(ref, error: BaseException) -> dict:
     return {**ref.model_dump(), "error": f"{type(error).__name__}: {error}"[:500]}
 
 
-@flow(name="nightly")
+@flow(name="nightly", flow_run_name=run_name("nightly"), timeout_seconds=4 * 3600)
 def nightly(
     strategies: list[str] | None = None,
     grid: str | None = None,
@@ -62,7 +52,9 @@ def nightly(
     steps = {"compaction": _outcome(compact_lake(data_dir=data_dir, return_state=True),
                                     "compaction", logger)}  # fmt: skip
     series = configured_series_task(settings)
-    steps["signals refresh"] = _refresh_signals(series, settings, logger)
+    units = [SeriesUnit(r.exchange, r.market, r.symbol, r.timeframe) for r in series]
+    failed_signals = refresh_signals_of(units, settings)
+    steps["signals refresh"] = f"failed: {'; '.join(failed_signals)}" if failed_signals else "ok"
     summaries, failures = [], []
     for ref in series:
         request = BacktestRequest(ref, tuple(strategies or ()), grid, walk_forward, metric)
@@ -77,6 +69,14 @@ def nightly(
         grade_task(settings, return_state=True), "playbook grading", logger
     )
     publish(summaries, key="nightly-backtest-leaders")
+    steps_rows = [
+        {"dataset": f"step: {step}", "status": "ok" if done == "ok" else "failed", "error": done}
+        for step, done in steps.items()
+    ]
+    series_rows = [{**s, "status": "ok"} for s in summaries] + [
+        {**f, "status": "failed"} for f in failures
+    ]
+    publish_summary("nightly", steps_rows + series_rows, settings)
     result = {"steps": steps, "series": summaries, "failed": failures}
     if failures:
         names = ", ".join(f"{f['exchange']} {f['market']} {f['symbol']}" for f in failures)

@@ -10,6 +10,9 @@ Example file:
     flush_rows = 200000             # rows buffered per series before a Parquet file is written
     signal_timeframes = ["5m", "1h", "4h"]  # series that get signals after ingest (default 5m+)
 
+    [series]                        # what is collected unless a parameter names others:
+    symbols = ["BTC/USDT", "BTC/USDT:USDT"]   # exchanges, markets, timeframes, first_run_days...
+                                    # (vectorflow.series_config)
     [tpo_row_sizes]                 # TPO row size per unified symbol (default: from price, see
     "BTC/USDT" = 10                 # vectorflow/signals/rows.py)
 
@@ -46,6 +49,7 @@ from vectorflow.exchanges.urls import check_base_url
 from vectorflow.lake.config import LakeSettings
 from vectorflow.playbooks.config import PlaybookSettings
 from vectorflow.resilience.config import ResilienceFile, ResilienceSettings, resolve_resilience
+from vectorflow.series_config import SeriesSettings
 from vectorflow.timeframes import timeframe_ms
 
 EXCHANGES: tuple[str, ...] = ("binance", "bybit")
@@ -83,6 +87,8 @@ class _SettingsFile(BaseModel):
             if size <= 0:
                 raise ValueError(f"TPO row size of {symbol!r} must be positive, got {size}")
         return value
+
+    series: SeriesSettings = Field(default_factory=SeriesSettings)
     exchanges: dict[str, _ExchangeFile] = Field(default_factory=dict)
     resilience: ResilienceFile = Field(default_factory=ResilienceFile)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
@@ -127,6 +133,7 @@ class Settings:
     flush_rows: int = 200_000
     signal_timeframes: tuple[str, ...] = ()
     tpo_row_sizes: dict[str, float] = field(default_factory=dict)
+    series: SeriesSettings = field(default_factory=SeriesSettings)
     endpoints: dict[str, ExchangeEndpoints] = field(default_factory=dict)
     resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
@@ -219,6 +226,7 @@ def load_settings(
         flush_rows=file.flush_rows,
         signal_timeframes=tuple(file.signal_timeframes),
         tpo_row_sizes=dict(file.tpo_row_sizes),
+        series=file.series,
         endpoints=endpoints,
         resilience=resolve_resilience(file.resilience, env),
         backtest=file.backtest,

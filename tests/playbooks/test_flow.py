@@ -199,7 +199,11 @@ def test_the_key_can_come_from_a_prefect_secret_block(
     Secret(value=CANARY).save(block, overwrite=True)
     try:
         state = generate_playbooks(
-            exchanges=["binance"], symbols=["BTC/USDT"], as_of=ms_to_iso(AS_OF), return_state=True
+            exchanges=["binance"],
+            symbols=["BTC/USDT"],
+            timeframes=["1h"],
+            as_of=ms_to_iso(AS_OF),
+            return_state=True,
         )
     finally:
         _delete_block(block)

@@ -58,20 +58,11 @@ def _run_ingest_flow(data_dir: str | None, **parameters) -> int:
 
 def ingest(args: argparse.Namespace) -> int:
     """`vectorflow ingest`: validate the request, then run the ingest flow."""
-    from vectorflow.exchanges.specs import MARKETS
-    from vectorflow.ingest import (
-        DEFAULT_EXCHANGES,
-        DEFAULT_SYMBOLS,
-        DEFAULT_TIMEFRAMES,
-        plan_ingest,
-    )
+    from vectorflow.ingest import plan_ingest
 
-    load_settings(args.data_dir)  # a malformed settings file is invalid input: exit 2 now
+    series = load_settings(args.data_dir).series  # a malformed file is invalid input: exit 2
     parameters = dict(
-        exchanges=args.exchange or DEFAULT_EXCHANGES,
-        markets=args.market or list(MARKETS),
-        symbols=args.symbol or DEFAULT_SYMBOLS,
-        timeframes=args.timeframe or DEFAULT_TIMEFRAMES,
+        **series.pick(args.exchange, args.market, args.symbol, args.timeframe),
         since=args.since,
         until=args.until,
     )
@@ -189,10 +180,12 @@ def add_parsers(sub) -> None:
         "--since 2024-01-01",
     )
     ingest_parser.add_argument(
-        "--exchange", action="append", help="binance or bybit (repeatable; default both)"
+        "--exchange",
+        action="append",
+        help="binance or bybit (repeatable; default: [series] of the settings)",
     )
     ingest_parser.add_argument(
-        "--market", action="append", help="spot or linear (repeatable; default both)"
+        "--market", action="append", help="spot or linear (repeatable; default: [series])"
     )
     ingest_parser.add_argument(
         "--symbol",
@@ -203,7 +196,9 @@ def add_parsers(sub) -> None:
         "--timeframe", action="append", help="1m 5m 15m 30m 1h 4h 1d ... (repeatable)"
     )
     ingest_parser.add_argument(
-        "--since", help="UTC date or ISO timestamp, inclusive (needed on a series' first run)"
+        "--since",
+        help="UTC date or ISO timestamp, inclusive (default: resume after what is "
+        "stored; a series' first run starts [series] first_run_days (30) back)",
     )
     ingest_parser.add_argument(
         "--until", help="UTC date or ISO timestamp, exclusive (default: now)"

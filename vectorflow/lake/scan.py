@@ -69,7 +69,7 @@ WITH vf_names AS (
 ), vf_visible AS (
     SELECT file, dir, lo, hi FROM vf_ranked
     WHERE NOT compact AND (reach IS NULL OR reach < hi)
-), vf_flags AS (
+), vf_flags AS MATERIALIZED (  -- computed once, read by both parts below
     SELECT file,
            coalesce(lo <= max(hi) OVER (PARTITION BY dir ORDER BY lo, hi, file
                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), false)

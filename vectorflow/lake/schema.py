@@ -21,7 +21,14 @@ class Dataset:
     # A file holds every key of its partition between its first and last `order_by` time (a
     # fetched range): views and compaction use the file-name ranges (`vectorflow.lake.store`).
     complete_ranges: bool = False
-    period: str = "month"  # compaction writes one file per partition and period (day/month/year)
+    # Compaction leaves one file per partition and period (day/month/year): each period's part
+    # that lies before the current `settle_unit` (month for a year, else day) is one file.
+    period: str = "month"
+
+    @property
+    def settle_unit(self) -> str:
+        """Rows before the start of the current unit of this size are final (compacted)."""
+        return "month" if self.period == "year" else "day"
 
 
 CANDLES = Dataset(
@@ -48,6 +55,7 @@ CANDLES = Dataset(
     partitions=("exchange", "market", "symbol_id", "timeframe"),
     order_by="open_time",
     complete_ranges=True,
+    period="year",  # one file per series and year (this year's: up to its last closed month)
 )
 
 _SERIES = [
@@ -258,6 +266,7 @@ OPEN_INTEREST = Dataset(
     partitions=("exchange", "symbol_id", "period"),
     order_by="time",
     complete_ranges=True,
+    period="year",
 )
 
 #: Funding rates of perpetuals, as fractions per funding interval.
