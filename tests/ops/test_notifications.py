@@ -91,8 +91,7 @@ def test_a_failed_run_posts_its_deployment_run_state_and_failed_units(
 ):
     api = stack_with_webhook
     deployments = {
-        d["name"]: d
-        for d in requests.post(f"{api}/deployments/filter", json={}, timeout=10).json()
+        d["name"]: d for d in requests.post(f"{api}/deployments/filter", json={}, timeout=10).json()
     }
     first, _ = sim.bundled_range("1h")
     parameters = {
@@ -118,3 +117,19 @@ def test_a_failed_run_posts_its_deployment_run_state_and_failed_units(
     assert [a["name"] for a in automations] == [NAME]
     configure_notifications(None, api)
     assert requests.post(f"{api}/automations/filter", json={}, timeout=10).json() == []
+
+
+def test_the_webhook_url_comes_from_the_environment_then_the_settings_file(data_dir):
+    from vectorflow.errors import InvalidInput
+    from vectorflow.settings import load_settings
+
+    (data_dir / "vectorflow.toml").write_text(
+        '[notifications]\nwebhook_url = "https://hooks.example/file"\n'
+    )
+    env = {"VECTORFLOW_DATA_DIR": str(data_dir)}
+    assert load_settings(env=env).webhook_url == "https://hooks.example/file"
+    url = "https://hooks.example/env"
+    assert load_settings(env=env | {"VECTORFLOW_WEBHOOK_URL": url}).webhook_url == url
+    with pytest.raises(InvalidInput, match="VECTORFLOW_WEBHOOK_URL: not an http") as bad:
+        load_settings(env=env | {"VECTORFLOW_WEBHOOK_URL": "hooks.example/T0/secret-token"})
+    assert "secret-token" not in str(bad.value)  # a URL may hold a token: never echoed
