@@ -14,7 +14,7 @@ import textwrap
 
 from vectorflow import __version__
 from vectorflow.errors import InvalidInput, VectorflowError
-from vectorflow.secrets import install_redaction
+from vectorflow.secrets import REDACTOR, install_redaction
 
 OK, UNITS_FAILED, INVALID = 0, 1, 2
 
@@ -88,10 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except InvalidInput as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {REDACTOR.redact(str(exc))}", file=sys.stderr)
         return INVALID
     except VectorflowError as exc:
-        print(f"error: {textwrap.shorten(str(exc), 2000)}", file=sys.stderr)
+        print(f"error: {textwrap.shorten(REDACTOR.redact(str(exc)), 2000)}", file=sys.stderr)
         return UNITS_FAILED
 
 
