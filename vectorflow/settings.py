@@ -32,6 +32,9 @@ Example file:
 
     [lake.retention_days]           # retention, merging, grace: vectorflow.lake.config
     orderbook_levels = 30
+
+    [notifications]                 # or VECTORFLOW_WEBHOOK_URL: `vectorflow up` posts failed runs
+    webhook_url = "https://hooks.slack.com/services/T000/B000/XXXX"
 """
 
 from __future__ import annotations
@@ -71,6 +74,26 @@ class _ExchangeFile(BaseModel):
 SIGNAL_TIMEFRAMES = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w")
 
 
+class _NotificationsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    webhook_url: str | None = None
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_webhook_url(value, name="webhook_url")
+
+
+def check_webhook_url(value: str, *, name: str) -> str:
+    """`value` when it is an http(s) URL; InvalidInput naming it otherwise."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(value.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise InvalidInput(f"{name}: not an http(s) URL such as https://hooks.slack.com/...")
+    return value.strip()
+
+
 class _SettingsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     workers: int = Field(default=4, ge=1, le=64)
@@ -94,6 +117,7 @@ class _SettingsFile(BaseModel):
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     playbooks: PlaybookSettings = Field(default_factory=PlaybookSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
+    notifications: _NotificationsFile = Field(default_factory=_NotificationsFile)
 
     @field_validator("signal_timeframes")
     @classmethod
@@ -139,6 +163,7 @@ class Settings:
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
     playbooks: PlaybookSettings = field(default_factory=PlaybookSettings)
     lake: LakeSettings = field(default_factory=LakeSettings)
+    webhook_url: str | None = None  # where `vectorflow up` posts failed and crashed runs
 
     @property
     def lake_dir(self) -> Path:
@@ -232,4 +257,10 @@ def load_settings(
         backtest=file.backtest,
         playbooks=file.playbooks.with_env(env),
         lake=file.lake,
+        webhook_url=_webhook_url(env) or file.notifications.webhook_url,
     )
+
+
+def _webhook_url(env: dict[str, str]) -> str | None:
+    value = env.get("VECTORFLOW_WEBHOOK_URL", "").strip()
+    return check_webhook_url(value, name="VECTORFLOW_WEBHOOK_URL") if value else None
