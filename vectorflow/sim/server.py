@@ -121,6 +121,8 @@ class ExchangeSimulator:
         self._injections: dict[str, list[_Injection]] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        # set by a running WsSimulator: Binance depth of a streamed book comes from its live book
+        self.live_depth = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -326,6 +328,11 @@ class ExchangeSimulator:
     ) -> tuple[int, object, int]:
         routes = {"binance": BINANCE_ROUTES, "bybit": BYBIT_ROUTES}.get(exchange, {})
         fn = routes.get(path) if method == "GET" else None
+        live = self.live_depth
+        if fn is not None and live is not None:
+            reply = live(exchange, path, params, now)
+            if reply is not None:
+                return reply
         if fn is not None:
             try:
                 return fn(self.history, params, now)
