@@ -235,40 +235,49 @@ async def capture(
     url = await stream_url(client, market)
     stats, started = CaptureStats(), time.monotonic()
     deadline, next_at = started + seconds, started
-    synced, failures, admitted = False, 0, False
-    while (now := time.monotonic()) < deadline:
-        if not admitted and breakers is not None:
-            breakers.admit(BREAKER_KIND, client.id)  # CircuitOpen: no connection attempted
-        admitted = True
-        wait = (next_at if synced else deadline) - now
-        try:
-            await asyncio.wait_for(client.watch_order_book(symbol, limit), max(wait, 0.001))
-            if not synced and breakers is not None:
-                breakers.success(BREAKER_KIND, client.id)
-            synced, failures, stats.connected = True, 0, True
-        except TimeoutError:
-            pass
-        except ccxt.InvalidNonce as exc:  # a gap or an out-of-order update
-            stats.resyncs += 1
-            synced = False
-            log.warning("%s %s %s: %s; resyncing from a fresh snapshot", client.id, kind, symbol, exc)
-            await resync(client, market, depth)
-        except (ccxt.NetworkError, TransientError) as exc:
-            synced, admitted = False, False
-            failures += 1
-            if breakers is not None:
-                breakers.failure(BREAKER_KIND, client.id, str(exc)[:200])
-            if not stats.connected and failures >= max_attempts:
-                break
-            stats.reconnects += stats.connected
-            pause = min(backoff(failures), max(deadline - time.monotonic(), 0))
-            log.warning(
-                "%s %s %s stream at %s: %s; reconnecting in %.2f s",
-                client.id, kind, symbol, url, exc, pause,
-            )  # fmt: skip
-            await asyncio.sleep(pause)
-        if synced and time.monotonic() >= next_at:
-            next_at = _take(client, market, depth, kind, stats, on_snapshot, next_at, every_s)
+    synced, failures, admitted, watcher = False, 0, False, None
+    try:
+        while (now := time.monotonic()) < deadline:
+            if not admitted and breakers is not None:
+                breakers.admit(BREAKER_KIND, client.id)  # CircuitOpen: no connection attempted
+            admitted = True
+            # one watch stays pending across waits: cancelling it could lose a gap's rejection
+            watcher = watcher or asyncio.ensure_future(client.watch_order_book(symbol, limit))
+            wait = (next_at if synced else deadline) - now
+            await asyncio.wait({watcher}, timeout=max(wait, 0.001))
+            if watcher.done():
+                done, watcher = watcher, None
+                try:
+                    done.result()
+                    if not synced and breakers is not None:
+                        breakers.success(BREAKER_KIND, client.id)
+                    synced, failures, stats.connected = True, 0, True
+                except ccxt.InvalidNonce as exc:  # a gap or an out-of-order update
+                    stats.resyncs += 1
+                    synced = False
+                    log.warning("%s %s %s: %s; resyncing from a fresh snapshot",
+                                client.id, kind, symbol, exc)  # fmt: skip
+                    await resync(client, market, depth)
+                except (ccxt.NetworkError, TransientError) as exc:
+                    synced, admitted = False, False
+                    failures += 1
+                    if breakers is not None:
+                        breakers.failure(BREAKER_KIND, client.id, str(exc)[:200])
+                    if not stats.connected and failures >= max_attempts:
+                        break
+                    stats.reconnects += stats.connected
+                    pause = min(backoff(failures), max(deadline - time.monotonic(), 0))
+                    log.warning(
+                        "%s %s %s stream at %s: %s; reconnecting in %.2f s",
+                        client.id, kind, symbol, url, exc, pause,
+                    )  # fmt: skip
+                    await asyncio.sleep(pause)
+            if synced and time.monotonic() >= next_at:
+                next_at = _take(client, market, depth, kind, stats, on_snapshot, next_at, every_s)
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
     stats.updates = client.vf_updates
     stats.requests = getattr(client, "vf_requests", 0)
     if not stats.connected:
