@@ -183,7 +183,31 @@ def capture_order_book(
     finally:
         lander.flush()  # what was captured lands, also when the capture failed
         report.seconds = round(time.monotonic() - started, 3)
-    report.updates, report.resyncs, report.reconnects = stats.updates, stats.resyncs, stats.reconnects
-    report.requests = stats.requests
+    report.updates, report.resyncs = stats.updates, stats.resyncs
+    report.reconnects, report.requests = stats.reconnects, stats.requests
     log.info("%s", report.summary())
     return report
+
+
+def capture_unit_row(unit, settings: Settings, *, seconds: float, every: str) -> dict:
+    """Capture an `orderbook_levels` MarketUnit; its row in the market-data flow's table.
+
+    An open breaker makes the row `skipped`; any other failure is raised (classified).
+    """
+    from vectorflow.errors import CircuitOpen
+
+    try:
+        report = capture_order_book(
+            unit.exchange,
+            unit.market,
+            unit.symbol,
+            settings,
+            seconds=seconds,
+            depth=int(unit.series),
+            every=every,
+        )
+    except CircuitOpen as exc:
+        log.warning("%s: skipped: %s", unit.label, exc)
+        report = CaptureReport(unit.exchange, unit.market, unit.symbol, int(unit.series))
+        report.status, report.error = "skipped", str(exc)
+    return report.as_row() | {"dataset": unit.dataset, "series": unit.series}

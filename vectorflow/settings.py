@@ -90,6 +90,7 @@ class _SettingsFile(BaseModel):
             if size <= 0:
                 raise ValueError(f"TPO row size of {symbol!r} must be positive, got {size}")
         return value
+
     exchanges: dict[str, _ExchangeFile] = Field(default_factory=dict)
     resilience: ResilienceFile = Field(default_factory=ResilienceFile)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)

@@ -44,9 +44,7 @@ def check_ws_url(base: str, *, name: str) -> str:
     """`base` as ws[s]://host[:port]; InvalidInput naming it when it is no WebSocket URL."""
     parsed = urlparse(base)
     if parsed.scheme not in ("ws", "wss") or not parsed.netloc:
-        raise InvalidInput(
-            f"{name}: {base!r} is not a ws(s) base URL such as ws://127.0.0.1:8901"
-        )
+        raise InvalidInput(f"{name}: {base!r} is not a ws(s) base URL such as ws://127.0.0.1:8901")
     return f"{parsed.scheme}://{parsed.netloc}"
 
 

@@ -59,7 +59,8 @@ class LiveBook:
         self._keep()
 
     def _keep(self) -> None:
-        self.versions.append(Version(self.update_id, self.time_ms, dict(self.bids), dict(self.asks)))
+        state = Version(self.update_id, self.time_ms, dict(self.bids), dict(self.asks))
+        self.versions.append(state)
 
     def price_text(self, ticks: int) -> str:
         """A price as the exchange writes it."""

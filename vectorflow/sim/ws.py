@@ -2,16 +2,15 @@
 
 `WsSimulator(rest_sim)` serves, on its own port and event loop (a daemon thread):
 
-| path                     | venue                 | protocol                                          |
-|--------------------------|-----------------------|---------------------------------------------------|
-| /ws[/N or /STREAM]       | Binance spot          | `{"method":"SUBSCRIBE","params":["btcusdt@depth@100ms"],"id":1}` -> |
-| /public/ws[/N or STREAM] | Binance USDⓈ-M        | `{"result":null,"id":1}`, then `depthUpdate` events (`E`, `U`, `u`; |
-|                          |                       | futures also `T`, `pu`); the book's REST snapshot (`lastUpdateId`) |
-|                          |                       | comes from the REST simulator, whose depth routes then answer from |
-|                          |                       | the same live book                                 |
-| /v5/public/spot, /linear | Bybit v5              | `{"op":"subscribe","args":["orderbook.50.BTCUSDT"]}` -> ack, a      |
-|                          |                       | `snapshot`, then `delta`s (`u` + 1 each, `seq`, `cts`, `ts`);      |
-|                          |                       | `{"op":"ping"}` -> pong; `unsubscribe`              |
+- Binance spot at `/ws[/N]`, USDⓈ-M at `/public/ws[/N]` (ccxt's paths): `{"method":
+  "SUBSCRIBE", "params": ["btcusdt@depth@100ms"], "id": 1}` -> `{"result": null, "id": 1}`,
+  then `depthUpdate` events (`E`, `s`, `U`, `u`, `b`, `a`; USDⓈ-M also `T` and `pu`). A
+  stream name in the path (`/ws/btcusdt@depth@100ms`) subscribes at once. The REST snapshot
+  (`lastUpdateId`) comes from the REST simulator, whose depth routes answer from the live
+  book while it is streamed.
+- Bybit v5 at `/v5/public/spot` and `/v5/public/linear`: `{"op": "subscribe", "args":
+  ["orderbook.50.BTCUSDT"]}` -> an ack, a `snapshot`, then `delta`s (`u` + 1 each, `seq`,
+  `cts`, `ts`); `{"op": "ping"}` -> pong (the spot and the linear shapes); `unsubscribe`.
 
 Books evolve every `tick_ms` (`vectorflow.sim.livebook`); `true_book()` tells what the exchange
 held at an update id or a time. Faults (`WsFault`): `drop` (`times` delta messages not sent;
@@ -61,7 +60,8 @@ class WsFault:
 
     def __post_init__(self) -> None:
         if self.kind not in WS_KINDS:
-            raise InvalidInput(f"unknown stream fault {self.kind!r}; expected {', '.join(WS_KINDS)}")
+            expected = ", ".join(WS_KINDS)
+            raise InvalidInput(f"unknown stream fault {self.kind!r}; expected {expected}")
 
     def hit(self, exchange: str, market: str) -> bool:
         """Count one delta message of a stream; True when this fault acts on it."""
@@ -303,7 +303,8 @@ class WsSimulator:
         if method == "SUBSCRIBE":
             bad = [s for s in params if not await self._binance_subscribe(conn, s)]
             if bad:
-                await _send(conn, {"error": {"code": 2, "msg": f"Invalid request: {bad[0]}"}, "id": rid})
+                error = {"code": 2, "msg": f"Invalid request: {bad[0]}"}
+                await _send(conn, {"error": error, "id": rid})
                 return
             await _send(conn, {"result": None, "id": rid})
         elif method == "UNSUBSCRIBE":
@@ -313,7 +314,8 @@ class WsSimulator:
         elif method == "LIST_SUBSCRIPTIONS":
             await _send(conn, {"result": list(conn.subs), "id": rid})
         else:
-            await _send(conn, {"error": {"code": 2, "msg": f"Unknown method {method!r}"}, "id": rid})
+            error = {"code": 2, "msg": f"Unknown method {method!r}"}
+            await _send(conn, {"error": error, "id": rid})
 
     async def _binance_subscribe(self, conn: _Conn, stream: str) -> bool:
         symbol, _, kind = stream.partition("@")
@@ -372,7 +374,9 @@ class WsSimulator:
         _, depth, symbol = topic.split(".")
         book = self._book("bybit", conn.market, symbol.upper())
         update_id, stamp, bids, asks = book.view(int(depth))
-        sub = _Sub(conn, book, "bybit", conn.market, symbol.upper(), int(depth), topic, (bids, asks))
+        sub = _Sub(
+            conn, book, "bybit", conn.market, symbol.upper(), int(depth), topic, (bids, asks)
+        )
         conn.subs[topic] = sub
         await _send_text(conn, _bybit_message(sub, "snapshot", update_id, stamp, bids, asks))
 
@@ -382,9 +386,7 @@ class WsSimulator:
         exchange, market, _ = key
         while True:
             await asyncio.sleep(self.tick_ms / 1000)
-            skip = sum(
-                f.size for f in self.faults if f.kind == "gap" and f.hit(exchange, market)
-            )
+            skip = sum(f.size for f in self.faults if f.kind == "gap" and f.hit(exchange, market))
             first, last = book.advance(self.now_ms(), skip_ids=skip)
             for conn in list(self._conns):
                 for sub in list(conn.subs.values()):
@@ -399,9 +401,7 @@ class WsSimulator:
             text = _bybit_message(sub, "delta", update_id, stamp, *changed)
         else:
             text = _binance_message(sub, first, last, stamp, *changed)
-        acting = [
-            f for f in self.faults if f.kind != "gap" and f.hit(sub.exchange, sub.market)
-        ]
+        acting = [f for f in self.faults if f.kind != "gap" and f.hit(sub.exchange, sub.market)]
         kinds = {f.kind for f in acting}
         if "disconnect" in kinds:
             log.info("stream fault: closing %s %s connection", sub.exchange, sub.market)
