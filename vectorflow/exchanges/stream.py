@@ -83,7 +83,8 @@ class BinanceStream(_Counts, ccxtpro.binance):
             what=f"{kind} {symbol} order book snapshot for the stream",
         )
         self.vf_requests += 1
-        book = self.parse_order_book(payload, symbol, self.safe_integer(payload, "T"))
+        # the event time `E` (USDⓈ-M; spot sends none), as the stream's events carry
+        book = self.parse_order_book(payload, symbol, self.safe_integer(payload, "E"))
         book["nonce"] = self.safe_integer(payload, "lastUpdateId")
         return book
 

@@ -22,6 +22,20 @@ class Dataset:
     # fetched range): views and compaction use the file-name ranges (`vectorflow.lake.store`).
     complete_ranges: bool = False
     period: str = "month"  # compaction writes one file per partition and period (day/month/year)
+    # values of columns added later, for rows of files written before them (column, value)
+    defaults: tuple[tuple[str, str], ...] = ()
+
+    def select_list(self) -> str:
+        """The SQL select list of the schema's columns, added columns defaulted for old files."""
+        fill = dict(self.defaults)
+
+        def column(name: str) -> str:
+            if name not in fill:
+                return f'"{name}"'
+            value = fill[name].replace("'", "''")
+            return f"coalesce(\"{name}\", '{value}') AS \"{name}\""
+
+        return ", ".join(column(f.name) for f in self.schema)
 
 
 CANDLES = Dataset(
@@ -237,6 +251,7 @@ ORDERBOOK_LEVELS = Dataset(
     order_by="snapshot_time",
     complete_ranges=True,
     period="day",
+    defaults=(("source", "rest"),),  # files from before streams hold REST snapshots only
 )
 
 #: Open interest history of perpetuals; the value is in the quote currency.

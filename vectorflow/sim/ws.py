@@ -57,6 +57,7 @@ class WsFault:
     size: int = 10  # gap: update ids skipped
     seen: int = field(default=0, repr=False)
     fired: int = field(default=0, repr=False)
+    marks: list[int] = field(default_factory=list, repr=False)  # update ids where it acted
 
     def __post_init__(self) -> None:
         if self.kind not in WS_KINDS:
@@ -386,8 +387,10 @@ class WsSimulator:
         exchange, market, _ = key
         while True:
             await asyncio.sleep(self.tick_ms / 1000)
-            skip = sum(f.size for f in self.faults if f.kind == "gap" and f.hit(exchange, market))
-            first, last = book.advance(self.now_ms(), skip_ids=skip)
+            gaps = [f for f in self.faults if f.kind == "gap" and f.hit(exchange, market)]
+            first, last = book.advance(self.now_ms(), skip_ids=sum(f.size for f in gaps))
+            for f in gaps:
+                f.marks.append(first)
             for conn in list(self._conns):
                 for sub in list(conn.subs.values()):
                     if sub.book is book:
@@ -403,6 +406,8 @@ class WsSimulator:
             text = _binance_message(sub, first, last, stamp, *changed)
         acting = [f for f in self.faults if f.kind != "gap" and f.hit(sub.exchange, sub.market)]
         kinds = {f.kind for f in acting}
+        for f in acting:
+            f.marks.append(update_id if sub.exchange == "bybit" else last)
         if "disconnect" in kinds:
             log.info("stream fault: closing %s %s connection", sub.exchange, sub.market)
             await sub.conn.ws.close(code=1001, message=b"simulated disconnect")
