@@ -45,7 +45,8 @@ def stored_snapshots(data_dir: Path) -> dict[int, dict]:
     """Captured snapshots in the lake by update id: {side: [(price, amount), ...], time, ...}."""
     glob = data_dir / "lake" / "orderbook_levels" / "**" / "*.parquet"
     rows = duckdb.sql(
-        f"SELECT update_id, epoch_ms(snapshot_time), side, level, price, amount, source, time_source "
+        "SELECT update_id, epoch_ms(snapshot_time), side, level, price, amount, source, "
+        f"time_source "
         f"FROM read_parquet('{glob}') WHERE update_id IS NOT NULL ORDER BY update_id, side, level"
     ).fetchall()
     snaps: dict[int, dict] = {}
