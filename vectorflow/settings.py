@@ -18,6 +18,7 @@ Example file:
 
     [exchanges.binance]
     url = "http://127.0.0.1:8900"   # replaces scheme and host of every Binance endpoint
+    ws_url = "ws://127.0.0.1:8901"  # the same for its WebSocket streams (capture-orderbook)
     [exchanges.binance.urls]        # or whole URLs per ccxt API group (testnets)
     fapiPublic = "https://testnet.binancefuture.com/fapi/v1"
 
@@ -48,7 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vectorflow.backtest.config import BacktestConfig
 from vectorflow.errors import InvalidInput
-from vectorflow.exchanges.urls import check_base_url
+from vectorflow.exchanges.urls import check_base_url, check_ws_url
 from vectorflow.lake.config import LakeSettings
 from vectorflow.playbooks.config import PlaybookSettings
 from vectorflow.resilience.config import ResilienceFile, ResilienceSettings, resolve_resilience
@@ -61,12 +62,18 @@ EXCHANGES: tuple[str, ...] = ("binance", "bybit")
 class _ExchangeFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str | None = None
+    ws_url: str | None = None
     urls: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return None if value is None else check_base_url(value, name="url")
+
+    @field_validator("ws_url")
+    @classmethod
+    def _ws_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_ws_url(value, name="ws_url")
 
 
 #: Signals (TPO, regime, traps) are computed after ingest for these timeframes by default: on
@@ -143,6 +150,7 @@ class ExchangeEndpoints:
 
     url: str | None = None
     urls: dict[str, str] = field(default_factory=dict)
+    ws_url: str | None = None  # replaces scheme and host of every WebSocket stream URL
 
 
 @dataclass(frozen=True)
@@ -241,7 +249,10 @@ def load_settings(
             if env_url
             else section.url
         )
-        endpoints[name] = ExchangeEndpoints(url=url, urls=dict(section.urls))
+        ws_name = f"VECTORFLOW_{name.upper()}_WS_URL"
+        env_ws = env.get(ws_name) or None
+        ws_url = check_ws_url(env_ws, name=ws_name) if env_ws else section.ws_url
+        endpoints[name] = ExchangeEndpoints(url=url, urls=dict(section.urls), ws_url=ws_url)
     return Settings(
         data_dir=root,
         config_path=config,

@@ -47,6 +47,7 @@ def command_parser(sub, name: str, summary: str, example: str) -> argparse.Argum
 COMMAND_MODULES = (
     "vectorflow.cli.commands",
     "vectorflow.cli.market_data",
+    "vectorflow.cli.stream",
     "vectorflow.cli.ops",
     "vectorflow.cli.playbooks",
     "vectorflow.cli.signals",

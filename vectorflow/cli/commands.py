@@ -153,10 +153,20 @@ def sim(args: argparse.Namespace) -> int:
     from vectorflow.resilience.config import time_scale_from_env
     from vectorflow.sim import serve
     from vectorflow.sim.faults import load_faults
+    from vectorflow.sim.ws import WsFault
 
     faults = load_faults(args.fault, args.faults)
+    ws_faults = [WsFault.parse(text) for text in args.ws_fault or []]
     scale = args.time_scale if args.time_scale is not None else time_scale_from_env() or 1.0
-    serve(port=args.port, now=args.now, time_scale=scale, enforce_limits=args.limits, faults=faults)
+    serve(
+        port=args.port,
+        now=args.now,
+        time_scale=scale,
+        enforce_limits=args.limits,
+        faults=faults,
+        ws_port=args.ws_port,
+        ws_faults=ws_faults,
+    )
     return OK
 
 
@@ -246,6 +256,15 @@ def add_parsers(sub) -> None:
         " shuffle missing)",
     )
     sim_parser.add_argument("--faults", help="JSON file: a list of faults with the same keys")
+    sim_parser.add_argument(
+        "--ws-port", type=int, help="also serve the order book WebSocket streams on this port"
+    )
+    sim_parser.add_argument(
+        "--ws-fault",
+        action="append",
+        help="stream fault KIND[:key=value,...], e.g. gap:exchange=bybit,after=20 (repeatable;"
+        " kinds: drop gap swap disconnect)",
+    )
     demo_parser.set_defaults(run=demo)
     ingest_parser.set_defaults(run=ingest)
     sql_parser.set_defaults(run=sql)

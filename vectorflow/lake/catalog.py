@@ -36,7 +36,7 @@ def dataset_scan(lake: Path, dataset: Dataset) -> str:
     if dataset.complete_ranges:  # deduplicated only where files overlap (vectorflow.lake.scan)
         return range_dataset_scan(lake, dataset)
     glob = _quote(lake / dataset.name / "**" / "*.parquet")
-    columns = ", ".join(f'"{f.name}"' for f in dataset.schema)
+    columns = dataset.select_list()
     key = ", ".join(dataset.key)
     return (
         f"SELECT {columns} FROM read_parquet({glob}, union_by_name = true, "

@@ -44,7 +44,7 @@ def _quote(text: str) -> str:
 def range_dataset_scan(lake: Path, dataset: Dataset) -> str:
     """SQL of the view over a range dataset (one row per key)."""
     root = str(lake / dataset.name)
-    columns = ", ".join(f'"{f.name}"' for f in dataset.schema)
+    columns = dataset.select_list()
     key = ", ".join(f'"{k}"' for k in dataset.key)
     every = _quote(f"{root}/**/*.parquet")
     compacted = _quote(f"{root}/**/*{COMPACT_SUFFIX}")

@@ -29,6 +29,20 @@ class Dataset:
     def settle_unit(self) -> str:
         """Rows before the start of the current unit of this size are final (compacted)."""
         return "month" if self.period == "year" else "day"
+    # values of columns added later, for rows of files written before them (column, value)
+    defaults: tuple[tuple[str, str], ...] = ()
+
+    def select_list(self) -> str:
+        """The SQL select list of the schema's columns, added columns defaulted for old files."""
+        fill = dict(self.defaults)
+
+        def column(name: str) -> str:
+            if name not in fill:
+                return f'"{name}"'
+            value = fill[name].replace("'", "''")
+            return f"coalesce(\"{name}\", '{value}') AS \"{name}\""
+
+        return ", ".join(column(f.name) for f in self.schema)
 
 
 CANDLES = Dataset(
@@ -245,6 +259,7 @@ ORDERBOOK_LEVELS = Dataset(
     order_by="snapshot_time",
     complete_ranges=True,
     period="day",
+    defaults=(("source", "rest"),),  # files from before streams hold REST snapshots only
 )
 
 #: Open interest history of perpetuals; the value is in the quote currency.
