@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from vectorflow.lake.files import write_schema_file
 from vectorflow.lake.market_views import market_views
-from vectorflow.lake.scan import COMPACT_SCHEMA_FILE, range_dataset_scan
+from vectorflow.lake.scan import range_dataset_scan
 from vectorflow.lake.schema import CANDLES, DATASETS, Dataset
 
 log = logging.getLogger(__name__)
@@ -182,12 +182,10 @@ def _current_fingerprint(catalog: Path) -> str | None:
 
 def _ensure_schema_files(lake: Path) -> None:
     for dataset in DATASETS.values():
-        names = ["_schema.parquet"] + ([COMPACT_SCHEMA_FILE] if dataset.complete_ranges else [])
-        for name in names:
-            path = write_schema_file(lake, dataset, name)
-            if not pq.read_schema(path).equals(dataset.schema, check_metadata=False):
-                path.unlink()  # columns were added: rewrite it with the current schema
-                write_schema_file(lake, dataset, name)
+        path = write_schema_file(lake, dataset)
+        if not pq.read_schema(path).equals(dataset.schema, check_metadata=False):
+            path.unlink()  # columns were added: rewrite it with the current schema
+            write_schema_file(lake, dataset)
 
 
 def _rebuild(catalog: Path, views: dict[str, str], fingerprint: str, data_dir: Path) -> None:
