@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from vectorflow.backtest.config import SeriesRef
 from vectorflow.errors import InvalidInput
-from vectorflow.lake.files import data_files
+from vectorflow.lake.files import data_files, reading_again
 from vectorflow.timeframes import TIMEFRAMES, timeframe_ms
 
 log = logging.getLogger(__name__)
@@ -74,26 +74,22 @@ def read_candles(
 ) -> pd.DataFrame:
     """The series' candles with open time in [since, until), oldest first, one row per candle
     (read like the `candles` view: the files no other file holds, newest row per key)."""
-    import duckdb
 
     from vectorflow.lake.schema import CANDLES
     from vectorflow.lake.store import read_rows, visible_files
 
-    for attempt in range(2):  # compaction may rename a file between listing and reading
+    def read() -> pd.DataFrame | None:
         files = [
             f.path
             for f in visible_files(data_files(series.folder))
             if (since_ms is None or f.last_ms >= since_ms)
             and (until_ms is None or f.first_ms < until_ms)
         ]
-        if not files:
-            return pd.DataFrame(columns=["open_time", *BAR_COLUMNS])
-        try:
-            frame = read_rows(files, CANDLES).to_pandas()
-            break
-        except duckdb.IOException:
-            if attempt:
-                raise
+        return read_rows(files, CANDLES).to_pandas() if files else None
+
+    frame = reading_again(read)  # compaction may rename a file between listing and reading
+    if frame is None:
+        return pd.DataFrame(columns=["open_time", *BAR_COLUMNS])
     frame = frame[frame["symbol"] == series.ref.symbol]
     times = frame["open_time"].astype("datetime64[ms]").astype("int64").to_numpy()
     keep = np.ones(len(frame), dtype=bool)

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from vectorflow.lake.files import write_schema_file
+from vectorflow.lake.files import reading_again, write_schema_file
 from vectorflow.lake.market_views import market_views
 from vectorflow.lake.scan import range_dataset_scan
 from vectorflow.lake.schema import CANDLES, DATASETS, Dataset
@@ -141,14 +141,7 @@ def execute_retrying(
     Compaction and merges replace files while queries run; a query that listed a replaced
     file a moment before fails with "Cannot open file ... No such file"; a rerun lists anew.
     """
-    for attempt in range(attempts):
-        try:
-            return con.execute(sql, params)
-        except duckdb.IOException as exc:
-            if "No such file" not in str(exc) or attempt + 1 == attempts:
-                raise
-            log.debug("a file went while it was being read; query run again: %s", exc)
-    raise AssertionError("unreachable")
+    return reading_again(lambda: con.execute(sql, params), attempts)
 
 
 def _fingerprint(views: dict[str, str]) -> str:
@@ -267,8 +260,8 @@ def read_view(lake: Path, name: str, where: dict[str, object] | None = None,
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        return con.execute(f'WITH {ctes}\nSELECT {columns} FROM "{name}" WHERE {clause}',
-                           list(where.values())).df()
+        sql = f'WITH {ctes}\nSELECT {columns} FROM "{name}" WHERE {clause}'
+        return execute_retrying(con, sql, list(where.values())).df()
     finally:
         con.close()
 

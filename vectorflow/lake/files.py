@@ -16,14 +16,18 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vectorflow.lake.schema import Dataset
+
+T = TypeVar("T")
 
 TMP_SUFFIX = ".parquet.tmp"
 COMPACT_SUFFIX = ".compact.parquet"
@@ -140,3 +144,23 @@ def write_schema_file(lake: Path, dataset: Dataset, name: str = "_schema.parquet
         pq.write_table(dataset.schema.empty_table(), tmp)
         os.replace(tmp, path)
     return path
+
+
+def vanished(exc: BaseException) -> bool:
+    """True when a read failed because a file it listed went before it was opened."""
+    return isinstance(exc, FileNotFoundError) or "No such file" in str(exc)
+
+
+def reading_again(read: Callable[[], T], attempts: int = 3) -> T:
+    """`read()` (which lists files, then reads them), run again when a listed file went.
+
+    Compaction renames files and merges delete superseded ones while readers run: a reader
+    that listed such a file a moment before fails to open it, and a rerun lists anew.
+    """
+    for attempt in range(attempts):
+        try:
+            return read()
+        except Exception as exc:
+            if attempt + 1 == attempts or not vanished(exc):
+                raise
+    raise AssertionError("unreachable")

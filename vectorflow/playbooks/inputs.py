@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from vectorflow.ingest import SeriesUnit
-from vectorflow.lake.files import data_files, safe_component, stored_range
+from vectorflow.lake.files import data_files, reading_again, safe_component, stored_range
 from vectorflow.lake.schema import CANDLES, DATASETS, Dataset
 from vectorflow.timeframes import timeframe_ms
 
@@ -116,17 +116,23 @@ def _read_window(
     Only the files whose name range overlaps the window are opened, with the dataset's pinned
     schema (older files read with the columns they lack as null); times come back as epoch ms.
     """
-    files = [
-        str(f.path)
-        for folder in _series_folders(lake, dataset.name, unit)
-        for f in data_files(folder)
-        if f.last_ms >= start_ms and f.first_ms < end_ms
-    ]
-    if not files:
-        return pd.DataFrame()
     t = ds.field(dataset.order_by)
     window = (ds.field("symbol") == unit.symbol) & (t >= _ts(start_ms)) & (t < _ts(end_ms))
-    table = ds.dataset(files, schema=dataset.schema, format="parquet").to_table(filter=window)
+
+    def read() -> pa.Table | None:
+        files = [
+            str(f.path)
+            for folder in _series_folders(lake, dataset.name, unit)
+            for f in data_files(folder)
+            if f.last_ms >= start_ms and f.first_ms < end_ms
+        ]
+        if not files:
+            return None
+        return ds.dataset(files, schema=dataset.schema, format="parquet").to_table(filter=window)
+
+    table = reading_again(read)
+    if table is None:
+        return pd.DataFrame()
     for i, f in enumerate(table.schema):
         if pa.types.is_timestamp(f.type):
             table = table.set_column(i, f.name, table.column(i).cast(pa.int64()))
