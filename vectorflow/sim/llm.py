@@ -9,17 +9,14 @@ with a fake key). Every request is recorded with its headers and body.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Self
 
-from vectorflow.sim.server import _Server
+from vectorflow.sim.server import LoopbackService
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +134,10 @@ SCENARIOS: dict[str, Reply] = {
 }
 
 
-class FakeLLM:
+class FakeLLM(LoopbackService):
     """OpenAI-compatible chat completions and model list on loopback, scripted per test."""
+
+    thread_name = "vectorflow-fake-llm"
 
     def __init__(
         self,
@@ -152,44 +151,6 @@ class FakeLLM:
         self._lock = threading.Lock()
         self._script: list[Reply] = []
         self._log: list[dict] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> Self:
-        """Bind and serve in a daemon thread."""
-        if self._server is None:
-            self._server = _Server((self.host, self.port), self)
-            self.port = self._server.server_address[1]
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.1},
-                name=f"vectorflow-fake-llm:{self.port}",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close open connections."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        for conn in list(server.connections):
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
     @property
     def url(self) -> str:
         """The base URL clients use, such as http://127.0.0.1:54321/v1."""

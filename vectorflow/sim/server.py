@@ -87,7 +87,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address, simulator: ExchangeSimulator) -> None:
+    def __init__(self, address, simulator) -> None:
         self.simulator = simulator
         self.connections: set[socket.socket] = set()
         super().__init__(address, _Handler)
@@ -97,49 +97,31 @@ class _Server(ThreadingHTTPServer):
         log.debug("connection from %s ended abruptly", client_address, exc_info=True)
 
 
-class ExchangeSimulator:
-    """Local Binance + Bybit REST simulator serving deterministic candles over HTTP."""
+class LoopbackService:
+    """A local HTTP server in a daemon thread, used as `with Service(...) as s:` or start/stop.
 
-    def __init__(
-        self,
-        now: int | str | None = None,
-        seed: int = 7,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        *,
-        time_scale: float = 1.0,
-        enforce_limits: bool = False,
-        faults: Iterable[Fault] = (),
-    ) -> None:
-        self.seed, self.host, self.port = seed, host, port
-        self.limits = Limits(time_scale=time_scale, enforce=enforce_limits)
-        self._faults: list[Fault] = list(faults)
-        self._pinned = None if now is None else parse_time(now, name="now")
-        self.history = History(seed, self.now_ms())
-        self._lock = threading.Lock()
-        self._log: list[dict] = []
-        self._injections: dict[str, list[_Injection]] = {}
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        # set by a running WsSimulator: Binance depth of a streamed book comes from its live book
-        self.live_depth = None
+    Subclasses set `host`, `port` and `thread_name`, and handle requests (`_handle`).
+    """
 
-    # ------------------------------------------------------------------ lifecycle
+    host: str
+    port: int
+    thread_name = "vectorflow-loopback"
+    _server: _Server | None = None
+    _thread: threading.Thread | None = None
 
     def start(self) -> Self:
         """Bind and serve in a daemon thread; `url` is valid afterwards."""
-        if self._server is not None:
-            return self
-        self._server = _Server((self.host, self.port), self)
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name=f"vectorflow-sim:{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        log.debug("simulator serving on %s", self.url)
+        if self._server is None:
+            self._server = _Server((self.host, self.port), self)
+            self.port = self._server.server_address[1]
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name=f"{self.thread_name}:{self.port}",
+                daemon=True,
+            )
+            self._thread.start()
+            log.debug("%s serving on port %d", self.thread_name, self.port)
         return self
 
     def stop(self) -> None:
@@ -160,6 +142,36 @@ class ExchangeSimulator:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class ExchangeSimulator(LoopbackService):
+    """Local Binance + Bybit REST simulator serving deterministic candles over HTTP."""
+
+    thread_name = "vectorflow-sim"
+
+    def __init__(
+        self,
+        now: int | str | None = None,
+        seed: int = 7,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        time_scale: float = 1.0,
+        enforce_limits: bool = False,
+        faults: Iterable[Fault] = (),
+    ) -> None:
+        self.seed, self.host, self.port = seed, host, port
+        self.limits = Limits(time_scale=time_scale, enforce=enforce_limits)
+        self._faults: list[Fault] = list(faults)
+        self._pinned = None if now is None else parse_time(now, name="now")
+        self.history = History(seed, self.now_ms())
+        self._lock = threading.Lock()
+        self._log: list[dict] = []
+        self._injections: dict[str, list[_Injection]] = {}
+        # set by a running WsSimulator: Binance depth of a streamed book comes from its live book
+        self.live_depth = None
+
+    # ------------------------------------------------------------------ lifecycle
 
     @property
     def url(self) -> str:
