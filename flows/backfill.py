@@ -17,8 +17,8 @@ from prefect.artifacts import (
 )
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.ingest import _failed_row, _workers, final_state
-from flows.reporting import publish_summary, run_name
+from flows.ingest import _failed_row, _workers
+from flows.reporting import final_state, publish_summary, run_name
 from tasks.backfill import backfill_series_task, expected_candles_task
 from tasks.candles import load_markets_task, refresh_catalog_task
 from vectorflow.backfill import LISTENERS, Progress, Snapshot

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from prefect.states import Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.reporting import publish_summary, run_name
+from flows.reporting import final_state, publish_summary, run_name
 from tasks.candles import ingest_series_task, load_markets_task, refresh_catalog_task
 from tasks.signals import update_signals_task
 from vectorflow.errors import CircuitOpen, InvalidInput
@@ -117,25 +116,3 @@ def add_signals(units, rows: list[dict], settings, logger) -> None:
         if isinstance(outcome, BaseException):
             logger.error("signals of %s failed: %s", unit.label, outcome)
             row["error"] = f"signals: {type(outcome).__name__}: {outcome}"
-
-
-def final_state(rows: list[dict], logger) -> list[dict] | Completed | Failed:
-    """Failed if any unit failed; Completed "degraded" if units were skipped by open breakers."""
-    failed = [r for r in rows if r["status"] == "failed"]
-    skipped = [r for r in rows if r["status"] == "skipped"]
-
-    def names(units: list[dict]) -> str:
-        return ", ".join(
-            f"{r['exchange']} {r['market']} {r['symbol']} {r['timeframe']}" for r in units
-        )
-
-    also = f"; {len(skipped)} skipped by an open circuit: {names(skipped)}" if skipped else ""
-    if failed:
-        return Failed(
-            message=f"{len(failed)} of {len(rows)} units failed: {names(failed)}{also}", data=rows
-        )
-    if skipped:
-        message = f"degraded: {len(skipped)} of {len(rows)} units skipped by an open circuit: "
-        logger.warning("%s%s", message, names(skipped))
-        return Completed(message=message + names(skipped), data=rows)
-    return rows

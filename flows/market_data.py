@@ -11,11 +11,10 @@ from typing import Literal
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from prefect.states import Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.ingest import _workers
-from flows.reporting import publish_summary, run_name
+from flows.reporting import final_state, publish_summary, run_name
 from tasks.candles import load_markets_task, refresh_catalog_task
 from tasks.market_data import capture_order_book_task, ingest_market_unit_task
 from vectorflow.errors import InvalidInput
@@ -105,25 +104,4 @@ def ingest_market_data(
         description="Rows written, first/last time and requests per unit",
     )
     publish_summary("ingest-market-data", rows, settings)
-    return market_final_state(rows, logger)
-
-
-def market_final_state(rows: list[dict], logger) -> list[dict] | Completed | Failed:
-    """Failed if any unit failed; Completed "degraded" if units were skipped by open breakers."""
-    failed = [r for r in rows if r["status"] == "failed"]
-    skipped = [r for r in rows if r["status"] == "skipped"]
-
-    def names(units: list[dict]) -> str:
-        return ", ".join(
-            f"{r['exchange']} {r['market']} {r['symbol']} {r['dataset']}" for r in units
-        )
-
-    if failed:
-        return Failed(
-            message=f"{len(failed)} of {len(rows)} units failed: {names(failed)}", data=rows
-        )
-    if skipped:
-        message = f"degraded: {len(skipped)} of {len(rows)} units skipped by an open circuit: "
-        logger.warning("%s%s", message, names(skipped))
-        return Completed(message=message + names(skipped), data=rows)
-    return rows
+    return final_state(rows, logger)

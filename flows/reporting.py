@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from prefect.artifacts import create_markdown_artifact
+from prefect.states import Completed, Failed
 
 from vectorflow.resilience.guard import guard_for
 from vectorflow.settings import Settings, load_settings
@@ -99,3 +100,24 @@ def publish_summary(
         markdown=markdown, key=f"{job}-run-summary", description=f"What the {job} run did"
     )
     return markdown
+
+
+def final_state(rows: list[dict], logger) -> list[dict] | Completed | Failed:
+    """Failed if any unit failed (the message names them); Completed "degraded" if units were
+    only skipped by open circuit breakers; else the rows."""
+    failed = [r for r in rows if r["status"] == "failed"]
+    skipped = [r for r in rows if r["status"] == "skipped"]
+
+    def names(units: list[dict]) -> str:
+        return ", ".join(unit_label(r) for r in units)
+
+    also = f"; {len(skipped)} skipped by an open circuit: {names(skipped)}" if skipped else ""
+    if failed:
+        return Failed(
+            message=f"{len(failed)} of {len(rows)} units failed: {names(failed)}{also}", data=rows
+        )
+    if skipped:
+        message = f"degraded: {len(skipped)} of {len(rows)} units skipped by an open circuit: "
+        logger.warning("%s%s", message, names(skipped))
+        return Completed(message=message + names(skipped), data=rows)
+    return rows

@@ -5,7 +5,7 @@
 fires on every `prefect.flow-run.Failed` or `prefect.flow-run.Crashed` event and its actions
 service posts `{"text": subject + body}` (what a Slack incoming webhook expects; any webhook
 receives the same JSON). The body names the deployment, flow, flow run and state, and the state
-message, which lists a run's failed units (flows/ingest.py `final_state`). The URL is kept in
+message, which lists a run's failed units (flows/reporting.py `final_state`). The URL is kept in
 the block's secret values (a Slack URL is a credential), so the UI shows it masked.
 """
 
