@@ -148,8 +148,9 @@ def up(args: argparse.Namespace) -> int:
         for n in range(1, args.workers + 1):
             name = f"{socket.gethostname()}-{n}"  # several workers on one pool: each its own name
             log = run_dir / ("worker.log" if args.workers == 1 else f"worker-{n}.log")
-            worker = _start(_prefect("worker", "start", "--pool", POOL, "--name", name), env, log,
-                            root)
+            limit = ["--limit", str(args.worker_limit)] if args.worker_limit else []
+            worker = _start(_prefect("worker", "start", "--pool", POOL, "--name", name, *limit),
+                            env, log, root)
             state["worker_pids"].append(worker.pid)
             state_file.write_text(json.dumps(state))
     except (RuntimeError, subprocess.CalledProcessError) as exc:
@@ -198,6 +199,8 @@ def add_parsers(sub) -> None:
                            help="return once everything is up (stop with `vectorflow down`)")
     up_parser.add_argument("--workers", type=_positive, default=1,
                            help="process workers to start on the pool (default 1)")
+    up_parser.add_argument("--worker-limit", type=_positive, default=None,
+                           help="flow runs each worker runs at once (default: no limit)")
     up_parser.add_argument("--timeout", type=float, default=120,
                            help="seconds to wait for the server to become healthy")
     up_parser.set_defaults(run=up)
