@@ -16,13 +16,15 @@ Sides, each on a fresh copy of the data dir, alternating `--reps` times (median)
 - 2 Dask workers: a `LocalCluster(n_workers=2, threads_per_worker=1, processes=True)` on
   127.0.0.1, its address as `dask_address` (as a cluster on other hosts would be given).
   Each worker process compiles vectorbt's kernels once (`simulate_from_signals_nb` is not in
-  numba's cache): a warm-up on every worker, printed and not counted, as the 1-worker side's
-  warm-up in this process.
+  numba's cache) and loads Prefect's task engine on its first task: a warm-up on every worker
+  and one series through the flow, printed and not counted, as the 1-worker side's warm-up in
+  this process.
 
 Both sides' leaderboards are checked equal. The speed-up (1 worker / 2 workers) is printed.
 Prefect's test harness is the API (heartbeats off; its start-up is printed, not counted).
 
 Run from anywhere:  python benchmarks/nightly_dask.py [--reps 1] [--days 200] [--workers 2]
+                    [--series 20]
 Everything is written into a temporary folder that is removed at the end.
 """
 
@@ -45,8 +47,11 @@ VENUES = (("binance", "spot"), ("binance", "linear"), ("bybit", "spot"), ("bybit
 EXTRA_4H = (("binance", "linear", "BTC"), ("binance", "linear", "ETH"))
 
 
+SERIES = 20  # --series N takes the first N (quick trials)
+
+
 def series_list() -> list[tuple[str, str, str, str]]:
-    """(exchange, market, base, timeframe) of the 20 series the simulator lists."""
+    """(exchange, market, base, timeframe) of the 20 series (or the first --series)."""
     from vectorflow.sim.series import SYMBOLS
 
     found = [
@@ -55,7 +60,7 @@ def series_list() -> list[tuple[str, str, str, str]]:
         for exchange, market in VENUES
         if (exchange, market) in SYMBOLS[f"{base}USDT"].grids
     ]
-    return found + [(e, m, b, "4h") for e, m, b in EXTRA_4H]
+    return (found + [(e, m, b, "4h") for e, m, b in EXTRA_4H])[:SERIES]
 
 
 def unified(base: str, market: str) -> str:
@@ -156,18 +161,30 @@ def run_backtests(data_dir: Path, series: list | None = None) -> tuple[float, di
 
 
 def warm_worker(data_dir: str) -> float:
-    """Compile every kernel the strategies use, in this process (a Dask worker's warm-up)."""
-    from vectorflow.backtest.config import SeriesRef
-    from vectorflow.backtest.run import BacktestRequest, plan_series, run_strategy
+    """Compile every kernel the nightly's strategies use (the first series, its default grids
+    and windows, nothing landed) and load the report's plotting: a Dask worker's warm-up."""
+    import vectorflow.backtest.report  # noqa: F401 - plotly, as the landing task needs it
+    from vectorflow.backtest.run import (
+        BacktestRequest,
+        configured_series,
+        plan_series,
+        run_strategy,
+    )
     from vectorflow.settings import load_settings
 
     started = time.perf_counter()
     settings = load_settings(data_dir, env={})
-    ref = SeriesRef(exchange="binance", market="linear", symbol="BTC/USDT:USDT", timeframe="1h")
-    plan = plan_series(settings, BacktestRequest(ref, grid="small", walk_forward=False))
+    plan = plan_series(settings, BacktestRequest(configured_series(settings)[0]))
     for name in plan.strategies:
         run_strategy(plan, name)
     return time.perf_counter() - started
+
+
+def configured_series_of(data_dir: Path) -> list:
+    from vectorflow.backtest.run import configured_series
+    from vectorflow.settings import load_settings
+
+    return configured_series(load_settings(data_dir, env={}))
 
 
 def boards(outcome: dict) -> list:
@@ -188,7 +205,9 @@ def run(tmp: Path) -> int:
     parser.add_argument("--reps", type=int, default=1, help="repetitions of each side")
     parser.add_argument("--days", type=int, default=200, help="days of candles per series")
     parser.add_argument("--workers", type=int, default=2, help="Dask worker processes")
+    parser.add_argument("--series", type=int, default=SERIES, help="the first N series only")
     args = parser.parse_args()
+    globals()["SERIES"] = args.series
 
     os.environ.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
                       PREFECT_HOME=str(tmp / "prefect-home"),
@@ -223,6 +242,9 @@ def run(tmp: Path) -> int:
                               host="127.0.0.1", dashboard_address=None) as cluster, \
                     Client(cluster) as client:  # fmt: skip
                 warm = client.run(warm_worker, str(template))
+                # and Prefect's task engine in each worker: one series through the flow
+                data = fresh_copy(template, tmp / "warm", cluster.scheduler_address)
+                run_backtests(data, configured_series_of(data)[:1])
                 print(f"{args.workers} Dask workers up and warm (not counted): "
                       f"{time.perf_counter() - started:.1f} s (each worker's compile: "
                       f"{', '.join(f'{s:.1f} s' for s in warm.values())})")  # fmt: skip
@@ -234,13 +256,14 @@ def run(tmp: Path) -> int:
                     assert boards(outcome) == first, "1-worker leaderboards differ between reps"
                     one.append(seconds)
                     print(f"  1 worker        : {seconds:6.1f} s  "
-                          f"({sum(s['runs'] for s in outcome['series']):,} runs)")  # fmt: skip
+                          f"({sum(s['runs'] for s in outcome['series']):,} runs; "
+                          f"load {os.getloadavg()[0]:.1f})")  # fmt: skip
                     data = fresh_copy(template, tmp / f"dask-{rep}", cluster.scheduler_address)
                     seconds, outcome = run_backtests(data)
                     assert boards(outcome) == first, "the Dask run's leaderboards differ"
                     many.append(seconds)
                     print(f"  {args.workers} Dask workers : {seconds:6.1f} s  "
-                          f"(leaderboards identical)")  # fmt: skip
+                          f"(leaderboards identical; load {os.getloadavg()[0]:.1f})")  # fmt: skip
     a, b = statistics.median(one), statistics.median(many)
     print(f"\nmedian of {args.reps}: 1 worker {a:.1f} s vs {args.workers} Dask workers {b:.1f} s "
           f"-> speed-up {a / b:.2f}x on {os.cpu_count()} cores "
