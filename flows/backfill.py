@@ -18,12 +18,12 @@ from prefect.artifacts import (
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.ingest import _failed_row, _workers, final_state
+from flows.reporting import publish_summary, run_name
 from tasks.backfill import backfill_series_task, expected_candles_task
 from tasks.candles import load_markets_task, refresh_catalog_task
 from vectorflow.backfill import LISTENERS, Progress, Snapshot
 from vectorflow.errors import InvalidInput
-from vectorflow.exchanges.specs import MARKETS
-from vectorflow.ingest import DEFAULT_EXCHANGES, DEFAULT_SYMBOLS, DEFAULT_TIMEFRAMES, plan_ingest
+from vectorflow.ingest import plan_ingest
 from vectorflow.settings import load_settings
 
 ARTIFACT_EVERY_S = 2.0  # progress artifact updates at most this often
@@ -52,13 +52,17 @@ def _describe(snap: Snapshot) -> str:
     )
 
 
-@flow(name="backfill-candles", task_runner=ThreadPoolTaskRunner(max_workers=_workers()))
+@flow(
+    name="backfill-candles",
+    flow_run_name=run_name("backfill", "exchanges", "timeframes", "since"),
+    task_runner=ThreadPoolTaskRunner(max_workers=_workers()),
+)  # no timeout: a long history takes what it takes, and a stopped run resumes
 def backfill_candles(
     since: str,
-    exchanges: list[str] = DEFAULT_EXCHANGES,
-    markets: list[str] = list(MARKETS),  # noqa: B006 - never mutated; shown in the UI
-    symbols: list[str] = DEFAULT_SYMBOLS,
-    timeframes: list[str] = DEFAULT_TIMEFRAMES,
+    exchanges: list[str] | None = None,  # None: the settings file's [series]
+    markets: list[str] | None = None,
+    symbols: list[str] | None = None,
+    timeframes: list[str] | None = None,
     until: str | None = None,
     data_dir: str | None = None,
 ) -> list[dict]:
@@ -67,7 +71,9 @@ def backfill_candles(
         raise InvalidInput("backfill needs since (e.g. 2024-01-01)")
     logger = get_run_logger()
     settings = load_settings(data_dir)
-    plan = plan_ingest(exchanges, markets, symbols, timeframes, since, until)
+    plan = plan_ingest(
+        **settings.series.pick(exchanges, markets, symbols, timeframes), since=since, until=until
+    )
     exchanges_used = dict.fromkeys(u.exchange for u in plan.units)
     loads = {ex: load_markets_task.submit(ex, settings) for ex in exchanges_used}
     broken = {ex: f.result(raise_on_failure=False) for ex, f in loads.items()}
@@ -98,4 +104,5 @@ def backfill_candles(
     updater(progress.snapshot(), force=True)
     refresh_catalog_task(settings)
     create_table_artifact(table=rows, key="backfill-summary", description="Rows per series")
+    publish_summary("backfill-candles", rows, settings)
     return final_state(rows, logger)

@@ -7,18 +7,16 @@ from prefect.artifacts import create_table_artifact
 from prefect.states import Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.reporting import publish_summary, run_name
 from tasks.candles import ingest_series_task, load_markets_task, refresh_catalog_task
 from tasks.signals import update_signals_task
 from vectorflow.errors import CircuitOpen, InvalidInput
-from vectorflow.exchanges.specs import MARKETS
-from vectorflow.ingest import (
-    DEFAULT_EXCHANGES,
-    DEFAULT_SYMBOLS,
-    DEFAULT_TIMEFRAMES,
-    UnitReport,
-    plan_ingest,
-)
+from vectorflow.ingest import UnitReport, plan_ingest
 from vectorflow.settings import load_settings
+
+#: A scheduled run catching up after downtime fits well inside this; longer histories are what
+#: `backfill` is for (no timeout, resumable).
+INGEST_TIMEOUT_S = 1800
 
 
 def _workers() -> int:
@@ -42,12 +40,17 @@ def _failed_row(unit, error: BaseException) -> dict:
     return report.as_row()
 
 
-@flow(name="ingest-candles", task_runner=ThreadPoolTaskRunner(max_workers=_workers()))
+@flow(
+    name="ingest-candles",
+    flow_run_name=run_name("ingest", "exchanges", "timeframes"),
+    task_runner=ThreadPoolTaskRunner(max_workers=_workers()),
+    timeout_seconds=INGEST_TIMEOUT_S,
+)
 def ingest_candles(
-    exchanges: list[str] = DEFAULT_EXCHANGES,  # the lists are never mutated
-    markets: list[str] = list(MARKETS),  # noqa: B006 - never mutated; shown in the UI
-    symbols: list[str] = DEFAULT_SYMBOLS,
-    timeframes: list[str] = DEFAULT_TIMEFRAMES,
+    exchanges: list[str] | None = None,  # None: the settings file's [series]
+    markets: list[str] | None = None,
+    symbols: list[str] | None = None,
+    timeframes: list[str] | None = None,
     since: str | None = None,
     until: str | None = None,
     data_dir: str | None = None,
@@ -59,7 +62,9 @@ def ingest_candles(
     """
     logger = get_run_logger()
     settings = load_settings(data_dir)
-    plan = plan_ingest(exchanges, markets, symbols, timeframes, since, until)
+    plan = plan_ingest(
+        **settings.series.pick(exchanges, markets, symbols, timeframes), since=since, until=until
+    )
     logger.info("%d units into %s", len(plan.units), settings.lake_dir)
     market_futures = {
         ex: load_markets_task.submit(ex, settings)
@@ -89,6 +94,7 @@ def ingest_candles(
         key="ingest-candles-summary",
         description="Rows written, first/last candle and gaps per unit",
     )
+    publish_summary("ingest-candles", rows, settings)
     return final_state(rows, logger)
 
 
@@ -101,7 +107,8 @@ def add_signals(units, rows: list[dict], settings, logger) -> None:
     futures = {
         unit: update_signals_task.submit(unit, settings)
         for unit, row in zip(units, rows, strict=True)
-        if row["status"] == "ok" and row["rows_written"]
+        if row["status"] == "ok"
+        and row["rows_written"]
         and unit.timeframe in settings.signal_timeframes
     }
     for unit, row in zip(units, rows, strict=True):

@@ -8,6 +8,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.reporting import run_name
 from tasks.candles import refresh_catalog_task
 from tasks.maintenance import compact_partition_task
 from vectorflow.errors import InvalidInput
@@ -17,7 +18,12 @@ from vectorflow.lake.store import effective_grace
 from vectorflow.settings import load_settings
 
 
-@flow(name="compact-lake", task_runner=ThreadPoolTaskRunner(max_workers=2))
+@flow(
+    name="compact-lake",
+    flow_run_name=run_name("compact", "datasets"),
+    task_runner=ThreadPoolTaskRunner(max_workers=2),
+    timeout_seconds=3600,
+)
 def compact_lake(datasets: list[str] | None = None, data_dir: str | None = None) -> list[dict]:
     """One deduplicated, sorted file per partition and period; rows past retention removed.
 

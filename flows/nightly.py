@@ -16,6 +16,7 @@ from prefect.states import Failed
 
 from flows.backtest import publish
 from flows.maintenance import compact_lake
+from flows.reporting import publish_summary, run_name
 from flows.runners import backtest_task_runner
 from tasks.backtest import (
     backtest_strategy_task,
@@ -25,7 +26,7 @@ from tasks.backtest import (
 )
 from tasks.candles import refresh_catalog_task
 from tasks.playbooks import grade_task
-from tasks.signals import update_signals_task
+from tasks.signals import refresh_signals_of
 from vectorflow.backtest.config import SeriesRef
 from vectorflow.backtest.run import BacktestRequest, check_options, strategy_names
 from vectorflow.ingest import SeriesUnit
@@ -39,17 +40,6 @@ def _outcome(state, step: str, logger) -> str:
         logger.warning("%s failed: %s", step, state.message or outcome)
         return f"failed: {state.message or outcome}"[:500]
     return "ok"
-
-
-def _refresh_signals(series, settings, logger) -> str:
-    """Store the signals of the newly closed bars of every series about to be backtested."""
-    failed = []
-    for ref in series:
-        unit = SeriesUnit(ref.exchange, ref.market, ref.symbol, ref.timeframe)
-        state = update_signals_task(unit, settings, return_state=True)
-        if _outcome(state, f"signals of {unit.label}", logger) != "ok":
-            failed.append(unit.label)
-    return f"failed: {', '.join(failed)}" if failed else "ok"
 
 
 def _failed(ref, error: str) -> dict:
@@ -116,7 +106,7 @@ def nightly_backtests(
     return {"series": summaries, "failed": failures}
 
 
-@flow(name="nightly")
+@flow(name="nightly", flow_run_name=run_name("nightly"), timeout_seconds=4 * 3600)
 def nightly(
     strategies: list[str] | None = None,
     grid: str | None = None,
@@ -134,7 +124,9 @@ def nightly(
     steps = {"compaction": _outcome(compact_lake(data_dir=data_dir, return_state=True),
                                     "compaction", logger)}  # fmt: skip
     series = configured_series_task(settings)
-    steps["signals refresh"] = _refresh_signals(series, settings, logger)
+    units = [SeriesUnit(r.exchange, r.market, r.symbol, r.timeframe) for r in series]
+    failed_signals = refresh_signals_of(units, settings)
+    steps["signals refresh"] = f"failed: {'; '.join(failed_signals)}" if failed_signals else "ok"
     backtests = nightly_backtests.with_options(
         task_runner=backtest_task_runner(settings.backtest.dask_address)
     )
@@ -152,6 +144,14 @@ def nightly(
         grade_task(settings, return_state=True), "playbook grading", logger
     )
     publish(summaries, key="nightly-backtest-leaders")
+    steps_rows = [
+        {"dataset": f"step: {step}", "status": "ok" if done == "ok" else "failed", "error": done}
+        for step, done in steps.items()
+    ]
+    series_rows = [{**s, "status": "ok"} for s in summaries] + [
+        {**f, "status": "failed"} for f in failures
+    ]
+    publish_summary("nightly", steps_rows + series_rows, settings)
     result = {"steps": steps, "series": summaries, "failed": failures}
     if failures:
         names = ", ".join(f"{f['exchange']} {f['market']} {f['symbol']}" for f in failures)

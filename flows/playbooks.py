@@ -9,11 +9,12 @@ from prefect.artifacts import create_table_artifact
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.reporting import publish_summary, run_name
 from tasks.candles import refresh_catalog_task
 from tasks.playbooks import check_grok_task, grade_task, playbook_task
+from tasks.signals import refresh_signals_of
 from vectorflow.errors import InvalidInput
-from vectorflow.exchanges.specs import MARKETS
-from vectorflow.ingest import DEFAULT_EXCHANGES, DEFAULT_SYMBOLS, DEFAULT_TIMEFRAMES, plan_ingest
+from vectorflow.ingest import plan_ingest
 from vectorflow.playbooks.budget import end_run_budget
 from vectorflow.settings import load_settings
 from vectorflow.timeframes import parse_time
@@ -46,12 +47,17 @@ def _failed_row(unit, error: BaseException) -> dict:
     }
 
 
-@flow(name="generate-playbooks", task_runner=ThreadPoolTaskRunner(max_workers=_concurrency()))
+@flow(
+    name="generate-playbooks",
+    flow_run_name=run_name("playbooks", "exchanges", "timeframes"),
+    task_runner=ThreadPoolTaskRunner(max_workers=_concurrency()),
+    timeout_seconds=1800,
+)
 def generate_playbooks(
-    exchanges: list[str] = DEFAULT_EXCHANGES,
-    markets: list[str] = list(MARKETS),  # noqa: B006 - never mutated; shown in the UI
-    symbols: list[str] = DEFAULT_SYMBOLS,
-    timeframes: list[str] = DEFAULT_TIMEFRAMES,
+    exchanges: list[str] | None = None,  # None: the settings file's [series]
+    markets: list[str] | None = None,
+    symbols: list[str] | None = None,
+    timeframes: list[str] | None = None,
     as_of: str | list[str] | None = None,
     token_budget: int | None = None,
     data_dir: str | None = None,
@@ -68,9 +74,10 @@ def generate_playbooks(
     if token_budget is not None:
         playbooks = settings.playbooks.model_copy(update={"token_budget": token_budget})
         settings = settings.with_overrides(playbooks=playbooks)
-    plan = plan_ingest(exchanges, markets, symbols, timeframes)
+    plan = plan_ingest(**settings.series.pick(exchanges, markets, symbols, timeframes))
     times = [as_of] if isinstance(as_of, str) else list(as_of or [])
     as_ofs = [parse_time(t, name="as_of") for t in times] or [None]
+    notes = refresh_signals_of(list(plan.units), settings)  # signals -> playbooks
     mode = check_grok_task(settings)
     run_id = _run_id()
     logger.info("%d series, %s playbooks, run %s", len(plan.units), mode["mode"], run_id)
@@ -90,6 +97,7 @@ def generate_playbooks(
     create_table_artifact(
         table=rows, key="playbooks-summary", description="Playbook per series: source and status"
     )
+    publish_summary("generate-playbooks", rows, settings, notes)
     errors = [r for r in rows if r["status"] == "error"]
     if errors:
         names = ", ".join(

@@ -7,24 +7,29 @@ from prefect.artifacts import create_table_artifact
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.reporting import publish_summary, run_name
 from tasks.candles import refresh_catalog_task
 from tasks.signals import update_signals_task
-from vectorflow.exchanges.specs import MARKETS
-from vectorflow.ingest import DEFAULT_EXCHANGES, DEFAULT_SYMBOLS, DEFAULT_TIMEFRAMES, plan_ingest
+from vectorflow.ingest import plan_ingest
 from vectorflow.settings import load_settings
 
 
-@flow(name="refresh-signals", task_runner=ThreadPoolTaskRunner(max_workers=2))
+@flow(
+    name="refresh-signals",
+    flow_run_name=run_name("signals", "exchanges", "timeframes"),
+    task_runner=ThreadPoolTaskRunner(max_workers=2),
+    timeout_seconds=1800,
+)
 def refresh_signals(
-    exchanges: list[str] = DEFAULT_EXCHANGES,  # the lists are never mutated
-    markets: list[str] = list(MARKETS),  # noqa: B006 - never mutated; shown in the UI
-    symbols: list[str] = DEFAULT_SYMBOLS,
-    timeframes: list[str] = DEFAULT_TIMEFRAMES,
+    exchanges: list[str] | None = None,  # None: the settings file's [series]
+    markets: list[str] | None = None,
+    symbols: list[str] | None = None,
+    timeframes: list[str] | None = None,
     data_dir: str | None = None,
 ) -> list[dict]:
     """Compute and store signals (TPO, regime, traps, OI) for every series from the lake."""
     settings = load_settings(data_dir)
-    plan = plan_ingest(exchanges, markets, symbols, timeframes)
+    plan = plan_ingest(**settings.series.pick(exchanges, markets, symbols, timeframes))
     futures = [(unit, update_signals_task.submit(unit, settings)) for unit in plan.units]
     rows, failed = [], []
     for unit, future in futures:
@@ -45,6 +50,7 @@ def refresh_signals(
         key="signals-summary",
         description="Signal rows and trap events stored per series",
     )
+    publish_summary("refresh-signals", rows, settings)
     if failed:
         return Failed(message=f"signals failed for {', '.join(failed)}", data=rows)
     return rows

@@ -1,18 +1,16 @@
 """Playbook tasks: check the model, write one series' playbook, grade past playbooks.
 
-The xAI key is read here, inside the tasks (XAI_API_KEY, or the Prefect Secret block named by
-`[playbooks] secret_block`), never passed as a parameter, never logged: the client holds it only
-as a SecretStr and cuts it out of every error text.
+The xAI key is read here, inside the tasks (XAI_API_KEY, or the Prefect Secret block
+`vectorflow-xai-api-key`: `tasks.secrets.resolve`), never passed as a parameter, never logged: the
+client holds it only as a SecretStr and cuts it out of every error text.
 """
 
 from __future__ import annotations
 
-import os
-
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from pydantic import SecretStr
 
+from tasks.secrets import resolve
 from vectorflow.errors import CircuitOpen, PermanentError, TransientError
 from vectorflow.ingest import SeriesUnit
 from vectorflow.playbooks.budget import run_budget
@@ -22,23 +20,6 @@ from vectorflow.playbooks.writer import WriteContext, write_series_playbook
 from vectorflow.settings import Settings
 
 
-def resolve_api_key(settings: Settings) -> SecretStr | None:
-    """XAI_API_KEY from the environment, else the Prefect Secret block; None when neither is set."""
-    value = os.environ.get("XAI_API_KEY", "").strip()
-    if value:
-        return SecretStr(value)
-    from prefect.blocks.system import Secret
-
-    try:
-        secret = Secret.load(settings.playbooks.secret_block).get()
-    except ValueError:  # no such block
-        return None
-    except Exception as exc:  # noqa: BLE001 - an unreachable API must not stop rule-based playbooks
-        get_run_logger().warning("Secret block unreadable (%s); no key", type(exc).__name__)
-        return None
-    return SecretStr(str(secret).strip()) if secret else None
-
-
 @task(name="check-grok", cache_policy=NO_CACHE)
 def check_grok_task(settings: Settings) -> dict:
     """Grok or rules for this run: the key, the breaker, and the model checked against /models.
@@ -46,7 +27,7 @@ def check_grok_task(settings: Settings) -> dict:
     A model the API does not offer (or a refused key) fails the run with a message naming it.
     """
     logger = get_run_logger()
-    key = resolve_api_key(settings)
+    key = resolve("XAI_API_KEY")
     if key is None:
         logger.info("no XAI_API_KEY and no Secret block: rule-based playbooks")
         return {"mode": "rules", "reason": "no key configured"}
@@ -82,7 +63,7 @@ def playbook_task(
     unit: SeriesUnit, settings: Settings, run_id: str, mode: str, as_of_ms: int | None
 ) -> list[dict]:
     """Write, validate and store the playbook of one series; its records' summaries."""
-    key = resolve_api_key(settings) if mode == "grok" else None
+    key = resolve("XAI_API_KEY") if mode == "grok" else None
     client = grok_client(settings, key) if key is not None else None
     ctx = WriteContext(
         config=settings.playbooks,

@@ -50,15 +50,24 @@ def _duplicate_keys(data_dir) -> int:
         con.close()
 
 
-def test_first_run_needs_since(fresh_sim, data_dir):
+def test_first_run_without_since_starts_first_run_days_back(fresh_sim, data_dir):
+    (data_dir / "vectorflow.toml").write_text("[series]\nfirst_run_days = 2\n")
+    settings = sim_settings(fresh_sim, data_dir)
+    now = fresh_sim.now_ms()
+    report = ingest_series(UNIT, None, now, settings, clock=fresh_sim.now_ms)
+    start = now - 2 * 24 * HOUR
+    first_open = -(-start // HOUR) * HOUR  # the first candle opening at or after the start
+    assert report.rows_written == (now // HOUR * HOUR - first_open) // HOUR
+    assert _candles(data_dir)[0][4] == first_open
+    again = ingest_series(UNIT, None, now, settings, clock=fresh_sim.now_ms)
+    assert again.rows_written == 0  # the second run resumes: no refetch of the window
+
+
+def test_first_run_needs_since_when_windows_have_no_default(tmp_path):
+    from vectorflow.lake.coverage import windows_to_fetch
+
     with pytest.raises(PermanentError, match="give since"):
-        ingest_series(
-            UNIT,
-            None,
-            fresh_sim.now_ms(),
-            sim_settings(fresh_sim, data_dir),
-            clock=fresh_sim.now_ms,
-        )
+        windows_to_fetch(tmp_path / "a", tmp_path / "b", None, 10**12, "binance spot x 1h")
 
 
 def test_incremental_run_stores_only_new_candles(fresh_sim, data_dir):

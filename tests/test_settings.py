@@ -39,6 +39,10 @@ def test_data_dir_and_config_come_from_the_environment(tmp_path):
         ("[exchanges.binance]\nurl = 'ftp://x'\n", "'ftp://x'"),
         ("[exchanges.binance]\nhost = 'x'\n", "host"),
         ("flush_rows = 'lots'\n", "'lots'"),
+        ("[series]\nexchanges = ['kraken']\n", "'kraken'"),
+        ("[series]\nmarkets = ['options']\n", "'options'"),
+        ("[series]\ntimeframes = ['7m']\n", "7m"),
+        ("[series]\nsymbols = []\n", "series.symbols"),
     ],
 )
 def test_malformed_settings_name_the_bad_value(data_dir, text, named):
@@ -78,3 +82,17 @@ def test_per_group_urls_from_the_file_reach_the_simulator(sim, data_dir):
     assert "BTC/USDT" in list_symbols(client, "spot")
     assert "BTC/USDT:USDT" in list_symbols(client, "linear")
     assert client.urls["api"]["sapi"].startswith("http://127.0.0.1:9/")
+
+
+def test_series_come_from_the_file_and_parameters_override_them(data_dir):
+    (data_dir / "vectorflow.toml").write_text(
+        "[series]\nexchanges = ['bybit']\nsymbols = ['ETH/USDT']\ntimeframes = ['5m', '4h']\n"
+    )
+    series = load_settings(data_dir, env={}).series
+    assert series.pick() == {
+        "exchanges": ["bybit"],
+        "markets": ["spot", "linear"],
+        "symbols": ["ETH/USDT"],
+        "timeframes": ["5m", "4h"],
+    }
+    assert series.pick(symbols=["BTC/USDT:USDT"], timeframes=None)["symbols"] == ["BTC/USDT:USDT"]

@@ -30,10 +30,6 @@ PageHook = Callable[["SeriesUnit", int, int], None]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_EXCHANGES = ["binance", "bybit"]
-DEFAULT_SYMBOLS = ["BTC/USDT", "BTC/USDT:USDT"]
-DEFAULT_TIMEFRAMES = ["1h"]
-
 
 @dataclass(frozen=True)
 class SeriesUnit:
@@ -261,7 +257,12 @@ def ingest_series(
             "candles", unit.exchange, unit.market, unit.symbol, market["id"], unit.timeframe
         )
         windows = windows_to_fetch(
-            folder, key.folder(settings.lake_dir), since_ms, until_ms, unit.label
+            folder,
+            key.folder(settings.lake_dir),
+            since_ms,
+            until_ms,
+            unit.label,
+            first_since_ms=settings.series.first_since_ms(until_ms),
         )
         step = timeframe_ms(unit.timeframe)
         stored = stored_range(folder) if windows else None

@@ -8,9 +8,9 @@ Every unit lands or fails alone, like a candle series (`vectorflow.ingest`):
 - `funding_rates`: the funding history of a perpetual, incremental.
 
 Open interest and funding resume after what is stored; a first run without `since` starts
-`FIRST_RUN_DAYS` back. What they ask is the window minus what is stored or known empty (the
-same coverage as candles), so a perpetual listed after `since` is asked once for the range
-before its listing, which is then recorded as empty.
+the settings' `[series] first_run_days` back (30). What they ask is the window minus what is
+stored or known empty (the same coverage as candles), so a perpetual listed after `since` is
+asked once for the range before its listing, which is then recorded as empty.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 
 MARKET_DATASETS = ("orderbook_levels", "open_interest", "funding_rates")
 DEFAULT_PERIOD = "5m"
-FIRST_RUN_DAYS = 30
 FUNDING_GAP_MS = 8 * 3_600_000
 
 
@@ -203,9 +202,10 @@ class _Series:
 
     def windows(self, since_ms: int | None, until_ms: int, now: int) -> list[tuple[int, int]]:
         coverage = self.key.folder(self.settings.lake_dir)
-        if since_ms is None and stored_range(self.folder) is None:
-            since_ms = now - FIRST_RUN_DAYS * 86_400_000  # a first run: the last 30 days
-        return windows_to_fetch(self.folder, coverage, since_ms, until_ms, self.unit.label)
+        first = self.settings.series.first_since_ms(now)  # a first run: `first_run_days` back
+        return windows_to_fetch(
+            self.folder, coverage, since_ms, until_ms, self.unit.label, first_since_ms=first
+        )
 
     def land(self, table: pa.Table, report: MarketReport) -> None:
         report.landed(table, self.dataset, _append(self.settings, self.dataset, self.folder, table))

@@ -10,11 +10,15 @@ Example file:
     flush_rows = 200000             # rows buffered per series before a Parquet file is written
     signal_timeframes = ["5m", "1h", "4h"]  # series that get signals after ingest (default 5m+)
 
+    [series]                        # what is collected unless a parameter names others:
+    symbols = ["BTC/USDT", "BTC/USDT:USDT"]   # exchanges, markets, timeframes, first_run_days...
+                                    # (vectorflow.series_config)
     [tpo_row_sizes]                 # TPO row size per unified symbol (default: from price, see
     "BTC/USDT" = 10                 # vectorflow/signals/rows.py)
 
     [exchanges.binance]
     url = "http://127.0.0.1:8900"   # replaces scheme and host of every Binance endpoint
+    ws_url = "ws://127.0.0.1:8901"  # the same for its WebSocket streams (capture-orderbook)
     [exchanges.binance.urls]        # or whole URLs per ccxt API group (testnets)
     fapiPublic = "https://testnet.binancefuture.com/fapi/v1"
 
@@ -29,6 +33,9 @@ Example file:
 
     [lake.retention_days]           # retention, merging, grace: vectorflow.lake.config
     orderbook_levels = 30
+
+    [notifications]                 # or VECTORFLOW_WEBHOOK_URL: `vectorflow up` posts failed runs
+    webhook_url = "https://hooks.slack.com/services/T000/B000/XXXX"
 """
 
 from __future__ import annotations
@@ -42,10 +49,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vectorflow.backtest.config import BacktestConfig, check_dask_address
 from vectorflow.errors import InvalidInput
-from vectorflow.exchanges.urls import check_base_url
+from vectorflow.exchanges.urls import check_base_url, check_ws_url
 from vectorflow.lake.config import LakeSettings
 from vectorflow.playbooks.config import PlaybookSettings
 from vectorflow.resilience.config import ResilienceFile, ResilienceSettings, resolve_resilience
+from vectorflow.series_config import SeriesSettings
 from vectorflow.timeframes import timeframe_ms
 
 EXCHANGES: tuple[str, ...] = ("binance", "bybit")
@@ -54,6 +62,7 @@ EXCHANGES: tuple[str, ...] = ("binance", "bybit")
 class _ExchangeFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str | None = None
+    ws_url: str | None = None
     urls: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("url")
@@ -61,10 +70,35 @@ class _ExchangeFile(BaseModel):
     def _url(cls, value: str | None) -> str | None:
         return None if value is None else check_base_url(value, name="url")
 
+    @field_validator("ws_url")
+    @classmethod
+    def _ws_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_ws_url(value, name="ws_url")
+
 
 #: Signals (TPO, regime, traps) are computed after ingest for these timeframes by default: on
 #: 1m-3m bars they cost much and say little; finer candles still feed the TPO of these.
 SIGNAL_TIMEFRAMES = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w")
+
+
+class _NotificationsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    webhook_url: str | None = None
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_webhook_url(value, name="webhook_url")
+
+
+def check_webhook_url(value: str, *, name: str) -> str:
+    """`value` when it is an http(s) URL; InvalidInput naming it otherwise."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(value.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise InvalidInput(f"{name}: not an http(s) URL such as https://hooks.slack.com/...")
+    return value.strip()
 
 
 class _SettingsFile(BaseModel):
@@ -84,11 +118,13 @@ class _SettingsFile(BaseModel):
                 raise ValueError(f"TPO row size of {symbol!r} must be positive, got {size}")
         return value
 
+    series: SeriesSettings = Field(default_factory=SeriesSettings)
     exchanges: dict[str, _ExchangeFile] = Field(default_factory=dict)
     resilience: ResilienceFile = Field(default_factory=ResilienceFile)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     playbooks: PlaybookSettings = Field(default_factory=PlaybookSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
+    notifications: _NotificationsFile = Field(default_factory=_NotificationsFile)
 
     @field_validator("signal_timeframes")
     @classmethod
@@ -114,6 +150,7 @@ class ExchangeEndpoints:
 
     url: str | None = None
     urls: dict[str, str] = field(default_factory=dict)
+    ws_url: str | None = None  # replaces scheme and host of every WebSocket stream URL
 
 
 @dataclass(frozen=True)
@@ -128,11 +165,13 @@ class Settings:
     flush_rows: int = 200_000
     signal_timeframes: tuple[str, ...] = ()
     tpo_row_sizes: dict[str, float] = field(default_factory=dict)
+    series: SeriesSettings = field(default_factory=SeriesSettings)
     endpoints: dict[str, ExchangeEndpoints] = field(default_factory=dict)
     resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
     playbooks: PlaybookSettings = field(default_factory=PlaybookSettings)
     lake: LakeSettings = field(default_factory=LakeSettings)
+    webhook_url: str | None = None  # where `vectorflow up` posts failed and crashed runs
 
     @property
     def lake_dir(self) -> Path:
@@ -221,7 +260,10 @@ def load_settings(
             if env_url
             else section.url
         )
-        endpoints[name] = ExchangeEndpoints(url=url, urls=dict(section.urls))
+        ws_name = f"VECTORFLOW_{name.upper()}_WS_URL"
+        env_ws = env.get(ws_name) or None
+        ws_url = check_ws_url(env_ws, name=ws_name) if env_ws else section.ws_url
+        endpoints[name] = ExchangeEndpoints(url=url, urls=dict(section.urls), ws_url=ws_url)
     return Settings(
         data_dir=root,
         config_path=config,
@@ -231,9 +273,16 @@ def load_settings(
         flush_rows=file.flush_rows,
         signal_timeframes=tuple(file.signal_timeframes),
         tpo_row_sizes=dict(file.tpo_row_sizes),
+        series=file.series,
         endpoints=endpoints,
         resilience=resolve_resilience(file.resilience, env),
         backtest=_backtest_env(file.backtest, env),
         playbooks=file.playbooks.with_env(env),
         lake=file.lake,
+        webhook_url=_webhook_url(env) or file.notifications.webhook_url,
     )
+
+
+def _webhook_url(env: dict[str, str]) -> str | None:
+    value = env.get("VECTORFLOW_WEBHOOK_URL", "").strip()
+    return check_webhook_url(value, name="VECTORFLOW_WEBHOOK_URL") if value else None

@@ -205,3 +205,41 @@ def test_prune_before_and_delete_a_series_from_the_command_line(sim, data_dir):
     )
     assert gone.returncode == 0, gone.stderr
     assert query_catalog(data_dir, "SELECT exchange FROM coverage") == [("binance",)]
+
+
+def test_this_years_file_absorbs_each_month_that_closes_while_queries_run(fresh_sim, data_dir):
+    settings = _with_lake(sim_settings(fresh_sim, data_dir), delete_grace_seconds=0)
+    unit = SeriesUnit("bybit", "spot", "BTC/USDT", "1h")
+    folder_glob = "lake/candles/*/*/*/timeframe=1h"
+    t0, t1 = parse_time("2026-04-10T00:00:00Z"), parse_time("2026-05-31T12:00:00Z")
+    ingest_series(unit, t0, t1, settings, clock=fresh_sim.now_ms)
+    compact_lake(settings, ["candles"], now=parse_time("2026-05-15T00:00:00Z"))
+    folder = next(data_dir.glob(folder_glob))
+    assert not any(f.compact for f in data_files(folder))  # May is not over: nothing is final
+    compact_lake(settings, ["candles"], now=parse_time("2026-06-01T00:30:00Z"))
+    (may,) = data_files(folder)
+    assert may.compact and (may.first_ms, may.last_ms) == (t0, t1 - HOUR)
+    ingest_series(unit, t1, fresh_sim.now_ms(), settings, clock=fresh_sim.now_ms)  # into June
+    refresh_catalog(data_dir)
+    expected = (fresh_sim.now_ms() // HOUR * HOUR - t0) // HOUR
+    answers, stop = [], threading.Event()
+
+    def read():
+        while not stop.is_set():
+            con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+            try:
+                sql = "SELECT count(*), count(DISTINCT open_time) FROM candles"
+                answers.append(execute_retrying(con, sql, attempts=8).fetchone())
+            finally:
+                con.close()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    time.sleep(0.2)
+    compact_lake(settings, ["candles"], now=parse_time("2026-07-01T00:30:00Z"))  # June closed
+    time.sleep(0.2)
+    stop.set()
+    reader.join()
+    (year,) = data_files(folder)  # the compacted file was renamed back, merged with June, again
+    assert year.compact and year.first_ms == t0
+    assert answers and all(a == (expected, expected) for a in answers)  # never a row twice

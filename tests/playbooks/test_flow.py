@@ -191,15 +191,18 @@ def test_the_key_can_come_from_a_prefect_secret_block(
 
     from flows.playbooks import generate_playbooks
 
-    block = "vf-test-xai-key"
-    (lake_with_series / "vectorflow.toml").write_text(f'[playbooks]\nsecret_block = "{block}"\n')
+    block = "vectorflow-xai-api-key"
     monkeypatch.setenv("VECTORFLOW_DATA_DIR", str(lake_with_series))
     monkeypatch.setenv("XAI_BASE_URL", llm.url)
     monkeypatch.delenv("XAI_API_KEY", raising=False)
     Secret(value=CANARY).save(block, overwrite=True)
     try:
         state = generate_playbooks(
-            exchanges=["binance"], symbols=["BTC/USDT"], as_of=ms_to_iso(AS_OF), return_state=True
+            exchanges=["binance"],
+            symbols=["BTC/USDT"],
+            timeframes=["1h"],
+            as_of=ms_to_iso(AS_OF),
+            return_state=True,
         )
     finally:
         _delete_block(block)

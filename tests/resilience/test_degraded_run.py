@@ -71,6 +71,7 @@ def test_cli_exits_1_for_a_degraded_run_and_status_shows_the_breaker(prefect_api
     assert done.returncode == 1, done.stderr
     assert "skipped" in done.stdout and "degraded" in done.stderr
     shown = run_cli(["status", "--format", "csv"], lab.env())
-    assert shown.returncode == 0, shown.stderr
+    assert shown.returncode == 4, shown.stderr  # the health check says broken: a breaker is open
+    assert "breaker fetch_candles binance is open" in shown.stdout
     assert "fetch_candles,binance,open,2," in shown.stdout
     assert "closed,open" in shown.stdout  # the transition, with its reason

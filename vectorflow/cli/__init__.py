@@ -14,6 +14,7 @@ import textwrap
 
 from vectorflow import __version__
 from vectorflow.errors import InvalidInput, VectorflowError
+from vectorflow.secrets import REDACTOR, install_redaction
 
 OK, UNITS_FAILED, INVALID = 0, 1, 2
 
@@ -46,10 +47,12 @@ def command_parser(sub, name: str, summary: str, example: str) -> argparse.Argum
 COMMAND_MODULES = (
     "vectorflow.cli.commands",
     "vectorflow.cli.market_data",
+    "vectorflow.cli.stream",
     "vectorflow.cli.ops",
     "vectorflow.cli.playbooks",
     "vectorflow.cli.signals",
     "vectorflow.cli.status",
+    "vectorflow.cli.secrets",
     "vectorflow.cli.backtest",
 )
 
@@ -73,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `vectorflow` command."""
+    install_redaction()  # before anything logs: configured secrets never reach a log line
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -85,10 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except InvalidInput as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {REDACTOR.redact(str(exc))}", file=sys.stderr)
         return INVALID
     except VectorflowError as exc:
-        print(f"error: {textwrap.shorten(str(exc), 2000)}", file=sys.stderr)
+        print(f"error: {textwrap.shorten(REDACTOR.redact(str(exc)), 2000)}", file=sys.stderr)
         return UNITS_FAILED
 
 

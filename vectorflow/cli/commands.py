@@ -58,20 +58,11 @@ def _run_ingest_flow(data_dir: str | None, **parameters) -> int:
 
 def ingest(args: argparse.Namespace) -> int:
     """`vectorflow ingest`: validate the request, then run the ingest flow."""
-    from vectorflow.exchanges.specs import MARKETS
-    from vectorflow.ingest import (
-        DEFAULT_EXCHANGES,
-        DEFAULT_SYMBOLS,
-        DEFAULT_TIMEFRAMES,
-        plan_ingest,
-    )
+    from vectorflow.ingest import plan_ingest
 
-    load_settings(args.data_dir)  # a malformed settings file is invalid input: exit 2 now
+    series = load_settings(args.data_dir).series  # a malformed file is invalid input: exit 2
     parameters = dict(
-        exchanges=args.exchange or DEFAULT_EXCHANGES,
-        markets=args.market or list(MARKETS),
-        symbols=args.symbol or DEFAULT_SYMBOLS,
-        timeframes=args.timeframe or DEFAULT_TIMEFRAMES,
+        **series.pick(args.exchange, args.market, args.symbol, args.timeframe),
         since=args.since,
         until=args.until,
     )
@@ -162,10 +153,20 @@ def sim(args: argparse.Namespace) -> int:
     from vectorflow.resilience.config import time_scale_from_env
     from vectorflow.sim import serve
     from vectorflow.sim.faults import load_faults
+    from vectorflow.sim.ws import WsFault
 
     faults = load_faults(args.fault, args.faults)
+    ws_faults = [WsFault.parse(text) for text in args.ws_fault or []]
     scale = args.time_scale if args.time_scale is not None else time_scale_from_env() or 1.0
-    serve(port=args.port, now=args.now, time_scale=scale, enforce_limits=args.limits, faults=faults)
+    serve(
+        port=args.port,
+        now=args.now,
+        time_scale=scale,
+        enforce_limits=args.limits,
+        faults=faults,
+        ws_port=args.ws_port,
+        ws_faults=ws_faults,
+    )
     return OK
 
 
@@ -189,10 +190,12 @@ def add_parsers(sub) -> None:
         "--since 2024-01-01",
     )
     ingest_parser.add_argument(
-        "--exchange", action="append", help="binance or bybit (repeatable; default both)"
+        "--exchange",
+        action="append",
+        help="binance or bybit (repeatable; default: [series] of the settings)",
     )
     ingest_parser.add_argument(
-        "--market", action="append", help="spot or linear (repeatable; default both)"
+        "--market", action="append", help="spot or linear (repeatable; default: [series])"
     )
     ingest_parser.add_argument(
         "--symbol",
@@ -203,7 +206,9 @@ def add_parsers(sub) -> None:
         "--timeframe", action="append", help="1m 5m 15m 30m 1h 4h 1d ... (repeatable)"
     )
     ingest_parser.add_argument(
-        "--since", help="UTC date or ISO timestamp, inclusive (needed on a series' first run)"
+        "--since",
+        help="UTC date or ISO timestamp, inclusive (default: resume after what is "
+        "stored; a series' first run starts [series] first_run_days (30) back)",
     )
     ingest_parser.add_argument(
         "--until", help="UTC date or ISO timestamp, exclusive (default: now)"
@@ -251,6 +256,15 @@ def add_parsers(sub) -> None:
         " shuffle missing)",
     )
     sim_parser.add_argument("--faults", help="JSON file: a list of faults with the same keys")
+    sim_parser.add_argument(
+        "--ws-port", type=int, help="also serve the order book WebSocket streams on this port"
+    )
+    sim_parser.add_argument(
+        "--ws-fault",
+        action="append",
+        help="stream fault KIND[:key=value,...], e.g. gap:exchange=bybit,after=20 (repeatable;"
+        " kinds: drop gap swap disconnect)",
+    )
     demo_parser.set_defaults(run=demo)
     ingest_parser.set_defaults(run=ingest)
     sql_parser.set_defaults(run=sql)

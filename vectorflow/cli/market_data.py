@@ -65,8 +65,8 @@ def run_flow(flow, columns: list[str], **parameters) -> int:
 
 
 def _series_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--exchange", action="append", help="binance or bybit (default both)")
-    parser.add_argument("--market", action="append", help="spot or linear (default both)")
+    parser.add_argument("--exchange", action="append", help="binance or bybit (default: [series])")
+    parser.add_argument("--market", action="append", help="spot or linear (default: [series])")
     parser.add_argument(
         "--symbol", action="append", help="unified symbol: BTC/USDT (spot), BTC/USDT:USDT"
     )
@@ -74,18 +74,16 @@ def _series_options(parser: argparse.ArgumentParser) -> None:
 
 def market_data(args: argparse.Namespace) -> int:
     """`vectorflow market-data`: order books, open interest and funding into the lake."""
-    from vectorflow.exchanges.specs import MARKETS
-    from vectorflow.ingest import DEFAULT_EXCHANGES, DEFAULT_SYMBOLS
     from vectorflow.market_data import MARKET_DATASETS, plan_market_data
 
-    load_settings(args.data_dir)
+    series = load_settings(args.data_dir).series
+    picked = series.pick(args.exchange, args.market, args.symbol)
+    picked.pop("timeframes")
     parameters = dict(
-        exchanges=args.exchange or DEFAULT_EXCHANGES,
-        markets=args.market or list(MARKETS),
-        symbols=args.symbol or DEFAULT_SYMBOLS,
+        **picked,
         datasets=args.dataset or list(MARKET_DATASETS),
-        period=args.period,
-        levels=args.levels,
+        period=args.period or series.derivatives_period,
+        levels=args.levels or series.orderbook_levels,
         since=args.since,
         until=args.until,
     )
@@ -130,20 +128,11 @@ def _progress_bar():
 def backfill(args: argparse.Namespace) -> int:
     """`vectorflow backfill`: a long candle history with progress; rerun to resume."""
     from vectorflow.backfill import LISTENERS
-    from vectorflow.exchanges.specs import MARKETS
-    from vectorflow.ingest import (
-        DEFAULT_EXCHANGES,
-        DEFAULT_SYMBOLS,
-        DEFAULT_TIMEFRAMES,
-        plan_ingest,
-    )
+    from vectorflow.ingest import plan_ingest
 
-    load_settings(args.data_dir)
+    series = load_settings(args.data_dir).series
     parameters = dict(
-        exchanges=args.exchange or DEFAULT_EXCHANGES,
-        markets=args.market or list(MARKETS),
-        symbols=args.symbol or DEFAULT_SYMBOLS,
-        timeframes=args.timeframe or DEFAULT_TIMEFRAMES,
+        **series.pick(args.exchange, args.market, args.symbol, args.timeframe),
         since=args.since,
         until=args.until,
     )
@@ -231,8 +220,10 @@ def add_parsers(sub) -> None:
         action="append",
         help="orderbook_levels, open_interest or funding_rates (repeatable; default all)",
     )
-    md.add_argument("--period", default="5m", help="open interest period: 5m 15m 30m 1h 4h 1d")
-    md.add_argument("--levels", type=int, default=100, help="order book levels per side")
+    md.add_argument(
+        "--period", help="open interest period: 5m 15m 30m 1h 4h 1d (default: [series] file)"
+    )
+    md.add_argument("--levels", type=int, help="order book levels per side (default 100)")
     md.add_argument("--since", help="UTC date or ISO time (default: resume, or 30 days back)")
     md.add_argument("--until", help="UTC date or ISO time, exclusive (default: now)")
     md.set_defaults(run=market_data)

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import requests
 
-from vectorflow.cli import INVALID, OK, command_parser
+from vectorflow.cli import INVALID, OK, command_parser, prefect_environment
+from vectorflow.cli.notifications import configure_notifications, webhook_host
 from vectorflow.errors import InvalidInput
 from vectorflow.settings import load_settings
 
@@ -145,6 +146,7 @@ def up(args: argparse.Namespace) -> int:
                                   capture_output=True, text=True)
         if deployed.returncode != 0:
             raise RuntimeError(f"prefect deploy failed:\n{deployed.stdout[-3000:]}")
+        _notifications(settings.webhook_url, api_url)
         for n in range(1, args.workers + 1):
             name = f"{socket.gethostname()}-{n}"  # several workers on one pool: each its own name
             log = run_dir / ("worker.log" if args.workers == 1 else f"worker-{n}.log")
@@ -157,10 +159,12 @@ def up(args: argparse.Namespace) -> int:
         stop_stack(state_file)
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    notices = (f"failed and crashed runs are posted to {webhook_host(settings.webhook_url)}"
+               if settings.webhook_url else "no webhook for failed runs (VECTORFLOW_WEBHOOK_URL)")
     print(f"VectorFlow is up. Prefect UI: {state['ui_url']}\n"
           f"  {args.workers} worker(s) on the {POOL!r} pool; server database: "
           f"{server_database(env)}\n"
-          f"  data dir {settings.data_dir}; logs in {run_dir}\n"
+          f"  data dir {settings.data_dir}; logs in {run_dir}\n  {notices}\n"
           f"  stop it with `vectorflow down`" + ("" if args.detach else " or Ctrl-C"))
     if args.detach:
         return OK
@@ -171,6 +175,15 @@ def up(args: argparse.Namespace) -> int:
         pass
     stop_stack(state_file)
     return OK
+
+
+def _notifications(webhook_url: str | None, api_url: str) -> None:
+    """The failed-run webhook automation (created, updated, or removed when no URL is set)."""
+    prefect_environment()
+    try:
+        configure_notifications(webhook_url, api_url)
+    except Exception as exc:  # noqa: BLE001 - any API failure stops `up` with one message
+        raise RuntimeError(f"could not set up notifications: {type(exc).__name__}: {exc}") from exc
 
 
 def down(args: argparse.Namespace) -> int:

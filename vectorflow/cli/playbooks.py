@@ -62,15 +62,14 @@ def render_playbook(record) -> str:
 
 def playbook(args: argparse.Namespace) -> int:
     """`vectorflow playbook`: write the playbooks of the given series and print them."""
-    from vectorflow.exchanges.specs import MARKETS
-    from vectorflow.ingest import DEFAULT_EXCHANGES, plan_ingest
+    from vectorflow.ingest import plan_ingest
     from vectorflow.playbooks.store import read_playbooks
     from vectorflow.timeframes import parse_time
 
     settings = load_settings(args.data_dir)
     parameters = dict(
-        exchanges=args.exchange or DEFAULT_EXCHANGES,
-        markets=args.market or list(MARKETS),
+        exchanges=args.exchange or settings.series.exchanges,
+        markets=args.market or settings.series.markets,
         symbols=args.symbol,
         timeframes=args.timeframe,
         as_of=args.as_of,

@@ -1,10 +1,22 @@
-"""`vectorflow status`: circuit breakers, rate-limit use and blocks, read from `state.db`."""
+"""`vectorflow status`: a health check of the whole system.
+
+Per series the freshness and gaps, the last run of each deployment, the circuit breakers, the
+rate limiters' use and the lake's size. Exit codes: 0 healthy, 3 something configured is stale
+or missing, 4 something is broken (an open breaker, a deployment whose last finished run failed
+or crashed, a Prefect API that was configured but does not answer); broken wins over stale.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+from pathlib import Path
 
-from vectorflow.cli import OK, command_parser
+from vectorflow.cli import command_parser
+
+HEALTHY, STALE, BROKEN = 0, 3, 4
+FAILED_STATES = {"FAILED", "CRASHED"}
 
 
 def _iso(seconds: float | None) -> str | None:
@@ -13,17 +25,94 @@ def _iso(seconds: float | None) -> str | None:
     return None if seconds is None else ms_to_iso(int(seconds * 1000))
 
 
-def status(args: argparse.Namespace) -> int:
-    """Print each breaker's state, each budget's use over its window, running blocks."""
+def prefect_api_url(data_dir: Path) -> str | None:
+    """The Prefect API to ask: PREFECT_API_URL, else the one `vectorflow up` started."""
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    stack = data_dir / "run" / "stack.json"
+    if stack.exists():
+        return json.loads(stack.read_text()).get("api_url")
+    return None
+
+
+def deployment_runs(api_url: str) -> list[list]:
+    """Per deployment: its schedule state and its latest started run (name, state, start)."""
+    import requests
+
+    deployments = requests.post(f"{api_url}/deployments/filter", json={}, timeout=10)
+    deployments.raise_for_status()
+    rows = []
+    for d in sorted(deployments.json(), key=lambda d: d["name"]):
+        answer = requests.post(
+            f"{api_url}/flow_runs/filter",
+            timeout=10,
+            json={
+                "deployments": {"id": {"any_": [d["id"]]}},
+                "flow_runs": {"start_time": {"is_null_": False}},
+                "sort": "START_TIME_DESC",
+                "limit": 1,
+            },
+        )
+        answer.raise_for_status()
+        last = (answer.json() or [None])[0]
+        state = last["state"] if last else None
+        rows.append(
+            [
+                d["name"],
+                "paused" if d.get("paused") else "active",
+                last["name"] if last else None,
+                state["type"] if state else None,
+                (last or {}).get("start_time"),
+                ((state or {}).get("message") or "")[:120] or None,
+            ]
+        )
+    return rows
+
+
+def _series(args, settings, now: int) -> list[str]:
+    """Freshness and gaps per series; what is stale or missing."""
+    from vectorflow.health import MISSING, check_grace, series_health
+    from vectorflow.health import STALE as STALE_STATE
+    from vectorflow.output import format_rows
+
+    health = series_health(settings, now, check_grace(args.grace_minutes))
+    print(f"series (at {args.now or 'the current time'}, grace {args.grace_minutes:g} min)")
+    columns = ["dataset", "exchange", "market", "symbol", "series", "last_time", "lag_minutes",
+               "gaps", "state"]  # fmt: skip
+    print(format_rows(columns, [list(h.as_row().values()) for h in health], args.format))
+    return [
+        f"{h.dataset} {h.exchange} {h.market} {h.symbol} {h.series} is {h.state}"
+        for h in health
+        if h.state in (STALE_STATE, MISSING)
+    ]
+
+
+def _deployments(args, settings) -> list[str]:
+    """The latest run of each deployment; what failed (or an API that does not answer)."""
+    from vectorflow.output import format_rows
+
+    api = prefect_api_url(settings.data_dir)
+    print("\ndeployments (latest run)")
+    if api is None:
+        print("no Prefect API configured (PREFECT_API_URL, or `vectorflow up`): not checked")
+        return []
+    try:
+        runs = deployment_runs(api)
+    except Exception as exc:  # an API that was configured must answer
+        print(f"Prefect API {api} does not answer: {type(exc).__name__}")
+        return [f"Prefect API {api} does not answer: {type(exc).__name__}"]
+    columns = ["deployment", "schedule", "last_run", "state", "started", "message"]
+    print(format_rows(columns, runs, args.format))
+    return [f"deployment {r[0]}: last run {r[2]} {r[3]}" for r in runs if r[3] in FAILED_STATES]
+
+
+def _resilience(args, settings) -> list[str]:
+    """Breakers, rate-limit use, blocks and transitions; the breakers that are open."""
     from vectorflow.exchanges.specs import all_budgets
     from vectorflow.output import format_rows
     from vectorflow.resilience.guard import guard_for
-    from vectorflow.settings import load_settings
 
-    settings = load_settings(args.data_dir)
-    exists = settings.state_path.exists()
-    guard = guard_for(settings) if exists else None
-    print(f"state: {settings.state_path}" + ("" if exists else " (none yet: nothing recorded)"))
+    guard = guard_for(settings) if settings.state_path.exists() else None
     breakers = guard.breakers.states() if guard else []
     print("\ncircuit breakers (task kind, target)")
     columns = ["kind", "target", "state", "failures", "opened_at", "probe_at", "reason"]
@@ -34,10 +123,9 @@ def status(args: argparse.Namespace) -> int:
     print(format_rows(columns, rows, args.format))
 
     print("\nrate limits (use over the last window; server: the exchange's own count)")
-    budgets = list(all_budgets().values())
     columns = ["budget", "limit", "window_s", "used", "use", "server_used", "server_age_s"]
     rows = []
-    for b in budgets:
+    for b in all_budgets().values():
         use = guard.limiter.usage([b])[0] if guard else None
         limit = settings.resilience.budget_limit(b.name, b.limit)
         used = use.used if use else 0
@@ -55,7 +143,32 @@ def status(args: argparse.Namespace) -> int:
     print("\nlatest breaker transitions")
     rows = [[_iso(t), k, tg, a, b, why] for t, k, tg, a, b, why in moves]
     print(format_rows(["time", "kind", "target", "from", "to", "reason"], rows, args.format))
-    return OK
+    return [f"breaker {b.kind} {b.target} is open" for b in breakers if b.state == "open"]
+
+
+def _lake(args, settings) -> None:
+    from vectorflow.health import lake_usage
+    from vectorflow.output import format_rows
+
+    print(f"\nlake {settings.lake_dir}")
+    usage = lake_usage(settings.lake_dir)
+    rows = [[u.dataset, u.files, u.compacted, round(u.bytes / 2**20, 2)] for u in usage]
+    print(format_rows(["dataset", "files", "compacted", "size_mib"], rows, args.format))
+
+
+def status(args: argparse.Namespace) -> int:
+    """Print the system's health; the exit code says healthy, stale or broken."""
+    from vectorflow.settings import load_settings
+    from vectorflow.timeframes import now_ms, parse_time
+
+    settings = load_settings(args.data_dir)
+    now = parse_time(args.now, name="--now") if args.now else now_ms()
+    stale = _series(args, settings, now)
+    broken = _deployments(args, settings) + _resilience(args, settings)
+    _lake(args, settings)
+    verdict = "broken" if broken else "stale" if stale else "healthy"
+    print(f"\n{verdict}" + "".join(f"\n  - {p}" for p in broken + stale))
+    return BROKEN if broken else STALE if stale else HEALTHY
 
 
 def add_parsers(sub) -> None:
@@ -63,11 +176,19 @@ def add_parsers(sub) -> None:
     parser = command_parser(
         sub,
         "status",
-        "Show each circuit breaker's state and the rate limiter's current use.",
-        "vectorflow status --transitions 20",
+        "Health check: freshness and gaps per series, deployments' last runs, circuit breakers, "
+        "rate limits, lake size. Exit 0 healthy, 3 stale or missing, 4 broken.",
+        "vectorflow status --grace-minutes 30",
     )
     parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
     parser.add_argument(
         "--transitions", type=int, default=10, help="how many breaker transitions to show"
     )
+    parser.add_argument(
+        "--grace-minutes",
+        type=float,
+        default=15.0,
+        help="how late a series may be, beyond one step, before it is stale (default 15)",
+    )
+    parser.add_argument("--now", help="judge freshness at this UTC time (default: now)")
     parser.set_defaults(run=status)

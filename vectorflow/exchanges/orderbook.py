@@ -37,6 +37,7 @@ class OrderBook:
     update_id: int | None
     bids: np.ndarray
     asks: np.ndarray
+    source: str = "rest"  # rest (a REST snapshot) | stream (a book kept from a WebSocket stream)
 
 
 def request_limit(endpoint: DepthEndpoint, levels: int) -> int:
@@ -176,7 +177,7 @@ def book_table(book: OrderBook, ingested_at: int) -> pa.Table:
             "price": prices,
             "amount": amounts,
             "time_source": [book.time_source] * n,
-            "source": ["rest"] * n,
+            "source": [book.source] * n,
             "update_id": pa.array([book.update_id] * n, pa.int64()),
             "received_at": times(book.received_at),
             "ingested_at": times(ingested_at),

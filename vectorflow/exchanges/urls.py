@@ -38,3 +38,23 @@ def override_api_urls(
             raise InvalidInput(f"unknown API group {key!r} in URL overrides; known: {known}")
         out[key] = value.rstrip("/")
     return out
+
+
+def check_ws_url(base: str, *, name: str) -> str:
+    """`base` as ws[s]://host[:port]; InvalidInput naming it when it is no WebSocket URL."""
+    parsed = urlparse(base)
+    if parsed.scheme not in ("ws", "wss") or not parsed.netloc:
+        raise InvalidInput(f"{name}: {base!r} is not a ws(s) base URL such as ws://127.0.0.1:8901")
+    return f"{parsed.scheme}://{parsed.netloc}"
+
+
+def override_ws_urls(ws_urls: object, base: str | None) -> object:
+    """ccxt's `urls['api']['ws']` (nested tables) with every host replaced by `base`, paths kept."""
+    if not base:
+        return ws_urls
+    root = check_ws_url(base, name="WebSocket base URL")
+    if isinstance(ws_urls, dict):
+        return {key: override_ws_urls(value, root) for key, value in ws_urls.items()}
+    if isinstance(ws_urls, str):
+        return root + urlparse(ws_urls.replace("{hostname}", "placeholder")).path
+    return ws_urls

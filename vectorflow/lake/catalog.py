@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def dataset_scan(lake: Path, dataset: Dataset) -> str:
     if dataset.complete_ranges:  # deduplicated only where files overlap (vectorflow.lake.scan)
         return range_dataset_scan(lake, dataset)
     glob = _quote(lake / dataset.name / "**" / "*.parquet")
-    columns = ", ".join(f'"{f.name}"' for f in dataset.schema)
+    columns = dataset.select_list()
     key = ", ".join(dataset.key)
     return (
         f"SELECT {columns} FROM read_parquet({glob}, union_by_name = true, "
@@ -238,20 +239,37 @@ def refresh_catalog(data_dir: Path, *, attempts: int = 3, wait_s: float = 0.5) -
     return False
 
 
+def _with_dependencies(views: dict[str, str], name: str) -> list[str]:
+    """`name` and the views it reads, transitively, those it reads first."""
+    order: list[str] = []
+
+    def visit(view: str) -> None:
+        for other in views:
+            if other != view and other not in order and re.search(rf"\b{other}\b", views[view]):
+                visit(other)
+        if view not in order:
+            order.append(view)
+
+    visit(name)
+    return order
+
+
 def read_view(lake: Path, name: str, where: dict[str, object] | None = None,
               columns: str = "*"):
     """A catalog view's rows as a DataFrame, computed in memory (the catalog file stays closed).
 
-    `where` holds equality filters on the view's columns (bound as parameters, never spliced).
+    Views that read other views get those as CTEs. `where` holds equality filters on the view's
+    columns (bound as parameters, never spliced).
     """
     _ensure_schema_files(lake)
-    sql = view_definitions(lake)[name]
+    views = view_definitions(lake)
+    ctes = ",\n".join(f'"{v}" AS ({views[v]})' for v in _with_dependencies(views, name))
     where = where or {}
     clause = " AND ".join(f'"{k}" = ?' for k in where) or "true"
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        return con.execute(f"SELECT {columns} FROM ({sql}) WHERE {clause}",
+        return con.execute(f'WITH {ctes}\nSELECT {columns} FROM "{name}" WHERE {clause}',
                            list(where.values())).df()
     finally:
         con.close()

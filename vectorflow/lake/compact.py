@@ -2,11 +2,14 @@
 
 Per partition, under its write lock (ingest waits for it; readers never do):
 
-- each period's files are merged into one deduplicated, sorted file (temp + rename); it
-  dominates its inputs (its range holds theirs), so once it has settled the views read it
-  instead, and the inputs are deleted after the grace period by a later write;
-- a finished period's single settled file is renamed `*.compact.parquet`: an atomic rename, so
+- each period's final rows (before the current month for yearly files, before today for
+  daily ones) are merged into one deduplicated, sorted file (temp + rename), and so are its
+  newer rows; a merge dominates its inputs (its range holds theirs), so once it has settled
+  the views read it instead, and the inputs are deleted after the grace period by a later write;
+- a single settled file of final rows is renamed `*.compact.parquet`: an atomic rename, so
   a query lists either name, never both (compacted files are read without deduplication);
+- when a month closes, this year's compacted file is renamed back to an ordinary name (as
+  atomic) and merged with that month: the year stays one file;
 - an output never spans a hole nobody fetched (its name would claim that range): files are
   grouped only while each next one starts within one step of the previous, or across a range
   the exchange confirmed empty;
@@ -152,13 +155,55 @@ def _promote(file: FileRange, files: list[FileRange]) -> Path | None:
     return target
 
 
+def _demote(file: FileRange) -> FileRange:
+    """Rename a compacted file back to an ordinary name, to be merged into a larger one.
+
+    Atomic like `_promote`: its rows are read once under either name (or the query that
+    listed the old name fails to open it and is run again); the merge that follows dominates
+    it, and the views then read the merge instead.
+    """
+    target = file.path.with_name(file.path.name[: -len(COMPACT_SUFFIX)] + ".parquet")
+    os.rename(file.path, target)
+    return FileRange(target, file.first_ms, file.last_ms)
+
+
+def _compact_final(
+    dataset: Dataset, folder: Path, segment: list[FileRange], files: list[FileRange],
+    report: PartitionReport,
+) -> None:  # fmt: skip
+    """One file for a contiguous run of final rows: merged (compacted next call) or renamed."""
+    if len(segment) == 1 and segment[0].compact:
+        return  # done already
+    if len(segment) == 1 and not store.settled(segment[0]):
+        report.pending += 1  # merged a moment ago: renamed on the next call
+    elif len(segment) == 1:
+        if (target := _promote(segment[0], files)) is not None:
+            report.compacted += 1
+            report.outputs.append(target.name)
+    else:
+        inputs = [_demote(f) if f.compact else f for f in segment]
+        _merge(dataset, folder, inputs, report)
+        report.pending += 1
+
+
+def _merge(dataset: Dataset, folder: Path, group: list[FileRange], report: PartitionReport):
+    out = store.merge_group(dataset, folder, group)
+    report.files_in += len(group)
+    report.files_out += 1
+    report.rows_out += out.rows
+    report.outputs.append(out.path.name)
+
+
 def compact_partition(
     dataset: Dataset, folder: Path, settings: Settings, *, now: int | None = None
 ) -> PartitionReport:
     """Compact one partition folder (see the module docstring); what it did.
 
-    Each period's files are merged into one; a closed period's single, settled file is then
-    renamed compacted. A merge made here is renamed by the next call (`compact_lake` waits).
+    Rows before the current `settle_unit` (this month, for a dataset of yearly files) are
+    final: each period's final rows become one compacted file, the current year's growing by a
+    month at a time (it is merged with the month that closed, then renamed compacted again).
+    Newer rows are merged into one ordinary file. A merge made here is renamed compacted by the
+    next call (`compact_lake` waits for it).
     """
     now = now_ms() if now is None else now
     lake = settings.lake
@@ -167,27 +212,21 @@ def compact_partition(
     gap = store.adjacency_ms(dataset, values)
     coverage = _coverage_folder(settings.lake_dir, dataset, values)
     bridges = covered_intervals(coverage, None) if coverage is not None else []
+    final_before = store.period_start(now, dataset.settle_unit)
     with store.partition_lock(folder):
         retention = lake.retention_ms(dataset.name)
         if retention is not None:
-            _expire(dataset, folder, store.period_start(now - retention, dataset.period), report)
+            cutoff = store.period_start(now - retention, dataset.settle_unit)
+            _expire(dataset, folder, cutoff, report)
         files = data_files(folder)
-        ordinary = [f for f in store.visible_files(files) if not f.compact]
-        for group in _by_period(ordinary, dataset.period):
-            closed = store.period_end(group[0].first_ms, dataset.period) <= now
-            for segment in store.contiguous_groups(group, gap, bridges):
+        for group in _by_period(store.visible_files(files), dataset.period):
+            final = [f for f in group if f.last_ms < final_before]
+            recent = [f for f in group if f.last_ms >= final_before and not f.compact]
+            for segment in store.contiguous_groups(final, gap, bridges):
+                _compact_final(dataset, folder, segment, files, report)
+            for segment in store.contiguous_groups(recent, gap, bridges):
                 if len(segment) > 1:
-                    out = store.merge_group(dataset, folder, segment)
-                    report.files_in += len(segment)
-                    report.files_out += 1
-                    report.rows_out += out.rows
-                    report.outputs.append(out.path.name)
-                    report.pending += int(closed)
-                elif closed and not store.settled(segment[0]):
-                    report.pending += 1  # merged a moment ago: renamed on the next call
-                elif closed and (target := _promote(segment[0], files)) is not None:
-                    report.compacted += 1
-                    report.outputs.append(target.name)
+                    _merge(dataset, folder, segment, report)
         report.deleted += len(store.collect_garbage(folder, lake.delete_grace_seconds))
     if report.files_out or report.compacted:
         log.info(

@@ -103,15 +103,20 @@ def windows_to_fetch(
     since_ms: int | None,
     until_ms: int,
     label: str,
+    *,
+    first_since_ms: int | None = None,
 ) -> list[Interval]:
     """What a run asks for: [since, until) minus what is covered, or what follows it.
 
     Without since (the scheduled, incremental case) only the covered end matters: two stamps
-    are parsed per folder (`stored_range`), whatever the number of files.
+    are parsed per folder (`stored_range`), whatever the number of files. A series with nothing
+    stored starts at `first_since_ms` (the settings' `first_run_days` back), when given.
     """
     if since_ms is not None:
         return missing(covered(data_folder, coverage_folder), since_ms, until_ms, label)
     ends = [r[1] + 1 for r in (stored_range(data_folder), stored_range(coverage_folder)) if r]
+    if not ends and first_since_ms is not None:
+        return missing([], first_since_ms, until_ms, label)
     if not ends:
         raise PermanentError(f"{label}: nothing stored yet; give since (e.g. 2024-01-01)")
     return [(max(ends), until_ms)] if max(ends) < until_ms else []

@@ -44,7 +44,7 @@ def _quote(text: str) -> str:
 def range_dataset_scan(lake: Path, dataset: Dataset) -> str:
     """SQL of the view over a range dataset (one row per key)."""
     root = str(lake / dataset.name)
-    columns = ", ".join(f'"{f.name}"' for f in dataset.schema)
+    columns = dataset.select_list()
     key = ", ".join(f'"{k}"' for k in dataset.key)
     every = _quote(f"{root}/**/*.parquet")
     compacted = _quote(f"{root}/**/*{COMPACT_SUFFIX}")
@@ -69,7 +69,7 @@ WITH vf_names AS (
 ), vf_visible AS (
     SELECT file, dir, lo, hi FROM vf_ranked
     WHERE NOT compact AND (reach IS NULL OR reach < hi)
-), vf_flags AS (
+), vf_flags AS MATERIALIZED (  -- computed once, read by both parts below
     SELECT file,
            coalesce(lo <= max(hi) OVER (PARTITION BY dir ORDER BY lo, hi, file
                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), false)

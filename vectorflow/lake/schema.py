@@ -21,7 +21,28 @@ class Dataset:
     # A file holds every key of its partition between its first and last `order_by` time (a
     # fetched range): views and compaction use the file-name ranges (`vectorflow.lake.store`).
     complete_ranges: bool = False
-    period: str = "month"  # compaction writes one file per partition and period (day/month/year)
+    # Compaction leaves one file per partition and period (day/month/year): each period's part
+    # that lies before the current `settle_unit` (month for a year, else day) is one file.
+    period: str = "month"
+
+    @property
+    def settle_unit(self) -> str:
+        """Rows before the start of the current unit of this size are final (compacted)."""
+        return "month" if self.period == "year" else "day"
+    # values of columns added later, for rows of files written before them (column, value)
+    defaults: tuple[tuple[str, str], ...] = ()
+
+    def select_list(self) -> str:
+        """The SQL select list of the schema's columns, added columns defaulted for old files."""
+        fill = dict(self.defaults)
+
+        def column(name: str) -> str:
+            if name not in fill:
+                return f'"{name}"'
+            value = fill[name].replace("'", "''")
+            return f"coalesce(\"{name}\", '{value}') AS \"{name}\""
+
+        return ", ".join(column(f.name) for f in self.schema)
 
 
 CANDLES = Dataset(
@@ -48,6 +69,7 @@ CANDLES = Dataset(
     partitions=("exchange", "market", "symbol_id", "timeframe"),
     order_by="open_time",
     complete_ranges=True,
+    period="year",  # one file per series and year (this year's: up to its last closed month)
 )
 
 _SERIES = [
@@ -237,6 +259,7 @@ ORDERBOOK_LEVELS = Dataset(
     order_by="snapshot_time",
     complete_ranges=True,
     period="day",
+    defaults=(("source", "rest"),),  # files from before streams hold REST snapshots only
 )
 
 #: Open interest history of perpetuals; the value is in the quote currency.
@@ -258,6 +281,7 @@ OPEN_INTEREST = Dataset(
     partitions=("exchange", "symbol_id", "period"),
     order_by="time",
     complete_ranges=True,
+    period="year",
 )
 
 #: Funding rates of perpetuals, as fractions per funding interval.

@@ -125,14 +125,17 @@ def visible_files(files: list[FileRange]) -> list[FileRange]:
     return [f for f in files if dominator(f, files) is None]
 
 
-def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """`table` in `schema`: columns in order, missing ones (older files) as nulls."""
+def conform(table: pa.Table, schema: pa.Schema, defaults: dict | None = None) -> pa.Table:
+    """`table` in `schema`: columns in order, missing ones (older files) as nulls or defaults."""
     arrays = []
     for f in schema:
         if f.name in table.column_names:
-            arrays.append(table.column(f.name).cast(f.type))
+            column = table.column(f.name).cast(f.type)
         else:
-            arrays.append(pa.nulls(table.num_rows, f.type))
+            column = pa.nulls(table.num_rows, f.type)
+        if defaults and f.name in defaults:
+            column = column.fill_null(pa.scalar(defaults[f.name], f.type))
+        arrays.append(column)
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -225,7 +228,7 @@ def read_rows(paths: list[Path], dataset: Dataset) -> pa.Table:
         ).to_arrow_table()
     finally:
         con.close()
-    return conform(table, dataset.schema)
+    return conform(table, dataset.schema, dict(dataset.defaults))
 
 
 def merge_group(
@@ -277,7 +280,7 @@ def append(
     """
     if table.num_rows == 0:
         return []
-    table = conform(table, dataset.schema)
+    table = conform(table, dataset.schema, dict(dataset.defaults))
     written = []
     with partition_lock(folder):
         files = data_files(folder)

@@ -7,7 +7,7 @@
     concurrency = 20                # series written at once (requests in flight)
     horizon_bars = 48               # bars after as_of before a playbook expires when graded
 
-The key is never a setting: XAI_API_KEY, or a Prefect Secret block named `secret_block`.
+The key is never a setting: XAI_API_KEY or its Prefect Secret block (vectorflow.secrets).
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ class PlaybookSettings(BaseModel):
 
     model: str = Field(default=DEFAULT_MODEL, min_length=1, max_length=100)
     base_url: str = DEFAULT_BASE_URL
-    secret_block: str = "xai-api-key"
     temperature: float = Field(default=0.1, ge=0, le=2)
     max_tokens: int = Field(default=8192, ge=256)  # reasoning tokens count against it too
     connect_timeout_seconds: float = Field(default=5.0, gt=0)

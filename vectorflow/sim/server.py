@@ -121,6 +121,8 @@ class ExchangeSimulator:
         self._injections: dict[str, list[_Injection]] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        # set by a running WsSimulator: Binance depth of a streamed book comes from its live book
+        self.live_depth = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -326,6 +328,11 @@ class ExchangeSimulator:
     ) -> tuple[int, object, int]:
         routes = {"binance": BINANCE_ROUTES, "bybit": BYBIT_ROUTES}.get(exchange, {})
         fn = routes.get(path) if method == "GET" else None
+        live = self.live_depth
+        if fn is not None and live is not None:
+            reply = live(exchange, path, params, now)
+            if reply is not None:
+                return reply
         if fn is not None:
             try:
                 return fn(self.history, params, now)
@@ -397,8 +404,13 @@ def serve(
     time_scale: float = 1.0,
     enforce_limits: bool = False,
     faults: Iterable[Fault] = (),
+    ws_port: int | None = None,
+    ws_faults: Iterable = (),
 ) -> None:
-    """Run a simulator in the foreground until interrupted (for `vectorflow sim --port N`)."""
+    """Run a simulator in the foreground until interrupted (for `vectorflow sim --port N`).
+
+    With `ws_port`, the order book WebSocket streams (`vectorflow.sim.ws`) are served too.
+    """
     sim = ExchangeSimulator(
         now=now,
         host=host,
@@ -408,6 +420,12 @@ def serve(
         faults=faults,
     ).start()
     log.info("exchange simulator (Binance spot + USDⓈ-M, Bybit v5) listening on %s", sim.url)
+    streams = None
+    if ws_port is not None:
+        from vectorflow.sim.ws import WsSimulator  # it imports this module
+
+        streams = WsSimulator(sim, host=host, port=ws_port, faults=list(ws_faults)).start()
+        log.info("order book WebSocket streams listening on %s", streams.url)
     if enforce_limits or faults:
         log.info("limits %s, time scale %g, faults %s", enforce_limits, time_scale, faults)
     try:
@@ -416,4 +434,6 @@ def serve(
     except KeyboardInterrupt:
         log.info("exchange simulator stopping")
     finally:
+        if streams is not None:
+            streams.stop()
         sim.stop()

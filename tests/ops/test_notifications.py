@@ -1,0 +1,135 @@
+"""Failed runs posted to a webhook: `vectorflow up` on a real Prefect server, a local receiver."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from tests.conftest import run_cli, sim_env
+from tests.ops.test_up import _free_port, _trigger, _wait
+from vectorflow.cli.notifications import NAME, configure_notifications
+from vectorflow.timeframes import ms_to_iso
+
+TOKEN_PATH = "/services/T000/B000/not-a-real-token"  # shaped like a Slack incoming webhook
+
+
+class _Receiver(ThreadingHTTPServer):
+    """A webhook on loopback that keeps every JSON body posted to it."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.posts: list[dict] = []
+        self.arrived = threading.Condition()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}{TOKEN_PATH}"
+
+    def wait_for(self, needle: str, timeout_s: float) -> dict:
+        deadline = time.monotonic() + timeout_s
+        with self.arrived:
+            while time.monotonic() < deadline:
+                for post in self.posts:
+                    if needle in post.get("text", ""):
+                        return post
+                self.arrived.wait(0.5)
+        pytest.fail(f"no post naming {needle!r} in {timeout_s} s; got {self.posts}")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        receiver: _Receiver = self.server  # type: ignore[assignment]
+        with receiver.arrived:
+            receiver.posts.append({"path": self.path, **json.loads(body or b"{}")})
+            receiver.arrived.notify_all()
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args) -> None:  # keep the test output quiet
+        pass
+
+
+@pytest.fixture
+def receiver():
+    server = _Receiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def stack_with_webhook(sim, tmp_path, receiver):
+    port = _free_port()
+    data_dir = tmp_path / "data"
+    env = sim_env(sim, data_dir) | {
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "VECTORFLOW_WEBHOOK_URL": receiver.url,
+    }
+    started = run_cli(["up", "--detach", "--port", str(port)], env, timeout=300)
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert f"posted to http://127.0.0.1:{receiver.server_address[1]}" in started.stdout
+    assert TOKEN_PATH not in started.stdout + started.stderr  # the URL's token is never printed
+    try:
+        yield f"http://127.0.0.1:{port}/api"
+    finally:
+        stopped = run_cli(["down"], env)
+        assert stopped.returncode == 0 and "stopped 2" in stopped.stdout
+
+
+def test_a_failed_run_posts_its_deployment_run_state_and_failed_units(
+    stack_with_webhook, receiver, sim
+):
+    api = stack_with_webhook
+    deployments = {
+        d["name"]: d for d in requests.post(f"{api}/deployments/filter", json={}, timeout=10).json()
+    }
+    first, _ = sim.bundled_range("1h")
+    parameters = {
+        "exchanges": ["binance"],
+        "symbols": ["NOPE/USDT"],  # not listed by the exchange: the unit fails
+        "timeframes": ["1h"],
+        "since": ms_to_iso(first),
+    }
+    run = _wait(api, _trigger(api, deployments["ingest-candles"], parameters))
+    assert run["state"]["type"] == "FAILED", run["state"]["message"]
+
+    post = receiver.wait_for(run["name"], timeout_s=30)
+    text = post["text"]
+    assert post["path"] == TOKEN_PATH
+    assert "deployment: ingest-candles" in text and "flow: ingest-candles" in text
+    assert f"flow run: {run['name']}" in text and "state: Failed" in text
+    assert "1 of 1 units failed: binance spot NOPE/USDT 1h" in text  # the failed units
+    assert run["id"] in text  # the link to the run in the UI
+
+    # a second `up` replaces the automation instead of adding one; no URL removes it
+    configure_notifications(receiver.url, api)
+    automations = requests.post(f"{api}/automations/filter", json={}, timeout=10).json()
+    assert [a["name"] for a in automations] == [NAME]
+    configure_notifications(None, api)
+    assert requests.post(f"{api}/automations/filter", json={}, timeout=10).json() == []
+
+
+def test_the_webhook_url_comes_from_the_environment_then_the_settings_file(data_dir):
+    from vectorflow.errors import InvalidInput
+    from vectorflow.settings import load_settings
+
+    (data_dir / "vectorflow.toml").write_text(
+        '[notifications]\nwebhook_url = "https://hooks.example/file"\n'
+    )
+    env = {"VECTORFLOW_DATA_DIR": str(data_dir)}
+    assert load_settings(env=env).webhook_url == "https://hooks.example/file"
+    url = "https://hooks.example/env"
+    assert load_settings(env=env | {"VECTORFLOW_WEBHOOK_URL": url}).webhook_url == url
+    with pytest.raises(InvalidInput, match="VECTORFLOW_WEBHOOK_URL: not an http") as bad:
+        load_settings(env=env | {"VECTORFLOW_WEBHOOK_URL": "hooks.example/T0/secret-token"})
+    assert "secret-token" not in str(bad.value)  # a URL may hold a token: never echoed

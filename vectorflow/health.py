@@ -1,0 +1,124 @@
+"""Health of the lake for `vectorflow status`: freshness and gaps per series, size per dataset.
+
+A configured series (the settings' `[series]`) is `stale` when its newest stored row is older
+than the data it should hold by more than one step plus the grace (default 15 minutes: three
+5-minute ingest runs), and `missing` when nothing is stored. Candles should reach the last
+closed candle, open interest the last closed period, funding the last 8-hour settlement, order
+book snapshots the present. Series stored but not configured (a one-off backfill) are listed
+and never count as stale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from vectorflow.errors import InvalidInput
+from vectorflow.exchanges.specs import implied_market
+from vectorflow.lake.catalog import read_view
+from vectorflow.lake.files import COMPACT_SUFFIX
+from vectorflow.lake.schema import DATASETS
+from vectorflow.settings import Settings
+from vectorflow.timeframes import floor_ms, ms_to_iso, timeframe_ms
+
+FUNDING_STEP_MS = 8 * 3_600_000  # the longest settlement interval of either exchange
+FRESH, STALE, MISSING, UNCONFIGURED = "fresh", "stale", "missing", "not configured"
+
+
+@dataclass(frozen=True)
+class SeriesHealth:
+    """One series of one dataset: how far behind it is and how many rows it misses."""
+
+    dataset: str
+    exchange: str
+    market: str
+    symbol: str
+    series: str
+    last_time: str | None
+    lag_minutes: float | None
+    gaps: int | None  # rows missing between stored ones that nobody fetched
+    state: str
+
+    def as_row(self) -> dict:
+        """A flat dict for tables."""
+        return asdict(self)
+
+
+def _expected_last(dataset: str, series: str, now: int) -> int:
+    """Time of the newest row the series should hold at `now`."""
+    if dataset in ("candles", "open_interest"):
+        return floor_ms(now, series) - timeframe_ms(series)  # the last closed bar's open
+    if dataset == "funding_rates":
+        return now - FUNDING_STEP_MS
+    return now
+
+
+def _configured(settings: Settings, dataset: str, row: dict) -> bool:
+    series = settings.series
+    wanted = (
+        row["exchange"] in series.exchanges
+        and row["symbol"] in series.symbols
+        and row["market"] in series.markets
+    )
+    return wanted and (dataset != "candles" or row["series"] in series.timeframes)
+
+
+def series_health(settings: Settings, now: int, grace_ms: int) -> list[SeriesHealth]:
+    """Every stored series (from the `coverage` view) and every configured candle series."""
+    frame = read_view(settings.lake_dir, "coverage")
+    out = []
+    seen = set()
+    for row in frame.to_dict("records"):
+        dataset = row["dataset"]
+        last = int(row["last_time"].timestamp() * 1000)
+        lag = _expected_last(dataset, row["series"], now) - last
+        configured = _configured(settings, dataset, row)
+        stale = lag > grace_ms + (
+            timeframe_ms(row["series"]) if dataset in ("candles", "open_interest") else 0
+        )
+        gaps = None
+        if row["missing"] is not None and row["missing"] == row["missing"]:  # not null or NaN
+            confirmed = row["confirmed_empty"]
+            gaps = int(row["missing"] - (confirmed if confirmed == confirmed and confirmed else 0))
+        state = (STALE if stale else FRESH) if configured else UNCONFIGURED
+        key = (dataset, row["exchange"], row["market"], row["symbol"], row["series"])
+        seen.add(key)
+        out.append(SeriesHealth(*key, ms_to_iso(last), round(max(lag, 0) / 60_000, 1), gaps, state))
+    series = settings.series
+    for exchange in series.exchanges:
+        for symbol in series.symbols:
+            if implied_market(symbol) not in series.markets:
+                continue
+            for timeframe in series.timeframes:
+                key = ("candles", exchange, implied_market(symbol), symbol, timeframe)
+                if key not in seen:
+                    out.append(SeriesHealth(*key, None, None, None, MISSING))
+    return sorted(out, key=lambda h: (h.dataset, h.exchange, h.market, h.symbol, h.series))
+
+
+@dataclass(frozen=True)
+class DatasetUsage:
+    """Files and bytes of one dataset in the lake."""
+
+    dataset: str
+    files: int
+    compacted: int
+    bytes: int
+
+
+def lake_usage(lake: Path) -> list[DatasetUsage]:
+    """Files (compacted among them) and bytes per dataset; schema placeholders not counted."""
+    usage = []
+    for name in DATASETS:
+        files = [p for p in (lake / name).glob("**/*.parquet") if not p.name.startswith("_")]
+        compacted = sum(p.name.endswith(COMPACT_SUFFIX) for p in files)
+        size = sum(p.stat().st_size for p in files if p.exists())
+        usage.append(DatasetUsage(name, len(files), compacted, size))
+    return usage
+
+
+def check_grace(minutes: float) -> int:
+    """The grace in ms (InvalidInput for a negative value)."""
+    if minutes < 0:
+        raise InvalidInput(f"--grace-minutes must be >= 0, got {minutes}")
+    return int(minutes * 60_000)

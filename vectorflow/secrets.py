@@ -1,0 +1,159 @@
+"""Secrets: the keys VectorFlow knows, where each one comes from, and their redaction from logs.
+
+    name                 Prefect Secret block            used for
+    XAI_API_KEY          vectorflow-xai-api-key          Grok playbooks (else rule-based)
+    BINANCE_API_KEY      vectorflow-binance-api-key      optional: market data needs no key
+    BINANCE_API_SECRET   vectorflow-binance-api-secret
+    BYBIT_API_KEY        vectorflow-bybit-api-key
+    BYBIT_API_SECRET     vectorflow-bybit-api-secret
+
+A secret is read from its environment variable, else from its Prefect Secret block. This library
+imports no Prefect, so the block is read by a function the caller passes in
+(`tasks/secrets.py: resolve`). A secret is never a flow parameter, a job variable, a setting or
+a file in the data dir. VectorFlow only calls public market-data endpoints, so exchange keys are
+never sent; they are named here so that they are stored, listed and redacted one way.
+
+Redaction: `install_redaction()` (the CLI and every flow process call it first) makes every log
+record the process creates pass through `SecretRedactor`, which replaces each configured secret
+value with `***` in the message and the traceback. It works at record creation, so every handler
+sees the redacted record: the console, files, and Prefect's API log handler (logs in the UI).
+The environment's secrets are added when it is installed, a block's value when it is read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
+
+from pydantic import SecretStr
+
+from vectorflow.errors import InvalidInput
+
+MASK = "***"
+#: shorter values are not redacted: masking "ab" would garble every log line and hide nothing
+MIN_REDACTED_LENGTH = 4
+
+
+class SecretName(NamedTuple):
+    """One known secret: its environment variable, its Prefect Secret block, what it is for."""
+
+    env: str
+    block: str
+    purpose: str
+
+
+SECRETS: dict[str, SecretName] = {
+    s.env: s
+    for s in (
+        SecretName("XAI_API_KEY", "vectorflow-xai-api-key", "Grok playbooks"),
+        SecretName("BINANCE_API_KEY", "vectorflow-binance-api-key", "Binance (optional)"),
+        SecretName("BINANCE_API_SECRET", "vectorflow-binance-api-secret", "Binance (optional)"),
+        SecretName("BYBIT_API_KEY", "vectorflow-bybit-api-key", "Bybit (optional)"),
+        SecretName("BYBIT_API_SECRET", "vectorflow-bybit-api-secret", "Bybit (optional)"),
+    )
+}
+
+
+def secret_name(name: str) -> SecretName:
+    """The known secret called `name` (any case); InvalidInput listing the names otherwise."""
+    known = SECRETS.get(name.strip().upper())
+    if known is None:
+        raise InvalidInput(f"unknown secret {name!r}; expected one of {', '.join(SECRETS)}")
+    return known
+
+
+def resolve_secret(
+    name: str,
+    *,
+    read_block: Callable[[str], str | None] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> SecretStr | None:
+    """Secret `name` from the environment, else `read_block(its block)`; None when unset.
+
+    A value found is added to the log redaction of this process.
+    """
+    spec = secret_name(name)
+    value = (os.environ if env is None else env).get(spec.env, "").strip()
+    if not value and read_block is not None:
+        value = (read_block(spec.block) or "").strip()
+    if not value:
+        return None
+    REDACTOR.add(value)
+    return SecretStr(value)
+
+
+class SecretRedactor(logging.Filter):
+    """A logging filter replacing every known secret value in a record with `***`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._values: tuple[str, ...] = ()
+
+    def add(self, value: str) -> None:
+        """Redact `value` from now on."""
+        value = value.strip()
+        if len(value) < MIN_REDACTED_LENGTH or value in self._values:
+            return
+        with self._lock:  # longest first, so a secret containing another is masked whole
+            self._values = tuple(sorted({*self._values, value}, key=len, reverse=True))
+
+    def discard(self, value: str) -> None:
+        """Stop redacting `value`."""
+        with self._lock:
+            self._values = tuple(v for v in self._values if v != value.strip())
+
+    def redact(self, text: str) -> str:
+        """`text` with every known secret value replaced by `***`."""
+        for value in self._values:
+            if value in text:
+                text = text.replace(value, MASK)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the record in place (message, traceback, stack); never drops it."""
+        if not self._values:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string is logging's to report, not ours
+            return True
+        redacted = self.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            # formatted now, as handlers would later: they reuse exc_text when it is set
+            text = logging.Formatter().formatException(record.exc_info)
+            if self.redact(text) != text:
+                record.exc_text = text
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        return True
+
+
+#: The redactor of this process.
+REDACTOR = SecretRedactor()
+
+
+def install_redaction(env: Mapping[str, str] | None = None) -> SecretRedactor:
+    """Redact the environment's secrets, and any read later, from every log record; idempotent."""
+    source = os.environ if env is None else env
+    for spec in SECRETS.values():
+        if source.get(spec.env, "").strip():
+            REDACTOR.add(source[spec.env])
+    current = logging.getLogRecordFactory()
+    if not getattr(current, "redactor", None):
+
+        def redacting_factory(*args, **kwargs) -> logging.LogRecord:
+            record = current(*args, **kwargs)
+            REDACTOR.filter(record)
+            return record
+
+        redacting_factory.redactor = REDACTOR  # type: ignore[attr-defined]
+        logging.setLogRecordFactory(redacting_factory)
+    return REDACTOR

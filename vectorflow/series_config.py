@@ -1,0 +1,87 @@
+"""The series the pipeline collects: the `[series]` section of the settings file.
+
+Every scheduled deployment, the CLI and the flows take their exchanges, markets, symbols and
+timeframes from here unless a parameter or option names others:
+
+    [series]
+    exchanges = ["binance", "bybit"]
+    markets = ["spot", "linear"]
+    symbols = ["BTC/USDT", "BTC/USDT:USDT", "ETH/USDT", "ETH/USDT:USDT"]
+    timeframes = ["5m", "1h"]
+    first_run_days = 30          # a series with nothing stored starts this far back
+    derivatives_period = "5m"    # open interest history period
+    orderbook_levels = 100       # levels per side of each order book snapshot
+
+A symbol implies its market (BTC/USDT is spot, BTC/USDT:USDT the linear perpetual); `markets`
+narrows which of the symbols are collected.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from vectorflow.timeframes import timeframe_ms
+
+DEFAULT_EXCHANGES = ["binance", "bybit"]
+DEFAULT_MARKETS = ["spot", "linear"]
+DEFAULT_SYMBOLS = ["BTC/USDT", "BTC/USDT:USDT"]
+DEFAULT_TIMEFRAMES = ["5m", "1h"]
+DAY_MS = 86_400_000
+
+
+class SeriesSettings(BaseModel):
+    """What is collected when no parameter says otherwise."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    exchanges: list[str] = Field(default_factory=lambda: list(DEFAULT_EXCHANGES), min_length=1)
+    markets: list[str] = Field(default_factory=lambda: list(DEFAULT_MARKETS), min_length=1)
+    symbols: list[str] = Field(default_factory=lambda: list(DEFAULT_SYMBOLS), min_length=1)
+    timeframes: list[str] = Field(default_factory=lambda: list(DEFAULT_TIMEFRAMES), min_length=1)
+    first_run_days: float = Field(default=30.0, gt=0)
+    derivatives_period: str = "5m"
+    orderbook_levels: int = Field(default=100, ge=1, le=1000)
+
+    @field_validator("exchanges")
+    @classmethod
+    def _exchanges(cls, value: list[str]) -> list[str]:
+        from vectorflow.exchanges.specs import exchange_spec
+
+        for name in value:
+            exchange_spec(name)  # InvalidInput (a ValueError) names an unknown one
+        return value
+
+    @field_validator("markets")
+    @classmethod
+    def _markets(cls, value: list[str]) -> list[str]:
+        from vectorflow.exchanges.specs import MARKETS
+
+        for name in value:
+            if name not in MARKETS:
+                raise ValueError(f"unknown market {name!r}; expected one of {', '.join(MARKETS)}")
+        return value
+
+    @field_validator("timeframes")
+    @classmethod
+    def _timeframes(cls, value: list[str]) -> list[str]:
+        for timeframe in value:
+            timeframe_ms(timeframe)
+        return value
+
+    def pick(
+        self,
+        exchanges: list[str] | None = None,
+        markets: list[str] | None = None,
+        symbols: list[str] | None = None,
+        timeframes: list[str] | None = None,
+    ) -> dict[str, list[str]]:
+        """The series lists of a run: each given (non-empty) list replaces the configured one."""
+        return {
+            "exchanges": list(exchanges or self.exchanges),
+            "markets": list(markets or self.markets),
+            "symbols": list(symbols or self.symbols),
+            "timeframes": list(timeframes or self.timeframes),
+        }
+
+    def first_since_ms(self, until_ms: int) -> int:
+        """Where a series with nothing stored starts when no `since` is given."""
+        return until_ms - int(self.first_run_days * DAY_MS)
