@@ -2,6 +2,11 @@
 
 Every step is reported in the result (`ok` or `failed: ...`); a failed step never stops the
 next ones, and a series whose backtest fails is reported while the others still run.
+
+The backtests run in the `nightly-backtests` subflow, on the task runner `[backtest]
+dask_address` chooses (`flows/runners.py`): per series a plan task (the lake reads), one task
+per strategy (its grid over every window: pure compute, spread over the runner's workers), then
+a landing task (rows, report). The numbers do not depend on the runner.
 """
 
 from __future__ import annotations
@@ -12,11 +17,18 @@ from prefect.states import Failed
 from flows.backtest import publish
 from flows.maintenance import compact_lake
 from flows.reporting import publish_summary, run_name
-from tasks.backtest import backtest_series_task, configured_series_task
+from flows.runners import backtest_task_runner
+from tasks.backtest import (
+    backtest_strategy_task,
+    configured_series_task,
+    finish_series_task,
+    plan_series_task,
+)
 from tasks.candles import refresh_catalog_task
 from tasks.playbooks import grade_task
 from tasks.signals import refresh_signals_of
-from vectorflow.backtest.run import BacktestRequest, check_options
+from vectorflow.backtest.config import SeriesRef
+from vectorflow.backtest.run import BacktestRequest, check_options, strategy_names
 from vectorflow.ingest import SeriesUnit
 from vectorflow.settings import load_settings
 
@@ -30,8 +42,68 @@ def _outcome(state, step: str, logger) -> str:
     return "ok"
 
 
-def _failed(ref, error: BaseException) -> dict:
-    return {**ref.model_dump(), "error": f"{type(error).__name__}: {error}"[:500]}
+def _failed(ref, error: str) -> dict:
+    return {**ref.model_dump(), "error": error[:500]}
+
+
+def _error(future) -> str | None:
+    """None once a submitted task completed, else why it did not (waits for it)."""
+    future.wait()
+    state = future.state
+    if state.is_completed():
+        return None
+    outcome = state.result(raise_on_failure=False)
+    if isinstance(outcome, BaseException):
+        return f"{type(outcome).__name__}: {outcome}"
+    return f"{state.name}: {state.message}"
+
+
+def _label(ref: SeriesRef) -> str:
+    return f"{ref.exchange}-{ref.market}-{ref.symbol}-{ref.timeframe}"
+
+
+@flow(name="nightly-backtests")
+def nightly_backtests(
+    series: list[SeriesRef],
+    strategies: list[str] | None = None,
+    grid: str | None = None,
+    walk_forward: bool | None = None,
+    metric: str | None = None,
+    data_dir: str | None = None,
+) -> dict:
+    """Backtest every series: plans, then every (series, strategy) on this flow's task runner,
+    then each series' landing. `{"series": [summary...], "failed": [{..., "error"}...]}`."""
+    settings = load_settings(data_dir)
+    requests = [BacktestRequest(r, tuple(strategies or ()), grid, walk_forward, metric)
+                for r in series]  # fmt: skip
+    plans = [plan_series_task.submit(settings, request) for request in requests]
+    failures, running = [], []
+    for request, plan in zip(requests, plans, strict=True):
+        if error := _error(plan):
+            failures.append(_failed(request.ref, error))
+            continue
+        runs = [
+            backtest_strategy_task.with_options(
+                task_run_name=f"backtest-{_label(request.ref)}-{name}"
+            ).submit(plan, name)
+            for name in strategy_names(settings.backtest, request)
+        ]
+        running.append((request.ref, plan, runs))
+    landing = []
+    for ref, plan, runs in running:
+        errors = [e for e in map(_error, runs) if e]
+        if errors:
+            failures.append(_failed(ref, "; ".join(errors)))
+            continue
+        land = finish_series_task.with_options(task_run_name=f"land-{_label(ref)}")
+        landing.append((ref, land.submit(settings, plan, runs)))
+    summaries = []
+    for ref, land in landing:
+        if error := _error(land):
+            failures.append(_failed(ref, error))
+        else:
+            summaries.append(land.result())
+    return {"series": summaries, "failed": failures}
 
 
 @flow(name="nightly", flow_run_name=run_name("nightly"), timeout_seconds=4 * 3600)
@@ -55,15 +127,18 @@ def nightly(
     units = [SeriesUnit(r.exchange, r.market, r.symbol, r.timeframe) for r in series]
     failed_signals = refresh_signals_of(units, settings)
     steps["signals refresh"] = f"failed: {'; '.join(failed_signals)}" if failed_signals else "ok"
-    summaries, failures = [], []
-    for ref in series:
-        request = BacktestRequest(ref, tuple(strategies or ()), grid, walk_forward, metric)
-        state = backtest_series_task(settings, request, return_state=True)
-        outcome = state.result(raise_on_failure=False)
-        if isinstance(outcome, BaseException):
-            failures.append(_failed(ref, outcome))
-        else:
-            summaries.append(outcome)
+    backtests = nightly_backtests.with_options(
+        task_runner=backtest_task_runner(settings.backtest.dask_address)
+    )
+    state = backtests(series, strategies, grid, walk_forward, metric, str(settings.data_dir),
+                      return_state=True)  # fmt: skip
+    outcome = state.result(raise_on_failure=False)
+    if isinstance(outcome, BaseException) or state.is_failed():
+        why = f"backtests failed: {state.message or outcome}"
+        logger.warning(why)
+        summaries, failures = [], [_failed(ref, why) for ref in series]
+    else:
+        summaries, failures = outcome["series"], outcome["failed"]
     refresh_catalog_task(settings)
     steps["playbook grading"] = _outcome(
         grade_task(settings, return_state=True), "playbook grading", logger

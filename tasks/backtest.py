@@ -6,7 +6,17 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from vectorflow.backtest.config import SeriesRef
-from vectorflow.backtest.run import BacktestRequest, backtest_series, configured_series
+from vectorflow.backtest.run import (
+    BacktestRequest,
+    SeriesBacktest,
+    SeriesPlan,
+    StrategyRun,
+    backtest_series,
+    configured_series,
+    finish_series,
+    plan_series,
+    run_strategy,
+)
 from vectorflow.settings import Settings
 
 
@@ -26,7 +36,11 @@ def configured_series_task(settings: Settings) -> list[SeriesRef]:
 )
 def backtest_series_task(settings: Settings, request: BacktestRequest) -> dict:
     """Backtest one series (every requested strategy): runs, trades and report; its summary."""
-    summary = backtest_series(settings, request).summary()
+    return _log_summary(backtest_series(settings, request))
+
+
+def _log_summary(result: SeriesBacktest) -> dict:
+    summary = result.summary()
     logger = get_run_logger()
     logger.info(
         "%s %s %s %s: %d runs, %d trades, %s split (%d windows), signals %s, %.1f s; report %s",
@@ -36,3 +50,30 @@ def backtest_series_task(settings: Settings, request: BacktestRequest) -> dict:
     for name, why in summary["skipped"].items():
         logger.warning("%s not run: %s", name, why)
     return summary
+
+
+# The nightly's three steps of one series: the plan (lake reads), one task per strategy (pure
+# compute, spread over the flow's task runner: threads, or Dask workers), then the landing.
+
+
+@task(
+    name="backtest-plan",
+    cache_policy=NO_CACHE,
+    task_run_name="plan-{request.ref.exchange}-{request.ref.market}-{request.ref.symbol}"
+    "-{request.ref.timeframe}",
+)
+def plan_series_task(settings: Settings, request: BacktestRequest) -> SeriesPlan:
+    """Read one series' bars (and signals) from the lake and fix its windows."""
+    return plan_series(settings, request)
+
+
+@task(name="backtest-strategy", cache_policy=NO_CACHE)
+def backtest_strategy_task(plan: SeriesPlan, strategy: str) -> StrategyRun:
+    """One strategy's grid over every window of a planned series."""
+    return run_strategy(plan, strategy)
+
+
+@task(name="backtest-land", cache_policy=NO_CACHE)
+def finish_series_task(settings: Settings, plan: SeriesPlan, results: list[StrategyRun]) -> dict:
+    """Land a series' runs and trades, write its report; its summary."""
+    return _log_summary(finish_series(settings, plan, results))

@@ -47,7 +47,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from vectorflow.backtest.config import BacktestConfig
+from vectorflow.backtest.config import BacktestConfig, check_dask_address
 from vectorflow.errors import InvalidInput
 from vectorflow.exchanges.urls import check_base_url, check_ws_url
 from vectorflow.lake.config import LakeSettings
@@ -232,6 +232,17 @@ def _env_int(env: dict[str, str], name: str) -> int | None:
     return number
 
 
+def _backtest_env(cfg: BacktestConfig, env: dict[str, str]) -> BacktestConfig:
+    """`VECTORFLOW_DASK_ADDRESS` (when set and not empty) replaces `[backtest] dask_address`."""
+    if not env.get("VECTORFLOW_DASK_ADDRESS", "").strip():
+        return cfg
+    try:
+        address = check_dask_address(env["VECTORFLOW_DASK_ADDRESS"], "VECTORFLOW_DASK_ADDRESS")
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    return cfg.model_copy(update={"dask_address": address})
+
+
 def load_settings(
     data_dir: str | Path | None = None, env: dict[str, str] | None = None
 ) -> Settings:
@@ -265,7 +276,7 @@ def load_settings(
         series=file.series,
         endpoints=endpoints,
         resilience=resolve_resilience(file.resilience, env),
-        backtest=file.backtest,
+        backtest=_backtest_env(file.backtest, env),
         playbooks=file.playbooks.with_env(env),
         lake=file.lake,
         webhook_url=_webhook_url(env) or file.notifications.webhook_url,

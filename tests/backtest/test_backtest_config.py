@@ -51,3 +51,18 @@ def test_fees_per_market_and_exchange(data_dir):
 def test_bad_settings_are_invalid_input_naming_the_value(data_dir, text, named):
     with pytest.raises(InvalidInput, match=named):
         _settings(data_dir, text)
+
+
+def test_dask_address_from_the_file_and_the_environment(data_dir):
+    assert load_settings(data_dir, env={}).backtest.dask_address == ""
+    cfg = _settings(data_dir, '[backtest]\ndask_address = "local"\n').backtest
+    assert cfg.dask_address == "local"
+    env = {"VECTORFLOW_DASK_ADDRESS": "tcp://10.0.0.5:8786"}
+    assert load_settings(data_dir, env=env).backtest.dask_address == "tcp://10.0.0.5:8786"
+    assert load_settings(data_dir, env={"VECTORFLOW_DASK_ADDRESS": ""}).backtest.dask_address == (
+        "local"
+    )  # empty is unset: the file's value stays
+    with pytest.raises(InvalidInput, match="VECTORFLOW_DASK_ADDRESS 'nowhere'"):
+        load_settings(data_dir, env={"VECTORFLOW_DASK_ADDRESS": "nowhere"})
+    with pytest.raises(InvalidInput, match="dask_address"):
+        _settings(data_dir, '[backtest]\ndask_address = "http://x"\n')

@@ -10,13 +10,12 @@ import shutil
 import duckdb
 import pytest
 
-from tests.conftest import SIM_NOW, run_cli, sim_settings
+from tests.backtest.helpers import land_bundled
+from tests.conftest import run_cli
 from vectorflow.backtest.config import SeriesRef
 from vectorflow.backtest.run import BacktestRequest, backtest_series
-from vectorflow.ingest import SeriesUnit, ingest_series
 from vectorflow.lake.catalog import connect, refresh_catalog
 from vectorflow.settings import load_settings
-from vectorflow.timeframes import parse_time
 
 LINEAR = SeriesRef(exchange="binance", market="linear", symbol="BTC/USDT:USDT", timeframe="1h")
 SPOT = SeriesRef(exchange="binance", market="spot", symbol="BTC/USDT", timeframe="1h")
@@ -28,12 +27,7 @@ METRIC_COLUMNS = ["total_return", "sharpe_ratio", "sortino_ratio", "calmar_ratio
 def landed(sim, tmp_path_factory):
     """A data dir holding the simulator's bundled-history candles (1h, and 30m for TPO)."""
     data_dir = tmp_path_factory.mktemp("bt") / "data"
-    settings = sim_settings(sim, data_dir)
-    first, _ = sim.bundled_range("5m")
-    for ref in (LINEAR, SPOT):
-        for timeframe in ("1h", "30m"):
-            unit = SeriesUnit(ref.exchange, ref.market, ref.symbol, timeframe)
-            assert ingest_series(unit, first, parse_time(SIM_NOW), settings).rows_written > 500
+    land_bundled(sim, data_dir, (LINEAR, SPOT))
     return data_dir
 
 

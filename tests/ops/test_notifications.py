@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from tests.conftest import run_cli, sim_env
-from tests.ops.test_up import _free_port, _trigger, _wait
+from tests.ops.helpers import free_port, trigger, wait_run
 from vectorflow.cli.notifications import NAME, configure_notifications
 from vectorflow.timeframes import ms_to_iso
 
@@ -68,7 +68,7 @@ def receiver():
 
 @pytest.fixture
 def stack_with_webhook(sim, tmp_path, receiver):
-    port = _free_port()
+    port = free_port()
     data_dir = tmp_path / "data"
     env = sim_env(sim, data_dir) | {
         "PREFECT_HOME": str(tmp_path / "prefect-home"),
@@ -100,7 +100,7 @@ def test_a_failed_run_posts_its_deployment_run_state_and_failed_units(
         "timeframes": ["1h"],
         "since": ms_to_iso(first),
     }
-    run = _wait(api, _trigger(api, deployments["ingest-candles"], parameters))
+    run = wait_run(api, trigger(api, deployments["ingest-candles"], parameters))
     assert run["state"]["type"] == "FAILED", run["state"]["message"]
 
     post = receiver.wait_for(run["name"], timeout_s=30)

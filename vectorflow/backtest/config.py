@@ -14,6 +14,10 @@
     in_sample_fraction = 0.7       # the split when walk_forward is off (1.0: no out-of-sample)
     sl_stop = []                   # stop-loss fractions added to every grid, e.g. [0.02, 0.05]
     tp_stop = []                   # take-profit fractions added to every grid
+    dask_address = ""              # nightly: "" = the flow's process, one unit at a time;
+                                   # "local" = a temporary Dask LocalCluster on this machine;
+                                   # "tcp://host:8786" = that Dask scheduler's workers
+                                   # (env VECTORFLOW_DASK_ADDRESS wins)
 
     [backtest.fees]                # taker fee fraction per market (0.1 % spot, 0.05 % perpetual)
     spot = 0.001
@@ -31,6 +35,7 @@ No vectorbt here: the settings module imports this file.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -47,6 +52,20 @@ RANKABLE_METRICS: tuple[str, ...] = (
     "win_rate",
     "profit_factor",
 )
+
+
+_DASK_ADDRESS = re.compile(r"^(?:(?:tcp|tls|ucx|inproc)://)?[A-Za-z0-9_.\-\[\]:/]+:\d{1,5}$")
+
+
+def check_dask_address(value: str, name: str = "dask_address") -> str:
+    """Empty (local threads), "local" (a temporary LocalCluster) or a Dask scheduler address."""
+    value = value.strip()
+    if value in ("", "local") or _DASK_ADDRESS.match(value):
+        return value
+    raise ValueError(
+        f"{name} {value!r} is not a Dask scheduler address (e.g. tcp://10.0.0.5:8786), "
+        f"'local' or empty"
+    )
 
 
 class SeriesRef(BaseModel):
@@ -88,6 +107,12 @@ class BacktestConfig(BaseModel):
     windows: WindowConfig = Field(default_factory=WindowConfig)
     sl_stop: list[float] = Field(default_factory=list)
     tp_stop: list[float] = Field(default_factory=list)
+    dask_address: str = ""
+
+    @field_validator("dask_address")
+    @classmethod
+    def _dask_address(cls, value: str) -> str:
+        return check_dask_address(value)
 
     @field_validator("metric")
     @classmethod

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from vectorflow.backtest.config import RANKABLE_METRICS, SeriesRef
+from vectorflow.backtest.config import RANKABLE_METRICS, BacktestConfig, SeriesRef
 from vectorflow.backtest.data import load_bars, load_signals, stored_series
 from vectorflow.backtest.grid import param_grid
 from vectorflow.backtest.metrics import METRICS, rank_values
@@ -255,47 +255,103 @@ def _context(request: BacktestRequest, cfg, walk_forward: bool, stamp: int) -> R
     )
 
 
-def backtest_series(
-    settings: Settings, request: BacktestRequest, *, report: bool = True
-) -> SeriesBacktest:
-    """Backtest one stored series with every requested strategy; land runs, trades, a report."""
-    started = time.monotonic()
-    cfg, ref = settings.backtest, request.ref
+def strategy_names(cfg, request: BacktestRequest) -> tuple[str, ...]:
+    """The strategies a request runs: its own, else `[backtest] strategies`, else every one."""
     names = request.strategies or tuple(cfg.strategies)
-    strategies = [get_strategy(n) for n in names] or all_strategies()
+    return tuple(get_strategy(n).name for n in names) or tuple(s.name for s in all_strategies())
+
+
+@dataclass
+class SeriesPlan:
+    """What every strategy of one series' backtest shares: the bars and signals read once from
+    the lake, the windows, the run context. Plain data (picklable): a plan made in one process
+    can run its strategies in others (the nightly flow's Dask workers)."""
+
+    request: BacktestRequest
+    cfg: BacktestConfig
+    ctx: RunContext
+    symbol_id: str
+    bars: pd.DataFrame
+    signals: pd.DataFrame | None
+    signals_source: str
+    windows: list[Window]
+    strategies: tuple[str, ...]
+    started_at: float  # time.time() when the plan was made
+
+
+@dataclass
+class StrategyRun:
+    """One strategy's results on a planned series: its outcome and its lake rows."""
+
+    outcome: StrategyOutcome
+    runs: list[dict]
+    trades: list[dict]
+
+
+def plan_series(settings: Settings, request: BacktestRequest) -> SeriesPlan:
+    """Read one stored series (and its signals when a strategy needs them); fix the windows."""
+    started = time.time()
+    cfg, ref = settings.backtest, request.ref
+    names = strategy_names(cfg, request)
     walk_forward = cfg.walk_forward if request.walk_forward is None else request.walk_forward
     since = None if request.since is None else parse_time(request.since, name="since")
     until = None if request.until is None else parse_time(request.until, name="until")
     series, candles, bars = load_bars(settings.lake_dir, ref, since, until)
     windows = _windows(len(bars), ref.timeframe, walk_forward, cfg)
     signals, source = None, "not needed"
-    if any(s.signal_columns for s in strategies):
+    if any(get_strategy(n).signal_columns for n in names):
         signals, source = load_signals(settings.lake_dir, ref, candles, bars)
-    stamp = now_ms()
-    ctx = _context(request, cfg, walk_forward, stamp)
-    result = SeriesBacktest(
-        ref, ctx.batch_id, stamp, len(bars), ctx.split, len(windows), source, []
+    ctx = _context(request, cfg, walk_forward, now_ms())
+    return SeriesPlan(
+        request, cfg, ctx, series.symbol_id, bars, signals, source, windows, names, started
     )
-    all_runs, all_trades = [], []
-    for strategy in strategies:
-        outcome, runs, trades = _run_strategy(
-            strategy, bars, signals, source, windows, replace(ctx, strategy=strategy.name),
-            request, cfg, stamp,
-        )  # fmt: skip
-        result.outcomes.append(outcome)
-        all_runs += runs
-        all_trades += trades
+
+
+def run_strategy(plan: SeriesPlan, name: str) -> StrategyRun:
+    """One strategy's grid over every window of a planned series (no I/O)."""
+    strategy = get_strategy(name)
+    outcome, runs, trades = _run_strategy(
+        strategy, plan.bars, plan.signals, plan.signals_source, plan.windows,
+        replace(plan.ctx, strategy=strategy.name), plan.request, plan.cfg, plan.ctx.run_at_ms,
+    )  # fmt: skip
+    return StrategyRun(outcome, runs, trades)
+
+
+def finish_series(
+    settings: Settings, plan: SeriesPlan, results: list[StrategyRun], *, report: bool = True
+) -> SeriesBacktest:
+    """Land the runs and trades of every strategy (in the plan's order) and write the report."""
+    ctx, bars, windows = plan.ctx, plan.bars, plan.windows
+    result = SeriesBacktest(
+        ctx.ref, ctx.batch_id, ctx.run_at_ms, len(bars), ctx.split, len(windows),
+        plan.signals_source, [r.outcome for r in results],
+    )  # fmt: skip
+    all_runs = [row for r in results for row in r.runs]
+    all_trades = [row for r in results for row in r.trades]
     first_out = windows[0].out_start if windows[0].has_out else windows[0].in_start
     result.benchmark = bars["close"].iloc[first_out:] / bars["close"].iloc[first_out]
-    files = write_results(settings.lake_dir, ref, series.symbol_id, all_runs, all_trades)
+    files = write_results(settings.lake_dir, ctx.ref, plan.symbol_id, all_runs, all_trades)
     result.runs, result.trades = len(all_runs), len(all_trades)
     result.files = [str(f) for f in files]
     if report:
         from vectorflow.backtest.report import write_report
 
         result.report = str(write_report(settings.data_dir / "reports", result))
-    result.seconds = round(time.monotonic() - started, 2)
+    result.seconds = round(time.time() - plan.started_at, 2)
     return result
+
+
+def backtest_series(
+    settings: Settings, request: BacktestRequest, *, report: bool = True
+) -> SeriesBacktest:
+    """Backtest one stored series with every requested strategy; land runs, trades, a report.
+
+    In one process: the plan, each strategy in turn, then the rows and the report. The nightly
+    flow runs the same three steps as tasks, the strategies spread over its task runner.
+    """
+    plan = plan_series(settings, request)
+    results = [run_strategy(plan, name) for name in plan.strategies]
+    return finish_series(settings, plan, results, report=report)
 
 
 def configured_series(settings: Settings) -> list[SeriesRef]:

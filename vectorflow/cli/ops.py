@@ -1,7 +1,9 @@
 """`vectorflow up` / `vectorflow down`: the whole system on one machine.
 
 `up` starts a Prefect server on 127.0.0.1 (analytics off), creates the process work pool, deploys
-prefect.yaml and starts a worker, then prints the UI's URL. What it started is recorded in
+prefect.yaml and starts a worker (`--workers N`: N of them on the pool), then prints the UI's
+URL. The server keeps its database where `PREFECT_API_DATABASE_CONNECTION_URL` says (PostgreSQL
+for many workers), else in SQLite under PREFECT_HOME. What it started is recorded in
 `<data dir>/run/stack.json`; `down` (or Ctrl-C on a foreground `up`) stops exactly those
 processes and nothing else. The same steps with plain `prefect` commands are in the README.
 """
@@ -11,7 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -83,6 +87,16 @@ def _alive(pid: int) -> bool:
     return b"prefect" in cmdline
 
 
+def server_database(env: dict[str, str]) -> str:
+    """The Prefect server's database as `up` prints it (a password in the URL masked)."""
+    url = env.get("PREFECT_API_DATABASE_CONNECTION_URL") or env.get(
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL"
+    )
+    if not url:
+        return "SQLite under PREFECT_HOME (set PREFECT_API_DATABASE_CONNECTION_URL for PostgreSQL)"
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
 def stop_stack(state_file: Path) -> list[int]:
     """Stop the processes `up` recorded (only those, and only if they are still ours)."""
     try:
@@ -90,7 +104,8 @@ def stop_stack(state_file: Path) -> list[int]:
     except (OSError, ValueError):
         return []
     stopped = []
-    for pid in (stack.get("worker_pid"), stack.get("server_pid")):
+    workers = stack.get("worker_pids") or [stack.get("worker_pid")]  # older files: one worker
+    for pid in (*workers, stack.get("server_pid")):
         if pid and _alive(pid):
             os.killpg(pid, signal.SIGTERM)  # its own session: the server's children go too
             for _ in range(100):
@@ -119,7 +134,7 @@ def up(args: argparse.Namespace) -> int:
     env = stack_environment(api_url, settings.data_dir, root)
     server = _start(_prefect("server", "start", "--host", "127.0.0.1", "--port", str(args.port)),
                     env, run_dir / "server.log", root)
-    state = {"server_pid": server.pid, "worker_pid": None, "api_url": api_url,
+    state = {"server_pid": server.pid, "worker_pids": [], "api_url": api_url,
              "ui_url": api_url.removesuffix("/api")}
     run_dir.mkdir(parents=True, exist_ok=True)
     state_file.write_text(json.dumps(state))
@@ -132,10 +147,14 @@ def up(args: argparse.Namespace) -> int:
         if deployed.returncode != 0:
             raise RuntimeError(f"prefect deploy failed:\n{deployed.stdout[-3000:]}")
         _notifications(settings.webhook_url, api_url)
-        worker = _start(_prefect("worker", "start", "--pool", POOL), env, run_dir / "worker.log",
-                        root)
-        state["worker_pid"] = worker.pid
-        state_file.write_text(json.dumps(state))
+        for n in range(1, args.workers + 1):
+            name = f"{socket.gethostname()}-{n}"  # several workers on one pool: each its own name
+            log = run_dir / ("worker.log" if args.workers == 1 else f"worker-{n}.log")
+            limit = ["--limit", str(args.worker_limit)] if args.worker_limit else []
+            worker = _start(_prefect("worker", "start", "--pool", POOL, "--name", name, *limit),
+                            env, log, root)
+            state["worker_pids"].append(worker.pid)
+            state_file.write_text(json.dumps(state))
     except (RuntimeError, subprocess.CalledProcessError) as exc:
         stop_stack(state_file)
         print(f"error: {exc}", file=sys.stderr)
@@ -143,6 +162,8 @@ def up(args: argparse.Namespace) -> int:
     notices = (f"failed and crashed runs are posted to {webhook_host(settings.webhook_url)}"
                if settings.webhook_url else "no webhook for failed runs (VECTORFLOW_WEBHOOK_URL)")
     print(f"VectorFlow is up. Prefect UI: {state['ui_url']}\n"
+          f"  {args.workers} worker(s) on the {POOL!r} pool; server database: "
+          f"{server_database(env)}\n"
           f"  data dir {settings.data_dir}; logs in {run_dir}\n  {notices}\n"
           f"  stop it with `vectorflow down`" + ("" if args.detach else " or Ctrl-C"))
     if args.detach:
@@ -173,6 +194,13 @@ def down(args: argparse.Namespace) -> int:
     return OK
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def add_parsers(sub) -> None:
     """The up and down commands."""
     up_parser = command_parser(
@@ -182,6 +210,10 @@ def add_parsers(sub) -> None:
     up_parser.add_argument("--port", type=int, default=4200, help="Prefect server port")
     up_parser.add_argument("--detach", action="store_true",
                            help="return once everything is up (stop with `vectorflow down`)")
+    up_parser.add_argument("--workers", type=_positive, default=1,
+                           help="process workers to start on the pool (default 1)")
+    up_parser.add_argument("--worker-limit", type=_positive, default=None,
+                           help="flow runs each worker runs at once (default: no limit)")
     up_parser.add_argument("--timeout", type=float, default=120,
                            help="seconds to wait for the server to become healthy")
     up_parser.set_defaults(run=up)
