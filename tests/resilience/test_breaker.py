@@ -48,7 +48,7 @@ def test_breaker_opens_fails_fast_everywhere_then_probes_and_closes(lab, baselin
     assert len(lab.klines("binance")) == 3
     assert lab.ingest(BYBIT, settings).status == "ok"  # other targets are not affected
 
-    assert main(["--data-dir", str(lab.data_dir), "status"]) == 0
+    assert main(["--data-dir", str(lab.data_dir), "status"]) == 4  # broken: a breaker is open
     shown = capsys.readouterr().out
     assert "fetch_candles  binance  open" in shown
     assert "binance_spot" in shown and "bybit" in shown
