@@ -105,9 +105,7 @@ def _by_period(files: list[FileRange], period: str) -> list[list[FileRange]]:
     return [groups[k] for k in sorted(groups)]
 
 
-def _expire(
-    dataset: Dataset, version: store.Version, cutoff: int, report: PartitionReport
-) -> None:
+def _expire(dataset: Dataset, version: store.Version, cutoff: int, report: PartitionReport) -> None:
     """Remove rows before `cutoff`: whole files go, a straddling file is rewritten without them."""
     for f in version.files:
         if f.last_ms < cutoff:
