@@ -179,7 +179,7 @@ def run_full(sim: ExchangeSimulator, since: int, until: int, limiter: LimiterClo
     if not state.is_completed():
         raise SystemExit(f"full path failed: {state.message}")
     (row,) = state.result()
-    paths = sorted(data_dir.glob("lake/candles/**/2*.parquet"))
+    paths = sorted(data_dir.glob("lake/candles/*/*/*/*/current/2*.parquet"))
     table = pa.concat_tables(
         pq.ParquetFile(p).read(columns=["open_time", "close"]) for p in paths
     ).sort_by("open_time")

@@ -6,8 +6,7 @@ The lake holds four series of 1m candles (Binance and Bybit, spot and perpetual 
 a first run of `--days` days, then `--runs` incremental runs of `--minutes` minutes each (the
 simulator's clock advanced between runs, as a scheduled deployment sees it), all through the
 library's ingest (`ingest_series`), so the files are what users get: many small files, merged
-by ingest every `merge_files` of them (the files a merge supersedes are deleted by the next
-run's write, which comes at once here: the script does that step once after the last run).
+by ingest every `merge_files` of them (each write publishes a new snapshot of its partition).
 Then `vectorflow compact` (`compact_lake`) rewrites them.
 
 Queries, through the catalog views (read-only, as users open it):
@@ -83,16 +82,16 @@ def build(data_dir: Path, runs: int, minutes: int, days: int) -> None:
             for unit in UNITS:
                 ingest_series(unit, None, sim.now_ms(), settings, clock=sim.now_ms)
         print(f"built the lake by {runs} incremental runs in {time.perf_counter() - started:.0f} s")
-    # Runs minutes apart delete the files a merge superseded on their next write; here runs
-    # follow each other at once, so do that step once at the end, as the next run would.
+    # Runs minutes apart remove superseded snapshots on their next write; here runs follow
+    # each other at once, so do that step once at the end, as the next run would.
     time.sleep(store.effective_grace(settings.lake.delete_grace_seconds))
     for folder in partition_folders(data_dir / "lake", CANDLES):
         with store.partition_lock(folder):
-            store.collect_garbage(folder, settings.lake.delete_grace_seconds)
+            store.remove_superseded(folder, settings.lake.delete_grace_seconds)
 
 
 def files_of(data_dir: Path) -> str:
-    names = [p.name for p in (data_dir / "lake" / "candles").glob("**/*.parquet")]
+    names = [p.name for p in (data_dir / "lake" / "candles").glob("*/*/*/*/current/*.parquet")]
     data = [n for n in names if not n.startswith("_")]
     compacted = sum(n.endswith(".compact.parquet") for n in data)
     return f"{len(data)} files ({compacted} compacted)"
@@ -123,12 +122,12 @@ def single_file(data_dir: Path, target: Path) -> None:
 
 def plain_read(data_dir: Path) -> str:
     """Every file of the lake read as it is: what the files cost, without any view logic."""
-    glob = data_dir / "lake" / "candles" / "**" / "*.parquet"
+    glob = data_dir / "lake" / "candles" / "*" / "*" / "*" / "*" / "current" / "*.parquet"
     return f"read_parquet('{glob}', union_by_name = true, hive_partitioning = false)"
 
 
 def naive_view(data_dir: Path) -> str:
-    glob = data_dir / "lake" / "candles" / "**" / "*.parquet"
+    glob = data_dir / "lake" / "candles" / "*" / "*" / "*" / "*" / "current" / "*.parquet"
     key = ", ".join(CANDLES.key)
     return (
         f"(SELECT * FROM read_parquet('{glob}', union_by_name = true, hive_partitioning = false) "

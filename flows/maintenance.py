@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -13,8 +11,6 @@ from tasks.candles import refresh_catalog_task
 from tasks.maintenance import compact_partition_task
 from vectorflow.errors import InvalidInput
 from vectorflow.lake.compact import partition_folders, range_datasets
-from vectorflow.lake.scan import SETTLE_MS
-from vectorflow.lake.store import effective_grace
 from vectorflow.settings import load_settings
 
 
@@ -27,8 +23,9 @@ from vectorflow.settings import load_settings
 def compact_lake(datasets: list[str] | None = None, data_dir: str | None = None) -> list[dict]:
     """One deduplicated, sorted file per partition and period; rows past retention removed.
 
-    Safe while ingest runs: each partition is rewritten under its write lock, outputs land
-    before inputs go, and inputs stay readable for running queries for the grace period.
+    Safe while ingest runs: each partition is rewritten under its write lock and published as
+    one new snapshot (outputs without their inputs); superseded snapshots stay for running
+    queries for the grace period.
     """
     settings = load_settings(data_dir)
     chosen = [ds for ds in range_datasets() if not datasets or ds.name in datasets]
@@ -42,16 +39,6 @@ def compact_lake(datasets: list[str] | None = None, data_dir: str | None = None)
         for folder in partition_folders(settings.lake_dir, ds)
     ]
     rows = [f.result() for f in futures]
-    pending = [r for r in rows if r["pending"] or r["files_out"]]
-    if pending:  # merged just now: renamed compacted once settled, inputs deleted after grace
-        time.sleep(max(SETTLE_MS / 1000, effective_grace(settings.lake.delete_grace_seconds)))
-        again = [
-            compact_partition_task.submit(r["dataset"], r["partition"], settings) for r in pending
-        ]
-        for row, future in zip(pending, again, strict=True):
-            later = future.result()
-            row["compacted"] += later["compacted"]
-            row["deleted"] += later["deleted"]
     refresh_catalog_task(settings)
     changed = [r for r in rows if r["files_out"] or r["compacted"] or r["deleted"]]
     get_run_logger().info("%d partitions, %d changed", len(rows), len(changed))

@@ -10,13 +10,14 @@ and never count as stale.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vectorflow.errors import InvalidInput
 from vectorflow.exchanges.specs import implied_market
 from vectorflow.lake.catalog import read_view
-from vectorflow.lake.files import COMPACT_SUFFIX
+from vectorflow.lake.files import COMPACT_SUFFIX, CURRENT
 from vectorflow.lake.schema import DATASETS
 from vectorflow.settings import Settings
 from vectorflow.timeframes import floor_ms, ms_to_iso, timeframe_ms
@@ -106,11 +107,23 @@ class DatasetUsage:
     bytes: int
 
 
+def _visible_parquet(root: Path) -> list[Path]:
+    """Parquet files of a dataset folder; of a snapshot layout, the current snapshots only."""
+    found = []
+    for folder, dirs, names in os.walk(root):
+        if CURRENT in dirs:  # a partition of a range dataset: read its current snapshot only
+            dirs[:] = []
+            current = Path(folder) / CURRENT
+            found += [current / n for n in os.listdir(current) if n.endswith(".parquet")]
+        found += [Path(folder) / n for n in names if n.endswith(".parquet")]
+    return found
+
+
 def lake_usage(lake: Path) -> list[DatasetUsage]:
     """Files (compacted among them) and bytes per dataset; schema placeholders not counted."""
     usage = []
     for name in DATASETS:
-        files = [p for p in (lake / name).glob("**/*.parquet") if not p.name.startswith("_")]
+        files = [p for p in _visible_parquet(lake / name) if not p.name.startswith("_")]
         compacted = sum(p.name.endswith(COMPACT_SUFFIX) for p in files)
         size = sum(p.stat().st_size for p in files if p.exists())
         usage.append(DatasetUsage(name, len(files), compacted, size))

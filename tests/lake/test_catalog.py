@@ -64,7 +64,9 @@ def test_files_of_an_older_schema_are_read_after_columns_are_added(landed):
         ingested_at=[0],
     )
     folder = next(landed.glob("lake/candles/exchange=bybit/market=spot/*/timeframe=1h"))
-    write_atomic(pa.table(row, schema=old), folder, 0, 0)
+    write_atomic(pa.table(row, schema=old), folder, 0, 0)  # an old file copied into the folder
+    assert refresh_catalog(landed)  # moves it into a snapshot
+    assert not any(p.suffix == ".parquet" for p in folder.iterdir())
     assert _count(landed) == 49
     assert _count(landed, "SELECT count(*) FROM candles WHERE taker_buy_volume IS NULL") == 49
 

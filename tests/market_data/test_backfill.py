@@ -11,6 +11,8 @@ import duckdb
 from tests.conftest import sim_env, sim_settings
 from vectorflow.backfill import Progress, backfill_series, expected_candles
 from vectorflow.ingest import SeriesUnit
+from vectorflow.lake.scan import snapshot_glob
+from vectorflow.lake.schema import CANDLES
 
 MINUTE, DAY = 60_000, 86_400_000
 UNIT = SeriesUnit("binance", "linear", "BTC/USDT:USDT", "1m")
@@ -33,7 +35,7 @@ KILLED = textwrap.dedent("""
 
 
 def _rows(data_dir) -> list[tuple]:
-    glob = data_dir / "lake" / "candles" / "**" / "*.parquet"
+    glob = snapshot_glob(data_dir / "lake", CANDLES)
     return duckdb.sql(
         f"SELECT DISTINCT {COLUMNS} FROM read_parquet('{glob}') ORDER BY open_time"
     ).fetchall()

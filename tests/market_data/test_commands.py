@@ -7,12 +7,14 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from tests.conftest import run_cli, sim_env
+from vectorflow.lake.scan import snapshot_glob
+from vectorflow.lake.schema import DATASETS
 
 DAY = 86_400_000
 
 
 def _count(data_dir, dataset: str) -> int:
-    glob = data_dir / "lake" / dataset / "**" / "*.parquet"
+    glob = snapshot_glob(data_dir / "lake", DATASETS[dataset])
     return duckdb.sql(f"SELECT count(*) FROM read_parquet('{glob}')").fetchall()[0][0]
 
 
@@ -27,7 +29,7 @@ def test_market_data_then_compact(prefect_api, sim, data_dir):
     compacted = run_cli(["compact", "--dataset", "open_interest"], env, prefect_api)
     assert compacted.returncode == 0, compacted.stderr[-3000:]
     assert "compacted" in compacted.stdout
-    names = [p.name for p in data_dir.glob("lake/open_interest/**/*.parquet")]
+    names = [p.name for p in data_dir.glob("lake/open_interest/*/*/*/current/*.parquet")]
     assert sum(n.endswith(".compact.parquet") and not n.startswith("_") for n in names) >= 2
     refused = run_cli(["compact", "--dataset", "nope"], env, prefect_api)
     assert refused.returncode == 2 and "nope" in refused.stderr

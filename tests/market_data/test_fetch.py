@@ -12,6 +12,8 @@ from vectorflow.exchanges.client import connect, market_of
 from vectorflow.exchanges.funding import current_interval_hours, fetch_funding
 from vectorflow.exchanges.open_interest import fetch_open_interest
 from vectorflow.exchanges.orderbook import fetch_order_book
+from vectorflow.lake.scan import snapshot_glob
+from vectorflow.lake.schema import FUNDING_RATES
 from vectorflow.market_data import MarketUnit, ingest_market_unit
 from vectorflow.sim.derivatives import interval_change
 
@@ -72,7 +74,7 @@ def test_funding_interval_changes_from_8_to_4_hours(fresh_sim, data_dir, exchang
     ingest_market_unit(unit, now - 20 * DAY, now, settings, clock=fresh_sim.now_ms)
     rows = duckdb.sql(
         f"SELECT epoch_ms(funding_time), interval_hours FROM "
-        f"read_parquet('{data_dir}/lake/funding_rates/**/*.parquet') ORDER BY 1"
+        f"read_parquet('{snapshot_glob(data_dir / 'lake', FUNDING_RATES)}') ORDER BY 1"
     ).fetchall()
     change = interval_change(fresh_sim.history)
     assert {h for t, h in rows if t // 1000 <= change // 1000} == {8.0}

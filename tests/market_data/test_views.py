@@ -9,13 +9,15 @@ import pytest
 from tests.conftest import sim_settings
 from tests.market_data.helpers import query_catalog
 from vectorflow.ingest import SeriesUnit, ingest_series
+from vectorflow.lake.scan import snapshot_glob
+from vectorflow.lake.schema import DATASETS
 from vectorflow.market_data import MarketUnit, ingest_market_unit
 
 HOUR = 3_600_000
 
 
 def _raw(data_dir, dataset: str) -> dict[str, np.ndarray]:
-    glob = data_dir / "lake" / dataset / "**" / "*.parquet"
+    glob = snapshot_glob(data_dir / "lake", DATASETS[dataset])
     table = duckdb.sql(f"SELECT * FROM read_parquet('{glob}', union_by_name = true)").fetchnumpy()
     return {k: np.asarray(v) for k, v in table.items()}
 

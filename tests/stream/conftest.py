@@ -8,6 +8,8 @@ import duckdb
 import pytest
 
 from tests.conftest import SIM_NOW, sim_env
+from vectorflow.lake.scan import snapshot_glob
+from vectorflow.lake.schema import ORDERBOOK_LEVELS
 from vectorflow.settings import load_settings
 from vectorflow.sim import ExchangeSimulator
 from vectorflow.sim.ws import WsSimulator
@@ -43,7 +45,7 @@ def stream_settings(ws: WsSimulator, data_dir: Path):
 
 def stored_snapshots(data_dir: Path) -> dict[int, dict]:
     """Captured snapshots in the lake by update id: {side: [(price, amount), ...], time, ...}."""
-    glob = data_dir / "lake" / "orderbook_levels" / "**" / "*.parquet"
+    glob = snapshot_glob(data_dir / "lake", ORDERBOOK_LEVELS)
     rows = duckdb.sql(
         "SELECT update_id, epoch_ms(snapshot_time), side, level, price, amount, source, "
         f"time_source "

@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
+from vectorflow.lake import store
 from vectorflow.lake.files import reading_again, write_schema_file
 from vectorflow.lake.market_views import market_views
 from vectorflow.lake.scan import range_dataset_scan
@@ -33,7 +34,7 @@ def _quote(path: Path) -> str:
 
 def dataset_scan(lake: Path, dataset: Dataset) -> str:
     """SQL reading every visible file of `dataset`, older schemas included, newest row per key."""
-    if dataset.complete_ranges:  # deduplicated only where files overlap (vectorflow.lake.scan)
+    if dataset.complete_ranges:  # one snapshot per partition, no overlaps (vectorflow.lake.scan)
         return range_dataset_scan(lake, dataset)
     glob = _quote(lake / dataset.name / "**" / "*.parquet")
     columns = dataset.select_list()
@@ -181,6 +182,23 @@ def _ensure_schema_files(lake: Path) -> None:
             write_schema_file(lake, dataset)
 
 
+def adopt_loose_files(lake: Path) -> int:
+    """Move data files lying directly in range-dataset partition folders into snapshots.
+
+    Migrates partitions of the older flat layout (the views read `current` snapshots only);
+    how many partitions it changed.
+    """
+    from vectorflow.lake.compact import partition_folders, range_datasets
+
+    changed = 0
+    for dataset in range_datasets():
+        for folder in partition_folders(lake, dataset):
+            changed += store.adopt(dataset, folder)
+    if changed:
+        log.info("moved the files of %d partitions into snapshots", changed)
+    return changed
+
+
 def _rebuild(catalog: Path, views: dict[str, str], fingerprint: str, data_dir: Path) -> None:
     con = connect(catalog, read_only=False)
     try:
@@ -209,6 +227,7 @@ def refresh_catalog(data_dir: Path, *, attempts: int = 3, wait_s: float = 0.5) -
     lake = data_dir / "lake"
     catalog = data_dir / "vectorflow.duckdb"
     _ensure_schema_files(lake)
+    adopt_loose_files(lake)
     views = view_definitions(lake)
     fingerprint = _fingerprint(views)
     for attempt in range(attempts):

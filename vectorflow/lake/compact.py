@@ -1,34 +1,29 @@
 """Compaction, retention and pruning of range datasets, safe while ingest runs.
 
-Per partition, under its write lock (ingest waits for it; readers never do):
+Per partition, under its write lock (ingest waits for it; readers never do), one new snapshot
+is built and published at once (`vectorflow.lake.store.Version`):
 
 - each period's final rows (before the current month for yearly files, before today for
-  daily ones) are merged into one deduplicated, sorted file (temp + rename), and so are its
-  newer rows; a merge dominates its inputs (its range holds theirs), so once it has settled
-  the views read it instead, and the inputs are deleted after the grace period by a later write;
-- a single settled file of final rows is renamed `*.compact.parquet`: an atomic rename, so
-  a query lists either name, never both (compacted files are read without deduplication);
-- when a month closes, this year's compacted file is renamed back to an ordinary name (as
-  atomic) and merged with that month: the year stays one file;
+  daily ones) become one deduplicated, sorted `*.compact.parquet` file: merged from their
+  files, or, if one file holds them already, that file kept under its compacted name (a hard
+  link); when a month closes, this year's compacted file and that month are merged into one;
+- the newer rows of each period are merged into one ordinary file;
 - an output never spans a hole nobody fetched (its name would claim that range): files are
   grouped only while each next one starts within one step of the previous, or across a range
   the exchange confirmed empty;
-- rows older than the dataset's retention, `prune --before` and deleting a series remove files
-  at once.
+- rows older than the dataset's retention, `prune --before` and deleting a series leave files
+  out of the snapshot (a file cut through is rewritten without the rows).
 
-A writer that lands rows meanwhile waits for the lock, then trims what the output already
-holds, so nothing is lost and nothing is written twice. A query reading a file at the moment
-it is deleted or renamed fails with "Cannot open file" and gives the right answer when run
-again (`vectorflow.lake.catalog.execute_retrying`); it does not see a row twice or miss one
-(except around a `prune --before` that cuts through a file: for an instant both the old file
-and its trimmed copy are listed).
+The snapshot holds the outputs *instead of* their inputs, so a query (which reads one
+snapshot per partition) never sees a row twice or misses one: a query that listed a file of
+the previous snapshot which the new one dropped fails with "No such file" and gives the right
+answer when run again (`vectorflow.lake.catalog.execute_retrying`). A writer that lands rows
+meanwhile waits for the lock, then trims what the outputs already hold.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,14 +33,7 @@ import pyarrow.compute as pc
 
 from vectorflow.lake import store
 from vectorflow.lake.coverage import covered as covered_intervals
-from vectorflow.lake.files import (
-    COMPACT_SUFFIX,
-    FileRange,
-    data_files,
-    partition_dir,
-    write_atomic,
-)
-from vectorflow.lake.scan import SETTLE_MS
+from vectorflow.lake.files import FileRange, partition_dir
 from vectorflow.lake.schema import COVERAGE_RANGES, DATASETS, Dataset
 from vectorflow.settings import Settings
 from vectorflow.timeframes import ms_to_iso, now_ms
@@ -62,9 +50,9 @@ class PartitionReport:
     files_in: int = 0
     files_out: int = 0
     rows_out: int = 0
-    compacted: int = 0  # files renamed compacted
-    pending: int = 0  # merges of finished periods to rename once settled
-    deleted: int = 0
+    compacted: int = 0  # files kept under their compacted name
+    pending: int = 0  # always 0 (kept for the report's columns)
+    deleted: int = 0  # files left out of the snapshot (expired), or superseded snapshots removed
     expired_rows: int = 0
     outputs: list[str] = field(default_factory=list)
 
@@ -117,12 +105,11 @@ def _by_period(files: list[FileRange], period: str) -> list[list[FileRange]]:
     return [groups[k] for k in sorted(groups)]
 
 
-def _expire(dataset: Dataset, folder: Path, cutoff: int, report: PartitionReport) -> None:
+def _expire(dataset: Dataset, version: store.Version, cutoff: int, report: PartitionReport) -> None:
     """Remove rows before `cutoff`: whole files go, a straddling file is rewritten without them."""
-    files = data_files(folder)
-    for f in files:
-        if f.last_ms < cutoff or (f.first_ms < cutoff and store.dominator(f, files)):
-            os.unlink(f.path)  # superseded ones too: their dominator may be rewritten below
+    for f in version.files:
+        if f.last_ms < cutoff:
+            version.remove(f)
             report.deleted += 1
         elif f.first_ms < cutoff:
             rows = store.read_rows([f.path], dataset)
@@ -133,61 +120,35 @@ def _expire(dataset: Dataset, folder: Path, cutoff: int, report: PartitionReport
             report.expired_rows += rows.num_rows - kept.num_rows
             if kept.num_rows:
                 first, last = store.name_range(kept, dataset)
-                write_atomic(kept, folder, first, last, compact=f.compact)
-            os.unlink(f.path)
+                version.write(kept, first, last, compact=f.compact)
+            version.remove(f)
             report.deleted += 1
 
 
-def _promote(file: FileRange, files: list[FileRange]) -> Path | None:
-    """Rename a settled file that alone holds its rows to its compacted name (None: it doesn't).
-
-    A rename is atomic: whichever name a query listed, it reads those rows once (or fails to
-    open the old name and is run again). Partly overlapping files keep it ordinary.
-    """
-    for other in files:
-        if other is file or store.dominator(other, files) is not None:
-            continue
-        if other.first_ms <= file.last_ms and other.last_ms >= file.first_ms:
-            log.warning("%s overlaps %s: left uncompacted", file.path.name, other.path.name)
-            return None
-    target = file.path.with_name(file.path.name[: -len(".parquet")] + COMPACT_SUFFIX)
-    os.rename(file.path, target)
-    return target
-
-
-def _demote(file: FileRange) -> FileRange:
-    """Rename a compacted file back to an ordinary name, to be merged into a larger one.
-
-    Atomic like `_promote`: its rows are read once under either name (or the query that
-    listed the old name fails to open it and is run again); the merge that follows dominates
-    it, and the views then read the merge instead.
-    """
-    target = file.path.with_name(file.path.name[: -len(COMPACT_SUFFIX)] + ".parquet")
-    os.rename(file.path, target)
-    return FileRange(target, file.first_ms, file.last_ms)
-
-
 def _compact_final(
-    dataset: Dataset, folder: Path, segment: list[FileRange], files: list[FileRange],
-    report: PartitionReport,
-) -> None:  # fmt: skip
-    """One file for a contiguous run of final rows: merged (compacted next call) or renamed."""
+    dataset: Dataset, version: store.Version, segment: list[FileRange], report: PartitionReport
+) -> None:
+    """One compacted file for a contiguous run of final rows: merged, or kept and renamed."""
     if len(segment) == 1 and segment[0].compact:
         return  # done already
-    if len(segment) == 1 and not store.settled(segment[0]):
-        report.pending += 1  # merged a moment ago: renamed on the next call
-    elif len(segment) == 1:
-        if (target := _promote(segment[0], files)) is not None:
-            report.compacted += 1
-            report.outputs.append(target.name)
+    if len(segment) == 1:
+        version.rename(segment[0], store.compact_name(segment[0]))
+        report.compacted += 1
+        report.outputs.append(store.compact_name(segment[0]))
     else:
-        inputs = [_demote(f) if f.compact else f for f in segment]
-        _merge(dataset, folder, inputs, report)
-        report.pending += 1
+        _merge(dataset, version, segment, report, compact=True)
+        report.compacted += 1
 
 
-def _merge(dataset: Dataset, folder: Path, group: list[FileRange], report: PartitionReport):
-    out = store.merge_group(dataset, folder, group)
+def _merge(
+    dataset: Dataset,
+    version: store.Version,
+    group: list[FileRange],
+    report: PartitionReport,
+    *,
+    compact: bool = False,
+) -> None:
+    out = store.merge_group(dataset, version, group, compact=compact)
     report.files_in += len(group)
     report.files_out += 1
     report.rows_out += out.rows
@@ -201,9 +162,7 @@ def compact_partition(
 
     Rows before the current `settle_unit` (this month, for a dataset of yearly files) are
     final: each period's final rows become one compacted file, the current year's growing by a
-    month at a time (it is merged with the month that closed, then renamed compacted again).
-    Newer rows are merged into one ordinary file. A merge made here is renamed compacted by the
-    next call (`compact_lake` waits for it).
+    month at a time. Newer rows are merged into one ordinary file. One snapshot is published.
     """
     now = now_ms() if now is None else now
     lake = settings.lake
@@ -214,20 +173,22 @@ def compact_partition(
     bridges = covered_intervals(coverage, None) if coverage is not None else []
     final_before = store.period_start(now, dataset.settle_unit)
     with store.partition_lock(folder):
+        version = store.Version(folder)
+        version.normalize(dataset)
         retention = lake.retention_ms(dataset.name)
         if retention is not None:
             cutoff = store.period_start(now - retention, dataset.settle_unit)
-            _expire(dataset, folder, cutoff, report)
-        files = data_files(folder)
-        for group in _by_period(store.visible_files(files), dataset.period):
+            _expire(dataset, version, cutoff, report)
+        for group in _by_period(version.files, dataset.period):
             final = [f for f in group if f.last_ms < final_before]
             recent = [f for f in group if f.last_ms >= final_before and not f.compact]
             for segment in store.contiguous_groups(final, gap, bridges):
-                _compact_final(dataset, folder, segment, files, report)
+                _compact_final(dataset, version, segment, report)
             for segment in store.contiguous_groups(recent, gap, bridges):
                 if len(segment) > 1:
-                    _merge(dataset, folder, segment, report)
-        report.deleted += len(store.collect_garbage(folder, lake.delete_grace_seconds))
+                    _merge(dataset, version, segment, report)
+        if not version.publish(lake.delete_grace_seconds):
+            store.remove_superseded(folder, lake.delete_grace_seconds)
     if report.files_out or report.compacted:
         log.info(
             "%s: %d files -> %d (%d rows), %d compacted",
@@ -243,27 +204,12 @@ def compact_partition(
 def compact_lake(
     settings: Settings, datasets: list[str] | None = None, *, now: int | None = None
 ) -> list[PartitionReport]:
-    """Compact every partition of the range datasets (or of `datasets`).
-
-    Merged files of finished periods become compacted once they have settled, and the files
-    they replace may go after the grace period: this waits that long once, then finishes.
-    """
+    """Compact every partition of the range datasets (or of `datasets`)."""
     chosen = [ds for ds in range_datasets() if not datasets or ds.name in datasets]
     reports = []
     for dataset in chosen:
         for folder in partition_folders(settings.lake_dir, dataset):
             reports.append(compact_partition(dataset, folder, settings, now=now))
-    pending = [r for r in reports if r.pending or r.files_out]
-    if pending:  # wait until merges settled and their inputs may go, then finish the job
-        time.sleep(max(SETTLE_MS / 1000, store.effective_grace(settings.lake.delete_grace_seconds)))
-        for r in pending:
-            again = compact_partition(
-                DATASETS[r.dataset], settings.lake_dir / r.partition, settings, now=now
-            )
-            r.compacted += again.compacted
-            r.outputs += again.outputs
-            r.deleted += again.deleted
-            r.pending = 0
     return reports
 
 
@@ -275,17 +221,24 @@ def prune(
     match: dict[str, str | None],
 ) -> list[PartitionReport]:
     """Delete rows before `before` (None: every row) of the matching partitions, and their
-    recorded empty ranges; files go at once."""
+    recorded empty ranges: one snapshot without them is published per partition."""
     reports = []
     for folder in partition_folders(settings.lake_dir, dataset, **match):
         report = PartitionReport(dataset.name, str(folder.relative_to(settings.lake_dir)))
+        grace = settings.lake.delete_grace_seconds
         with store.partition_lock(folder):
-            _expire(dataset, folder, before if before is not None else 2**62, report)
+            version = store.Version(folder)
+            version.normalize(dataset)
+            _expire(dataset, version, before if before is not None else 2**62, report)
+            version.publish(grace)
         values = store.partition_values(dataset, folder)
         coverage = _coverage_folder(settings.lake_dir, dataset, values)
         if coverage is not None and coverage.is_dir():
             with store.partition_lock(coverage):
-                _expire(COVERAGE_RANGES, coverage, before if before is not None else 2**62, report)
+                version = store.Version(coverage)
+                version.normalize(COVERAGE_RANGES)
+                _expire(COVERAGE_RANGES, version, before if before is not None else 2**62, report)
+                version.publish(grace)
         log.info(
             "%s: pruned %s: %d files deleted",
             report.partition,

@@ -1,11 +1,11 @@
-"""Lake settings: retention per dataset, tail merging and the grace before superseded files go.
+"""Lake settings: retention per dataset, tail merging and the grace before old snapshots go.
 
 In the settings file:
 
     [lake]
     merge_files = 8                # this many small files in a period are merged into one
     merge_rows = 50000             # ...where "small" is fewer rows than this
-    delete_grace_seconds = 0       # superseded files stay on disk this long before deletion
+    delete_grace_seconds = 0       # superseded snapshots stay this long (at least 2 s)
     [lake.retention_days]          # compaction deletes older rows; absent = kept forever
     orderbook_levels = 30
     candles = 0                    # 0 also means forever

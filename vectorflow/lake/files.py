@@ -1,12 +1,16 @@
 """Lake paths and atomic Parquet files named by the time range they cover.
 
-A data file is `<first>_<last>_<token>.parquet` inside its partition folder, where first and
-last are the first and last key times it holds (`20240101T000000123`, milliseconds; files of
-older versions have whole seconds) and the token starts with the file's creation time (ms).
-So a series' stored range is read from file names alone, without opening any file: the cost
-of an incremental run does not grow with the history. Writers add files only: temp name in
-the same folder, then `os.replace`. Compaction renames a file to
-`<first>_<last>_<token>.compact.parquet` (see `vectorflow.lake.store` for the protocol).
+A data file is `<first>_<last>_<token>.parquet`, where first and last are the first and last
+key times it holds (`20240101T000000123`, milliseconds; files of older versions have whole
+seconds) and the token starts with the file's creation time (ms). So a series' stored range is
+read from file names alone, without opening any file: the cost of an incremental run does not
+grow with the history. A file is written under a temp name in its folder, then `os.replace`d.
+Compaction's outputs of finished periods are named `<first>_<last>_<token>.compact.parquet`.
+
+A partition folder of a range dataset holds snapshot directories `v00000001/`, ... and a
+symlink `current -> vNNNNNNNN` (see `vectorflow.lake.store.Version`): `data_files` and
+`stored_range` read the current snapshot (or, in a folder of the older flat layout that has
+no `current` yet, the files directly in it).
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ _STAMP = "%Y%m%dT%H%M%S"
 _NAME = re.compile(
     r"^(\d{8}T\d{6}(?:\d{3})?)_(\d{8}T\d{6}(?:\d{3})?)_[0-9a-f]{8,32}(\.compact)?\.parquet$"
 )
+CURRENT = "current"  # the symlink to a partition's published snapshot directory
+_VERSION = re.compile(r"^v(\d{8})$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -77,20 +83,64 @@ class FileRange:
     compact: bool = False  # written by compaction (`*.compact.parquet`)
 
 
-def data_files(folder: Path) -> list[FileRange]:
-    """The visible data files of a partition folder with their ranges (temp files are ignored)."""
-    try:
-        names = os.listdir(folder)
-    except FileNotFoundError:
-        return []
+def parse_name(name: str) -> tuple[int, int, bool] | None:
+    """(first, last, compact) of a data file's name; None for any other name."""
+    match = _NAME.match(name)
+    if match is None:
+        return None
+    return _unstamp(match[1]), _unstamp(match[2]), bool(match[3])
+
+
+def version_number(name: str) -> int | None:
+    """N of a snapshot directory named `vNNNNNNNN` (None for any other name)."""
+    match = _VERSION.match(name)
+    return int(match[1]) if match else None
+
+
+def version_name(number: int) -> str:
+    """The name of snapshot directory `number`."""
+    return f"v{number:08d}"
+
+
+def snapshot_dir(folder: Path) -> Path:
+    """Where a partition's visible files are: `folder/current` (flat older layout: `folder`).
+
+    The returned path goes through the `current` symlink, so a file opened by it later is the
+    one of the then current snapshot (the same file, when it was kept: a kept file is a hard
+    link, never rewritten under its name).
+    """
+    current = folder / CURRENT
+    return current if os.path.lexists(current) else folder
+
+
+def _files_in(folder: Path, names: list[str]) -> list[FileRange]:
     found = []
     for name in names:
-        match = _NAME.match(name)
-        if match:
-            found.append(
-                FileRange(folder / name, _unstamp(match[1]), _unstamp(match[2]), bool(match[3]))
-            )
+        parsed = parse_name(name)
+        if parsed:
+            found.append(FileRange(folder / name, *parsed))
     return sorted(found, key=lambda f: (f.first_ms, f.last_ms))
+
+
+def loose_files(folder: Path) -> list[FileRange]:
+    """Data files directly in a partition folder (older layout, or written there by hand)."""
+    try:
+        return _files_in(folder, os.listdir(folder))
+    except FileNotFoundError:
+        return []
+
+
+def data_files(folder: Path) -> list[FileRange]:
+    """The visible data files of a partition with their ranges (temp files are ignored).
+
+    One listing of the current snapshot: a consistent set even while a writer publishes the
+    next one.
+    """
+    where = snapshot_dir(folder)
+    try:
+        return _files_in(where, os.listdir(where))
+    except FileNotFoundError:
+        return []
 
 
 def stored_range(folder: Path) -> tuple[int, int] | None:
@@ -100,7 +150,7 @@ def stored_range(folder: Path) -> tuple[int, int] | None:
     are parsed (digit stamps padded to one width sort as the times they encode), not two per file.
     """
     try:
-        names = os.listdir(folder)
+        names = os.listdir(snapshot_dir(folder))
     except FileNotFoundError:
         return None
     matches = [m for m in map(_NAME.match, names) if m]
@@ -135,9 +185,18 @@ def write_atomic(
     return final
 
 
-def write_schema_file(lake: Path, dataset: Dataset, name: str = "_schema.parquet") -> Path:
+def schema_file(lake: Path, dataset: Dataset) -> Path:
+    """Where a dataset's empty schema file is: for a range dataset, at the depth its view's
+    glob reads (`_schema/.../_schema/current/_schema.parquet`): the glob always matches."""
+    if not dataset.complete_ranges:
+        return lake / dataset.name / "_schema.parquet"
+    levels = ["_schema"] * len(dataset.partitions)
+    return lake.joinpath(dataset.name, *levels, CURRENT, "_schema.parquet")
+
+
+def write_schema_file(lake: Path, dataset: Dataset) -> Path:
     """An empty file with the dataset's schema: its view exists, typed, over an empty lake."""
-    path = lake / dataset.name / name
+    path = schema_file(lake, dataset)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"_schema.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}")
@@ -154,8 +213,8 @@ def vanished(exc: BaseException) -> bool:
 def reading_again(read: Callable[[], T], attempts: int = 3) -> T:
     """`read()` (which lists files, then reads them), run again when a listed file went.
 
-    Compaction renames files and merges delete superseded ones while readers run: a reader
-    that listed such a file a moment before fails to open it, and a rerun lists anew.
+    Merges and compaction publish snapshots without the files they replace while readers run:
+    a reader that listed such a file a moment before fails to open it, and a rerun lists anew.
     """
     for attempt in range(attempts):
         try:

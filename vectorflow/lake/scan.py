@@ -1,90 +1,41 @@
-"""The SQL that reads a range dataset: deduplicate only where files overlap, known from names.
+"""The SQL that reads a range dataset: one plain `read_parquet` over the current snapshots.
 
-Two parts, over the dataset's folder:
+Each partition folder of a range dataset has a symlink `current` to its published snapshot
+directory (`vectorflow.lake.store.Version`), and within a snapshot no file overlaps another
+(merges and compaction publish their outputs without their inputs). So the view reads
+`<dataset>/<one * per partition level>/current/*.parquet` as it is: no deduplication, no
+per-query choice of files. A glob lists each `current` directory at once (a consistent
+snapshot per partition), and a file listed before a swap and opened after it is either the
+same file (kept files are hard links) or gone, which fails the query with "No such file" so
+that it is run again (`vectorflow.lake.catalog.execute_retrying`): a query never sees a row
+twice or misses one.
 
-1. compacted files (`*.compact.parquet`, which never overlap) and the other files that no file
-   dominates (`vectorflow.lake.store.dominator`) and that overlap no other such file: read as
-   they are;
-2. the rest (files that overlap, e.g. a merge that has not settled yet, or a copied file):
-   deduplicated on the key, the newest `ingested_at` winning.
-
-Which file is where is decided per query from `glob()` (file names, no file opened). A query
-lists its files twice (`read_parquet` when planned, `glob()` when run), so a file takes over
-from the files it dominates only `SETTLE_MS` after it was written (its name says when): a
-query never skips a file for a newer one it did not list. Until then both are read and
-deduplicated.
-
-Compaction renames files between the ordinary and the compacted name (`*.compact.parquet`,
-and back when a year's file absorbs a month). Part 1 lists both kinds in one `read_parquet`
-and accepts a file under either name, so a rename between that listing and the `glob()` loses
-nothing: the query reads the file once, or, if the rename came between its listing and its
-read, fails with "Cannot open file" and can be run again (`catalog.execute_retrying`). (Two
-separate listings, one per kind, could each miss a file renamed between them.)
+The dataset's empty schema file lies at the same depth (`_schema/.../current/_schema.parquet`,
+`vectorflow.lake.files.schema_file`): the glob never matches nothing, and the view is typed
+over an empty lake.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from vectorflow.lake.files import COMPACT_SUFFIX
+from vectorflow.lake.files import CURRENT
 from vectorflow.lake.schema import Dataset
-
-_STAMP = r"(\d{8}T\d{6}(?:\d{3})?)"
-_NAME = rf"{_STAMP}_{_STAMP}_([0-9a-f]{{8,32}})(\.compact)?\.parquet$"
-#: A file dominates others only once it is this old: longer than any query takes between
-#: listing its files (read_parquet, at bind) and listing their names (glob, at execution).
-SETTLE_MS = 2000
 
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def snapshot_glob(lake: Path, dataset: Dataset) -> str:
+    """The glob of every file of every partition's current snapshot (and the schema file)."""
+    levels = "/".join("*" for _ in dataset.partitions)
+    return f"{lake / dataset.name}/{levels}/{CURRENT}/*.parquet"
+
+
 def range_dataset_scan(lake: Path, dataset: Dataset) -> str:
     """SQL of the view over a range dataset (one row per key)."""
-    root = str(lake / dataset.name)
-    columns = dataset.select_list()
-    key = ", ".join(f'"{k}"' for k in dataset.key)
-    every = _quote(f"{root}/**/*.parquet")
-    ordinary = _quote(f"{root}/**/*[0-9a-f].parquet")
-    options = "union_by_name = true, hive_partitioning = false, filename = true"
-    return f"""
-WITH vf_names AS (
-    SELECT file, regexp_extract(file, '^(.*)/[^/]*$', 1) AS dir,
-           regexp_extract(file, '{_NAME}', ['lo', 'hi', 'token', 'compact']) AS r
-    FROM glob({every})
-), vf_files AS (
-    SELECT file, dir, rpad(r.lo, 18, '0') AS lo, rpad(r.hi, 18, '0') AS hi,
-           r.compact <> '' AS compact,
-           length(r.token) <> 17 OR TRY_CAST(substr(r.token, 1, 13) AS BIGINT)
-               <= epoch_ms(now()) - {SETTLE_MS} AS settled
-    FROM vf_names WHERE r.lo <> ''
-), vf_ranked AS (  -- in this order, a file's dominators come before it
-    SELECT *, max(CASE WHEN settled THEN hi END) OVER (
-                  PARTITION BY dir ORDER BY lo, hi DESC, compact DESC, file DESC
-                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
-    FROM vf_files
-), vf_visible AS (
-    SELECT file, dir, lo, hi FROM vf_ranked
-    WHERE NOT compact AND (reach IS NULL OR reach < hi)
-), vf_flags AS (
-    SELECT file, false AS overlapping FROM vf_files WHERE compact
-    UNION ALL
-    SELECT file,
-           coalesce(lo <= max(hi) OVER (PARTITION BY dir ORDER BY lo, hi, file
-                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), false)
-           OR coalesce(hi >= min(lo) OVER (PARTITION BY dir ORDER BY lo, hi, file
-                    ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), false) AS overlapping
-    FROM vf_visible
-), vf_read AS MATERIALIZED (  -- each file under both of its names (a rename loses nothing)
-    SELECT stem || suffix AS file, overlapping
-    FROM (SELECT regexp_replace(file, '(\\.compact)?\\.parquet$', '') AS stem, overlapping
-          FROM vf_flags), (VALUES ('.parquet'), ('{COMPACT_SUFFIX}')) AS s(suffix)
-)
-SELECT {columns} FROM read_parquet({every}, {options})
-WHERE filename IN (SELECT file FROM vf_read WHERE NOT overlapping)
-UNION ALL
-SELECT {columns} FROM (
-    SELECT {columns} FROM read_parquet({ordinary}, {options})
-    WHERE filename IN (SELECT file FROM vf_read WHERE overlapping)
-    QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY ingested_at DESC) = 1
-)"""
+    return (
+        f"SELECT {dataset.select_list()} FROM read_parquet("
+        f"{_quote(snapshot_glob(lake, dataset))}, union_by_name = true, "
+        "hive_partitioning = false)"
+    )

@@ -1,19 +1,29 @@
-"""Appending to a partition of a range dataset, and the rules that keep its views cheap and exact.
+"""Appending to a partition of a range dataset: snapshots published by an atomic symlink swap.
 
 A *range dataset* (`Dataset.complete_ranges`) has files that each hold every key of their
-partition between their first and last time, as named. That makes three things possible from
-file names alone:
+partition between their first and last time, as named. That makes coverage cheap: what was
+fetched is the union of the file ranges (plus the ranges the exchange confirmed empty, in
+`coverage_ranges`), so an incremental run plans from file names without opening a file.
 
-- **Coverage**: what was fetched is the union of the file ranges (plus the ranges the exchange
-  confirmed empty, in `coverage_ranges`), so an incremental run plans without opening a file.
-- **Superseded files**: a file whose range lies inside another's holds nothing the other lacks.
-  When a period gathers `merge_files` small files (one per run), ingest merges them into one;
-  compaction merges each period's files and renames the result `*.compact.parquet` once the
-  period is over. The merged file *dominates* its inputs: once it has settled (`SETTLE_MS`)
-  the views read it instead of them, and a later write deletes them after the grace period.
-- **Cheap views**: compacted files never overlap one another and are read without
-  deduplication; the other files are read if no settled file dominates them, deduplicated on
-  the key only where two of them overlap (`vectorflow.lake.scan`).
+**Snapshots.** A partition folder holds snapshot directories `v00000001/`, `v00000002/`, ...
+and a symlink `current -> vNNNNNNNN`. A writer, under the partition's lock, builds the next
+snapshot (`Version`): a new directory with hard links to the files that stay and its new
+files (temp name + rename), then publishes it by `os.replace` of a temp symlink over `current`
+(rename(2) is atomic). A snapshot is never changed once published. Within one snapshot no file
+overlaps another: a merge (ingest gathering `merge_files` small files of a period, compaction,
+a retention cut) publishes its output *without* its inputs. So the views read
+`*/current/*.parquet` as it is, with no deduplication and no per-query choice of files
+(`vectorflow.lake.scan`), and a query sees each row once: a directory is listed at once, and a
+file listed in one snapshot and opened after the swap is the same file (kept: a hard link) or
+gone ("No such file": the query is run again, `vectorflow.lake.files.reading_again`).
+Superseded snapshot directories are removed by a later writer once they have been superseded
+for the grace period (running listings of them finish first); a crash mid-build leaves an
+unpublished directory that the next writer removes.
+
+Files put directly in a partition folder (the older flat layout, or copied there by hand) are
+adopted by the next writer or catalog refresh: moved into a snapshot, dominated files dropped
+(a file whose range lies inside another's holds nothing the other lacks) and overlapping ones
+merged, the newest `ingested_at` winning per key.
 
 Writers of one partition are serialised by a lock file in it (`fcntl.flock`, one host), and
 trim what another writer landed meanwhile, so two runs of one series never write overlapping
@@ -26,7 +36,9 @@ import contextlib
 import fcntl
 import logging
 import os
+import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,8 +49,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vectorflow.lake.files import TMP_SUFFIX, FileRange, created_ms, data_files, write_atomic
-from vectorflow.lake.scan import SETTLE_MS
+from vectorflow.lake.files import (
+    COMPACT_SUFFIX,
+    CURRENT,
+    TMP_SUFFIX,
+    FileRange,
+    created_ms,
+    data_files,
+    loose_files,
+    parse_name,
+    version_name,
+    version_number,
+    write_atomic,
+)
 from vectorflow.lake.schema import Dataset
 from vectorflow.timeframes import timeframe_ms
 
@@ -46,6 +69,9 @@ log = logging.getLogger(__name__)
 
 LOCK_NAME = ".lock"
 STRAY_TEMP_SECONDS = 3600  # a temp file this old is a crashed writer's leftover
+#: A superseded snapshot directory stays at least this long: a reader that began listing it
+#: just before the swap finishes its listing before the directory is emptied.
+MIN_GRACE_SECONDS = 2.0
 FUNDING_GAP_MS = 8 * 3_600_000  # the longest funding interval: a shorter hole is no gap
 
 
@@ -231,18 +257,180 @@ def read_rows(paths: list[Path], dataset: Dataset) -> pa.Table:
     return conform(table, dataset.schema, dict(dataset.defaults))
 
 
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def effective_grace(grace_seconds: float) -> float:
+    """The configured grace, but at least `MIN_GRACE_SECONDS` (seconds)."""
+    return max(grace_seconds, MIN_GRACE_SECONDS)
+
+
+def current_version(folder: Path) -> int:
+    """The number of a partition's published snapshot (0: none yet)."""
+    try:
+        return version_number(os.readlink(folder / CURRENT)) or 0
+    except (FileNotFoundError, OSError):
+        return 0
+
+
+class Version:
+    """The next snapshot of a partition, built under its lock and published at once.
+
+    `files` is what the snapshot will hold; their paths point at files one can read now (in
+    the current snapshot, loose in the folder, or written into the new directory). Build with
+    `write`, `remove` and `rename`, then `publish`. Nothing is visible before `publish`, and a
+    writer that dies before it leaves a directory the next `Version` removes.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.number = current_version(folder)
+        self._remove_unpublished()
+        self.dir = folder / version_name(self.number + 1)
+        self._names: dict[str, Path] = {}  # name in the new snapshot -> the file to link
+        base = folder / CURRENT if self.number else folder
+        for f in data_files(folder) if self.number else []:
+            self._names[f.path.name] = base / f.path.name
+        self._loose = loose_files(folder)
+        self.changed = bool(self._loose)
+        for f in self._loose:
+            self._names[f.path.name] = f.path
+
+    def _remove_unpublished(self) -> None:
+        for name in os.listdir(self.folder):
+            number = version_number(name)
+            if number is not None and number > self.number:
+                shutil.rmtree(self.folder / name, ignore_errors=True)  # a crashed build
+            elif name.startswith(f".{CURRENT}."):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.folder / name)  # a crashed publish's temp symlink
+
+    @property
+    def files(self) -> list[FileRange]:
+        """The files of the snapshot being built, by time."""
+        found = [FileRange(path, *parse_name(name)) for name, path in self._names.items()]
+        return sorted(found, key=lambda f: (f.first_ms, f.last_ms))
+
+    def name_of(self, file: FileRange) -> str:
+        """The name `file` has in the snapshot being built."""
+        return next(n for n, p in self._names.items() if p == file.path)
+
+    def write(self, table: pa.Table, first: int, last: int, *, compact: bool = False) -> FileRange:
+        """A new file of the snapshot (written now, visible once published)."""
+        path = write_atomic(table, self.dir, first, last, compact=compact)
+        self._names[path.name] = path
+        self.changed = True
+        return FileRange(path, first, last, compact)
+
+    def remove(self, file: FileRange) -> None:
+        """Leave `file` out of the snapshot."""
+        del self._names[self.name_of(file)]
+        self.changed = True
+
+    def rename(self, file: FileRange, name: str) -> FileRange:
+        """Keep `file` under another name (its link in the new snapshot gets that name)."""
+        del self._names[self.name_of(file)]
+        self._names[name] = file.path
+        self.changed = True
+        return FileRange(file.path, *parse_name(name))
+
+    def normalize(self, dataset: Dataset) -> None:
+        """Drop dominated files and merge overlapping ones (adopted loose files may be either)."""
+        if not self._loose:
+            return
+        files = self.files
+        for f in files:
+            if dominator(f, files) is not None:
+                self.remove(f)
+        groups: list[list[FileRange]] = []
+        for f in self.files:
+            if groups and f.first_ms <= max(g.last_ms for g in groups[-1]):
+                groups[-1].append(f)
+            else:
+                groups.append([f])
+        for group in groups:
+            if len(group) > 1:
+                merge_group(dataset, self, group, compact=all(f.compact for f in group))
+
+    def publish(self, grace_seconds: float) -> bool:
+        """Make the snapshot current (if anything changed); False when nothing did.
+
+        Links the kept files into the new directory, syncs it, swaps `current` to it, removes
+        adopted loose files and the snapshots superseded for longer than the grace.
+        """
+        if not self.changed:
+            return False
+        self.dir.mkdir(exist_ok=True)
+        for name, path in self._names.items():
+            target = self.dir / name
+            if path != target:
+                os.link(path, target)
+        _fsync_dir(self.dir)
+        tmp = self.folder / f".{CURRENT}.{uuid.uuid4().hex[:8]}"
+        os.symlink(self.dir.name, tmp)
+        os.replace(tmp, self.folder / CURRENT)
+        _fsync_dir(self.folder)
+        for f in self._loose:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f.path)
+        self.number += 1
+        self._loose = []
+        self.changed = False
+        remove_superseded(self.folder, grace_seconds)
+        return True
+
+
+def remove_superseded(folder: Path, grace_seconds: float) -> list[Path]:
+    """Delete snapshot directories superseded more than the grace ago; call under the lock.
+
+    A snapshot was superseded when the next one was published (that directory's mtime).
+    Stray temp files of crashed writers (loose ones, of the flat layout) go too.
+    """
+    current = current_version(folder)
+    now = time.time()
+    grace = effective_grace(grace_seconds)
+    numbers = sorted(
+        n for n in map(version_number, os.listdir(folder)) if n is not None and n <= current
+    )
+    removed = []
+    for older, newer in zip(numbers, numbers[1:], strict=False):
+        try:
+            superseded = os.stat(folder / version_name(newer)).st_mtime
+        except FileNotFoundError:
+            continue
+        if now - superseded > grace:
+            shutil.rmtree(folder / version_name(older), ignore_errors=True)
+            removed.append(folder / version_name(older))
+    for name in os.listdir(folder):
+        if name.endswith(TMP_SUFFIX):
+            with contextlib.suppress(FileNotFoundError):
+                if now - os.stat(folder / name).st_mtime > STRAY_TEMP_SECONDS:
+                    os.unlink(folder / name)
+    if removed:
+        log.debug("removed %d superseded snapshots in %s", len(removed), folder)
+    return removed
+
+
 def merge_group(
-    dataset: Dataset, folder: Path, group: list[FileRange], *, compact: bool = False
+    dataset: Dataset, version: Version, group: list[FileRange], *, compact: bool = False
 ) -> Written:
-    """One file holding a group's rows; it dominates the group (its range holds theirs)."""
+    """One file holding a group's rows, in the snapshot instead of the group."""
     rows = read_rows([f.path for f in group], dataset)
     first, last = name_range(rows, dataset)
-    path = write_atomic(rows, folder, first, last, compact=compact)
-    return Written(path, rows.num_rows, 0)
+    out = version.write(rows, first, last, compact=compact)
+    for f in group:
+        version.remove(f)
+    return Written(out.path, rows.num_rows, 0)
 
 
 def _merge_small_files(
-    dataset: Dataset, folder: Path, files: list[FileRange], period: int, limits: tuple[int, int]
+    dataset: Dataset, version: Version, period: int, limits: tuple[int, int]
 ) -> list[Written]:
     """When a period holds `merge_files` small files, merge each contiguous run of them."""
     merge_rows, merge_files = limits
@@ -250,7 +438,7 @@ def _merge_small_files(
         return []
     small = [
         f
-        for f in visible_files(files)
+        for f in version.files
         if not f.compact and period_start(f.first_ms, dataset.period) == period
     ]
     if len(small) < merge_files:
@@ -258,9 +446,22 @@ def _merge_small_files(
     small = [f for f in small if pq.read_metadata(f.path).num_rows < merge_rows]
     if len(small) < merge_files:
         return []
-    gap = adjacency_ms(dataset, partition_values(dataset, folder))
+    gap = adjacency_ms(dataset, partition_values(dataset, version.folder))
     groups = [g for g in contiguous_groups(small, gap) if len(g) > 1]
-    return [merge_group(dataset, folder, g) for g in groups]
+    return [merge_group(dataset, version, g) for g in groups]
+
+
+def adopt(dataset: Dataset, folder: Path, grace_seconds: float = 0.0) -> bool:
+    """Move files lying directly in a partition folder into a new snapshot (True if any).
+
+    Migrates a folder of the older flat layout; cheap (one listing) when there is nothing to do.
+    """
+    if not loose_files(folder):
+        return False
+    with partition_lock(folder):
+        version = Version(folder)
+        version.normalize(dataset)
+        return version.publish(grace_seconds)
 
 
 def append(
@@ -276,23 +477,22 @@ def append(
 
     Under the partition lock: what other writers landed meanwhile is trimmed away; when a
     period gathers `merge_files` small files (under `merge_rows` rows), they are merged into
-    one, and the files superseded (older than the grace period) are deleted.
+    one. All of it is published as one new snapshot.
     """
     if table.num_rows == 0:
         return []
     table = conform(table, dataset.schema, dict(dataset.defaults))
     written = []
     with partition_lock(folder):
-        files = data_files(folder)
-        for chunk in split_by_period(trim_covered(table, dataset, files), dataset):
+        version = Version(folder)
+        version.normalize(dataset)
+        for chunk in split_by_period(trim_covered(table, dataset, version.files), dataset):
             first, last = name_range(chunk, dataset)
-            path = write_atomic(chunk, folder, first, last)
-            written.append(Written(path, chunk.num_rows, chunk.num_rows))
-            files.append(FileRange(path, first, last))
+            out = version.write(chunk, first, last)
+            written.append(Written(out.path, chunk.num_rows, chunk.num_rows))
             period = period_start(first, dataset.period)
-            if _merge_small_files(dataset, folder, files, period, (merge_rows, merge_files)):
-                files = data_files(folder)
-        collect_garbage(folder, grace_seconds, files)
+            _merge_small_files(dataset, version, period, (merge_rows, merge_files))
+        version.publish(grace_seconds)
     return written
 
 
@@ -303,44 +503,7 @@ def age_seconds(file: FileRange) -> float:
     return time.time() - stamp
 
 
-def settled(file: FileRange) -> bool:
-    """True when the views let `file` stand for the files it dominates (`scan.SETTLE_MS`)."""
-    return age_seconds(file) * 1000 > SETTLE_MS
-
-
-def effective_grace(grace_seconds: float) -> float:
-    """The configured grace, but at least twice the settling time (seconds)."""
-    return max(grace_seconds, 2 * SETTLE_MS / 1000)
-
-
-def collect_garbage(
-    folder: Path, grace_seconds: float, files: list[FileRange] | None = None
-) -> list[Path]:
-    """Delete superseded files whose dominator was written more than the grace period ago.
-
-    The grace is at least twice the settling time, so no view still reads a superseded file
-    when it goes. Call under the partition lock. Stray temp files of crashed writers go too.
-    """
-    files = data_files(folder) if files is None else files
-    now = time.time()
-    grace = effective_grace(grace_seconds)
-    deleted = []
-    for f in files:
-        over = dominator(f, files)
-        if over is None:
-            continue
-        try:
-            if age_seconds(over) < grace:
-                continue
-            os.unlink(f.path)
-            deleted.append(f.path)
-        except FileNotFoundError:
-            continue
-    for name in os.listdir(folder):
-        if name.endswith(TMP_SUFFIX):
-            with contextlib.suppress(FileNotFoundError):
-                if now - os.stat(folder / name).st_mtime > STRAY_TEMP_SECONDS:
-                    os.unlink(folder / name)
-    if deleted:
-        log.debug("deleted %d superseded files in %s", len(deleted), folder)
-    return deleted
+def compact_name(file: FileRange) -> str:
+    """`file`'s name as a compacted file."""
+    name = file.path.name
+    return name if name.endswith(COMPACT_SUFFIX) else name[: -len(".parquet")] + COMPACT_SUFFIX

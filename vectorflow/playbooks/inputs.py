@@ -69,19 +69,6 @@ def symbol_id(symbol: str) -> str:
     return symbol.split(":")[0].replace("/", "")
 
 
-def series_glob(lake: Path, dataset: str, unit: SeriesUnit) -> str:
-    path = (
-        lake
-        / dataset
-        / f"exchange={safe_component(unit.exchange)}"
-        / f"market={safe_component(unit.market)}"
-        / "*"
-        / f"timeframe={safe_component(unit.timeframe)}"
-        / "*.parquet"
-    )
-    return str(path)
-
-
 def query_lake(sql: str, params: list) -> pd.DataFrame:
     con = duckdb.connect()
     try:
@@ -160,7 +147,12 @@ def last_close_time(lake: Path, unit: SeriesUnit) -> int | None:
         return None if stored is None else stored[1] + timeframe_ms(unit.timeframe)
     sql = """SELECT epoch_ms(max(open_time)) FROM read_parquet(?, hive_partitioning = false)
              WHERE symbol = ?"""
-    frame = query_lake(sql, [series_glob(lake, "candles", unit), unit.symbol])
+
+    def read() -> pd.DataFrame:  # the files of each folder's current snapshot
+        files = [str(f.path) for folder in folders for f in data_files(folder)]
+        return query_lake(sql, [files, unit.symbol]) if files else pd.DataFrame()
+
+    frame = reading_again(read)
     if frame.empty or pd.isna(frame.iloc[0, 0]):
         return None
     return int(frame.iloc[0, 0]) + timeframe_ms(unit.timeframe)
