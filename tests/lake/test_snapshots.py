@@ -80,3 +80,17 @@ def test_a_build_that_crashed_before_publishing_is_invisible_and_removed(tmp_pat
     assert {f.path.name for f in data_files(folder)} == set(
         os.listdir(folder / os.readlink(folder / CURRENT))
     )
+
+
+def test_a_file_merged_away_in_the_append_that_wrote_it_is_not_published(tmp_path):
+    """One append writes a small file and merges it with the others at once: the snapshot
+    holds the merge alone (a crash trial found the merged file's input left beside it)."""
+    lake = tmp_path / "lake"
+    folder = _folder(lake)
+    options = {**OPTIONS, "merge_files": 3}
+    for k in range(3):  # the third append gathers three small files: merged in that append
+        store.append(CANDLES, folder, _table(range(10 * k, 10 * k + 10), 1.0, k), **options)
+    published = sorted(p.name for p in (folder / CURRENT).iterdir())
+    assert len(published) == 1, published
+    assert data_files(folder)[0].first_ms == 0 and data_files(folder)[0].last_ms == 29 * HOUR
+    assert _closes(lake) == [(h, 1.0) for h in range(30)]  # each hour once

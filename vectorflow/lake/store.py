@@ -328,17 +328,27 @@ class Version:
         self.changed = True
         return FileRange(path, first, last, compact)
 
+    def _built_here(self, path: Path) -> bool:
+        """True for a file written into the snapshot being built (not yet published)."""
+        return path.parent == self.dir
+
     def remove(self, file: FileRange) -> None:
-        """Leave `file` out of the snapshot."""
+        """Leave `file` out of the snapshot (a file written for it is deleted at once)."""
         del self._names[self.name_of(file)]
+        if self._built_here(file.path):
+            os.unlink(file.path)
         self.changed = True
 
     def rename(self, file: FileRange, name: str) -> FileRange:
         """Keep `file` under another name (its link in the new snapshot gets that name)."""
         del self._names[self.name_of(file)]
-        self._names[name] = file.path
+        path = file.path
+        if self._built_here(path):  # written for this snapshot: the file itself is renamed
+            path = path.with_name(name)
+            os.rename(file.path, path)
+        self._names[name] = path
         self.changed = True
-        return FileRange(file.path, *parse_name(name))
+        return FileRange(path, *parse_name(name))
 
     def normalize(self, dataset: Dataset) -> None:
         """Drop dominated files and merge overlapping ones (adopted loose files may be either)."""
@@ -366,11 +376,17 @@ class Version:
         """
         if not self.changed:
             return False
+        files = self.files
+        for a, b in zip(files, files[1:], strict=False):
+            if b.first_ms <= a.last_ms:  # the invariant the views rely on: never publish it
+                raise RuntimeError(f"snapshot of {self.folder} would overlap: {a.path} {b.path}")
         self.dir.mkdir(exist_ok=True)
         for name, path in self._names.items():
             target = self.dir / name
             if path != target:
                 os.link(path, target)
+        for stray in set(os.listdir(self.dir)) - set(self._names):
+            os.unlink(self.dir / stray)  # written for this snapshot, then merged away
         _fsync_dir(self.dir)
         tmp = self.folder / f".{CURRENT}.{uuid.uuid4().hex[:8]}"
         os.symlink(self.dir.name, tmp)
