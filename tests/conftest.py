@@ -79,6 +79,19 @@ def prefect_api():
             yield PREFECT_API_URL.value()
 
 
+def query_catalog(data_dir: Path, sql: str, *, frame: bool = False):
+    """Rows of `sql` (or a DataFrame) on the data dir's catalog, opened read-only as users do."""
+    from vectorflow.lake.catalog import connect, refresh_catalog
+
+    refresh_catalog(data_dir)
+    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    try:
+        result = con.execute(sql)
+        return result.df() if frame else result.fetchall()
+    finally:
+        con.close()
+
+
 def run_cli(
     args: list[str],
     env: dict[str, str],

@@ -11,10 +11,9 @@ import duckdb
 import pytest
 
 from tests.backtest.helpers import land_bundled
-from tests.conftest import run_cli
+from tests.conftest import query_catalog, run_cli
 from vectorflow.backtest.config import SeriesRef
 from vectorflow.backtest.run import BacktestRequest, backtest_series
-from vectorflow.lake.catalog import connect, refresh_catalog
 from vectorflow.settings import load_settings
 
 LINEAR = SeriesRef(exchange="binance", market="linear", symbol="BTC/USDT:USDT", timeframe="1h")
@@ -31,27 +30,18 @@ def landed(sim, tmp_path_factory):
     return data_dir
 
 
-def _query(data_dir, sql: str) -> list[tuple]:
-    refresh_catalog(data_dir)
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
 def test_walk_forward_backtest_fills_runs_trades_and_views(landed):
     settings = load_settings(landed, env={})
     request = BacktestRequest(LINEAR, grid="small", walk_forward=True)
     result = backtest_series(settings, request)
     assert result.windows >= 2 and result.signals_source in ("stored", "computed")
     assert not result.skipped()
-    runs = _query(landed, "SELECT sample, count(*), count(DISTINCT run_id) FROM backtest_runs "
-                  "GROUP BY ALL ORDER BY ALL")  # fmt: skip
+    runs = query_catalog(landed, "SELECT sample, count(*), count(DISTINCT run_id) "
+                         "FROM backtest_runs GROUP BY ALL ORDER BY ALL")  # fmt: skip
     assert sum(r[1] for r in runs) == result.runs and all(r[1] == r[2] for r in runs)
     assert {r[0] for r in runs} == {"in", "out"}
-    board = _query(landed, "SELECT strategy, params, oos_sharpe_ratio, is_sharpe_ratio, is_rank, "
-                   "oos_runs FROM strategy_leaderboard")  # fmt: skip
+    board = query_catalog(landed, "SELECT strategy, params, oos_sharpe_ratio, is_sharpe_ratio, "
+                          "is_rank, oos_runs FROM strategy_leaderboard")  # fmt: skip
     assert len(board) == 7
     leaders = {o.strategy: min(3, o.combos) for o in result.outcomes}  # 3 leaders (or fewer sets)
     assert all(
@@ -59,7 +49,7 @@ def test_walk_forward_backtest_fills_runs_trades_and_views(landed):
     )  # each window's, out of sample
     assert all(json.loads(r[1]) for r in board)
     # trades: only the leaders' runs and every out-of-sample run, each with all its trades
-    stored = _query(
+    stored = query_catalog(
         landed,
         "SELECT r.sample, r.leader, r.trades, count(t.run_id) FROM backtest_runs r "
         "LEFT JOIN backtest_trades t USING (run_id) "
@@ -70,13 +60,13 @@ def test_walk_forward_backtest_fills_runs_trades_and_views(landed):
     assert all(leader for sample, leader, _, _ in stored if sample == "out")
     assert sum(n for *_, n in stored) == result.trades > 0
     # metrics: fractions, never inf; a null always says why
-    for row in _query(
+    for row in query_catalog(
         landed, f"SELECT {', '.join(METRIC_COLUMNS)}, null_reasons FROM backtest_runs"
     ):
         *values, reasons = row
         assert all(v is None or math.isfinite(v) for v in values)
         assert (reasons is not None) == any(v is None for v in values)
-    history = _query(landed, "SELECT strategy, oos_runs FROM strategy_history")
+    history = query_catalog(landed, "SELECT strategy, oos_runs FROM strategy_history")
     assert len(history) == 7
     page = (landed / "reports" / "backtest_binance_linear_BTC_USDT_USDT_1h.html").read_text()
     assert result.report.endswith("backtest_binance_linear_BTC_USDT_USDT_1h.html")
@@ -85,7 +75,7 @@ def test_walk_forward_backtest_fills_runs_trades_and_views(landed):
     # the same backtest again writes the same run ids: one row per run in the views
     again = backtest_series(settings, request, report=False)
     assert again.runs == result.runs
-    ((count, distinct),) = _query(
+    ((count, distinct),) = query_catalog(
         landed, "SELECT count(*), count(DISTINCT run_id) FROM backtest_runs"
     )
     assert count == distinct == result.runs
@@ -101,12 +91,12 @@ def test_spot_is_long_only_with_spot_fees(landed):
     (best,) = result.leaderboard()
     calmars = [r["oos_calmar_ratio"] for r in result.outcomes[0].board]
     assert best["oos_calmar_ratio"] == max(c for c in calmars if c is not None)
-    rows = _query(landed, "SELECT DISTINCT direction, fees, slippage FROM backtest_runs "
+    rows = query_catalog(landed, "SELECT DISTINCT direction, fees, slippage FROM backtest_runs "
                   "WHERE market = 'spot'")  # fmt: skip
     assert rows == [("long_only", 0.001, 0.0005)]
-    sides = _query(landed, "SELECT DISTINCT side FROM backtest_trades WHERE market = 'spot'")
+    sides = query_catalog(landed, "SELECT DISTINCT side FROM backtest_trades WHERE market = 'spot'")
     assert sides == [("long",)]
-    fees = _query(landed, "SELECT DISTINCT fees FROM backtest_runs WHERE market = 'linear'")
+    fees = query_catalog(landed, "SELECT DISTINCT fees FROM backtest_runs WHERE market = 'linear'")
     assert fees in ([], [(0.0005,)])
 
 
@@ -156,7 +146,7 @@ def test_nightly_command_runs_every_series(landed, prefect_api, tmp_path):
         assert f"{step}: ok" in done.stdout
     assert done.stdout.count("report: ") == 2  # both stored 1h series
     assert done.stdout.count("signals stored") == 2  # refreshed first, then read from the lake
-    board = _query(data_dir, "SELECT market, strategy, oos_runs FROM strategy_leaderboard "
+    board = query_catalog(data_dir, "SELECT market, strategy, oos_runs FROM strategy_leaderboard "
                    "ORDER BY ALL")  # fmt: skip
     assert board == [
         ("linear", "ma_cross", 2), ("linear", "regime_trend", 1),  # its small grid has one set

@@ -14,8 +14,8 @@ import pytest
 
 from flows.runners import backtest_task_runner
 from tests.backtest.helpers import land_bundled
+from tests.conftest import query_catalog
 from vectorflow.backtest.config import SeriesRef
-from vectorflow.lake.catalog import connect, refresh_catalog
 
 SERIES = (
     SeriesRef(exchange="binance", market="linear", symbol="BTC/USDT:USDT", timeframe="1h"),
@@ -26,12 +26,7 @@ RUN_STAMPS = ("run_at", "batch_id", "ingested_at")
 
 
 def _rows(data_dir, view: str, order: str):
-    refresh_catalog(data_dir)
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
-    try:
-        frame = con.execute(f"FROM {view} ORDER BY {order}").df()
-    finally:
-        con.close()
+    frame = query_catalog(data_dir, f"FROM {view} ORDER BY {order}", frame=True)
     return frame.drop(columns=[c for c in RUN_STAMPS if c in frame])
 
 

@@ -9,8 +9,7 @@ import time
 import duckdb
 import pyarrow as pa
 
-from tests.conftest import run_cli, sim_env, sim_settings
-from tests.market_data.helpers import query_catalog
+from tests.conftest import query_catalog, run_cli, sim_env, sim_settings
 from vectorflow.ingest import SeriesUnit, ingest_series
 from vectorflow.lake.catalog import connect, execute_retrying, refresh_catalog
 from vectorflow.lake.compact import compact_lake, compact_partition

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import sim_settings
-from tests.market_data.helpers import query_catalog
+from tests.conftest import query_catalog, sim_settings
 from vectorflow.ingest import SeriesUnit, ingest_series
 
 HOUR = 3_600_000

@@ -6,8 +6,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from tests.conftest import sim_settings
-from tests.market_data.helpers import query_catalog
+from tests.conftest import query_catalog, sim_settings
 from vectorflow.ingest import SeriesUnit, ingest_series
 from vectorflow.lake.scan import snapshot_glob
 from vectorflow.lake.schema import DATASETS

@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import SIM_NOW, sim_settings
+from tests.conftest import SIM_NOW, query_catalog, sim_settings
 from tests.ops.helpers import deployments, postgres_server, running_stack, trigger, wait_run
 from vectorflow.ingest import SeriesUnit, ingest_series
-from vectorflow.lake.catalog import connect, refresh_catalog
 from vectorflow.timeframes import ms_to_iso, parse_time
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,15 +63,6 @@ async def _stored_runs(database_url: str, ids: list[str]) -> int:
         await con.close()
 
 
-def _frame(data_dir: Path, sql: str):
-    refresh_catalog(data_dir)
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
-    try:
-        return con.execute(sql).df()
-    finally:
-        con.close()
-
-
 @pytest.mark.slow
 def test_two_workers_on_postgres_land_a_burst_of_runs_once(sim, tmp_path):
     with postgres_server() as database_url, running_stack(
@@ -110,14 +100,15 @@ def test_two_workers_on_postgres_land_a_burst_of_runs_once(sim, tmp_path):
         assert min(started) > 0  # one run at a time per worker: both workers had runs
         assert asyncio.run(_stored_runs(database_url, ids)) == RUNS  # the server's is PostgreSQL
 
-    every = _frame(data_dir, f"SELECT {KEY} FROM candles")  # scheduled runs' series too
+    # the scheduled runs' series too
+    every = query_catalog(data_dir, f"SELECT {KEY} FROM candles", frame=True)
     assert len(every) > 0 and not every.duplicated().any()
     ours = "WHERE timeframe = '1h' AND symbol IN ('BTC/USDT', 'BTC/USDT:USDT')"
     query = f"SELECT * EXCLUDE (ingested_at) FROM candles {ours} ORDER BY {KEY}"
-    candles = _frame(data_dir, query)
-    expected = _frame(tmp_path / "reference" / "data", query)
+    candles = query_catalog(data_dir, query, frame=True)
+    expected = query_catalog(tmp_path / "reference" / "data", query, frame=True)
     assert len(candles) == len(expected) > 4 * 500
     assert candles.equals(expected)
-    dupes = _frame(data_dir, "SELECT count(*) - count(DISTINCT (exchange, market, symbol, "
-                   "timeframe, as_of)) AS n FROM signals")  # fmt: skip
-    assert dupes["n"][0] == 0
+    ((dupes,),) = query_catalog(data_dir, "SELECT count(*) - count(DISTINCT (exchange, market, "
+                                "symbol, timeframe, as_of)) FROM signals")  # fmt: skip
+    assert dupes == 0

@@ -6,8 +6,7 @@ import socket
 
 import pyarrow as pa
 
-from tests.conftest import run_cli
-from tests.market_data.helpers import query_catalog
+from tests.conftest import query_catalog, run_cli
 from tests.stream.conftest import stream_env, stream_settings
 from vectorflow.lake.files import partition_dir, write_atomic
 from vectorflow.lake.schema import ORDERBOOK_LEVELS
