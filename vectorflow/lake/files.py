@@ -161,13 +161,6 @@ def stored_range(folder: Path) -> tuple[int, int] | None:
     return _unstamp(first), _unstamp(last)
 
 
-def created_ms(path: Path) -> int | None:
-    """When a file was written, from its name (None for names of older versions)."""
-    match = _NAME.match(path.name)
-    token = path.name.split("_")[2].split(".")[0] if match else ""
-    return int(token[:13]) if len(token) == 17 and token[:13].isdigit() else None
-
-
 def write_atomic(
     table: pa.Table, folder: Path, first_ms: int, last_ms: int, *, compact: bool = False
 ) -> Path:

@@ -54,7 +54,6 @@ from vectorflow.lake.files import (
     CURRENT,
     TMP_SUFFIX,
     FileRange,
-    created_ms,
     data_files,
     loose_files,
     parse_name,
@@ -510,13 +509,6 @@ def append(
             _merge_small_files(dataset, version, period, (merge_rows, merge_files))
         version.publish(grace_seconds)
     return written
-
-
-def age_seconds(file: FileRange) -> float:
-    """Seconds since a file was written (its name; the file's mtime for older names)."""
-    created = created_ms(file.path)
-    stamp = created / 1000 if created is not None else os.stat(file.path).st_mtime
-    return time.time() - stamp
 
 
 def compact_name(file: FileRange) -> str:
