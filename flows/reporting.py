@@ -21,12 +21,12 @@ from vectorflow.settings import Settings, load_settings
 UNIT_FIELDS = ("exchange", "market", "symbol", "timeframe", "dataset")
 
 
-def _configured(field: str, parameters: dict) -> list[str] | None:
+def _configured_series(parameters: dict):
+    """The settings file's `[series]` (None when the file is broken: the run fails on it)."""
     try:
-        series = load_settings(parameters.get("data_dir")).series
-    except Exception:  # a broken settings file fails the run itself, with its message
+        return load_settings(parameters.get("data_dir")).series
+    except Exception:
         return None
-    return getattr(series, field, None)
 
 
 def run_name(job: str, *fields: str) -> Callable[[], str]:
@@ -36,11 +36,13 @@ def run_name(job: str, *fields: str) -> Callable[[], str]:
         from prefect.runtime import flow_run
 
         parameters = flow_run.parameters or {}
+        unset = [f for f in fields if parameters.get(f) is None]
+        series = _configured_series(parameters) if unset else None  # read the file once
         parts = [job]
         for field in fields:
             value = parameters.get(field)
             if value is None:
-                value = _configured(field, parameters)
+                value = getattr(series, field, None)
             if value:
                 parts.append(",".join(map(str, value)) if isinstance(value, list) else str(value))
         when = flow_run.scheduled_start_time or datetime.now(UTC)
