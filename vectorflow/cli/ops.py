@@ -97,11 +97,23 @@ def server_database(env: dict[str, str]) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
+def stack_file(data_dir: Path) -> Path:
+    """Where `up` records what it started."""
+    return data_dir / "run" / "stack.json"
+
+
+def read_stack(state_file: Path) -> dict:
+    """What `up` recorded ({} when nothing is, or the file cannot be read)."""
+    try:
+        return json.loads(state_file.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def stop_stack(state_file: Path) -> list[int]:
     """Stop the processes `up` recorded (only those, and only if they are still ours)."""
-    try:
-        stack = json.loads(state_file.read_text())
-    except (OSError, ValueError):
+    stack = read_stack(state_file)
+    if not stack:
         return []
     stopped = []
     workers = stack.get("worker_pids") or [stack.get("worker_pid")]  # older files: one worker
@@ -124,9 +136,8 @@ def up(args: argparse.Namespace) -> int:
     settings = load_settings(args.data_dir)
     root = repo_root()
     run_dir = settings.data_dir / "run"
-    state_file = run_dir / "stack.json"
-    if state_file.exists():
-        stack = json.loads(state_file.read_text())
+    state_file = stack_file(settings.data_dir)
+    if stack := read_stack(state_file):
         if _alive(stack.get("server_pid", 0)):
             print(f"already up: {stack['ui_url']} (stop it with `vectorflow down`)")
             return INVALID
@@ -189,7 +200,7 @@ def _notifications(webhook_url: str | None, api_url: str) -> None:
 def down(args: argparse.Namespace) -> int:
     """Stop what `vectorflow up` started."""
     settings = load_settings(args.data_dir)
-    stopped = stop_stack(settings.data_dir / "run" / "stack.json")
+    stopped = stop_stack(stack_file(settings.data_dir))
     print(f"stopped {len(stopped)} process(es)" if stopped else "nothing was running")
     return OK
 

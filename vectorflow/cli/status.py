@@ -9,7 +9,6 @@ or crashed, a Prefect API that was configured but does not answer); broken wins 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
@@ -27,12 +26,9 @@ def _iso(seconds: float | None) -> str | None:
 
 def prefect_api_url(data_dir: Path) -> str | None:
     """The Prefect API to ask: PREFECT_API_URL, else the one `vectorflow up` started."""
-    if os.environ.get("PREFECT_API_URL"):
-        return os.environ["PREFECT_API_URL"]
-    stack = data_dir / "run" / "stack.json"
-    if stack.exists():
-        return json.loads(stack.read_text()).get("api_url")
-    return None
+    from vectorflow.cli.ops import read_stack, stack_file
+
+    return os.environ.get("PREFECT_API_URL") or read_stack(stack_file(data_dir)).get("api_url")
 
 
 def deployment_runs(api_url: str) -> list[list]:
