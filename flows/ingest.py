@@ -8,7 +8,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.reporting import final_state, publish_summary, run_name
 from tasks.candles import ingest_series_task, load_markets_task, refresh_catalog_task
-from tasks.signals import update_signals_task
+from tasks.signals import signals_of
 from vectorflow.errors import CircuitOpen, InvalidInput
 from vectorflow.ingest import UnitReport, plan_ingest
 from vectorflow.settings import load_settings
@@ -103,15 +103,11 @@ def add_signals(units, rows: list[dict], settings, logger) -> None:
     Only for the settings' `signal_timeframes`; run after all units, so that a series' finer
     candles (used for TPO) have landed too.
     """
-    futures = {
-        unit: update_signals_task.submit(unit, settings)
-        for unit, row in zip(units, rows, strict=True)
-        if row["status"] == "ok"
-        and row["rows_written"]
-        and unit.timeframe in settings.signal_timeframes
-    }
-    for unit, row in zip(units, rows, strict=True):
-        outcome = futures[unit].result(raise_on_failure=False) if unit in futures else None
+    pairs = list(zip(units, rows, strict=True))
+    landed = [unit for unit, row in pairs if row["status"] == "ok" and row["rows_written"]]
+    outcomes = signals_of(landed, settings)
+    for unit, row in pairs:
+        outcome = outcomes.get(unit)
         row["signal_rows"] = outcome["rows_written"] if isinstance(outcome, dict) else 0
         if isinstance(outcome, BaseException):
             logger.error("signals of %s failed: %s", unit.label, outcome)

@@ -28,20 +28,25 @@ def update_signals_task(unit: SeriesUnit, settings: Settings) -> dict:
     return report.as_row()
 
 
+def signals_of(units: list[SeriesUnit], settings: Settings) -> dict[SeriesUnit, object]:
+    """Store the newly closed bars' signals of each unit at the settings' `signal_timeframes`,
+    concurrently; per unit its report (a dict) or the error it ended with (never raised)."""
+    futures = {
+        unit: update_signals_task.submit(unit, settings)
+        for unit in units
+        if unit.timeframe in settings.signal_timeframes
+    }
+    return {unit: future.result(raise_on_failure=False) for unit, future in futures.items()}
+
+
 def refresh_signals_of(units: list[SeriesUnit], settings: Settings) -> list[str]:
     """Store the newly closed bars' signals of each unit, concurrently; what failed, and why.
 
     Only units at the settings' `signal_timeframes`. A failure is reported, not raised: what
     uses the signals next (playbooks, backtests) still runs on what is stored.
     """
-    futures = {
-        unit: update_signals_task.submit(unit, settings)
-        for unit in units
-        if unit.timeframe in settings.signal_timeframes
-    }
     failed = []
-    for unit, future in futures.items():
-        outcome = future.result(raise_on_failure=False)
+    for unit, outcome in signals_of(units, settings).items():
         if isinstance(outcome, BaseException):
             get_run_logger().warning("signals of %s failed: %s", unit.label, outcome)
             failed.append(f"signals of {unit.label} failed: {type(outcome).__name__}: {outcome}")
