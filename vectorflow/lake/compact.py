@@ -173,8 +173,7 @@ def compact_partition(
     bridges = covered_intervals(coverage, None) if coverage is not None else []
     final_before = store.period_start(now, dataset.settle_unit)
     with store.partition_lock(folder):
-        version = store.Version(folder)
-        version.normalize(dataset)
+        version = store.Version(folder, dataset)
         retention = lake.retention_ms(dataset.name)
         if retention is not None:
             cutoff = store.period_start(now - retention, dataset.settle_unit)
@@ -225,20 +224,16 @@ def prune(
     reports = []
     for folder in partition_folders(settings.lake_dir, dataset, **match):
         report = PartitionReport(dataset.name, str(folder.relative_to(settings.lake_dir)))
-        grace = settings.lake.delete_grace_seconds
-        with store.partition_lock(folder):
-            version = store.Version(folder)
-            version.normalize(dataset)
-            _expire(dataset, version, before if before is not None else 2**62, report)
-            version.publish(grace)
         values = store.partition_values(dataset, folder)
         coverage = _coverage_folder(settings.lake_dir, dataset, values)
+        targets = [(folder, dataset)]
         if coverage is not None and coverage.is_dir():
-            with store.partition_lock(coverage):
-                version = store.Version(coverage)
-                version.normalize(COVERAGE_RANGES)
-                _expire(COVERAGE_RANGES, version, before if before is not None else 2**62, report)
-                version.publish(grace)
+            targets.append((coverage, COVERAGE_RANGES))
+        for target, kind in targets:
+            with store.partition_lock(target):
+                version = store.Version(target, kind)
+                _expire(kind, version, before if before is not None else 2**62, report)
+                version.publish(settings.lake.delete_grace_seconds)
         log.info(
             "%s: pruned %s: %d files deleted",
             report.partition,

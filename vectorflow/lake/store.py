@@ -281,12 +281,13 @@ class Version:
     """The next snapshot of a partition, built under its lock and published at once.
 
     `files` is what the snapshot will hold; their paths point at files one can read now (in
-    the current snapshot, loose in the folder, or written into the new directory). Build with
-    `write`, `remove` and `rename`, then `publish`. Nothing is visible before `publish`, and a
-    writer that dies before it leaves a directory the next `Version` removes.
+    the current snapshot, loose in the folder, or written into the new directory). Loose files
+    are adopted at once (`_normalize`). Build with `write`, `remove` and `rename`, then
+    `publish`. Nothing is visible before `publish`, and a writer that dies before it leaves a
+    directory the next `Version` removes.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, dataset: Dataset) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.number = current_version(folder)
@@ -300,6 +301,7 @@ class Version:
         self.changed = bool(self._loose)
         for f in self._loose:
             self._names[f.path.name] = f.path
+        self._normalize(dataset)
 
     def _remove_unpublished(self) -> None:
         for name in os.listdir(self.folder):
@@ -349,7 +351,7 @@ class Version:
         self.changed = True
         return FileRange(path, *parse_name(name))
 
-    def normalize(self, dataset: Dataset) -> None:
+    def _normalize(self, dataset: Dataset) -> None:
         """Drop dominated files and merge overlapping ones (adopted loose files may be either)."""
         if not self._loose:
             return
@@ -474,8 +476,7 @@ def adopt(dataset: Dataset, folder: Path, grace_seconds: float = 0.0) -> bool:
     if not loose_files(folder):
         return False
     with partition_lock(folder):
-        version = Version(folder)
-        version.normalize(dataset)
+        version = Version(folder, dataset)
         return version.publish(grace_seconds)
 
 
@@ -499,8 +500,7 @@ def append(
     table = conform(table, dataset.schema, dict(dataset.defaults))
     written = []
     with partition_lock(folder):
-        version = Version(folder)
-        version.normalize(dataset)
+        version = Version(folder, dataset)
         for chunk in split_by_period(trim_covered(table, dataset, version.files), dataset):
             first, last = name_range(chunk, dataset)
             out = version.write(chunk, first, last)
