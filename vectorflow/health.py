@@ -14,6 +14,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from vectorflow.errors import InvalidInput
 from vectorflow.exchanges.specs import implied_market
 from vectorflow.lake.catalog import read_view
@@ -66,21 +68,22 @@ def _configured(settings: Settings, dataset: str, row: dict) -> bool:
 
 def series_health(settings: Settings, now: int, grace_ms: int) -> list[SeriesHealth]:
     """Every stored series (from the `coverage` view) and every configured candle series."""
-    frame = read_view(settings.lake_dir, "coverage")
+    columns = (
+        "dataset, exchange, market, symbol, series, epoch_ms(last_time) AS last_ms, "
+        "missing - coalesce(confirmed_empty, 0) AS gaps"  # gaps nobody fetched; null: not known
+    )
+    frame = read_view(settings.lake_dir, "coverage", columns=columns)
     out = []
     seen = set()
     for row in frame.to_dict("records"):
         dataset = row["dataset"]
-        last = int(row["last_time"].timestamp() * 1000)
+        last = int(row["last_ms"])
         lag = _expected_last(dataset, row["series"], now) - last
         configured = _configured(settings, dataset, row)
         stale = lag > grace_ms + (
             timeframe_ms(row["series"]) if dataset in ("candles", "open_interest") else 0
         )
-        gaps = None
-        if row["missing"] is not None and row["missing"] == row["missing"]:  # not null or NaN
-            confirmed = row["confirmed_empty"]
-            gaps = int(row["missing"] - (confirmed if confirmed == confirmed and confirmed else 0))
+        gaps = None if pd.isna(row["gaps"]) else int(row["gaps"])
         state = (STALE if stale else FRESH) if configured else UNCONFIGURED
         key = (dataset, row["exchange"], row["market"], row["symbol"], row["series"])
         seen.add(key)
