@@ -15,11 +15,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.fs as pafs
 
 from vectorflow.errors import InvalidInput
 from vectorflow.exchanges.specs import implied_market
 from vectorflow.lake.catalog import read_view
 from vectorflow.lake.files import COMPACT_SUFFIX, CURRENT
+from vectorflow.lake.objects import LakePath, fs_of, is_object
 from vectorflow.lake.schema import DATASETS
 from vectorflow.settings import Settings
 from vectorflow.timeframes import floor_ms, ms_to_iso, timeframe_ms
@@ -110,8 +112,13 @@ class DatasetUsage:
     bytes: int
 
 
-def _visible_parquet(root: Path) -> list[Path]:
-    """Parquet files of a dataset folder; of a snapshot layout, the current snapshots only."""
+def _visible_parquet(root: LakePath) -> list[tuple[str, int]]:
+    """(name, bytes) of the Parquet files of a dataset folder; of a snapshot layout, the
+    current snapshots only."""
+    if is_object(root):
+        selector = pafs.FileSelector(root.key, recursive=True, allow_not_found=True)
+        infos = fs_of(root).get_file_info(selector)
+        return [(i.base_name, i.size or 0) for i in infos if i.base_name.endswith(".parquet")]
     found = []
     for folder, dirs, names in os.walk(root):
         if CURRENT in dirs:  # a partition of a range dataset: read its current snapshot only
@@ -119,16 +126,16 @@ def _visible_parquet(root: Path) -> list[Path]:
             current = Path(folder) / CURRENT
             found += [current / n for n in os.listdir(current) if n.endswith(".parquet")]
         found += [Path(folder) / n for n in names if n.endswith(".parquet")]
-    return found
+    return [(p.name, p.stat().st_size) for p in found if p.exists()]
 
 
-def lake_usage(lake: Path) -> list[DatasetUsage]:
+def lake_usage(lake: LakePath) -> list[DatasetUsage]:
     """Files (compacted among them) and bytes per dataset; schema placeholders not counted."""
     usage = []
     for name in DATASETS:
-        files = [p for p in _visible_parquet(lake / name) if not p.name.startswith("_")]
-        compacted = sum(p.name.endswith(COMPACT_SUFFIX) for p in files)
-        size = sum(p.stat().st_size for p in files if p.exists())
+        files = [(n, size) for n, size in _visible_parquet(lake / name) if not n.startswith("_")]
+        compacted = sum(n.endswith(COMPACT_SUFFIX) for n, _ in files)
+        size = sum(size for _, size in files)
         usage.append(DatasetUsage(name, len(files), compacted, size))
     return usage
 

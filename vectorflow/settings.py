@@ -51,6 +51,7 @@ from vectorflow.backtest.config import BacktestConfig, check_dask_address
 from vectorflow.errors import InvalidInput
 from vectorflow.exchanges.urls import check_base_url, check_ws_url
 from vectorflow.lake.config import LakeSettings
+from vectorflow.lake.objects import SCHEME, LakePath, configure, parse_lake_url
 from vectorflow.playbooks.config import PlaybookSettings
 from vectorflow.resilience.config import ResilienceFile, ResilienceSettings, resolve_resilience
 from vectorflow.series_config import SeriesSettings
@@ -173,9 +174,15 @@ class Settings:
     lake: LakeSettings = field(default_factory=LakeSettings)
     webhook_url: str | None = None  # where `vectorflow up` posts failed and crashed runs
 
+    lake_url: str = ""  # VECTORFLOW_LAKE_URL or [lake] url: a folder or s3://bucket/prefix
+
     @property
-    def lake_dir(self) -> Path:
-        """Root of the Parquet lake."""
+    def lake_dir(self) -> LakePath:
+        """Root of the Parquet lake: `<data dir>/lake` unless `lake_url` names another place."""
+        if self.lake_url.startswith(SCHEME):
+            return configure(self.lake_url, self.data_dir / "locks")
+        if self.lake_url:
+            return Path(self.lake_url).expanduser().resolve()
         return self.data_dir / "lake"
 
     @property
@@ -279,8 +286,19 @@ def load_settings(
         backtest=_backtest_env(file.backtest, env),
         playbooks=file.playbooks.with_env(env),
         lake=file.lake,
+        lake_url=_lake_url(env.get("VECTORFLOW_LAKE_URL", "").strip() or file.lake.url),
         webhook_url=_webhook_url(env) or file.notifications.webhook_url,
     )
+
+
+def _lake_url(url: str) -> str:
+    """`url` checked: an s3://bucket/prefix URL is parsed now, so a bad one fails at start."""
+    if "://" in url:
+        try:
+            parse_lake_url(url)
+        except ValueError as exc:
+            raise InvalidInput(f"VECTORFLOW_LAKE_URL: {exc}") from None
+    return url
 
 
 def _webhook_url(env: dict[str, str]) -> str | None:

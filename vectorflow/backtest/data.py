@@ -15,11 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from vectorflow.backtest.config import SeriesRef
 from vectorflow.errors import InvalidInput
-from vectorflow.lake.files import data_files, reading_again
+from vectorflow.lake.files import data_files, parquet_file, reading_again, visible_files
 from vectorflow.timeframes import TIMEFRAMES, timeframe_ms
 
 log = logging.getLogger(__name__)
@@ -40,7 +39,7 @@ class StoredSeries:
 
 
 def _first_row(path: Path) -> dict:
-    batch = next(pq.ParquetFile(path).iter_batches(batch_size=1, columns=_SERIES_COLUMNS))
+    batch = next(parquet_file(path).iter_batches(batch_size=1, columns=_SERIES_COLUMNS))
     return {k: batch.column(k)[0].as_py() for k in _SERIES_COLUMNS}
 
 
@@ -76,7 +75,7 @@ def read_candles(
     (read like the `candles` view: the files no other file holds, newest row per key)."""
 
     from vectorflow.lake.schema import CANDLES
-    from vectorflow.lake.store import read_rows, visible_files
+    from vectorflow.lake.store import read_rows
 
     def read() -> pd.DataFrame | None:
         files = [

@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 import duckdb
-import pyarrow.parquet as pq
 
 from vectorflow.lake import store
-from vectorflow.lake.files import reading_again, write_schema_file
+from vectorflow.lake.files import parquet_file, reading_again, write_schema_file
 from vectorflow.lake.market_views import market_views
+from vectorflow.lake.objects import LakePath, is_object, lake_connection
 from vectorflow.lake.scan import range_dataset_scan
 from vectorflow.lake.schema import CANDLES, DATASETS, Dataset
 
@@ -28,13 +28,25 @@ log = logging.getLogger(__name__)
 STORAGE = {"storage_compatibility_version": "v1.0.0"}
 
 
-def _quote(path: Path) -> str:
+def _quote(path: LakePath) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def dataset_scan(lake: Path, dataset: Dataset) -> str:
-    """SQL reading every visible file of `dataset`, older schemas included, newest row per key."""
-    if dataset.complete_ranges:  # one snapshot per partition, no overlaps (vectorflow.lake.scan)
+def lake_of(data_dir: Path) -> LakePath:
+    """The lake of a data dir (its settings' `lake_url`; the object store set up if it is one)."""
+    from vectorflow.settings import load_settings
+
+    return load_settings(data_dir).lake_dir
+
+
+def dataset_scan(lake: LakePath, dataset: Dataset) -> str:
+    """SQL reading every visible file of `dataset`, older schemas included, newest row per key.
+
+    On disk a range dataset is read as its partitions' current snapshots, which never
+    overlap (`vectorflow.lake.scan`); an object store has no snapshots (`vectorflow.lake.
+    objects`), so there, as for every other dataset, the newest row per key is kept.
+    """
+    if dataset.complete_ranges and not is_object(lake):
         return range_dataset_scan(lake, dataset)
     glob = _quote(lake / dataset.name / "**" / "*.parquet")
     columns = dataset.select_list()
@@ -123,7 +135,7 @@ FROM backtest_runs WHERE sample = 'out'
 GROUP BY ALL"""
 
 
-def view_definitions(lake: Path) -> dict[str, str]:
+def view_definitions(lake: LakePath) -> dict[str, str]:
     """Every catalog view by name, as SQL over absolute lake paths."""
     views = {name: dataset_scan(lake, ds) for name, ds in DATASETS.items()}
     views.update(market_views())  # candle_gaps, orderbook_stats, market_snapshot, coverage
@@ -152,7 +164,8 @@ def _fingerprint(views: dict[str, str]) -> str:
 
 def connect(catalog: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection to the catalog with the session time zone set to UTC."""
-    con = duckdb.connect(
+    lake_of(catalog.parent)  # sets up the object store, if the lake is in one
+    con = lake_connection(
         str(catalog), read_only=read_only, config=dict(STORAGE) if not read_only else {}
     )
     con.execute("SET TimeZone = 'UTC'")
@@ -174,15 +187,15 @@ def _current_fingerprint(catalog: Path) -> str | None:
         con.close()
 
 
-def _ensure_schema_files(lake: Path) -> None:
+def _ensure_schema_files(lake: LakePath) -> None:
     for dataset in DATASETS.values():
         path = write_schema_file(lake, dataset)
-        if not pq.read_schema(path).equals(dataset.schema, check_metadata=False):
+        if not parquet_file(path).schema_arrow.equals(dataset.schema, check_metadata=False):
             path.unlink()  # columns were added: rewrite it with the current schema
             write_schema_file(lake, dataset)
 
 
-def adopt_loose_files(lake: Path) -> int:
+def adopt_loose_files(lake: LakePath) -> int:
     """Move data files lying directly in range-dataset partition folders into snapshots.
 
     Migrates partitions of the older flat layout (the views read `current` snapshots only);
@@ -224,7 +237,7 @@ def refresh_catalog(data_dir: Path, *, attempts: int = 3, wait_s: float = 0.5) -
     A locked catalog (a user's session) is retried a few times, then left for the next run:
     views already there keep working because they read the lake through globs.
     """
-    lake = data_dir / "lake"
+    lake = lake_of(data_dir)
     catalog = data_dir / "vectorflow.duckdb"
     _ensure_schema_files(lake)
     adopt_loose_files(lake)
@@ -264,7 +277,7 @@ def _with_dependencies(views: dict[str, str], name: str) -> list[str]:
     return order
 
 
-def read_view(lake: Path, name: str, where: dict[str, object] | None = None,
+def read_view(lake: LakePath, name: str, where: dict[str, object] | None = None,
               columns: str = "*"):
     """A catalog view's rows as a DataFrame, computed in memory (the catalog file stays closed).
 
@@ -276,7 +289,7 @@ def read_view(lake: Path, name: str, where: dict[str, object] | None = None,
     ctes = ",\n".join(f'"{v}" AS ({views[v]})' for v in _with_dependencies(views, name))
     where = where or {}
     clause = " AND ".join(f'"{k}" = ?' for k in where) or "true"
-    con = duckdb.connect()
+    con = lake_connection()
     try:
         con.execute("SET TimeZone = 'UTC'")
         sql = f'WITH {ctes}\nSELECT {columns} FROM "{name}" WHERE {clause}'

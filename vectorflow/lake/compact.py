@@ -173,7 +173,7 @@ def compact_partition(
     bridges = covered_intervals(coverage, None) if coverage is not None else []
     final_before = store.period_start(now, dataset.settle_unit)
     with store.partition_lock(folder):
-        version = store.Version(folder, dataset)
+        version = store.open_version(folder, dataset)
         retention = lake.retention_ms(dataset.name)
         if retention is not None:
             cutoff = store.period_start(now - retention, dataset.settle_unit)
@@ -231,7 +231,7 @@ def prune(
             targets.append((coverage, COVERAGE_RANGES))
         for target, kind in targets:
             with store.partition_lock(target):
-                version = store.Version(target, kind)
+                version = store.open_version(target, kind)
                 _expire(kind, version, before if before is not None else 2**62, report)
                 version.publish(settings.lake.delete_grace_seconds)
         log.info(

@@ -3,6 +3,7 @@
 In the settings file:
 
     [lake]
+    url = ""                       # "" = <data dir>/lake; a folder; or s3://bucket/prefix
     merge_files = 8                # this many small files in a period are merged into one
     merge_rows = 50000             # ...where "small" is fewer rows than this
     delete_grace_seconds = 0       # superseded snapshots stay this long (at least 2 s)
@@ -24,6 +25,7 @@ class LakeSettings(BaseModel):
     """The `[lake]` section of the settings file."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    url: str = ""  # VECTORFLOW_LAKE_URL overrides it (vectorflow.lake.objects)
     merge_files: int = Field(default=8, ge=0)
     merge_rows: int = Field(default=50_000, ge=0)
     delete_grace_seconds: float = Field(default=0.0, ge=0)

@@ -10,7 +10,9 @@ Compaction's outputs of finished periods are named `<first>_<last>_<token>.compa
 A partition folder of a range dataset holds snapshot directories `v00000001/`, ... and a
 symlink `current -> vNNNNNNNN` (see `vectorflow.lake.store.Version`): `data_files` and
 `stored_range` read the current snapshot (or, in a folder of the older flat layout that has
-no `current` yet, the files directly in it).
+no `current` yet, the files directly in it). A lake on object storage has flat partitions
+and writes by temp object + server-side copy (`vectorflow.lake.objects`): `data_files` there
+leaves out files another one dominates (a merge's inputs until they are deleted).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import TypeVar
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from vectorflow.lake.objects import LakePath, fs_of, is_object, list_objects
 from vectorflow.lake.schema import Dataset
 
 T = TypeVar("T")
@@ -52,7 +55,7 @@ def safe_component(value: str) -> str:
     return cleaned
 
 
-def partition_dir(lake: Path, dataset: Dataset, values: dict[str, str]) -> Path:
+def partition_dir(lake: LakePath, dataset: Dataset, values: dict[str, str]) -> LakePath:
     """The folder of one partition: `candles/exchange=binance/market=spot/symbol_id=BTCUSDT/...`."""
     path = lake / dataset.name
     for key in dataset.partitions:
@@ -83,6 +86,29 @@ class FileRange:
     compact: bool = False  # written by compaction (`*.compact.parquet`)
 
 
+def dominator(file: FileRange, others: list[FileRange]) -> FileRange | None:
+    """A file whose range holds `file`'s (it then holds all its rows), or None.
+
+    Compacted files are never dominated; of two files with one range the larger name wins.
+    """
+    if file.compact:
+        return None
+    for other in others:
+        if other.path == file.path or other.first_ms > file.first_ms:
+            continue
+        if file.last_ms > other.last_ms:
+            continue
+        same = (other.first_ms, other.last_ms) == (file.first_ms, file.last_ms)
+        if other.compact or not same or other.path.name > file.path.name:
+            return other
+    return None
+
+
+def visible_files(files: list[FileRange]) -> list[FileRange]:
+    """The files the views read: every file no other file dominates."""
+    return [f for f in files if dominator(f, files) is None]
+
+
 def parse_name(name: str) -> tuple[int, int, bool] | None:
     """(first, last, compact) of a data file's name; None for any other name."""
     match = _NAME.match(name)
@@ -102,15 +128,25 @@ def version_name(number: int) -> str:
     return f"v{number:08d}"
 
 
-def snapshot_dir(folder: Path) -> Path:
-    """Where a partition's visible files are: `folder/current` (flat older layout: `folder`).
+def snapshot_dir(folder: LakePath) -> LakePath:
+    """Where a partition's visible files are: `folder/current` (flat older layout and object
+    stores: `folder`).
 
     The returned path goes through the `current` symlink, so a file opened by it later is the
     one of the then current snapshot (the same file, when it was kept: a kept file is a hard
     link, never rewritten under its name).
     """
+    if is_object(folder):
+        return folder
     current = folder / CURRENT
     return current if os.path.lexists(current) else folder
+
+
+def list_names(folder: LakePath) -> list[str]:
+    """Names of the entries directly in a folder (FileNotFoundError when there is none)."""
+    if is_object(folder):
+        return [name for name, _, _ in list_objects(folder)]
+    return os.listdir(folder)
 
 
 def _files_in(folder: Path, names: list[str]) -> list[FileRange]:
@@ -125,7 +161,7 @@ def _files_in(folder: Path, names: list[str]) -> list[FileRange]:
 def loose_files(folder: Path) -> list[FileRange]:
     """Data files directly in a partition folder (older layout, or written there by hand)."""
     try:
-        return _files_in(folder, os.listdir(folder))
+        return [] if is_object(folder) else _files_in(folder, os.listdir(folder))
     except FileNotFoundError:
         return []
 
@@ -138,9 +174,16 @@ def data_files(folder: Path) -> list[FileRange]:
     """
     where = snapshot_dir(folder)
     try:
-        return _files_in(where, os.listdir(where))
+        files = _files_in(where, list_names(where))
     except FileNotFoundError:
         return []
+    return visible_files(files) if is_object(folder) else files
+    return files
+
+
+def object_files(folder: LakePath) -> list[FileRange]:
+    """Every data file of an object-store partition, dominated ones included (for writers)."""
+    return _files_in(folder, list_names(folder))
 
 
 def stored_range(folder: Path) -> tuple[int, int] | None:
@@ -150,7 +193,7 @@ def stored_range(folder: Path) -> tuple[int, int] | None:
     are parsed (digit stamps padded to one width sort as the times they encode), not two per file.
     """
     try:
-        names = os.listdir(snapshot_dir(folder))
+        names = list_names(snapshot_dir(folder))
     except FileNotFoundError:
         return None
     matches = [m for m in map(_NAME.match, names) if m]
@@ -162,13 +205,16 @@ def stored_range(folder: Path) -> tuple[int, int] | None:
 
 
 def write_atomic(
-    table: pa.Table, folder: Path, first_ms: int, last_ms: int, *, compact: bool = False
-) -> Path:
-    """Write `table` as a new file covering [first_ms, last_ms]: temp file, fsync, then rename."""
-    folder.mkdir(parents=True, exist_ok=True)
+    table: pa.Table, folder: LakePath, first_ms: int, last_ms: int, *, compact: bool = False
+) -> LakePath:
+    """Write `table` as a new file covering [first_ms, last_ms]: temp file, fsync, then rename
+    (on an object store: temp object, then a server-side copy, `put_object`)."""
     suffix = COMPACT_SUFFIX if compact else ".parquet"
     token = f"{int(time.time() * 1000):013d}{uuid.uuid4().hex[:4]}"  # creation ms + random
     final = folder / f"{_stamp(first_ms)}_{_stamp(last_ms)}_{token}{suffix}"
+    if is_object(folder):
+        return put_object(table, final)
+    folder.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(final.stem + TMP_SUFFIX)
     with open(tmp, "wb") as sink:
         pq.write_table(table, sink, compression="zstd")
@@ -178,18 +224,59 @@ def write_atomic(
     return final
 
 
-def schema_file(lake: Path, dataset: Dataset) -> Path:
+def put_object(table: pa.Table, final: LakePath) -> LakePath:
+    """Make `final` an object holding `table`, visible whole or not at all.
+
+    The Parquet bytes are built in memory, uploaded under a temp name (`*.parquet.tmp`: no
+    view or listing reads it; an upload cut off is never completed, or leaves a temp object
+    the partition's next writer removes), then copied server-side to `final` (a copy is
+    atomic) and the temp deleted.
+    """
+    buffer = pa.BufferOutputStream()
+    pq.write_table(table, buffer, compression="zstd")
+    data = buffer.getvalue()
+    fs = fs_of(final)
+    tmp = final.with_name(final.name[: -len(".parquet")] + TMP_SUFFIX)
+    with fs.open_output_stream(tmp.key) as sink:
+        sink.write(data)
+    fs.move(tmp.key, final.key)
+    return final
+
+
+def parquet_file(path: LakePath) -> pq.ParquetFile:
+    """A Parquet file of the lake, local or in the object store, opened for reading."""
+    if is_object(path):
+        return pq.ParquetFile(fs_of(path).open_input_file(path.key))
+    return pq.ParquetFile(path)
+
+
+def parquet_dataset(paths: list[LakePath], schema: pa.Schema):
+    """A pyarrow dataset over some lake files (local or in the object store) in `schema`."""
+    import pyarrow.dataset as ds
+
+    if paths and is_object(paths[0]):
+        return ds.dataset([p.key for p in paths], schema=schema, format="parquet",
+                          filesystem=fs_of(paths[0]))
+    return ds.dataset([str(p) for p in paths], schema=schema, format="parquet")
+
+
+def schema_file(lake: LakePath, dataset: Dataset) -> LakePath:
     """Where a dataset's empty schema file is: for a range dataset, at the depth its view's
     glob reads (`_schema/.../_schema/current/_schema.parquet`): the glob always matches."""
     if not dataset.complete_ranges:
         return lake / dataset.name / "_schema.parquet"
     levels = ["_schema"] * len(dataset.partitions)
-    return lake.joinpath(dataset.name, *levels, CURRENT, "_schema.parquet")
+    snapshot = [] if is_object(lake) else [CURRENT]
+    return lake.joinpath(dataset.name, *levels, *snapshot, "_schema.parquet")
 
 
-def write_schema_file(lake: Path, dataset: Dataset) -> Path:
+def write_schema_file(lake: LakePath, dataset: Dataset) -> LakePath:
     """An empty file with the dataset's schema: its view exists, typed, over an empty lake."""
     path = schema_file(lake, dataset)
+    if is_object(path):
+        if not path.exists():
+            put_object(dataset.schema.empty_table(), path)
+        return path
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"_schema.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}")

@@ -44,10 +44,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from vectorflow.lake.files import (
     COMPACT_SUFFIX,
@@ -55,11 +53,23 @@ from vectorflow.lake.files import (
     TMP_SUFFIX,
     FileRange,
     data_files,
+    dominator,
     loose_files,
+    object_files,
+    parquet_file,
     parse_name,
     version_name,
     version_number,
     write_atomic,
+)
+from vectorflow.lake.objects import (
+    LakePath,
+    ObjectPath,
+    fs_of,
+    is_object,
+    lake_connection,
+    list_objects,
+    lock_file,
 )
 from vectorflow.lake.schema import Dataset
 from vectorflow.timeframes import timeframe_ms
@@ -75,10 +85,17 @@ FUNDING_GAP_MS = 8 * 3_600_000  # the longest funding interval: a shorter hole i
 
 
 @contextlib.contextmanager
-def partition_lock(folder: Path) -> Iterator[None]:
-    """Hold the partition's write lock (blocking); readers never take it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / LOCK_NAME, "a+b") as handle:
+def partition_lock(folder: LakePath) -> Iterator[None]:
+    """Hold the partition's write lock (blocking); readers never take it.
+
+    An object-store partition's lock is a file in the local data dir: one per host.
+    """
+    if is_object(folder):
+        path = lock_file(folder)
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / LOCK_NAME
+    with open(path, "a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield
@@ -125,29 +142,6 @@ def adjacency_ms(dataset: Dataset, values: dict[str, str]) -> int | None:
     if dataset.name == "coverage_ranges":
         return 1
     return None  # order book snapshots: never refetched, so a hole is never a fetch gap
-
-
-def dominator(file: FileRange, others: list[FileRange]) -> FileRange | None:
-    """A file whose range holds `file`'s (it then holds all its rows), or None.
-
-    Compacted files are never dominated; of two files with one range the larger name wins.
-    """
-    if file.compact:
-        return None
-    for other in others:
-        if other.path == file.path or other.first_ms > file.first_ms:
-            continue
-        if file.last_ms > other.last_ms:
-            continue
-        same = (other.first_ms, other.last_ms) == (file.first_ms, file.last_ms)
-        if other.compact or not same or other.path.name > file.path.name:
-            return other
-    return None
-
-
-def visible_files(files: list[FileRange]) -> list[FileRange]:
-    """The files the views read: every file no other file dominates."""
-    return [f for f in files if dominator(f, files) is None]
 
 
 def conform(table: pa.Table, schema: pa.Schema, defaults: dict | None = None) -> pa.Table:
@@ -239,11 +233,11 @@ def contiguous_groups(
     return groups
 
 
-def read_rows(paths: list[Path], dataset: Dataset) -> pa.Table:
+def read_rows(paths: list[LakePath], dataset: Dataset) -> pa.Table:
     """The rows of some files, one per key (newest `ingested_at`), sorted by time then key."""
     files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
     key = ", ".join(f'"{k}"' for k in dataset.key)
-    con = duckdb.connect()
+    con = lake_connection()
     try:
         table = con.sql(
             f"SELECT * FROM read_parquet([{files}], union_by_name = true, "
@@ -403,12 +397,82 @@ class Version:
         return True
 
 
-def remove_superseded(folder: Path, grace_seconds: float) -> list[Path]:
+class ObjectVersion:
+    """The next state of an object-store partition, built under this host's lock.
+
+    Object stores have no symlink to swap, so a partition is flat and a write is visible when
+    its object is (`vectorflow.lake.objects`): outputs are written before their inputs are
+    deleted (at `publish`), and readers keep the newest row per key (views) or leave dominated
+    files out (`data_files`), so they never see a row twice or miss one. The same methods as
+    `Version`.
+    """
+
+    def __init__(self, folder: ObjectPath, dataset: Dataset) -> None:
+        self.folder = folder
+        self._files = {f.path.name: f for f in object_files(folder)}
+        self._written: set[str] = set()
+        self._gone: list[FileRange] = []
+        self.changed = False
+        self._remove_stray_temps()
+
+    def _remove_stray_temps(self) -> None:
+        now = time.time()
+        for name, _, mtime in list_objects(self.folder):
+            if name.endswith(TMP_SUFFIX) and now - mtime > STRAY_TEMP_SECONDS:
+                (self.folder / name).unlink(missing_ok=True)
+
+    @property
+    def files(self) -> list[FileRange]:
+        return sorted(self._files.values(), key=lambda f: (f.first_ms, f.last_ms))
+
+    def name_of(self, file: FileRange) -> str:
+        return file.path.name
+
+    def write(self, table: pa.Table, first: int, last: int, *, compact: bool = False) -> FileRange:
+        path = write_atomic(table, self.folder, first, last, compact=compact)
+        self._files[path.name] = FileRange(path, first, last, compact)
+        self._written.add(path.name)
+        self.changed = True
+        return self._files[path.name]
+
+    def remove(self, file: FileRange) -> None:
+        del self._files[file.path.name]
+        if file.path.name in self._written:  # written by this writer: its rows are elsewhere
+            file.path.unlink(missing_ok=True)
+        else:
+            self._gone.append(file)
+        self.changed = True
+
+    def rename(self, file: FileRange, name: str) -> FileRange:
+        new = self.folder / name
+        fs_of(new).copy_file(file.path.key, new.key)
+        self.remove(file)
+        self._files[name] = FileRange(new, *parse_name(name))
+        return self._files[name]
+
+    def publish(self, grace_seconds: float) -> bool:
+        """Delete the files the new state leaves out (their rows are in its outputs)."""
+        if not self.changed:
+            return False
+        for f in self._gone:
+            f.path.unlink(missing_ok=True)
+        self._gone, self._written, self.changed = [], set(), False
+        return True
+
+
+def open_version(folder: LakePath, dataset: Dataset) -> Version | ObjectVersion:
+    """The next snapshot of a partition (call under its lock)."""
+    return ObjectVersion(folder, dataset) if is_object(folder) else Version(folder, dataset)
+
+
+def remove_superseded(folder: LakePath, grace_seconds: float) -> list[Path]:
     """Delete snapshot directories superseded more than the grace ago; call under the lock.
 
     A snapshot was superseded when the next one was published (that directory's mtime).
     Stray temp files of crashed writers (loose ones, of the flat layout) go too.
     """
+    if is_object(folder):
+        return []  # flat: nothing superseded is kept
     current = current_version(folder)
     now = time.time()
     grace = effective_grace(grace_seconds)
@@ -460,7 +524,7 @@ def _merge_small_files(
     ]
     if len(small) < merge_files:
         return []
-    small = [f for f in small if pq.read_metadata(f.path).num_rows < merge_rows]
+    small = [f for f in small if parquet_file(f.path).metadata.num_rows < merge_rows]
     if len(small) < merge_files:
         return []
     gap = adjacency_ms(dataset, partition_values(dataset, version.folder))
@@ -473,10 +537,10 @@ def adopt(dataset: Dataset, folder: Path, grace_seconds: float = 0.0) -> bool:
 
     Migrates a folder of the older flat layout; cheap (one listing) when there is nothing to do.
     """
-    if not loose_files(folder):
+    if is_object(folder) or not loose_files(folder):
         return False
     with partition_lock(folder):
-        version = Version(folder, dataset)
+        version = open_version(folder, dataset)
         return version.publish(grace_seconds)
 
 
@@ -500,7 +564,7 @@ def append(
     table = conform(table, dataset.schema, dict(dataset.defaults))
     written = []
     with partition_lock(folder):
-        version = Version(folder, dataset)
+        version = open_version(folder, dataset)
         for chunk in split_by_period(trim_covered(table, dataset, version.files), dataset):
             first, last = name_range(chunk, dataset)
             out = version.write(chunk, first, last)

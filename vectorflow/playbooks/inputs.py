@@ -20,7 +20,14 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from vectorflow.ingest import SeriesUnit
-from vectorflow.lake.files import data_files, reading_again, safe_component, stored_range
+from vectorflow.lake.files import (
+    data_files,
+    parquet_dataset,
+    reading_again,
+    safe_component,
+    stored_range,
+)
+from vectorflow.lake.objects import lake_connection
 from vectorflow.lake.schema import CANDLES, DATASETS, Dataset
 from vectorflow.timeframes import timeframe_ms
 
@@ -70,7 +77,7 @@ def symbol_id(symbol: str) -> str:
 
 
 def query_lake(sql: str, params: list) -> pd.DataFrame:
-    con = duckdb.connect()
+    con = lake_connection()
     try:
         con.execute("SET TimeZone = 'UTC'")
         return con.execute(sql, params).df()
@@ -108,14 +115,14 @@ def _read_window(
 
     def read() -> pa.Table | None:
         files = [
-            str(f.path)
+            f.path
             for folder in _series_folders(lake, dataset.name, unit)
             for f in data_files(folder)
             if f.last_ms >= start_ms and f.first_ms < end_ms
         ]
         if not files:
             return None
-        return ds.dataset(files, schema=dataset.schema, format="parquet").to_table(filter=window)
+        return parquet_dataset(files, dataset.schema).to_table(filter=window)
 
     table = reading_again(read)
     if table is None:
