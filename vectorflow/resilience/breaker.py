@@ -1,4 +1,6 @@
-"""Circuit breakers per (task kind, target), persisted in `state.db` for every process.
+"""Circuit breakers per (task kind, target), persisted in `state.db` for every process of the
+host, or, with `VECTORFLOW_SHARED_STATE_URL`, in PostgreSQL for every host
+(`vectorflow.resilience.shared`).
 
     closed --N consecutive transient failures--> open --cool-down--> half_open
     half_open --the one probe succeeds--> closed;  half_open --the probe fails--> open
@@ -43,7 +45,7 @@ def _iso(t: float | None) -> str:
 
 
 class Breakers:
-    """Every breaker of the host, in one SQLite file."""
+    """Every breaker, in the host's SQLite file or the hosts' shared PostgreSQL database."""
 
     def __init__(
         self, store: StateStore, failures: int, cooldown_seconds: float, probe_lease: float

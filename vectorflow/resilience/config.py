@@ -10,12 +10,18 @@ File section (every key optional):
     breaker_failures = 5             # consecutive transient failures that open a breaker
     breaker_cooldown_seconds = 300   # open -> half-open after this long
     max_wait_seconds = 900           # a ban or Retry-After longer than this fails the call
+    shared_state_url = ""            # postgresql://...: breakers shared by every host
     [resilience.budgets]             # per-IP budgets by name (see vectorflow.exchanges.specs)
     binance_spot = 6000
 
 `VECTORFLOW_TIME_SCALE` overrides `time_scale`; the simulator reads the same variable, so one
 setting shrinks the exchange's windows and the client's alike. Every duration here, and the
 exchanges' own (a minute, a 10-minute ban, Retry-After), is multiplied by the time scale.
+
+`VECTORFLOW_SHARED_STATE_URL` overrides `shared_state_url`. With it, the breakers of every
+host running the pipeline are one set, in that PostgreSQL database
+(`vectorflow.resilience.shared`): an exchange that fails for one host fails fast for all.
+Rate limits stay per host, in `state.db`, because the exchanges count weight per IP.
 """
 
 from __future__ import annotations
@@ -42,6 +48,12 @@ class ResilienceFile(BaseModel):
     breaker_cooldown_seconds: float = Field(default=300.0, ge=0)
     max_wait_seconds: float = Field(default=900.0, ge=0)
     budgets: dict[str, int] = Field(default_factory=dict)
+    shared_state_url: str = ""  # postgresql://...: breakers of every host (module docstring)
+
+    @field_validator("shared_state_url")
+    @classmethod
+    def _postgres(cls, value: str) -> str:
+        return check_shared_state_url(value) if value else value
 
     @field_validator("budgets")
     @classmethod
@@ -69,6 +81,9 @@ class ResilienceSettings:
     breaker_cooldown_seconds: float = 300.0
     max_wait_seconds: float = 900.0
     budgets: dict[str, int] = field(default_factory=dict)
+    #: where breakers live when hosts share them (a PostgreSQL URL; it may hold a password,
+    #: hence never in repr); "" keeps them in the host's state.db
+    shared_state_url: str = field(default="", repr=False)
 
     def budget_limit(self, name: str, default: int) -> int:
         """The configured limit of budget `name`, else the exchange's own."""
@@ -89,10 +104,26 @@ def time_scale_from_env(env: dict[str, str] | None = None) -> float | None:
     return scale
 
 
+def check_shared_state_url(url: str, name: str = "shared_state_url") -> str:
+    """`url` if it is a PostgreSQL URL; ValueError naming the setting (never the password)."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
+        raise ValueError(f"{name} must be a postgresql://user:password@host:port/database URL "
+                         f"(got scheme {scheme or 'none'!r})")  # fmt: skip
+    return url
+
+
 def resolve_resilience(file: ResilienceFile, env: dict[str, str]) -> ResilienceSettings:
-    """The file's section with `VECTORFLOW_TIME_SCALE` applied."""
+    """The file's section with `VECTORFLOW_TIME_SCALE` and `VECTORFLOW_SHARED_STATE_URL` applied."""
     values = file.model_dump()
     scale = time_scale_from_env(env)
     if scale is not None:
         values["time_scale"] = scale
+    shared = env.get("VECTORFLOW_SHARED_STATE_URL", "").strip()
+    if shared:
+        try:
+            name = "VECTORFLOW_SHARED_STATE_URL"
+            values["shared_state_url"] = check_shared_state_url(shared, name)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
     return ResilienceSettings(**values)

@@ -22,6 +22,7 @@ from vectorflow.exchanges.specs import Budget, ExchangeSpec, exchange_spec
 from vectorflow.resilience.breaker import Breakers
 from vectorflow.resilience.limiter import RateLimiter
 from vectorflow.resilience.retry import RetryPolicy
+from vectorflow.resilience.shared import SharedStore
 from vectorflow.resilience.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,9 @@ class Guard:
         self.store = StateStore(settings.state_path)
         lease = 2 * settings.request_timeout_seconds + 1  # a lost probe is taken over after this
         self.limiter = RateLimiter(self.store, r, probe_seconds=lease, sleep=sleep)
+        shared = SharedStore(r.shared_state_url) if r.shared_state_url else self.store
         self.breakers = Breakers(
-            self.store, r.breaker_failures, r.breaker_cooldown_seconds * self.scale, lease
+            shared, r.breaker_failures, r.breaker_cooldown_seconds * self.scale, lease
         )
         self.policy = RetryPolicy(
             r.retry_attempts, r.retry_base_seconds, r.retry_max_seconds, self.scale
@@ -160,7 +162,8 @@ KEEP_GUARDS = 16  # a process rarely uses more than one data dir; tests use many
 
 def guard_for(settings) -> Guard:
     """The process's Guard for these settings (one per data dir and resilience settings)."""
-    key = (str(settings.state_path), repr(settings.resilience), settings.request_timeout_seconds)
+    r = settings.resilience
+    key = (str(settings.state_path), repr(r), r.shared_state_url, settings.request_timeout_seconds)
     with _guards_lock:
         guard = _guards.get(key)
         if guard is None:
