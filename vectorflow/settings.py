@@ -180,7 +180,8 @@ class Settings:
     def lake_dir(self) -> LakePath:
         """Root of the Parquet lake: `<data dir>/lake` unless `lake_url` names another place."""
         if self.lake_url.startswith(SCHEME):
-            return configure(self.lake_url, self.data_dir / "locks")
+            locks = self.data_dir / "locks"
+            return configure(self.lake_url, locks, self.resilience.shared_state_url)
         if self.lake_url:
             return Path(self.lake_url).expanduser().resolve()
         return self.data_dir / "lake"

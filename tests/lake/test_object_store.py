@@ -238,6 +238,63 @@ def test_a_writer_killed_mid_write_leaves_nothing_visible(
             pq.read_metadata(handle)
 
 
+TWIN = textwrap.dedent(
+    """
+    import pathlib, sys, time
+    from vectorflow.ingest import SeriesUnit, ingest_series
+    from vectorflow.settings import load_settings
+    settings = load_settings()
+    settings.lake_dir  # connect first: both writers then start together
+    go = pathlib.Path(sys.argv[3])
+    while not go.exists():
+        time.sleep(0.01)
+    unit = SeriesUnit("binance", "spot", "BTC/USDT", "1h")
+    print(ingest_series(unit, int(sys.argv[1]), int(sys.argv[2]), settings).rows_written)
+    """
+)
+
+
+@pytest.mark.slow
+def test_two_hosts_sharing_state_write_one_series_one_at_a_time(sim, local_s3, tmp_path):
+    """Each host its own data dir (lock files, state.db); the lake and a PostgreSQL database
+    shared: the partition's advisory lock lets one writer in at a time, the other trims what
+    the first landed, so the bucket holds no overlapping files (not only views without
+    duplicates)."""
+    from tests.ops.helpers import postgres_server
+
+    bucket = _bucket()
+    first, _ = sim.bundled_range("1h")
+    until = parse_time(SIM_NOW)
+    go = tmp_path / "go"
+    with postgres_server("vectorflow") as url:
+        shared = {**local_s3.lake_env(bucket),
+                  "VECTORFLOW_SHARED_STATE_URL": url.replace("+asyncpg", "")}  # fmt: skip
+        hosts = []
+        for name in ("host-a", "host-b"):
+            data_dir = tmp_path / name / "data"
+            data_dir.mkdir(parents=True)
+            env = {**_clean_env(), **sim_env(sim, data_dir), **shared}
+            hosts.append(subprocess.Popen(
+                [sys.executable, "-c", TWIN, str(first), str(until), str(go)],
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))  # fmt: skip
+        time.sleep(3)
+        go.touch()
+        outputs = [host.communicate(timeout=120) for host in hosts]
+    assert all(h.returncode == 0 for h in hosts), outputs
+    written = sorted(int(out.split()[-1]) for out, _ in outputs)
+    expected = (until - first) // HOUR
+    assert written == [0, expected]  # the second writer found everything landed
+
+    fs = _direct(local_s3)
+    files = sorted(k for k in _objects(local_s3, bucket) if "/candles/exchange=" in k
+                   and k.endswith(".parquet"))  # fmt: skip
+    times = []
+    for key in files:
+        with fs.open_input_file(key) as handle:
+            times += pq.read_table(handle, columns=["open_time"]).column(0).to_pylist()
+    assert len(times) == len(set(times)) == expected
+
+
 def _clean_env() -> dict[str, str]:
     import os
 

@@ -21,10 +21,11 @@ directories): a merge or compaction writes its output before it deletes its inpu
 the views keep the newest row per key (`vectorflow.lake.catalog.dataset_scan`), so a query
 never sees a row twice or misses one while files are replaced.
 
-**What is per host.** Partition writes are serialised by lock files in the local data dir
-(`<data dir>/locks/`), like the rate limiter and breakers in `state.db`: two hosts writing
-one series at once each land their rows (nothing is lost, the views show each key once) and
-the next compaction merges what overlaps.
+**Locks.** The writers of a partition are serialised by lock files in the local data dir
+(`<data dir>/locks/`), or, when hosts share state (`VECTORFLOW_SHARED_STATE_URL`), by a
+PostgreSQL advisory lock per partition, which holds across hosts. Without shared state, two
+hosts writing one series at once each land their rows (nothing is lost, the views show each
+key once) and the next compaction merges what overlaps.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ SCHEME = "s3://"
 _filesystem: pafs.FileSystem | None = None
 _options: dict | None = None  # what _filesystem was made with
 _lock_dir: Path | None = None
+_shared_url: str = ""  # PostgreSQL: partition locks across hosts (vectorflow.resilience.shared)
 
 
 class ObjectPath(PurePosixPath):
@@ -124,16 +126,19 @@ def parse_lake_url(url: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
-def configure(url: str, lock_dir: Path, env: dict[str, str] | None = None) -> ObjectPath:
-    """The lake root at `url`, with this process's S3 filesystem set up from the environment."""
-    global _filesystem, _options, _lock_dir
+def configure(
+    url: str, lock_dir: Path, shared_url: str = "", env: dict[str, str] | None = None
+) -> ObjectPath:
+    """The lake root at `url`, with this process's S3 filesystem set up from the environment;
+    partition locks in `lock_dir` (this host), or in PostgreSQL at `shared_url` (every host)."""
+    global _filesystem, _options, _lock_dir, _shared_url
     env = dict(os.environ if env is None else env)
     bucket, prefix = parse_lake_url(url)
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
     options = {"region": region, **_endpoint(env)}
     if _filesystem is None or _options != options:
         _filesystem, _options = pafs.S3FileSystem(**options), options
-    _lock_dir = lock_dir
+    _lock_dir, _shared_url = lock_dir, shared_url
     return ObjectPath(bucket, prefix) if prefix else ObjectPath(bucket)
 
 
@@ -144,6 +149,11 @@ def fs_of(path: LakePath) -> pafs.FileSystem:
     if _filesystem is None:
         raise RuntimeError(f"{path}: the object store was not configured (VECTORFLOW_LAKE_URL)")
     return _filesystem
+
+
+def shared_lock_url() -> str:
+    """The PostgreSQL URL partition locks are taken in ("" : local lock files)."""
+    return _shared_url
 
 
 def lock_file(folder: ObjectPath) -> Path:

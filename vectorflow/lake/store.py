@@ -70,6 +70,7 @@ from vectorflow.lake.objects import (
     lake_connection,
     list_objects,
     lock_file,
+    shared_lock_url,
 )
 from vectorflow.lake.schema import Dataset
 from vectorflow.timeframes import timeframe_ms
@@ -88,8 +89,15 @@ FUNDING_GAP_MS = 8 * 3_600_000  # the longest funding interval: a shorter hole i
 def partition_lock(folder: LakePath) -> Iterator[None]:
     """Hold the partition's write lock (blocking); readers never take it.
 
-    An object-store partition's lock is a file in the local data dir: one per host.
+    An object-store partition's lock is a PostgreSQL advisory lock when hosts share state
+    (every host), else a file in the local data dir (this host).
     """
+    if is_object(folder) and shared_lock_url():
+        from vectorflow.resilience.shared import advisory_lock
+
+        with advisory_lock(shared_lock_url(), f"lake partition {folder}"):
+            yield
+        return
     if is_object(folder):
         path = lock_file(folder)
     else:

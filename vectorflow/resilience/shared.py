@@ -9,10 +9,15 @@ serialised across hosts as `BEGIN IMMEDIATE` serialises them across the processe
 
 Rate limits stay per host in `state.db` (`vectorflow.resilience.store`): Binance and Bybit
 count request weight per IP address, so each host has its own budget.
+
+The same database serialises the writers of a partition of a lake on object storage across
+hosts (`advisory_lock`, used by `vectorflow.lake.store.partition_lock`).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import threading
 import time
 from collections.abc import Iterator
@@ -38,6 +43,24 @@ def engine_url(url: str) -> str:
     return f"postgresql+psycopg://{rest}"
 
 
+@functools.cache
+def _engine(url: str) -> sa.Engine:
+    return sa.create_engine(engine_url(url), pool_pre_ping=True, pool_size=2)
+
+
+@contextmanager
+def advisory_lock(url: str, name: str) -> Iterator[None]:
+    """Hold PostgreSQL's advisory lock `name` (blocking): one holder among every host."""
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    with _engine(url).connect() as con:
+        con.exec_driver_sql("SELECT pg_advisory_lock(%s)", (key,))
+        try:
+            yield
+        finally:
+            con.exec_driver_sql("SELECT pg_advisory_unlock(%s)", (key,))
+            con.commit()
+
+
 class _Connection:
     """What the breakers' code uses of a sqlite3 connection: `execute(sql, params)`."""
 
@@ -53,7 +76,7 @@ class SharedStore:
 
     def __init__(self, url: str, clock=time.time) -> None:
         self.clock = clock
-        self._engine = sa.create_engine(engine_url(url), pool_pre_ping=True, pool_size=2)
+        self._engine = _engine(url)
         self._ready = False
         self._init_lock = threading.Lock()
 
