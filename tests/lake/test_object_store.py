@@ -345,3 +345,40 @@ def test_a_bad_lake_url_is_refused_naming_it(tmp_path):
     result = run_cli(["status"], {"VECTORFLOW_DATA_DIR": str(tmp_path),
                                   "VECTORFLOW_LAKE_URL": "s3://"})  # fmt: skip
     assert result.returncode == 2 and "s3://" in result.stderr, result.stderr
+
+
+@pytest.mark.slow
+def test_market_data_and_compaction_on_s3_match_the_disk(prefect_api, sim, local_s3, tmp_path):
+    """Order books, open interest and funding through the CLI, then `vectorflow compact`
+    (which also applies the order books' 30-day retention: the simulator's snapshots are dated
+    2026-06-01): the same rows as on disk, before and after compaction, and compacted objects
+    in the bucket."""
+    args = ["market-data", "--symbol", "BTC/USDT:USDT", "--period", "1h"]
+    derivatives = ("SELECT 'oi', exchange, epoch_ms(time), open_interest FROM open_interest "
+                   "UNION ALL SELECT 'funding', exchange, epoch_ms(funding_time), funding_rate "
+                   "FROM funding_rates ORDER BY ALL")  # fmt: skip
+    books = "SELECT exchange, market, count(*) FROM orderbook_levels GROUP BY ALL ORDER BY ALL"
+    results = {}
+    bucket = _bucket()
+    for place in ("disk", "s3"):
+        data_dir = tmp_path / place / "data"
+        data_dir.mkdir(parents=True)
+        env = sim_env(sim, data_dir)
+        if place == "s3":
+            env |= local_s3.lake_env(bucket)
+        done = run_cli(args, env, prefect_api)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.count(" ok ") == 6
+        before = run_cli(["sql", derivatives, "--format", "csv"], env)
+        levels = run_cli(["sql", books, "--format", "csv"], env).stdout  # before the retention
+        compacted = run_cli(["compact"], env, prefect_api)
+        assert compacted.returncode == 0 and "compacted" in compacted.stdout, compacted.stderr
+        after = run_cli(["sql", derivatives, "--format", "csv"], env)
+        assert before.returncode == 0 and before.stdout == after.stdout, before.stderr
+        assert len(before.stdout.splitlines()) > 2 * 29 * 24
+        results[place] = (after.stdout, levels)
+    assert results["s3"] == results["disk"]
+    assert "binance,linear,200" in results["s3"][1]  # 100 levels a side
+    keys = _objects(local_s3, bucket)
+    assert sum("/open_interest/" in k and k.endswith(".compact.parquet") for k in keys) >= 2
+    assert not (tmp_path / "s3" / "data" / "lake").exists()

@@ -236,7 +236,8 @@ def put_object(table: pa.Table, final: LakePath) -> LakePath:
     pq.write_table(table, buffer, compression="zstd")
     data = buffer.getvalue()
     fs = fs_of(final)
-    tmp = final.with_name(final.name[: -len(".parquet")] + TMP_SUFFIX)
+    # a temp name of its own: two writers of one fixed name (a schema file) never share it
+    tmp = final.with_name(f"{final.name[: -len('.parquet')]}.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}")
     with fs.open_output_stream(tmp.key) as sink:
         sink.write(data)
     fs.move(tmp.key, final.key)

@@ -11,6 +11,8 @@ multipart uploads, server-side copies.
 
 from __future__ import annotations
 
+import logging
+
 
 class LocalS3:
     """moto's S3 server on a free loopback port."""
@@ -24,6 +26,7 @@ class LocalS3:
         self.url = ""
 
     def __enter__(self) -> LocalS3:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
