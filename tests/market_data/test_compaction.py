@@ -61,7 +61,10 @@ class _Reader(threading.Thread):
 def test_compaction_during_a_concurrent_ingest_loses_and_duplicates_nothing(
     fresh_sim, data_dir, tmp_path
 ):
-    settings = _with_lake(sim_settings(fresh_sim, data_dir), delete_grace_seconds=1.0)
+    # merge_files=3: ingest merges its own small files too (with the default 8, compaction
+    # every 50 ms kept each period under 8 and the append-time merge never ran here)
+    settings = _with_lake(sim_settings(fresh_sim, data_dir), delete_grace_seconds=1.0,
+                          merge_files=3)  # fmt: skip
     unit = SeriesUnit("binance", "linear", "BTC/USDT:USDT", "1m")
     start = parse_time("2026-05-31T18:00:00Z")  # the run crosses into June: May gets compacted
     fresh_sim.set_now(start + 4 * HOUR + 30_000)
