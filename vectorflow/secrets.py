@@ -27,6 +27,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -140,12 +141,21 @@ class SecretRedactor(logging.Filter):
 REDACTOR = SecretRedactor()
 
 
+#: Secrets of the systems VectorFlow reaches through their own clients: redacted too
+STORAGE_SECRETS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")  # the S3 lake
+URLS_WITH_PASSWORDS = ("VECTORFLOW_SHARED_STATE_URL",)  # postgresql://user:password@host/db
+
+
 def install_redaction(env: Mapping[str, str] | None = None) -> SecretRedactor:
     """Redact the environment's secrets, and any read later, from every log record; idempotent."""
     source = os.environ if env is None else env
-    for spec in SECRETS.values():
-        if source.get(spec.env, "").strip():
-            REDACTOR.add(source[spec.env])
+    for name in [*(spec.env for spec in SECRETS.values()), *STORAGE_SECRETS]:
+        if source.get(name, "").strip():
+            REDACTOR.add(source[name])
+    for name in URLS_WITH_PASSWORDS:
+        password = urlsplit(source.get(name, "")).password
+        if password:
+            REDACTOR.add(password)
     current = logging.getLogRecordFactory()
     if not getattr(current, "redactor", None):
 

@@ -61,6 +61,25 @@ def redaction():
     logging.setLogRecordFactory(factory)
 
 
+def test_storage_keys_and_the_shared_state_password_are_masked_too():
+    factory = logging.getLogRecordFactory()
+    aws, password = "aws-canary-secret-4417", "pg-canary-password-8812"
+    env = {"AWS_SECRET_ACCESS_KEY": aws,
+           "VECTORFLOW_SHARED_STATE_URL": f"postgresql://vectorflow:{password}@db:5432/vf"}
+    redactor = install_redaction(env)
+    try:
+        record = logging.getLogger("vectorflow.test").makeRecord(
+            "vectorflow.test", logging.WARNING, __file__, 1, "key %s url %s", (aws, env[
+                "VECTORFLOW_SHARED_STATE_URL"]), None)  # fmt: skip
+        line = logging.Formatter("%(message)s").format(record)
+        assert aws not in line and password not in line
+        assert f"key {MASK} url postgresql://vectorflow:{MASK}@db:5432/vf" == line
+    finally:
+        redactor.discard(aws)
+        redactor.discard(password)
+        logging.setLogRecordFactory(factory)
+
+
 class _Lines(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
