@@ -37,13 +37,8 @@ a dozen requests each and a few hundred per merge, will weigh far more and the r
 lower; the first run depends on bandwidth instead. Multiply the printed request counts by the
 real round trip for an estimate, and re-measure against the real bucket before sizing one.
 
-DuckDB reads of S3 objects go through `vectorflow.lake.objects.register`, which fails now and
-then (a race on a shared file cursor; see `PositionalFile` and benchmarks/README.md); by
-default the benchmark swaps in a per-thread cursor that makes the same requests, `--as-is`
-runs the library's own.
-
 Run from anywhere:  python benchmarks/lake_s3.py [--reps 3] [--days 30] [--runs 24]
-                                                 [--minutes 144] [--no-compact] [--as-is]
+                                                 [--minutes 144] [--no-compact]
 Everything is written into a temporary folder that is removed at the end (moto's buckets live
 in memory and go with the process).
 """
@@ -58,7 +53,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -74,7 +68,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import duckdb  # noqa: E402
 import pyarrow.fs as pafs  # noqa: E402
 
-import vectorflow.lake.objects as lake_objects  # noqa: E402
 import vectorflow.lake.store as lake_store  # noqa: E402
 from vectorflow.ingest import SeriesUnit, ingest_series  # noqa: E402
 from vectorflow.lake.catalog import connect, refresh_catalog  # noqa: E402
@@ -131,70 +124,6 @@ class S3Requests(logging.Handler):
 
     def total(self) -> int:
         return sum(self.counts.values())
-
-
-class PositionalFile:
-    """DuckDB's file object for an S3 object: each read at the calling thread's own position.
-
-    WORKAROUND, benchmark-only (see the README's findings). DuckDB reads a Parquet file from
-    several I/O threads through ONE Python file object, as `seek(pos)` then `read(n)`, so
-    one thread's seek moves another's cursor between its two calls: merges, compaction and
-    view queries on S3 then fail now and then (ZSTD decompression failure, "don't know what
-    type", "Failed to read N bytes ... only M returned") or return wrong rows. A cursor per
-    thread and `read_at` (the same ranged GET a seek + read makes) make every read exact;
-    the requests are the same ones.
-    """
-
-    def __init__(self, arrow_file) -> None:
-        self._file = arrow_file  # fsspec's ArrowFile
-        self._raw = arrow_file.stream  # pyarrow's S3 input file
-        self._size = self._raw.size()
-        self._local = threading.local()
-
-    def seek(self, loc: int, whence: int = 0) -> int:
-        if whence == 1:
-            loc += self.tell()
-        elif whence == 2:
-            loc += self._size
-        self._local.pos = loc
-        return loc
-
-    def tell(self) -> int:
-        return getattr(self._local, "pos", 0)
-
-    def read(self, length: int = -1) -> bytes:
-        pos = self.tell()
-        if length is None or length < 0:
-            length = self._size - pos
-        data = self._raw.read_at(length, pos)
-        self._local.pos = pos + len(data)
-        return data
-
-    def __getattr__(self, name: str):
-        return getattr(self._file, name)
-
-    def __enter__(self) -> PositionalFile:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._file.close()
-
-
-def register_positional(con) -> None:
-    """`vectorflow.lake.objects.register`, with `PositionalFile` for files opened to read."""
-    if lake_objects._filesystem is None:
-        return
-    from fsspec.implementations.arrow import ArrowFSWrapper
-
-    class S3Objects(ArrowFSWrapper):
-        protocol = ("s3", "s3a")
-        root_marker = ""
-
-        def _open(self, path, mode="rb", *args, **kwargs):
-            handle = super()._open(path, mode, *args, **kwargs)
-            return PositionalFile(handle) if mode == "rb" else handle
-
-    con.register_filesystem(S3Objects(lake_objects._filesystem))
 
 
 class WriteCounter:
@@ -350,15 +279,7 @@ def main() -> int:
     parser.add_argument(
         "--no-compact", dest="compact", action="store_false", help="skip the compaction comparison"
     )
-    parser.add_argument(
-        "--as-is",
-        action="store_true",
-        help="DuckDB reads S3 through the library's own register() (fails now "
-        "and then, see PositionalFile); default: the benchmark's workaround",
-    )
     args = parser.parse_args()
-    if not args.as_is:
-        lake_objects.register = register_positional  # lake_connection() looks it up per call
 
     end = parse_time(END)
     start = end - args.runs * args.minutes * MINUTE
@@ -375,8 +296,6 @@ def main() -> int:
         f"{duckdb.__version__}, moto {moto.__version__}, {os.cpu_count()} cores, "
         f"load {os.getloadavg()[0]:.2f}, temp dir {TMP}"
     )
-    if not args.as_is:
-        print("DuckDB's S3 reads: per-thread positional reads (benchmark workaround, see --as-is)")
     writes, s3req = WriteCounter(), S3Requests()
     sims = {side: ExchangeSimulator(now=start).start() for side in SIDES}
     with LocalS3() as s3:

@@ -51,7 +51,7 @@ from vectorflow.backtest.config import BacktestConfig, check_dask_address
 from vectorflow.errors import InvalidInput
 from vectorflow.exchanges.urls import check_base_url, check_ws_url
 from vectorflow.lake.config import LakeSettings
-from vectorflow.lake.objects import SCHEME, LakePath, configure, parse_lake_url
+from vectorflow.lake.objects import SCHEME, LakePath, configure, location_env, parse_lake_url
 from vectorflow.playbooks.config import PlaybookSettings
 from vectorflow.resilience.config import ResilienceFile, ResilienceSettings, resolve_resilience
 from vectorflow.series_config import SeriesSettings
@@ -175,13 +175,15 @@ class Settings:
     webhook_url: str | None = None  # where `vectorflow up` posts failed and crashed runs
 
     lake_url: str = ""  # VECTORFLOW_LAKE_URL or [lake] url: a folder or s3://bucket/prefix
+    #: where the S3 endpoint is (AWS_ENDPOINT_URL, AWS_REGION...) in the environment that was read
+    lake_location: tuple[tuple[str, str], ...] = ()
 
     @property
     def lake_dir(self) -> LakePath:
         """Root of the Parquet lake: `<data dir>/lake` unless `lake_url` names another place."""
         if self.lake_url.startswith(SCHEME):
-            locks = self.data_dir / "locks"
-            return configure(self.lake_url, locks, self.resilience.shared_state_url)
+            locks, shared = self.data_dir / "locks", self.resilience.shared_state_url
+            return configure(self.lake_url, locks, shared, dict(self.lake_location))
         if self.lake_url:
             return Path(self.lake_url).expanduser().resolve()
         return self.data_dir / "lake"
@@ -288,6 +290,7 @@ def load_settings(
         playbooks=file.playbooks.with_env(env),
         lake=file.lake,
         lake_url=_lake_url(env.get("VECTORFLOW_LAKE_URL", "").strip() or file.lake.url),
+        lake_location=location_env(env),
         webhook_url=_webhook_url(env) or file.notifications.webhook_url,
     )
 

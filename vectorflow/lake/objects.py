@@ -31,8 +31,10 @@ key once) and the next compaction merges what overlaps.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
@@ -126,11 +128,22 @@ def parse_lake_url(url: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
+#: The variables that say where the S3 endpoint is (kept with the settings that named the lake);
+#: credentials come from the process environment or the standard AWS chain, as for any AWS SDK
+LOCATION_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+def location_env(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """The endpoint and region variables of `env`."""
+    return tuple((k, env[k]) for k in LOCATION_VARIABLES if env.get(k))
+
+
 def configure(
     url: str, lock_dir: Path, shared_url: str = "", env: dict[str, str] | None = None
 ) -> ObjectPath:
-    """The lake root at `url`, with this process's S3 filesystem set up from the environment;
-    partition locks in `lock_dir` (this host), or in PostgreSQL at `shared_url` (every host)."""
+    """The lake root at `url`, with this process's S3 filesystem set up from `env` (endpoint and
+    region; default: the process environment); partition locks in `lock_dir` (this host), or
+    in PostgreSQL at `shared_url` (every host)."""
     global _filesystem, _options, _lock_dir, _shared_url
     env = dict(os.environ if env is None else env)
     bucket, prefix = parse_lake_url(url)
@@ -165,17 +178,73 @@ def lock_file(folder: ObjectPath) -> Path:
     return _lock_dir / f"{digest}.lock"
 
 
+class PositionalFile:
+    """An S3 object opened for DuckDB: every read at the calling thread's own position.
+
+    DuckDB reads one Parquet file from several I/O threads through one Python file object,
+    as `seek(pos)` then `read(n)`: with a shared cursor another thread's seek lands between
+    the two, and a read returns the wrong bytes (decompression errors, or wrong rows). A
+    cursor per thread and `read_at` (one ranged GET, as seek + read makes) keep every read
+    exact. (Found by benchmarks/lake_s3.py; `tests/lake/test_object_store.py` checks it.)
+    """
+
+    def __init__(self, handle) -> None:
+        self._handle = handle  # fsspec's ArrowFile
+        self._raw = handle.stream  # pyarrow's S3 input file
+        self._size = self._raw.size()
+        self._local = threading.local()
+
+    def seek(self, loc: int, whence: int = 0) -> int:
+        if whence == 1:
+            loc += self.tell()
+        elif whence == 2:
+            loc += self._size
+        self._local.pos = loc
+        return loc
+
+    def tell(self) -> int:
+        return getattr(self._local, "pos", 0)
+
+    def read(self, length: int = -1) -> bytes:
+        pos = self.tell()
+        if length is None or length < 0:
+            length = self._size - pos
+        data = self._raw.read_at(length, pos)
+        self._local.pos = pos + len(data)
+        return data
+
+    def __getattr__(self, name: str):
+        return getattr(self._handle, name)
+
+    def __enter__(self) -> PositionalFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._handle.close()
+
+
+@functools.cache
+def _duckdb_filesystem_class():
+    from fsspec.implementations.arrow import ArrowFSWrapper
+
+    class S3Objects(ArrowFSWrapper):
+        """pyarrow's S3 filesystem as fsspec's `s3://`, with `PositionalFile` reads."""
+
+        protocol = ("s3", "s3a")
+        root_marker = ""
+
+        def _open(self, path, mode="rb", *args, **kwargs):
+            handle = super()._open(path, mode, *args, **kwargs)
+            return PositionalFile(handle) if mode == "rb" else handle
+
+    return S3Objects
+
+
 def register(con) -> None:
     """Let a DuckDB connection read `s3://` paths through the configured filesystem."""
     if _filesystem is None:
         return
-    from fsspec.implementations.arrow import ArrowFSWrapper
-
-    class S3Objects(ArrowFSWrapper):
-        protocol = ("s3", "s3a")
-        root_marker = ""
-
-    con.register_filesystem(S3Objects(_filesystem))
+    con.register_filesystem(_duckdb_filesystem_class()(_filesystem))
 
 
 def lake_connection(database: str = ":memory:", **options):

@@ -26,7 +26,9 @@ class LocalS3:
         self.url = ""
 
     def __enter__(self) -> LocalS3:
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+        werkzeug = logging.getLogger("werkzeug")
+        if not werkzeug.handlers:  # no one collects them: no line per request on stderr
+            werkzeug.setLevel(logging.WARNING)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
