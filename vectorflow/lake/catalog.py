@@ -203,6 +203,8 @@ def adopt_loose_files(lake: LakePath) -> int:
     """
     from vectorflow.lake.compact import partition_folders, range_datasets
 
+    if is_object(lake):
+        return 0  # an object store has no snapshots: nothing to adopt
     changed = 0
     for dataset in range_datasets():
         for folder in partition_folders(lake, dataset):

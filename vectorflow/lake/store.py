@@ -242,20 +242,31 @@ def contiguous_groups(
 
 
 def read_rows(paths: list[LakePath], dataset: Dataset) -> pa.Table:
-    """The rows of some files, one per key (newest `ingested_at`), sorted by time then key."""
-    files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
+    """The rows of some files, one per key (newest `ingested_at`), sorted by time then key.
+
+    Objects in S3 are read whole by pyarrow (one GET each) and deduplicated in memory: DuckDB's
+    fsspec bridge would ask for each one's metadata a dozen times (benchmarks/lake_s3.py).
+    """
     key = ", ".join(f'"{k}"' for k in dataset.key)
+    defaults = dict(dataset.defaults)
     con = lake_connection()
     try:
+        if paths and is_object(paths[0]):
+            whole = [conform(parquet_file(p).read(), dataset.schema, defaults) for p in paths]
+            con.register("stored_rows", pa.concat_tables(whole))
+            source = "stored_rows"
+        else:
+            files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
+            source = (f"read_parquet([{files}], union_by_name = true, "
+                      "hive_partitioning = false)")  # fmt: skip
         table = con.sql(
-            f"SELECT * FROM read_parquet([{files}], union_by_name = true, "
-            "hive_partitioning = false) "
+            f"SELECT * FROM {source} "
             f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY ingested_at DESC) = 1 "
             f'ORDER BY "{dataset.order_by}", {key}'
         ).to_arrow_table()
     finally:
         con.close()
-    return conform(table, dataset.schema, dict(dataset.defaults))
+    return conform(table, dataset.schema, defaults)
 
 
 def _fsync_dir(folder: Path) -> None:
