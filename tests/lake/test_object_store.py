@@ -379,6 +379,10 @@ def test_market_data_and_compaction_on_s3_match_the_disk(prefect_api, sim, local
         results[place] = (after.stdout, levels)
     assert results["s3"] == results["disk"]
     assert "binance,linear,200" in results["s3"][1]  # 100 levels a side
+    status = run_cli(["status"], env)  # env: the S3 side's
+    assert f"lake s3://{bucket}/lake" in status.stdout, status.stderr
+    usage = re.search(r"^open_interest\s+(\d+)\s+(\d+)", status.stdout, re.MULTILINE)
+    assert usage and int(usage[1]) >= 2 and int(usage[2]) >= 2  # files, compacted: from S3
     keys = _objects(local_s3, bucket)
     assert sum("/open_interest/" in k and k.endswith(".compact.parquet") for k in keys) >= 2
     assert not (tmp_path / "s3" / "data" / "lake").exists()
