@@ -241,7 +241,7 @@ def put_object(table: pa.Table, final: LakePath) -> LakePath:
     atomic) and the temp deleted.
     """
     buffer = pa.BufferOutputStream()
-    pq.write_table(table, buffer, compression="zstd")
+    pq.write_table(table, buffer, **PARQUET_WRITE)
     data = buffer.getvalue()
     fs = fs_of(final)
     # a temp name of its own: two writers of one fixed name (a schema file) never share it
