@@ -93,7 +93,9 @@ def test_compaction_during_a_concurrent_ingest_loses_and_duplicates_nothing(
     compact_lake(settings, ["candles"], now=fresh_sim.now_ms())  # waits for the merges to settle
 
     assert reader.errors == [] and len(reader.answers) > 5
-    assert sum(merges) >= 3  # compaction did rewrite the partition while ingest ran
+    # compaction rewrote the partition while ingest ran (its first pass compacts May at least;
+    # ingest merged its own small files meanwhile, so how often compaction finds work varies)
+    assert sum(merges) >= 1
     for rows, distinct, span in reader.answers:  # every answer: unique keys, no hole
         assert rows == distinct == span
     counts = [a[0] for a in reader.answers]
