@@ -186,12 +186,12 @@ def data_files(folder: Path) -> list[FileRange]:
     except FileNotFoundError:
         return []
     return visible_files(files) if is_object(folder) else files
-    return files
 
 
-def object_files(folder: LakePath) -> list[FileRange]:
-    """Every data file of an object-store partition, dominated ones included (for writers)."""
-    return _files_in(folder, list_names(folder))
+def object_files(folder: LakePath, listing: list[tuple[str, int, float]]) -> list[FileRange]:
+    """Every data file of an object-store partition's listing (`list_objects`), dominated ones
+    included (for writers)."""
+    return _files_in(folder, [name for name, _, _ in listing])
 
 
 def stored_range(folder: Path) -> tuple[int, int] | None:

@@ -428,15 +428,16 @@ class ObjectVersion:
 
     def __init__(self, folder: ObjectPath, dataset: Dataset) -> None:
         self.folder = folder
-        self._files = {f.path.name: f for f in object_files(folder)}
+        listing = list_objects(folder)  # one listing: the files, and crashed writers' temps
+        self._files = {f.path.name: f for f in object_files(folder, listing)}
         self._written: set[str] = set()
         self._gone: list[FileRange] = []
         self.changed = False
-        self._remove_stray_temps()
+        self._remove_stray_temps(listing)
 
-    def _remove_stray_temps(self) -> None:
+    def _remove_stray_temps(self, listing: list[tuple[str, int, float]]) -> None:
         now = time.time()
-        for name, _, mtime in list_objects(self.folder):
+        for name, _, mtime in listing:
             if name.endswith(TMP_SUFFIX) and now - mtime > STRAY_TEMP_SECONDS:
                 (self.folder / name).unlink(missing_ok=True)
 
