@@ -33,7 +33,7 @@ from tests.resilience.conftest import (  # noqa: E402
     timed_backfill,
     write_settings,
 )
-from vectorflow.ingest import SeriesUnit, ingest_series  # noqa: E402
+from vectorflow.pipelines.candles import SeriesUnit, ingest_series  # noqa: E402
 from vectorflow.settings import load_settings  # noqa: E402
 from vectorflow.sim import ExchangeSimulator  # noqa: E402
 

@@ -64,7 +64,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 import vectorflow.exchanges.client as vf_client  # noqa: E402
 from vectorflow.exchanges.urls import override_api_urls  # noqa: E402
-from vectorflow.ingest import SeriesUnit, ingest_series  # noqa: E402
+from vectorflow.pipelines.candles import SeriesUnit, ingest_series  # noqa: E402
 from vectorflow.resilience.limiter import RateLimiter  # noqa: E402
 from vectorflow.settings import load_settings  # noqa: E402
 from vectorflow.sim import ExchangeSimulator  # noqa: E402

@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import duckdb  # noqa: E402
 
-from vectorflow.ingest import SeriesUnit, ingest_series  # noqa: E402
+from vectorflow.pipelines.candles import SeriesUnit, ingest_series  # noqa: E402
 from vectorflow.lake import store  # noqa: E402
 from vectorflow.lake.catalog import connect, refresh_catalog  # noqa: E402
 from vectorflow.lake.compact import compact_lake, partition_folders  # noqa: E402

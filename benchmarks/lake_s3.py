@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Lake on S3 vs on local disk: ingest throughput (candles/s) through the library's ingest.
 
-Both sides run exactly the same work through `vectorflow.ingest.ingest_series`: four series
+Both sides run exactly the same work through `vectorflow.pipelines.candles.ingest_series`: four series
 of 1m candles (Binance and Bybit, spot and perpetual BTC/USDT), a first run of `--days` days
 (one file per series), then `--runs` incremental runs of `--minutes` candles per series (the
 simulator's clock advanced between runs, as a scheduled deployment sees it). Every incremental
@@ -69,7 +69,7 @@ import duckdb  # noqa: E402
 import pyarrow.fs as pafs  # noqa: E402
 
 import vectorflow.lake.store as lake_store  # noqa: E402
-from vectorflow.ingest import SeriesUnit, ingest_series  # noqa: E402
+from vectorflow.pipelines.candles import SeriesUnit, ingest_series  # noqa: E402
 from vectorflow.lake.catalog import connect, refresh_catalog  # noqa: E402
 from vectorflow.lake.compact import compact_lake  # noqa: E402
 from vectorflow.settings import load_settings  # noqa: E402

@@ -125,9 +125,9 @@ def settings_file(dask_address: str) -> str:
 
 def store_signals(data_dir: Path) -> None:
     """What the nightly's signals refresh leaves: every series' signals in the lake."""
-    from vectorflow.ingest import SeriesUnit
+    from vectorflow.pipelines.candles import SeriesUnit
     from vectorflow.settings import load_settings
-    from vectorflow.signal_store import update_signals
+    from vectorflow.pipelines.signals import update_signals
 
     settings = load_settings(data_dir, env={})
     for exchange, market, base, timeframe in series_list():

@@ -46,7 +46,7 @@ DAY = 86_400_000
 
 
 def _lane_vectorflow(base: str, since: int, until: int, stop_at: float) -> tuple[int, int]:
-    from vectorflow.ingest import SeriesUnit, ingest_series
+    from vectorflow.pipelines.candles import SeriesUnit, ingest_series
     from vectorflow.settings import load_settings
 
     settings = load_settings()
@@ -95,7 +95,7 @@ def _worker(env: dict, side: str, bases: list[str], since: int, until: int, star
     import pandas  # noqa: F401 - (the first Parquet write would import it)
     import pyarrow.compute  # noqa: F401
 
-    import vectorflow.ingest  # noqa: F401
+    import vectorflow.pipelines.candles  # noqa: F401
 
     os.environ.update(env)
     time.sleep(max(0.0, start_at - time.time()))
@@ -109,7 +109,7 @@ def _worker(env: dict, side: str, bases: list[str], since: int, until: int, star
 
 def pace(sim, data_dir: Path) -> float:
     """Pages per second of one thread on this machine, with the budget out of the way."""
-    from vectorflow.ingest import SeriesUnit, ingest_series
+    from vectorflow.pipelines.candles import SeriesUnit, ingest_series
     from vectorflow.settings import load_settings
 
     settings = load_settings(data_dir, env=env_for(sim, data_dir, 1.0))

@@ -21,9 +21,9 @@ from flows.ingest import _failed_row, _workers
 from flows.reporting import final_state, publish_summary, run_name
 from tasks.backfill import backfill_series_task, expected_candles_task
 from tasks.candles import load_markets_task, refresh_catalog_task
-from vectorflow.backfill import LISTENERS, Progress, Snapshot
+from vectorflow.pipelines.backfill import LISTENERS, Progress, Snapshot
 from vectorflow.errors import InvalidInput
-from vectorflow.ingest import plan_ingest
+from vectorflow.pipelines.candles import plan_ingest
 from vectorflow.settings import load_settings
 
 ARTIFACT_EVERY_S = 2.0  # progress artifact updates at most this often

@@ -10,7 +10,7 @@ from flows.reporting import final_state, publish_summary, run_name
 from tasks.candles import ingest_series_task, load_markets_task, refresh_catalog_task
 from tasks.signals import signals_of
 from vectorflow.errors import CircuitOpen, InvalidInput
-from vectorflow.ingest import UnitReport, plan_ingest
+from vectorflow.pipelines.candles import UnitReport, plan_ingest
 from vectorflow.settings import load_settings
 
 #: A scheduled run catching up after downtime fits well inside this; longer histories are what

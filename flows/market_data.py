@@ -18,13 +18,13 @@ from flows.reporting import final_state, publish_summary, run_name
 from tasks.candles import load_markets_task, refresh_catalog_task
 from tasks.market_data import capture_order_book_task, ingest_market_unit_task
 from vectorflow.errors import InvalidInput
-from vectorflow.market_data import (
+from vectorflow.pipelines.market_data import (
     MARKET_DATASETS,
     failed_report,
     plan_market_data,
     units_by_exchange,
 )
-from vectorflow.orderbook_stream import check_capture
+from vectorflow.pipelines.orderbook_stream import check_capture
 from vectorflow.settings import load_settings
 
 

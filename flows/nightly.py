@@ -29,7 +29,7 @@ from tasks.playbooks import grade_task
 from tasks.signals import refresh_signals_of
 from vectorflow.backtest.config import SeriesRef
 from vectorflow.backtest.run import BacktestRequest, check_options, strategy_names
-from vectorflow.ingest import SeriesUnit
+from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.settings import load_settings
 
 

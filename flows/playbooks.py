@@ -14,7 +14,7 @@ from tasks.candles import refresh_catalog_task
 from tasks.playbooks import check_grok_task, grade_task, playbook_task
 from tasks.signals import refresh_signals_of
 from vectorflow.errors import InvalidInput
-from vectorflow.ingest import plan_ingest
+from vectorflow.pipelines.candles import plan_ingest
 from vectorflow.playbooks.budget import end_run_budget
 from vectorflow.settings import load_settings
 from vectorflow.timeframes import parse_time

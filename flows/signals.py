@@ -10,7 +10,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.reporting import publish_summary, run_name
 from tasks.candles import refresh_catalog_task
 from tasks.signals import update_signals_task
-from vectorflow.ingest import plan_ingest
+from vectorflow.pipelines.candles import plan_ingest
 from vectorflow.settings import load_settings
 
 

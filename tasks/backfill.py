@@ -7,8 +7,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from tasks.retry import EXCHANGE_TASK_OPTIONS
-from vectorflow.backfill import Progress, backfill_series, expected_candles
-from vectorflow.ingest import SeriesUnit
+from vectorflow.pipelines.backfill import Progress, backfill_series, expected_candles
+from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.settings import Settings
 
 

@@ -8,7 +8,7 @@ from prefect.tasks import exponential_backoff
 
 from tasks.retry import EXCHANGE_TASK_OPTIONS
 from vectorflow.exchanges.client import connect
-from vectorflow.ingest import SeriesUnit, ingest_series
+from vectorflow.pipelines.candles import SeriesUnit, ingest_series
 from vectorflow.lake.catalog import refresh_catalog
 from vectorflow.settings import Settings
 

@@ -7,8 +7,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from tasks.retry import EXCHANGE_TASK_OPTIONS
-from vectorflow.market_data import MarketUnit, ingest_market_unit
-from vectorflow.orderbook_stream import capture_unit_row
+from vectorflow.pipelines.market_data import MarketUnit, ingest_market_unit
+from vectorflow.pipelines.orderbook_stream import capture_unit_row
 from vectorflow.settings import Settings
 
 

@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.secrets import resolve
 from vectorflow.errors import CircuitOpen, PermanentError, TransientError
-from vectorflow.ingest import SeriesUnit
+from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.playbooks.budget import run_budget
 from vectorflow.playbooks.guard import GrokBreaker, grok_client
 from vectorflow.playbooks.outcomes import grade_playbooks

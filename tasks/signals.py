@@ -5,9 +5,9 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from vectorflow.ingest import SeriesUnit
+from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.settings import Settings
-from vectorflow.signal_store import update_signals
+from vectorflow.pipelines.signals import update_signals
 
 
 @task(

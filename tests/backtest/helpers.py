@@ -73,7 +73,7 @@ def land_bundled(sim, data_dir, refs, timeframes=("1h", "30m")) -> None:
     """Ingest the simulator's bundled history of `refs` (SeriesRef) at `timeframes` into
     `data_dir` (30m feeds the TPO signals of 1h series)."""
     from tests.conftest import SIM_NOW, sim_settings
-    from vectorflow.ingest import SeriesUnit, ingest_series
+    from vectorflow.pipelines.candles import SeriesUnit, ingest_series
     from vectorflow.timeframes import parse_time
 
     settings = sim_settings(sim, data_dir)

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from tests.conftest import sim_settings
-from vectorflow.ingest import SeriesUnit, ingest_series
+from vectorflow.pipelines.candles import SeriesUnit, ingest_series
 from vectorflow.lake.catalog import connect, refresh_catalog
 from vectorflow.lake.files import write_atomic
 from vectorflow.lake.schema import CANDLES

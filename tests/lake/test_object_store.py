@@ -174,7 +174,7 @@ class StallingProxy:
 WRITER = textwrap.dedent(
     """
     import sys
-    from vectorflow.ingest import SeriesUnit, ingest_series
+    from vectorflow.pipelines.candles import SeriesUnit, ingest_series
     from vectorflow.settings import load_settings
     settings = load_settings()
     unit = SeriesUnit("binance", "spot", "BTC/USDT", "1h")
@@ -241,7 +241,7 @@ def test_a_writer_killed_mid_write_leaves_nothing_visible(
 TWIN = textwrap.dedent(
     """
     import pathlib, sys, time
-    from vectorflow.ingest import SeriesUnit, ingest_series
+    from vectorflow.pipelines.candles import SeriesUnit, ingest_series
     from vectorflow.settings import load_settings
     settings = load_settings()
     settings.lake_dir  # connect first: both writers then start together

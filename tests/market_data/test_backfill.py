@@ -9,8 +9,8 @@ import textwrap
 import duckdb
 
 from tests.conftest import sim_env, sim_settings
-from vectorflow.backfill import Progress, backfill_series, expected_candles
-from vectorflow.ingest import SeriesUnit
+from vectorflow.pipelines.backfill import Progress, backfill_series, expected_candles
+from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.lake.scan import snapshot_glob
 from vectorflow.lake.schema import CANDLES
 
@@ -20,8 +20,8 @@ COLUMNS = "open_time, open, high, low, close, volume, quote_volume, trades, take
 
 KILLED = textwrap.dedent("""
     import os, signal, sys
-    import vectorflow.backfill as backfill
-    from vectorflow.ingest import SeriesUnit
+    import vectorflow.pipelines.backfill as backfill
+    from vectorflow.pipelines.candles import SeriesUnit
     from vectorflow.settings import load_settings
     backfill.BACKFILL_FLUSH_ROWS = 2000
     unit = SeriesUnit("binance", "linear", "BTC/USDT:USDT", "1m")

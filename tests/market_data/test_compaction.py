@@ -10,12 +10,12 @@ import duckdb
 import pyarrow as pa
 
 from tests.conftest import query_catalog, run_cli, sim_env, sim_settings
-from vectorflow.ingest import SeriesUnit, ingest_series
+from vectorflow.pipelines.candles import SeriesUnit, ingest_series
 from vectorflow.lake.catalog import connect, execute_retrying, refresh_catalog
 from vectorflow.lake.compact import compact_lake, compact_partition
 from vectorflow.lake.files import data_files, write_atomic
 from vectorflow.lake.schema import CANDLES
-from vectorflow.market_data import MarketUnit, ingest_market_unit
+from vectorflow.pipelines.market_data import MarketUnit, ingest_market_unit
 from vectorflow.timeframes import parse_time
 
 MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import query_catalog, sim_settings
-from vectorflow.ingest import SeriesUnit, ingest_series
+from vectorflow.pipelines.candles import SeriesUnit, ingest_series
 
 HOUR = 3_600_000
 DAY = 24 * HOUR

@@ -14,7 +14,7 @@ from vectorflow.exchanges.open_interest import fetch_open_interest
 from vectorflow.exchanges.orderbook import fetch_order_book
 from vectorflow.lake.scan import snapshot_glob
 from vectorflow.lake.schema import FUNDING_RATES
-from vectorflow.market_data import MarketUnit, ingest_market_unit
+from vectorflow.pipelines.market_data import MarketUnit, ingest_market_unit
 from vectorflow.sim.derivatives import interval_change
 
 DAY = 86_400_000

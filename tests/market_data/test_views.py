@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import query_catalog, sim_settings
-from vectorflow.ingest import SeriesUnit, ingest_series
+from vectorflow.pipelines.candles import SeriesUnit, ingest_series
 from vectorflow.lake.scan import snapshot_glob
 from vectorflow.lake.schema import DATASETS
-from vectorflow.market_data import MarketUnit, ingest_market_unit
+from vectorflow.pipelines.market_data import MarketUnit, ingest_market_unit
 
 HOUR = 3_600_000
 

@@ -19,7 +19,7 @@ import yaml
 
 from tests.conftest import SIM_NOW, query_catalog, sim_settings
 from tests.ops.helpers import deployments, postgres_server, running_stack, trigger, wait_run
-from vectorflow.ingest import SeriesUnit, ingest_series
+from vectorflow.pipelines.candles import SeriesUnit, ingest_series
 from vectorflow.timeframes import ms_to_iso, parse_time
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import SIM_NOW, sim_settings
 from vectorflow.cli import INVALID, main
-from vectorflow.ingest import SeriesUnit, ingest_series
+from vectorflow.pipelines.candles import SeriesUnit, ingest_series
 from vectorflow.resilience.guard import guard_for
 from vectorflow.timeframes import ms_to_iso, parse_time
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from vectorflow.ingest import SeriesUnit
+from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.lake.files import partition_dir, write_atomic
 from vectorflow.lake.schema import CANDLES
 from vectorflow.playbooks.config import PlaybookSettings

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.playbooks.conftest import AS_OF, CANARY, HOUR, make_candles, store_candles
-from vectorflow.ingest import SeriesUnit
+from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.timeframes import ms_to_iso
 
 SERIES = [

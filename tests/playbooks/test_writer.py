@@ -16,7 +16,7 @@ from tests.playbooks.conftest import (
     llm_config,
     make_candles,
 )
-from vectorflow.ingest import SeriesUnit
+from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.playbooks.budget import TokenBudget, estimate_tokens
 from vectorflow.playbooks.client import GrokClient
 from vectorflow.playbooks.config import PlaybookSettings

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pandas  # noqa: F401 - imported by the first Parquet write otherwise: do it before "ready"
 import pyarrow.compute  # noqa: F401
 
-from vectorflow.ingest import SeriesUnit, ingest_series
+from vectorflow.pipelines.candles import SeriesUnit, ingest_series
 from vectorflow.settings import load_settings
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SIM_NOW
-from vectorflow.ingest import SeriesUnit, UnitReport, ingest_series
+from vectorflow.pipelines.candles import SeriesUnit, UnitReport, ingest_series
 from vectorflow.lake.catalog import connect, refresh_catalog
 from vectorflow.settings import Settings, load_settings
 from vectorflow.sim import ExchangeSimulator

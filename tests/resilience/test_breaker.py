@@ -11,7 +11,7 @@ import vectorflow.resilience.guard as guard_module
 from tests.resilience.conftest import BINANCE, BYBIT, KLINES, run_backfill
 from vectorflow.cli import main
 from vectorflow.errors import CircuitOpen, ExchangeUnavailable
-from vectorflow.ingest import SeriesUnit, ingest_series
+from vectorflow.pipelines.candles import SeriesUnit, ingest_series
 from vectorflow.resilience.breaker import Breakers
 from vectorflow.resilience.store import StateStore
 

@@ -12,7 +12,7 @@ import math
 import time
 
 from tests.resilience.conftest import run_backfill
-from vectorflow.ingest import SeriesUnit, ingest_series
+from vectorflow.pipelines.candles import SeriesUnit, ingest_series
 from vectorflow.sim.limits import Limits
 
 BUDGET, PAGES_PER_WINDOW = 2400, 2400 // 5

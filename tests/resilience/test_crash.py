@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from tests.resilience.conftest import Lab, lake_rows, run_backfill, timed_backfill, write_settings
-from vectorflow.ingest import SeriesUnit, ingest_series
+from vectorflow.pipelines.candles import SeriesUnit, ingest_series
 from vectorflow.settings import load_settings
 
 UNIT = SeriesUnit("binance", "spot", "BTC/USDT", "1m")

@@ -11,7 +11,7 @@ import requests
 
 from tests.resilience.conftest import KLINES, run_backfill
 from vectorflow.exchanges.specs import exchange_spec
-from vectorflow.ingest import SeriesUnit, ingest_series
+from vectorflow.pipelines.candles import SeriesUnit, ingest_series
 from vectorflow.resilience.guard import Guard
 from vectorflow.sim.limits import Limits
 

@@ -9,7 +9,7 @@ import pytest
 from tests.ops.helpers import postgres_server
 from tests.resilience.conftest import BINANCE, BYBIT, KLINES, environment, write_settings
 from vectorflow.errors import ExchangeUnavailable, InvalidInput
-from vectorflow.ingest import SeriesUnit, ingest_series
+from vectorflow.pipelines.candles import SeriesUnit, ingest_series
 from vectorflow.settings import load_settings
 
 

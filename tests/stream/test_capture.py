@@ -12,7 +12,7 @@ from tests.stream.conftest import (
     stored_snapshots,
     stream_settings,
 )
-from vectorflow.orderbook_stream import capture_order_book
+from vectorflow.pipelines.orderbook_stream import capture_order_book
 
 DEPTH = 20
 

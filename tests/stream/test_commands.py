@@ -10,7 +10,7 @@ from tests.conftest import query_catalog, run_cli
 from tests.stream.conftest import stream_env, stream_settings
 from vectorflow.lake.files import partition_dir, write_atomic
 from vectorflow.lake.schema import ORDERBOOK_LEVELS
-from vectorflow.market_data import MarketUnit, ingest_market_unit
+from vectorflow.pipelines.market_data import MarketUnit, ingest_market_unit
 
 ARGS = ["capture-orderbook", "--exchange", "bybit", "--market", "linear"]
 

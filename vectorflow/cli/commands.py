@@ -17,7 +17,7 @@ from vectorflow.cli import (
     prefect_environment,
 )
 from vectorflow.errors import InvalidInput
-from vectorflow.output import format_rows
+from vectorflow.cli.output import format_rows
 from vectorflow.settings import load_settings
 
 UNIT_COLUMNS = [
@@ -58,7 +58,7 @@ def _run_ingest_flow(data_dir: str | None, **parameters) -> int:
 
 def ingest(args: argparse.Namespace) -> int:
     """`vectorflow ingest`: validate the request, then run the ingest flow."""
-    from vectorflow.ingest import plan_ingest
+    from vectorflow.pipelines.candles import plan_ingest
 
     series = load_settings(args.data_dir).series  # a malformed file is invalid input: exit 2
     parameters = dict(

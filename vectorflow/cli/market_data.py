@@ -7,7 +7,7 @@ import sys
 
 from vectorflow.cli import INVALID, OK, UNITS_FAILED, command_parser, prefect_environment
 from vectorflow.errors import InvalidInput
-from vectorflow.output import format_rows
+from vectorflow.cli.output import format_rows
 from vectorflow.settings import load_settings
 
 MARKET_COLUMNS = [
@@ -74,7 +74,7 @@ def _series_options(parser: argparse.ArgumentParser) -> None:
 
 def market_data(args: argparse.Namespace) -> int:
     """`vectorflow market-data`: order books, open interest and funding into the lake."""
-    from vectorflow.market_data import MARKET_DATASETS, plan_market_data
+    from vectorflow.pipelines.market_data import MARKET_DATASETS, plan_market_data
 
     series = load_settings(args.data_dir).series
     picked = series.pick(args.exchange, args.market, args.symbol)
@@ -127,8 +127,8 @@ def _progress_bar():
 
 def backfill(args: argparse.Namespace) -> int:
     """`vectorflow backfill`: a long candle history with progress; rerun to resume."""
-    from vectorflow.backfill import LISTENERS
-    from vectorflow.ingest import plan_ingest
+    from vectorflow.pipelines.backfill import LISTENERS
+    from vectorflow.pipelines.candles import plan_ingest
 
     series = load_settings(args.data_dir).series
     parameters = dict(

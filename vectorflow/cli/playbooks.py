@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from vectorflow.cli import INVALID, OK, UNITS_FAILED, command_parser, prefect_environment
-from vectorflow.output import format_rows
+from vectorflow.cli.output import format_rows
 from vectorflow.settings import load_settings
 
 
@@ -62,7 +62,7 @@ def render_playbook(record) -> str:
 
 def playbook(args: argparse.Namespace) -> int:
     """`vectorflow playbook`: write the playbooks of the given series and print them."""
-    from vectorflow.ingest import plan_ingest
+    from vectorflow.pipelines.candles import plan_ingest
     from vectorflow.playbooks.store import read_playbooks
     from vectorflow.timeframes import parse_time
 

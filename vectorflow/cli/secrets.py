@@ -12,7 +12,7 @@ import getpass
 import sys
 
 from vectorflow.cli import INVALID, OK, command_parser, prefect_environment
-from vectorflow.output import format_rows
+from vectorflow.cli.output import format_rows
 from vectorflow.secrets import REDACTOR, SECRETS, secret_name
 
 

@@ -61,9 +61,9 @@ def describe(row: dict, events: pd.DataFrame) -> str:
 
 def signals(args: argparse.Namespace) -> int:
     """Update the stored signals of one series and print them at `--as-of` (default: latest)."""
-    from vectorflow.ingest import plan_ingest
+    from vectorflow.pipelines.candles import plan_ingest
     from vectorflow.lake.catalog import read_view, refresh_catalog
-    from vectorflow.signal_store import update_signals
+    from vectorflow.pipelines.signals import update_signals
     from vectorflow.timeframes import ms_to_iso, parse_time
 
     settings = load_settings(args.data_dir)

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from vectorflow.cli import OK, UNITS_FAILED, command_parser
-from vectorflow.output import format_rows
+from vectorflow.cli.output import format_rows
 from vectorflow.settings import load_settings
 
 CAPTURE_COLUMNS = [
@@ -28,7 +28,7 @@ def capture_orderbook(args: argparse.Namespace) -> int:
     """`vectorflow capture-orderbook`: a bounded stream capture into orderbook_levels."""
     from vectorflow.errors import CircuitOpen
     from vectorflow.lake.catalog import refresh_catalog
-    from vectorflow.orderbook_stream import capture_order_book, check_capture
+    from vectorflow.pipelines.orderbook_stream import capture_order_book, check_capture
 
     check_capture(args.exchange, args.market, args.seconds, args.depth, args.every)
     settings = load_settings(args.data_dir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, replace
 
-from vectorflow.ingest import SeriesUnit
+from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.playbooks.contract import Playbook
 from vectorflow.timeframes import ms_to_iso
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from vectorflow.errors import CircuitOpen, PermanentError, TransientError
-from vectorflow.ingest import SeriesUnit
+from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.playbooks.budget import TokenBudget, estimate_tokens
 from vectorflow.playbooks.client import Completion, GrokClient
 from vectorflow.playbooks.config import PlaybookSettings

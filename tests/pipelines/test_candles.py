@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import sim_env, sim_settings
 from vectorflow.errors import PermanentError
-from vectorflow.ingest import SeriesUnit, ingest_series
+from vectorflow.pipelines.candles import SeriesUnit, ingest_series
 from vectorflow.lake.catalog import connect, refresh_catalog
 from vectorflow.lake.files import TMP_SUFFIX
 from vectorflow.timeframes import timeframe_ms
@@ -138,7 +138,7 @@ def test_concurrent_overlapping_runs_leave_unique_keys_in_the_view(fresh_sim, da
 CRASH = textwrap.dedent("""
     import os, sys
     import vectorflow.lake.files as files
-    from vectorflow.ingest import SeriesUnit, ingest_series
+    from vectorflow.pipelines.candles import SeriesUnit, ingest_series
     from vectorflow.settings import load_settings
     real_replace = os.replace
     def crash(src, dst):

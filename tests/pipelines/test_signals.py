@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 
 from tests.conftest import sim_settings
-from vectorflow.ingest import SeriesUnit, ingest_series
+from vectorflow.pipelines.candles import SeriesUnit, ingest_series
 from vectorflow.lake.catalog import connect, read_view, refresh_catalog
-from vectorflow.signal_store import update_signals
+from vectorflow.pipelines.signals import update_signals
 from vectorflow.signals import signals_at
 from vectorflow.timeframes import timeframe_ms
 

@@ -1,6 +1,6 @@
 """Order books, open interest and funding as library code: plan the units, land each one.
 
-Every unit lands or fails alone, like a candle series (`vectorflow.ingest`):
+Every unit lands or fails alone, like a candle series (`vectorflow.pipelines.candles`):
 
 - `orderbook_levels`: one snapshot of the top N levels per side, per (exchange, market, symbol);
 - `open_interest`: the history of a perpetual at one period, incremental, within Binance's
@@ -29,7 +29,7 @@ from vectorflow.exchanges import open_interest as fx_oi
 from vectorflow.exchanges.client import connect, market_of
 from vectorflow.exchanges.clock import exchange_clock
 from vectorflow.exchanges.orderbook import DEFAULT_LEVELS, book_table, fetch_order_book
-from vectorflow.ingest import plan_ingest
+from vectorflow.pipelines.candles import plan_ingest
 from vectorflow.lake import store
 from vectorflow.lake.coverage import SeriesKey, empty_spans, record_empty, windows_to_fetch
 from vectorflow.lake.files import partition_dir, stored_range

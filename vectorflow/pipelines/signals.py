@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from vectorflow.ingest import SeriesUnit
+from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.lake.catalog import read_view, view_definitions
 from vectorflow.lake.files import partition_dir, safe_component, stored_range, write_atomic
 from vectorflow.lake.schema import SIGNALS, TRAP_EVENTS, Dataset

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from vectorflow.exchanges.client import connect, market_of
 from vectorflow.exchanges.clock import exchange_clock
-from vectorflow.ingest import SeriesUnit, UnitReport, ingest_series
+from vectorflow.pipelines.candles import SeriesUnit, UnitReport, ingest_series
 from vectorflow.lake.coverage import SeriesKey, windows_to_fetch
 from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import CANDLES
