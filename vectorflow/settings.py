@@ -62,9 +62,22 @@ EXCHANGES: tuple[str, ...] = ("binance", "bybit")
 
 class _ExchangeFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str | None = None
-    ws_url: str | None = None
-    urls: dict[str, str] = Field(default_factory=dict)
+    url: str | None = Field(
+        default=None,
+        description="Base URL replacing the scheme and host of every REST endpoint of this "
+        "exchange, paths kept (a proxy, a testnet, the simulator). Environment: "
+        "VECTORFLOW_BINANCE_URL, VECTORFLOW_BYBIT_URL.",
+    )
+    ws_url: str | None = Field(
+        default=None,
+        description="The same for its WebSocket streams (capture-orderbook). Environment: "
+        "VECTORFLOW_BINANCE_WS_URL, VECTORFLOW_BYBIT_WS_URL.",
+    )
+    urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="Whole URLs per ccxt API group, applied after `url` (testnets with a host "
+        'per group), e.g. fapiPublic = "https://testnet.binancefuture.com/fapi/v1".',
+    )
 
     @field_validator("url")
     @classmethod
@@ -84,7 +97,12 @@ SIGNAL_TIMEFRAMES = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1
 
 class _NotificationsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    webhook_url: str | None = None
+    webhook_url: str | None = Field(
+        default=None,
+        description="Where `vectorflow up` has Prefect post every failed or crashed flow run "
+        "(a Slack incoming webhook or any http(s) endpoint). Environment: "
+        "VECTORFLOW_WEBHOOK_URL.",
+    )
 
     @field_validator("webhook_url")
     @classmethod
@@ -104,12 +122,36 @@ def check_webhook_url(value: str, *, name: str) -> str:
 
 class _SettingsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    workers: int = Field(default=4, ge=1, le=64)
-    markets_cache_hours: float = Field(default=24.0, ge=0)
-    request_timeout_seconds: float = Field(default=10.0, gt=0)
-    flush_rows: int = Field(default=200_000, ge=1000)
-    signal_timeframes: list[str] = Field(default_factory=lambda: list(SIGNAL_TIMEFRAMES))
-    tpo_row_sizes: dict[str, float] = Field(default_factory=dict)
+    workers: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Units (one series each) fetched at once. Environment: VECTORFLOW_WORKERS.",
+    )
+    markets_cache_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="How long an exchange's market list is reused from the cache before it is "
+        "loaded again.",
+    )
+    request_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Connect and read timeout of every exchange request."
+    )
+    flush_rows: int = Field(
+        default=200_000,
+        ge=1000,
+        description="Candles buffered per series before they are written to the lake.",
+    )
+    signal_timeframes: list[str] = Field(
+        default_factory=lambda: list(SIGNAL_TIMEFRAMES),
+        description="Timeframes whose series get signals after each ingest (finer candles "
+        "still feed their TPO profiles).",
+    )
+    tpo_row_sizes: dict[str, float] = Field(
+        default_factory=dict,
+        description='TPO row size per unified symbol, e.g. "BTC/USDT" = 10; a symbol not '
+        "listed gets one derived from its price.",
+    )
 
     @field_validator("tpo_row_sizes")
     @classmethod
@@ -119,13 +161,33 @@ class _SettingsFile(BaseModel):
                 raise ValueError(f"TPO row size of {symbol!r} must be positive, got {size}")
         return value
 
-    series: SeriesSettings = Field(default_factory=SeriesSettings)
-    exchanges: dict[str, _ExchangeFile] = Field(default_factory=dict)
-    resilience: ResilienceFile = Field(default_factory=ResilienceFile)
-    backtest: BacktestConfig = Field(default_factory=BacktestConfig)
-    playbooks: PlaybookSettings = Field(default_factory=PlaybookSettings)
-    lake: LakeSettings = Field(default_factory=LakeSettings)
-    notifications: _NotificationsFile = Field(default_factory=_NotificationsFile)
+    series: SeriesSettings = Field(
+        default_factory=SeriesSettings,
+        description="What is collected when no parameter or option names other series.",
+    )
+    exchanges: dict[str, _ExchangeFile] = Field(
+        default_factory=dict,
+        description="Where each exchange is reached, by name (binance, bybit).",
+    )
+    resilience: ResilienceFile = Field(
+        default_factory=ResilienceFile,
+        description="Retries, circuit breakers, waits and rate budgets.",
+    )
+    backtest: BacktestConfig = Field(
+        default_factory=BacktestConfig,
+        description="Costs, grids, splits and series of the backtests.",
+    )
+    playbooks: PlaybookSettings = Field(
+        default_factory=PlaybookSettings,
+        description="How playbooks are written, checked and graded.",
+    )
+    lake: LakeSettings = Field(
+        default_factory=LakeSettings,
+        description="Where the lake is, how small files are merged, how long rows are kept.",
+    )
+    notifications: _NotificationsFile = Field(
+        default_factory=_NotificationsFile, description="Messages about failed runs."
+    )
 
     @field_validator("signal_timeframes")
     @classmethod
