@@ -67,18 +67,14 @@ def endpoints() -> str:
 
 
 def _numbers(values: frozenset[int]) -> str:
-    """Integers as ranges: 408, 425, 500–599."""
-    out, run = [], []
+    """Integers as ranges: 408, 425, 500–599 (negative codes are listed one by one)."""
+    runs: list[list[int]] = []
     for value in sorted(values):
-        if run and value == run[-1] + 1 and value > 0:  # negative codes are listed one by one
-            run.append(value)
-            continue
-        if run:
-            out.append(f"{run[0]}–{run[-1]}" if len(run) > 2 else ", ".join(map(str, run)))
-        run = [value]
-    if run:
-        out.append(f"{run[0]}–{run[-1]}" if len(run) > 2 else ", ".join(map(str, run)))
-    return ", ".join(out)
+        if runs and value == runs[-1][-1] + 1 and value > 0:
+            runs[-1].append(value)
+        else:
+            runs.append([value])
+    return ", ".join(f"{r[0]}–{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)
 
 
 def _condition(rule: Rule) -> str:

@@ -32,7 +32,7 @@ def render(_argument: str | None = None) -> str:
     """One row per deployment: name, cron (UTC), what it does, what happens to an overlap."""
     spec = yaml.safe_load(PREFECT_YAML.read_text(encoding="utf-8"))
     lines = [
-        "| deployment | schedule (cron, UTC) | what it does | a run due while one runs is |",
+        "| deployment | schedule (cron, UTC) | what it does | an overlapping run is |",
         "|---|---|---|---|",
     ]
     for deployment in spec["deployments"]:
