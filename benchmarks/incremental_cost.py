@@ -49,13 +49,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root (f
 import pyarrow.parquet as pq  # noqa: E402
 
 import vectorflow.exchanges.client as vf_client  # noqa: E402
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series  # noqa: E402
 from vectorflow.lake.files import data_files, stored_range  # noqa: E402
+from vectorflow.pipelines.candles import ingest_series  # noqa: E402
 from vectorflow.settings import load_settings  # noqa: E402
 from vectorflow.sim import ExchangeSimulator  # noqa: E402
 from vectorflow.timeframes import floor_ms, ms_to_iso, parse_time  # noqa: E402
+from vectorflow.units import Unit  # noqa: E402
 
-UNIT = SeriesUnit(**UNIT_ARGS)
+UNIT = Unit(**UNIT_ARGS)
 
 
 def kline_requests(sim: ExchangeSimulator) -> int:
@@ -82,7 +83,7 @@ def build(
             since = first_open + (first_run - 1) * per_run * STEP if k == first_run else None
             settings = load_settings(data_dir, env={"VECTORFLOW_BINANCE_URL": sim.url})
             report = ingest_series(UNIT, since, sim.now_ms(), settings, clock=sim.now_ms)
-            assert report.rows_written == per_run and report.gaps == 0, report
+            assert report.rows_written == per_run and report.detail["gaps"] == 0, report
     assert sim.now_ms() == end_ms
     print(
         f"built both data dirs by {sum(runs.values())} incremental runs in "

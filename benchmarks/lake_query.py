@@ -40,20 +40,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import duckdb  # noqa: E402
 
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series  # noqa: E402
 from vectorflow.lake import store  # noqa: E402
 from vectorflow.lake.catalog import connect, refresh_catalog  # noqa: E402
 from vectorflow.lake.compact import compact_lake, partition_folders  # noqa: E402
 from vectorflow.lake.schema import CANDLES  # noqa: E402
+from vectorflow.pipelines.candles import ingest_series  # noqa: E402
 from vectorflow.settings import load_settings  # noqa: E402
 from vectorflow.sim import ExchangeSimulator  # noqa: E402
 from vectorflow.timeframes import parse_time  # noqa: E402
+from vectorflow.units import Unit  # noqa: E402
 
 TARGET_BEFORE, TARGET_AFTER = 3.0, 1.2
 END = "2026-06-01T00:00:30Z"
 MINUTE, DAY = 60_000, 86_400_000
 UNITS = [
-    SeriesUnit(exchange, market, symbol, "1m")
+    Unit(exchange, market, symbol, "1m")
     for exchange in ("binance", "bybit")
     for market, symbol in (("spot", "BTC/USDT"), ("linear", "BTC/USDT:USDT"))
 ]

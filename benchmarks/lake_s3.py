@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Lake on S3 vs on local disk: ingest throughput (candles/s) through the library's ingest.
 
-Both sides run exactly the same work through `vectorflow.pipelines.candles.ingest_series`: four series
-of 1m candles (Binance and Bybit, spot and perpetual BTC/USDT), a first run of `--days` days
+Both sides run exactly the same work through
+`vectorflow.pipelines.candles.ingest_series`: four series of 1m candles (Binance and Bybit, spot and perpetual BTC/USDT), a first run of `--days` days
 (one file per series), then `--runs` incremental runs of `--minutes` candles per series (the
 simulator's clock advanced between runs, as a scheduled deployment sees it). Every incremental
 run lands one new small file per series, and ingest merges a period's small files once there
@@ -69,18 +69,19 @@ import duckdb  # noqa: E402
 import pyarrow.fs as pafs  # noqa: E402
 
 import vectorflow.lake.store as lake_store  # noqa: E402
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series  # noqa: E402
 from vectorflow.lake.catalog import connect, refresh_catalog  # noqa: E402
 from vectorflow.lake.compact import compact_lake  # noqa: E402
+from vectorflow.pipelines.candles import ingest_series  # noqa: E402
 from vectorflow.settings import load_settings  # noqa: E402
 from vectorflow.sim import ExchangeSimulator  # noqa: E402
 from vectorflow.sim.s3 import LocalS3  # noqa: E402
 from vectorflow.timeframes import ms_to_iso, parse_time  # noqa: E402
+from vectorflow.units import Unit  # noqa: E402
 
 END = "2026-06-01T00:00:30Z"
 MINUTE, DAY = 60_000, 86_400_000
 UNITS = [
-    SeriesUnit(exchange, market, symbol, "1m")
+    Unit(exchange, market, symbol, "1m")
     for exchange in ("binance", "bybit")
     for market, symbol in (("spot", "BTC/USDT"), ("linear", "BTC/USDT:USDT"))
 ]
@@ -163,7 +164,7 @@ def ingest(
     plain: list[tuple[float, int]] = []  # incremental unit runs: (seconds, S3 requests)
     merging: list[tuple[float, int]] = []  # ... those that also merged small files
 
-    def one(unit: SeriesUnit, since: int | None) -> None:
+    def one(unit: Unit, since: int | None) -> None:
         nonlocal rows, requests
         files, asked, started = writes.count, s3req.total(), time.perf_counter()
         report = ingest_series(unit, since, sim.now_ms(), settings, clock=sim.now_ms)

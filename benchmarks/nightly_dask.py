@@ -125,13 +125,13 @@ def settings_file(dask_address: str) -> str:
 
 def store_signals(data_dir: Path) -> None:
     """What the nightly's signals refresh leaves: every series' signals in the lake."""
-    from vectorflow.pipelines.candles import SeriesUnit
-    from vectorflow.settings import load_settings
     from vectorflow.pipelines.signals import update_signals
+    from vectorflow.settings import load_settings
+    from vectorflow.units import Unit
 
     settings = load_settings(data_dir, env={})
     for exchange, market, base, timeframe in series_list():
-        update_signals(SeriesUnit(exchange, market, unified(base, market), timeframe), settings)
+        update_signals(Unit(exchange, market, unified(base, market), timeframe), settings)
 
 
 def fresh_copy(template: Path, target: Path, dask_address: str) -> Path:

@@ -12,12 +12,13 @@ import pyarrow as pa
 import pytest
 
 from tests.conftest import sim_settings
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series
 from vectorflow.lake.catalog import connect, refresh_catalog
 from vectorflow.lake.files import write_atomic
 from vectorflow.lake.schema import CANDLES
+from vectorflow.pipelines.candles import ingest_series
+from vectorflow.units import Unit
 
-UNIT = SeriesUnit("bybit", "spot", "BTC/USDT", "1h")
+UNIT = Unit("bybit", "spot", "BTC/USDT", "1h")
 
 
 def _count(data_dir: Path, sql: str = "SELECT count(*) FROM candles") -> int:

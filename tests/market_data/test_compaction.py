@@ -10,13 +10,14 @@ import duckdb
 import pyarrow as pa
 
 from tests.conftest import query_catalog, run_cli, sim_env, sim_settings
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series
 from vectorflow.lake.catalog import connect, execute_retrying, refresh_catalog
 from vectorflow.lake.compact import compact_lake, compact_partition
 from vectorflow.lake.files import data_files, write_atomic
 from vectorflow.lake.schema import CANDLES
-from vectorflow.pipelines.market_data import MarketUnit, ingest_market_unit
+from vectorflow.pipelines.candles import ingest_series
+from vectorflow.pipelines.market_data import ingest_market_unit
 from vectorflow.timeframes import parse_time
+from vectorflow.units import Unit
 
 MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 VALUES = "exchange, market, symbol, timeframe, open_time, open, high, low, close, volume"
@@ -65,7 +66,7 @@ def test_compaction_during_a_concurrent_ingest_loses_and_duplicates_nothing(
     # every 50 ms kept each period under 8 and the append-time merge never ran here)
     settings = _with_lake(sim_settings(fresh_sim, data_dir), delete_grace_seconds=1.0,
                           merge_files=3)  # fmt: skip
-    unit = SeriesUnit("binance", "linear", "BTC/USDT:USDT", "1m")
+    unit = Unit("binance", "linear", "BTC/USDT:USDT", "1m")
     start = parse_time("2026-05-31T18:00:00Z")  # the run crosses into June: May gets compacted
     fresh_sim.set_now(start + 4 * HOUR + 30_000)
     ingest_series(unit, start, fresh_sim.now_ms(), settings, clock=fresh_sim.now_ms)
@@ -113,7 +114,7 @@ def test_compaction_during_a_concurrent_ingest_loses_and_duplicates_nothing(
 
 def test_compaction_never_merges_across_a_hole_nobody_fetched(fresh_sim, data_dir):
     settings = _with_lake(sim_settings(fresh_sim, data_dir), delete_grace_seconds=0)
-    unit = SeriesUnit("bybit", "spot", "BTC/USDT", "1h")
+    unit = Unit("bybit", "spot", "BTC/USDT", "1h")
     t0 = parse_time("2026-05-02T00:00:00Z")
     ingest_series(unit, t0, t0 + 30 * HOUR, settings, clock=fresh_sim.now_ms)
     ingest_series(unit, t0 + 40 * HOUR, t0 + 60 * HOUR, settings, clock=fresh_sim.now_ms)
@@ -162,11 +163,11 @@ def test_the_view_deduplicates_only_overlapping_files_newest_first(data_dir):
 
 def test_retention_drops_old_order_book_days(fresh_sim, data_dir):
     settings = _with_lake(sim_settings(fresh_sim, data_dir), delete_grace_seconds=0)
-    unit = MarketUnit("orderbook_levels", "bybit", "linear", "BTC/USDT:USDT", "10")
+    unit = Unit("bybit", "linear", "BTC/USDT:USDT", None, "orderbook_levels")
     now = fresh_sim.now_ms()
     for days_ago in (40, 35, 2, 0):
         fresh_sim.set_now(now - days_ago * DAY)
-        ingest_market_unit(unit, None, fresh_sim.now_ms(), settings, clock=fresh_sim.now_ms)
+        ingest_market_unit(unit, None, fresh_sim.now_ms(), settings, 10, clock=fresh_sim.now_ms)
     (books,) = query_catalog(data_dir, "SELECT count(DISTINCT snapshot_time) FROM orderbook_levels")
     assert books == (4,)
     compact_lake(settings, ["orderbook_levels"], now=now)
@@ -184,7 +185,7 @@ def test_prune_before_and_delete_a_series_from_the_command_line(sim, data_dir):
     settings = sim_settings(sim, data_dir)
     now = sim.now_ms()
     for exchange in ("binance", "bybit"):
-        unit = SeriesUnit(exchange, "linear", "BTC/USDT:USDT", "1h")
+        unit = Unit(exchange, "linear", "BTC/USDT:USDT", "1h")
         ingest_series(unit, now - 10 * DAY, now, settings, clock=sim.now_ms)
     env = sim_env(sim, data_dir)
     cutoff = now // DAY * DAY - 3 * DAY
@@ -213,7 +214,7 @@ def test_prune_before_and_delete_a_series_from_the_command_line(sim, data_dir):
 
 def test_this_years_file_absorbs_each_month_that_closes_while_queries_run(fresh_sim, data_dir):
     settings = _with_lake(sim_settings(fresh_sim, data_dir), delete_grace_seconds=0)
-    unit = SeriesUnit("bybit", "spot", "BTC/USDT", "1h")
+    unit = Unit("bybit", "spot", "BTC/USDT", "1h")
     folder_glob = "lake/candles/*/*/*/timeframe=1h"
     t0, t1 = parse_time("2026-04-10T00:00:00Z"), parse_time("2026-05-31T12:00:00Z")
     ingest_series(unit, t0, t1, settings, clock=fresh_sim.now_ms)

@@ -9,19 +9,19 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.lake.files import partition_dir, write_atomic
 from vectorflow.lake.schema import CANDLES
 from vectorflow.playbooks.config import PlaybookSettings
 from vectorflow.playbooks.inputs import symbol_id
 from vectorflow.resilience.retry import RetryPolicy
 from vectorflow.sim.llm import FakeLLM
+from vectorflow.units import Unit
 
 HOUR = 3_600_000
 #: as_of of the hand-made series: a candle close time (2026-05-28T20:00:00Z)
 AS_OF = 1_780_000_000_000 // HOUR * HOUR
 CANARY = "xai-CANARY-7f3d9c2b1a"
-UNIT = SeriesUnit("binance", "spot", "BTC/USDT", "1h")
+UNIT = Unit("binance", "spot", "BTC/USDT", "1h")
 FAST_RETRY = RetryPolicy(attempts=3, base_seconds=0.01, max_seconds=0.05)
 
 
@@ -60,7 +60,7 @@ def make_candles(
 
 
 def store_candles(
-    lake: Path, unit: SeriesUnit, candles: pd.DataFrame, ingested_at: int = AS_OF
+    lake: Path, unit: Unit, candles: pd.DataFrame, ingested_at: int = AS_OF
 ) -> None:
     """Land hand-made candles in the lake as the ingest would (pinned schema, atomic file)."""
     n = len(candles)

@@ -16,7 +16,6 @@ from tests.playbooks.conftest import (
     llm_config,
     make_candles,
 )
-from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.playbooks.budget import TokenBudget, estimate_tokens
 from vectorflow.playbooks.client import GrokClient
 from vectorflow.playbooks.config import PlaybookSettings
@@ -30,6 +29,7 @@ from vectorflow.playbooks.writer import WriteContext, playbooks_for
 from vectorflow.resilience.breaker import Breakers
 from vectorflow.resilience.store import StateStore
 from vectorflow.sim.llm import Reply
+from vectorflow.units import Unit
 
 CANDLES = make_candles()
 LAST = float(CANDLES["close"].iloc[-1])
@@ -46,7 +46,7 @@ SIGNALS = {
 }
 
 
-def inputs(unit: SeriesUnit = UNIT, candles=CANDLES, signals=SIGNALS):
+def inputs(unit: Unit = UNIT, candles=CANDLES, signals=SIGNALS):
     return build_inputs(unit, candles, AS_OF, signals)
 
 
@@ -180,7 +180,7 @@ def test_the_token_budget_stops_new_requests(llm, data_dir):
     text = payload_text(build_payload(inputs()))
     one_request = estimate_tokens(SYSTEM_PROMPT, text)
     ctx = context(llm, data_dir / "lake", budget=one_request + 10)
-    units = [SeriesUnit("binance", "spot", s, "1h") for s in ("BTC/USDT", "ETH/USDT", "SOL/USDT")]
+    units = [Unit("binance", "spot", s, "1h") for s in ("BTC/USDT", "ETH/USDT", "SOL/USDT")]
     statuses = [run(ctx, inputs(unit))[0].status for unit in units]
     assert statuses == ["ok", "skipped_budget", "skipped_budget"]
     assert len(llm.chat_requests) == 1
@@ -223,7 +223,7 @@ def test_an_open_breaker_sends_nothing_and_the_rules_answer(llm, data_dir):
     failed = run(ctx)
     assert [r.status for r in failed] == ["error", "ok"]  # the failure opens the breaker
     asked = len(llm.chat_requests)
-    after = run(ctx, inputs(SeriesUnit("bybit", "spot", "BTC/USDT", "1h")))
+    after = run(ctx, inputs(Unit("bybit", "spot", "BTC/USDT", "1h")))
     assert [(r.source, r.status) for r in after] == [("rules", "ok")]
     assert len(llm.chat_requests) == asked  # nothing reached the server
     assert breaker.is_open()

@@ -10,7 +10,8 @@ from tests.conftest import query_catalog, run_cli
 from tests.stream.conftest import stream_env, stream_settings
 from vectorflow.lake.files import partition_dir, write_atomic
 from vectorflow.lake.schema import ORDERBOOK_LEVELS
-from vectorflow.pipelines.market_data import MarketUnit, ingest_market_unit
+from vectorflow.pipelines.market_data import ingest_market_unit
+from vectorflow.units import Unit
 
 ARGS = ["capture-orderbook", "--exchange", "bybit", "--market", "linear"]
 
@@ -58,8 +59,8 @@ def test_cli_rejects_bad_options(streams, data_dir):
 
 def test_rest_rows_and_files_without_the_column_read_as_rest(streams, data_dir):
     settings = stream_settings(streams, data_dir)
-    unit = MarketUnit("orderbook_levels", "binance", "linear", "BTC/USDT:USDT", "5")
-    ingest_market_unit(unit, None, streams.rest.now_ms(), settings)
+    unit = Unit("binance", "linear", "BTC/USDT:USDT", None, "orderbook_levels")
+    ingest_market_unit(unit, None, streams.rest.now_ms(), settings, 5)
     # a file written before the column existed
     values = {"exchange": "bybit", "market": "spot", "symbol_id": "BTCUSDT"}
     folder = partition_dir(settings.lake_dir, ORDERBOOK_LEVELS, values)

@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from vectorflow.cli import OK, UNITS_FAILED, command_parser, prefect_environment
-from vectorflow.errors import InvalidInput
 from vectorflow.cli.output import format_rows
+from vectorflow.errors import InvalidInput
 from vectorflow.settings import load_settings
 
 BOARD_COLUMNS = [

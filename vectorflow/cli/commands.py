@@ -12,27 +12,12 @@ from vectorflow.cli import (
     INVALID,
     OK,
     QUERY_TO_TRY,
-    UNITS_FAILED,
     command_parser,
     prefect_environment,
 )
-from vectorflow.errors import InvalidInput
 from vectorflow.cli.output import format_rows
+from vectorflow.cli.runs import run_flow
 from vectorflow.settings import load_settings
-
-UNIT_COLUMNS = [
-    "exchange",
-    "market",
-    "symbol",
-    "timeframe",
-    "status",
-    "rows_written",
-    "first_candle",
-    "last_candle",
-    "gaps",
-    "requests",
-    "error",
-]
 
 
 def _run_ingest_flow(data_dir: str | None, **parameters) -> int:
@@ -40,20 +25,7 @@ def _run_ingest_flow(data_dir: str | None, **parameters) -> int:
     prefect_environment()
     from flows.ingest import ingest_candles
 
-    state = ingest_candles(**parameters, data_dir=data_dir, return_state=True)
-    outcome = state.result(raise_on_failure=False)
-    if isinstance(outcome, InvalidInput):
-        raise outcome
-    if isinstance(outcome, BaseException):
-        print(f"error: the ingest flow failed: {outcome}", file=sys.stderr)
-        return UNITS_FAILED
-    rows = [[row.get(c) for c in UNIT_COLUMNS] for row in outcome]
-    print(format_rows(UNIT_COLUMNS, rows))
-    if state.is_failed() or any(row.get("status") != "ok" for row in outcome):
-        if state.message:
-            print(state.message, file=sys.stderr)
-        return UNITS_FAILED  # failed units, or units skipped by an open circuit (degraded)
-    return OK
+    return run_flow(ingest_candles, data_dir=data_dir, **parameters)
 
 
 def ingest(args: argparse.Namespace) -> int:

@@ -5,37 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vectorflow.cli import INVALID, OK, UNITS_FAILED, command_parser, prefect_environment
-from vectorflow.errors import InvalidInput
+from vectorflow.cli import INVALID, OK, command_parser, prefect_environment
 from vectorflow.cli.output import format_rows
+from vectorflow.cli.runs import run_flow
+from vectorflow.errors import InvalidInput
 from vectorflow.settings import load_settings
 
-MARKET_COLUMNS = [
-    "dataset",
-    "exchange",
-    "market",
-    "symbol",
-    "series",
-    "status",
-    "rows_written",
-    "first",
-    "last",
-    "requests",
-    "error",
-]
-BACKFILL_COLUMNS = [
-    "exchange",
-    "market",
-    "symbol",
-    "timeframe",
-    "status",
-    "rows_written",
-    "first_candle",
-    "last_candle",
-    "gaps",
-    "requests",
-    "error",
-]
 COMPACT_COLUMNS = [
     "dataset",
     "partition",
@@ -45,23 +20,6 @@ COMPACT_COLUMNS = [
     "compacted",
     "deleted",
 ]
-
-
-def run_flow(flow, columns: list[str], **parameters) -> int:
-    """Run a flow in this process, print its rows, and return the exit code."""
-    state = flow(**parameters, return_state=True)
-    outcome = state.result(raise_on_failure=False)
-    if isinstance(outcome, InvalidInput):
-        raise outcome
-    if isinstance(outcome, BaseException):
-        print(f"error: the {flow.name} flow failed: {outcome}", file=sys.stderr)
-        return UNITS_FAILED
-    print(format_rows(columns, [[row.get(c) for c in columns] for row in outcome]))
-    if state.is_failed() or any(row.get("status", "ok") != "ok" for row in outcome):
-        if state.message:
-            print(state.message, file=sys.stderr)
-        return UNITS_FAILED
-    return OK
 
 
 def _series_options(parser: argparse.ArgumentParser) -> None:
@@ -91,7 +49,7 @@ def market_data(args: argparse.Namespace) -> int:
     prefect_environment()
     from flows.market_data import ingest_market_data
 
-    return run_flow(ingest_market_data, MARKET_COLUMNS, data_dir=args.data_dir, **parameters)
+    return run_flow(ingest_market_data, data_dir=args.data_dir, **parameters)
 
 
 def _progress_bar():
@@ -143,7 +101,7 @@ def backfill(args: argparse.Namespace) -> int:
     listener, stop = _progress_bar()
     LISTENERS.append(listener)
     try:
-        return run_flow(backfill_candles, BACKFILL_COLUMNS, data_dir=args.data_dir, **parameters)
+        return run_flow(backfill_candles, data_dir=args.data_dir, **parameters)
     finally:
         LISTENERS.remove(listener)
         stop()
@@ -161,7 +119,9 @@ def compact(args: argparse.Namespace) -> int:
     prefect_environment()
     from flows.maintenance import compact_lake
 
-    return run_flow(compact_lake, COMPACT_COLUMNS, datasets=args.dataset, data_dir=args.data_dir)
+    return run_flow(
+        compact_lake, columns=COMPACT_COLUMNS, datasets=args.dataset, data_dir=args.data_dir
+    )
 
 
 def prune(args: argparse.Namespace) -> int:
@@ -282,7 +242,6 @@ def demo_market_data(data_dir: str | None) -> int:
     print("\norder books, open interest (5m) and funding:", flush=True)
     return run_flow(
         ingest_market_data,
-        MARKET_COLUMNS,
         exchanges=["binance", "bybit"],
         markets=["spot", "linear"],
         symbols=["BTC/USDT", "BTC/USDT:USDT"],

@@ -61,8 +61,8 @@ def describe(row: dict, events: pd.DataFrame) -> str:
 
 def signals(args: argparse.Namespace) -> int:
     """Update the stored signals of one series and print them at `--as-of` (default: latest)."""
-    from vectorflow.pipelines.candles import plan_ingest
     from vectorflow.lake.catalog import read_view, refresh_catalog
+    from vectorflow.pipelines.candles import plan_ingest
     from vectorflow.pipelines.signals import update_signals
     from vectorflow.timeframes import ms_to_iso, parse_time
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 import pyarrow as pa
 
-from vectorflow.errors import InvalidInput
+from vectorflow.errors import CircuitOpen, InvalidInput
 from vectorflow.exchanges import stream
 from vectorflow.exchanges.client import connect, market_of
 from vectorflow.exchanges.orderbook import OrderBook, book_table
@@ -29,6 +29,7 @@ from vectorflow.lake.schema import ORDERBOOK_LEVELS
 from vectorflow.resilience.guard import guard_for
 from vectorflow.settings import EXCHANGES, Settings
 from vectorflow.timeframes import ms_to_iso, now_ms
+from vectorflow.units import Status, Unit, UnitResult
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,6 @@ class CaptureReport:
     market: str
     symbol: str
     depth: int
-    status: str = "ok"
     updates: int = 0
     resyncs: int = 0
     reconnects: int = 0
@@ -56,7 +56,6 @@ class CaptureReport:
     requests: int = 0
     seconds: float = 0.0
     url: str | None = None
-    error: str | None = None
 
     def as_row(self) -> dict:
         """The report as a flat dict."""
@@ -189,25 +188,24 @@ def capture_order_book(
     return report
 
 
-def capture_unit_row(unit, settings: Settings, *, seconds: float, every: str) -> dict:
-    """Capture an `orderbook_levels` MarketUnit; its row in the market-data flow's table.
-
-    An open breaker makes the row `skipped`; any other failure is raised (classified).
-    """
-    from vectorflow.errors import CircuitOpen
-
+def capture_unit(
+    unit: Unit, settings: Settings, seconds: float, every: str, levels: int
+) -> UnitResult:
+    """Capture the book of an `orderbook_levels` unit for `seconds` (top `levels` per side, a
+    snapshot every `every`); its result. An open breaker makes it `skipped`; any other failure
+    is raised (classified)."""
     try:
         report = capture_order_book(
-            unit.exchange,
-            unit.market,
-            unit.symbol,
-            settings,
-            seconds=seconds,
-            depth=int(unit.series),
-            every=every,
-        )
+            unit.exchange, unit.market, unit.symbol, settings,
+            seconds=seconds, depth=levels, every=every,
+        )  # fmt: skip
     except CircuitOpen as exc:
         log.warning("%s: skipped: %s", unit.label, exc)
-        report = CaptureReport(unit.exchange, unit.market, unit.symbol, int(unit.series))
-        report.status, report.error = "skipped", str(exc)
-    return report.as_row() | {"dataset": unit.dataset, "series": unit.series}
+        return UnitResult(unit, Status.SKIPPED, error=str(exc))
+    counts = ("updates", "resyncs", "reconnects", "snapshots_written")
+    result = UnitResult(
+        unit, requests=report.requests, seconds=report.seconds,
+        detail={name: getattr(report, name) for name in counts},
+    )  # fmt: skip
+    result.landed(report.rows_written, report.first, report.last)
+    return result

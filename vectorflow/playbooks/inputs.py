@@ -19,7 +19,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.lake.files import (
     data_files,
     parquet_dataset,
@@ -30,6 +29,7 @@ from vectorflow.lake.files import (
 from vectorflow.lake.objects import lake_connection
 from vectorflow.lake.schema import CANDLES, DATASETS, Dataset
 from vectorflow.timeframes import timeframe_ms
+from vectorflow.units import Unit
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ SIGNAL_LEVELS = {
 class PlaybookInputs:
     """Everything one playbook is written from, and why it must be skipped (`stale`)."""
 
-    unit: SeriesUnit
+    unit: Unit
     as_of_ms: int
     market: dict[str, float] = field(default_factory=dict)
     levels: dict[str, float] = field(default_factory=dict)
@@ -92,7 +92,7 @@ def query_lake(sql: str, params: list) -> pd.DataFrame:
 _CANDLE_COLUMNS = ["open_time", "open", "high", "low", "close", "volume", "quote_volume"]
 
 
-def _series_folders(lake: Path, dataset: str, unit: SeriesUnit) -> list[Path]:
+def _series_folders(lake: Path, dataset: str, unit: Unit) -> list[Path]:
     """Partition folders of `dataset` that may hold the series (symbol ids are the exchange's)."""
     market = lake / dataset / f"exchange={safe_component(unit.exchange)}"
     market = market / f"market={safe_component(unit.market)}"
@@ -103,7 +103,7 @@ def _series_folders(lake: Path, dataset: str, unit: SeriesUnit) -> list[Path]:
 
 
 def _read_window(
-    lake: Path, dataset: Dataset, unit: SeriesUnit, start_ms: int, end_ms: int
+    lake: Path, dataset: Dataset, unit: Unit, start_ms: int, end_ms: int
 ) -> pd.DataFrame:
     """Rows of the series with `order_by` time in [start, end), one per time (newest wins).
 
@@ -138,7 +138,7 @@ def _ts(ms: int) -> pa.Scalar:
     return pa.scalar(ms, pa.int64()).cast(pa.timestamp("ms"))
 
 
-def read_candles(lake: Path, unit: SeriesUnit, start_ms: int, end_ms: int) -> pd.DataFrame:
+def read_candles(lake: Path, unit: Unit, start_ms: int, end_ms: int) -> pd.DataFrame:
     """Stored candles of `unit` with open time in [start, end), oldest first, one per time."""
     frame = _read_window(lake, CANDLES, unit, start_ms, end_ms)
     if frame.empty:
@@ -146,7 +146,7 @@ def read_candles(lake: Path, unit: SeriesUnit, start_ms: int, end_ms: int) -> pd
     return frame[_CANDLE_COLUMNS]
 
 
-def last_close_time(lake: Path, unit: SeriesUnit) -> int | None:
+def last_close_time(lake: Path, unit: Unit) -> int | None:
     """Close time of the newest stored candle of `unit` (None when nothing is stored)."""
     folders = _series_folders(lake, CANDLES.name, unit)
     if len(folders) == 1:  # the series' own folder: its file names say it
@@ -165,7 +165,7 @@ def last_close_time(lake: Path, unit: SeriesUnit) -> int | None:
     return int(frame.iloc[0, 0]) + timeframe_ms(unit.timeframe)
 
 
-def read_signals(lake: Path, unit: SeriesUnit, as_of_ms: int) -> dict[str, object]:
+def read_signals(lake: Path, unit: Unit, as_of_ms: int) -> dict[str, object]:
     """The stored signals row of `unit` of the bar closing at as_of ({} when there is none)."""
     dataset = DATASETS.get("signals")
     if dataset is None:

@@ -15,12 +15,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.lake.files import data_files, partition_dir, write_atomic
 from vectorflow.lake.schema import PLAYBOOK_OUTCOMES, PLAYBOOKS, Dataset
 from vectorflow.playbooks.inputs import plain_value, query_lake, symbol_id
 from vectorflow.playbooks.record import CACHEABLE, PlaybookRecord
 from vectorflow.timeframes import now_ms
+from vectorflow.units import Unit
 
 log = logging.getLogger(__name__)
 _RECORD_FIELDS = {f.name for f in fields(PlaybookRecord)}
@@ -98,7 +98,7 @@ def _arrow_rows(table: pa.Table) -> list[dict]:
 
 
 def find_cached(
-    lake: Path, unit: SeriesUnit, inputs_hash: str, as_of_ms: int
+    lake: Path, unit: Unit, inputs_hash: str, as_of_ms: int
 ) -> PlaybookRecord | None:
     """The newest stored Grok answer for these exact inputs, if any is final.
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Protocol
 
 from vectorflow.errors import CircuitOpen, PermanentError, TransientError
-from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.playbooks.budget import TokenBudget, estimate_tokens
 from vectorflow.playbooks.client import Completion, GrokClient
 from vectorflow.playbooks.config import PlaybookSettings
@@ -33,6 +32,7 @@ from vectorflow.playbooks.rules import RULES_VERSION, rules_playbook
 from vectorflow.playbooks.store import find_cached, write_playbooks
 from vectorflow.playbooks.validate import MarketFrame, PlaybookRejected, validate_answer
 from vectorflow.timeframes import now_ms
+from vectorflow.units import Unit
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +240,7 @@ def playbooks_for(inputs: PlaybookInputs, ctx: WriteContext) -> list[PlaybookRec
 
 
 def write_series_playbook(
-    unit: SeriesUnit, ctx: WriteContext, *, as_of_ms: int | None = None
+    unit: Unit, ctx: WriteContext, *, as_of_ms: int | None = None
 ) -> list[PlaybookRecord]:
     """Read the inputs of `unit` from the lake, write its playbook(s) and store them."""
     inputs = load_inputs(
