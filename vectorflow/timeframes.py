@@ -51,15 +51,29 @@ def is_aligned(ms: int, timeframe: str) -> bool:
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def parse_time(value: str | int | datetime, *, name: str = "time") -> int:
+#: The times VectorFlow accepts: from the Unix epoch to the end of year 9999 (UTC milliseconds)
+EARLIEST_MS, LATEST_MS = 0, 253_402_300_799_999
+
+
+def parse_time(
+    value: str | int | datetime, *, name: str = "time", latest: int | None = None
+) -> int:
     """Parse a UTC date (`2024-01-01`), ISO timestamp or epoch milliseconds into UTC milliseconds.
 
-    A timestamp without an offset is UTC; one with an offset is converted to UTC.
+    A timestamp without an offset is UTC; one with an offset is converted to UTC. Times before
+    1970 or after 9999, and after `latest` when given, are InvalidInput naming the value.
     """
     if isinstance(value, bool):
         raise InvalidInput(f"{name}: {value!r} is not a date or timestamp")
-    if isinstance(value, int):
-        return value
+    ms = value if isinstance(value, int) else _parse_ms(value, name)
+    if not EARLIEST_MS <= ms <= LATEST_MS:
+        raise InvalidInput(f"{name}: {value!r} is outside the years 1970 to 9999 (UTC)")
+    if latest is not None and ms > latest:
+        raise InvalidInput(f"{name}: {value!r} is in the future (now {ms_to_iso(latest)})")
+    return ms
+
+
+def _parse_ms(value: str | datetime, name: str) -> int:
     if isinstance(value, datetime):
         dt = value
     else:

@@ -87,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return INVALID
     try:
+        from vectorflow.cli.arguments import check_data_dir
+
+        check_data_dir(args)
         return args.run(args)
     except InvalidInput as exc:
         print(f"error: {REDACTOR.redact(str(exc))}", file=sys.stderr)
@@ -94,6 +97,20 @@ def main(argv: list[str] | None = None) -> int:
     except VectorflowError as exc:
         print(f"error: {textwrap.shorten(REDACTOR.redact(str(exc)), 2000)}", file=sys.stderr)
         return UNITS_FAILED
+    except Exception as exc:
+        if os.environ.get("VECTORFLOW_DEBUG"):
+            raise
+        print(unexpected_error(exc), file=sys.stderr)
+        return UNITS_FAILED
+
+
+def unexpected_error(exc: BaseException) -> str:
+    """One line for an error nobody raised on purpose (the traceback only with VECTORFLOW_DEBUG)."""
+    message = " ".join(REDACTOR.redact(str(exc)).split()) or "no message"
+    return (
+        f"error: {type(exc).__name__}: {textwrap.shorten(message, 500)} "
+        "(run with VECTORFLOW_DEBUG=1 for the traceback)"
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from vectorflow.cli import (
     INVALID,
     OK,
     QUERY_TO_TRY,
+    arguments,
     command_parser,
     prefect_environment,
 )
@@ -85,16 +86,10 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def _print_query(data_dir, query: str, fmt: str) -> None:
-    from vectorflow.lake.catalog import connect, execute_retrying, refresh_catalog
+    from vectorflow.lake.user_sql import run_query
 
-    refresh_catalog(data_dir)
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
-    try:
-        cursor = execute_retrying(con, query)  # a compaction may replace files meanwhile
-        columns = [d[0] for d in cursor.description or []]
-        print(format_rows(columns, cursor.fetchall(), fmt))
-    finally:
-        con.close()
+    columns, rows = run_query(data_dir, query)  # read-only: InvalidInput for anything else
+    print(format_rows(columns, rows, fmt))
 
 
 def sql(args: argparse.Namespace) -> int:
@@ -151,7 +146,7 @@ def add_parsers(sub) -> None:
         "vectorflow demo",
     )
     demo_parser.add_argument(
-        "--port", type=int, default=0, help="simulator port (default: a free one)"
+        "--port", type=arguments.port, default=0, help="simulator port (default: a free one)"
     )
 
     ingest_parser = command_parser(
@@ -210,14 +205,14 @@ def add_parsers(sub) -> None:
         "Serve the local exchange simulator (Binance and Bybit REST).",
         "vectorflow sim --port 8900",
     )
-    sim_parser.add_argument("--port", type=int, default=8900)
+    sim_parser.add_argument("--port", type=arguments.port, default=8900)
     sim_parser.add_argument("--now", help="pin the simulator clock (UTC date or ISO timestamp)")
     sim_parser.add_argument(
         "--limits", action="store_true", help="enforce the exchanges' real budgets (429/418/403)"
     )
     sim_parser.add_argument(
         "--time-scale",
-        type=float,
+        type=arguments.positive_number,
         help="shrink windows and bans by this factor (default: $VECTORFLOW_TIME_SCALE or 1)",
     )
     sim_parser.add_argument(
@@ -229,7 +224,9 @@ def add_parsers(sub) -> None:
     )
     sim_parser.add_argument("--faults", help="JSON file: a list of faults with the same keys")
     sim_parser.add_argument(
-        "--ws-port", type=int, help="also serve the order book WebSocket streams on this port"
+        "--ws-port",
+        type=arguments.port,
+        help="also serve the order book WebSocket streams on this port",
     )
     sim_parser.add_argument(
         "--ws-fault",

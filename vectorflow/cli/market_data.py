@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vectorflow.cli import INVALID, OK, command_parser, prefect_environment
+from vectorflow.cli import INVALID, OK, arguments, command_parser, prefect_environment
 from vectorflow.cli.output import format_rows
 from vectorflow.cli.runs import run_flow
 from vectorflow.errors import InvalidInput
@@ -183,7 +183,9 @@ def add_parsers(sub) -> None:
     md.add_argument(
         "--period", help="open interest period: 5m 15m 30m 1h 4h 1d (default: [series] file)"
     )
-    md.add_argument("--levels", type=int, help="order book levels per side (default 100)")
+    md.add_argument(
+        "--levels", type=arguments.count, help="order book levels per side (default 100)"
+    )
     md.add_argument("--since", help="UTC date or ISO time (default: resume, or 30 days back)")
     md.add_argument("--until", help="UTC date or ISO time, exclusive (default: now)")
     md.set_defaults(run=market_data)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import requests
 
-from vectorflow.cli import INVALID, OK, command_parser, prefect_environment
+from vectorflow.cli import INVALID, OK, arguments, command_parser, prefect_environment
 from vectorflow.cli.notifications import configure_notifications, webhook_host
 from vectorflow.errors import InvalidInput
 from vectorflow.settings import load_settings
@@ -205,25 +205,18 @@ def down(args: argparse.Namespace) -> int:
     return OK
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def add_parsers(sub) -> None:
     """The up and down commands."""
     up_parser = command_parser(
         sub, "up", "Start a local Prefect server, the work pool, the deployments and a worker.",
         "vectorflow up --port 4200",
     )
-    up_parser.add_argument("--port", type=int, default=4200, help="Prefect server port")
+    up_parser.add_argument("--port", type=arguments.port, default=4200, help="Prefect server port")
     up_parser.add_argument("--detach", action="store_true",
                            help="return once everything is up (stop with `vectorflow down`)")
-    up_parser.add_argument("--workers", type=_positive, default=1,
+    up_parser.add_argument("--workers", type=arguments.count, default=1,
                            help="process workers to start on the pool (default 1)")
-    up_parser.add_argument("--worker-limit", type=_positive, default=None,
+    up_parser.add_argument("--worker-limit", type=arguments.count, default=None,
                            help="flow runs each worker runs at once (default: no limit)")
     up_parser.add_argument("--timeout", type=float, default=120,
                            help="seconds to wait for the server to become healthy")

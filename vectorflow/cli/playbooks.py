@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vectorflow.cli import OK, UNITS_FAILED, command_parser, prefect_environment
+from vectorflow.cli import OK, UNITS_FAILED, arguments, command_parser, prefect_environment
 from vectorflow.cli.output import format_rows
 from vectorflow.cli.runs import flow_rows
 from vectorflow.settings import load_settings
@@ -199,8 +199,12 @@ def add_parsers(sub) -> None:
     p.add_argument("--symbol", action="append", required=True, help="BTC/USDT, BTC/USDT:USDT")
     p.add_argument("--timeframe", action="append", required=True, help="1h, 4h, ... (repeatable)")
     p.add_argument("--as-of", help="UTC time of the playbook (default: the newest closed candle)")
-    p.add_argument("--budget", type=int, help="token budget of this run (default: settings)")
-    p.add_argument("--concurrency", type=int, help="series written at once (default: settings)")
+    p.add_argument(
+        "--budget", type=arguments.count, help="token budget of this run (default: settings)"
+    )
+    p.add_argument(
+        "--concurrency", type=arguments.count, help="series written at once (default: settings)"
+    )
     p.set_defaults(run=playbook)
 
     g = command_parser(
@@ -209,7 +213,9 @@ def add_parsers(sub) -> None:
         "Grade past playbooks against the candles that followed them; print the scorecard.",
         "vectorflow grade --horizon 48",
     )
-    g.add_argument("--horizon", type=int, help="bars before a playbook expires (default 48)")
+    g.add_argument(
+        "--horizon", type=arguments.count, help="bars before a playbook expires (default 48)"
+    )
     g.set_defaults(run=grade)
 
     s = command_parser(
@@ -218,6 +224,6 @@ def add_parsers(sub) -> None:
         "Serve a fake OpenAI-compatible LLM (xAI's API shape) for offline playbooks.",
         "vectorflow llm-sim --port 8901",
     )
-    s.add_argument("--port", type=int, default=8901)
+    s.add_argument("--port", type=arguments.port, default=8901)
     s.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     s.set_defaults(run=llm_sim)

@@ -12,7 +12,7 @@ import argparse
 import os
 from pathlib import Path
 
-from vectorflow.cli import command_parser
+from vectorflow.cli import arguments, command_parser
 
 HEALTHY, STALE, BROKEN = 0, 3, 4
 FAILED_STATES = {"FAILED", "CRASHED"}
@@ -178,7 +178,10 @@ def add_parsers(sub) -> None:
     )
     parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
     parser.add_argument(
-        "--transitions", type=int, default=10, help="how many breaker transitions to show"
+        "--transitions",
+        type=arguments.non_negative,
+        default=10,
+        help="how many breaker transitions to show",
     )
     parser.add_argument(
         "--grace-minutes",

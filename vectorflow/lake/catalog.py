@@ -16,7 +16,8 @@ from pathlib import Path
 
 import duckdb
 
-from vectorflow.lake import store
+from vectorflow.lake import catalog_file, store
+from vectorflow.lake.catalog_file import first_line
 from vectorflow.lake.files import parquet_file, reading_again, write_schema_file
 from vectorflow.lake.market_views import market_views
 from vectorflow.lake.objects import LakePath, is_object, lake_connection
@@ -172,6 +173,20 @@ def connect(catalog: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def connect_in_memory(lake: LakePath) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB holding the catalog's views over `lake` (when the file cannot be
+    rewritten for it: a read-only copy of a data dir, a catalog another process holds)."""
+    con = lake_connection()
+    con.execute("SET TimeZone = 'UTC'")
+    _create_views(con, view_definitions(lake))
+    return con
+
+
+def _create_views(con: duckdb.DuckDBPyConnection, views: dict[str, str]) -> None:
+    for name, sql in views.items():  # a view's dependencies come before it
+        con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {sql}')
+
+
 def _current_fingerprint(catalog: Path) -> str | None:
     if not catalog.exists():
         return None
@@ -218,15 +233,18 @@ def _rebuild(catalog: Path, views: dict[str, str], fingerprint: str, data_dir: P
     con = connect(catalog, read_only=False)
     try:
         con.execute("BEGIN")
-        for name, sql in views.items():
-            con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {sql}')
+        _create_views(con, views)
         con.execute(
             "CREATE TABLE IF NOT EXISTS vectorflow_meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
         )
         con.execute("DELETE FROM vectorflow_meta")
         con.executemany(
             "INSERT INTO vectorflow_meta VALUES (?, ?)",
-            [["views_fingerprint", fingerprint], ["data_dir", str(data_dir)]],
+            [
+                ["views_fingerprint", fingerprint],  # it covers the lake's paths (a moved dir)
+                ["data_dir", str(data_dir)],
+                ["lake", str(lake_of(data_dir))],
+            ],
         )
         con.execute("COMMIT")
     finally:
@@ -234,10 +252,12 @@ def _rebuild(catalog: Path, views: dict[str, str], fingerprint: str, data_dir: P
 
 
 def refresh_catalog(data_dir: Path, *, attempts: int = 3, wait_s: float = 0.5) -> bool:
-    """Make the catalog's views match the lake's datasets; False (never an error) if it is locked.
+    """Make the catalog's views match the lake's datasets; False (never an error) if it is locked
+    or cannot be written.
 
     A locked catalog (a user's session) is retried a few times, then left for the next run:
-    views already there keep working because they read the lake through globs.
+    views already there keep working because they read the lake through globs. A damaged one
+    is moved to `<data dir>/quarantine/` and rebuilt (it holds views only).
     """
     lake = lake_of(data_dir)
     catalog = data_dir / "vectorflow.duckdb"
@@ -252,14 +272,24 @@ def refresh_catalog(data_dir: Path, *, attempts: int = 3, wait_s: float = 0.5) -
             _rebuild(catalog, views, fingerprint, data_dir)
             log.info("catalog views rebuilt in %s", catalog)
             return True
-        except duckdb.IOException as exc:  # the file is locked by another process
+        except duckdb.Error as exc:
+            failure = catalog_file.failure(exc)
+            if failure is None:
+                raise
+            if failure == catalog_file.DAMAGED and catalog_file.quarantine(
+                catalog, first_line(exc)
+            ):
+                continue  # moved aside: the next attempt builds it anew
+            if failure != catalog_file.LOCKED:
+                log.warning("catalog %s cannot be rewritten (%s)", catalog, first_line(exc))
+                return False
             if attempt + 1 < attempts:
                 time.sleep(wait_s * (attempt + 1))
             else:
                 log.warning(
                     "catalog %s is locked (%s); views will be rebuilt on the next run",
                     catalog,
-                    str(exc).splitlines()[0],
+                    first_line(exc),
                 )
     return False
 
@@ -300,5 +330,5 @@ def read_view(lake: LakePath, name: str, where: dict[str, object] | None = None,
         con.close()
 
 
-__all__ = ["CANDLES", "connect", "dataset_scan", "read_view", "refresh_catalog",
-           "view_definitions"]
+__all__ = ["CANDLES", "connect", "connect_in_memory", "dataset_scan", "read_view",
+           "refresh_catalog", "view_definitions"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from vectorflow.errors import InvalidInput
 from vectorflow.timeframes import parse_time
+from vectorflow.values import integer, number
 
 KINDS = (
     "rate_limit",
@@ -92,15 +93,18 @@ class Fault:
             key, eq, value = item.partition("=")
             if not eq or key not in types or key in ("kind", "path", "seen"):
                 raise InvalidInput(f"fault {text!r}: bad option {item!r}")
-            values[key] = _convert(key, value)
+            try:
+                values[key] = _convert(key, value)
+            except InvalidInput as exc:
+                raise InvalidInput(f"fault {text!r}: {exc}") from None
         return cls(**values)
 
 
 def _convert(key: str, value: str) -> object:
     if key in ("times", "after", "status", "code"):
-        return None if value in ("", "none") else int(value)
+        return None if value in ("", "none") else integer(value, name=key, minimum=0)
     if key in ("retry_after", "delay"):
-        return float(value)
+        return number(value, name=key, minimum=0)
     if key in ("start", "end"):
         return int(value) if value.lstrip("-").isdigit() else value
     return value

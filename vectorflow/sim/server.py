@@ -30,6 +30,7 @@ from vectorflow.sim.limits import Limits
 from vectorflow.sim.series import History
 from vectorflow.timeframes import now_ms as real_now_ms
 from vectorflow.timeframes import parse_time, timeframe_ms
+from vectorflow.values import port_in_use
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,10 @@ class LoopbackService:
     def start(self) -> Self:
         """Bind and serve in a daemon thread; `url` is valid afterwards."""
         if self._server is None:
-            self._server = _Server((self.host, self.port), self)
+            try:
+                self._server = _Server((self.host, self.port), self)
+            except OSError as exc:  # in use, or not ours to bind: the user chose another port
+                raise port_in_use(self.host, self.port, exc) from None
             self.port = self._server.server_address[1]
             self._thread = threading.Thread(
                 target=self._server.serve_forever,

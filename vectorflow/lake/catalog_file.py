@@ -1,0 +1,63 @@
+"""The catalog file's failures: why DuckDB could not open it, and a damaged one moved aside.
+
+The catalog holds views only, so a damaged one (not a DuckDB file, truncated, a failing
+checksum) is rebuilt from the lake; the old file is moved to `<data dir>/quarantine/` with a
+note, never deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+
+import duckdb
+
+log = logging.getLogger(__name__)
+
+LOCKED, UNWRITABLE, DAMAGED = "locked", "unwritable", "damaged"
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (DuckDB's run over several)."""
+    return (str(exc).splitlines() or [""])[0]
+
+
+#: What DuckDB raises for a file it cannot read as a database (a failing checksum is a bare Error)
+_UNREADABLE = (duckdb.IOException, duckdb.SerializationException, duckdb.InternalException)
+
+
+def failure(exc: duckdb.Error) -> str | None:
+    """Why the catalog file could not be used: LOCKED (retry), UNWRITABLE or DAMAGED; None for
+    an error that is not about the file (a view that does not bind)."""
+    text = str(exc)
+    if "Could not set lock" in text or "Conflicting lock" in text:
+        return LOCKED  # another process has it open read-write
+    if "Read-only file system" in text or "Permission denied" in text:
+        return UNWRITABLE
+    if isinstance(exc, _UNREADABLE) or type(exc) is duckdb.Error:
+        return DAMAGED  # not a DuckDB file, truncated, a checksum that fails
+    return None
+
+
+def quarantine(catalog: Path, reason: str) -> Path | None:
+    """Move a damaged catalog (and its WAL) to `<data dir>/quarantine/` with a note; None when
+    it cannot be moved (a read-only data dir) or is gone."""
+    folder = catalog.parent / "quarantine"
+    if not catalog.is_file() or not os.access(catalog.parent, os.W_OK):
+        return None
+    folder.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = folder / f"{catalog.name}.{stamp}.{uuid.uuid4().hex[:6]}"  # never over another
+    for suffix in ("", ".wal"):
+        source = catalog.with_name(catalog.name + suffix)
+        if source.exists():
+            os.replace(source, target.with_name(target.name + suffix))
+    target.with_name(target.name + ".note.txt").write_text(
+        f"{catalog} could not be opened ({reason}); moved here, and a new catalog was built "
+        "from the lake (it holds views only).\n"
+    )
+    log.warning("catalog %s is damaged (%s): moved to %s and rebuilt", catalog, reason, target)
+    return target

@@ -1,0 +1,102 @@
+"""Checks of user-given values: counts, numbers, ports, literal names and the data dir.
+
+One function per kind of value, shared by the command line (`vectorflow.cli.arguments` wraps
+them as argparse types), the flows and the settings; times are `vectorflow.timeframes.
+parse_time`. Each raises InvalidInput with one line naming the value.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from vectorflow.errors import InvalidInput
+
+#: Characters that make a name a glob pattern (`fnmatch`, `Path.glob`): never in a literal name.
+GLOB_CHARACTERS = "*?["
+
+
+def _label(name: str, value: object) -> str:
+    """How a message names the value: `--port '-1'`, or `'-1'` (argparse names the option)."""
+    return f"{name} {value!r}" if name else repr(value)
+
+
+def integer(
+    value: str | int, *, name: str, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """`value` as an integer within [minimum, maximum]; InvalidInput naming it otherwise."""
+    if isinstance(value, bool):
+        raise InvalidInput(f"{_label(name, value)} is not a whole number")
+    try:
+        number = int(str(value).strip()) if not isinstance(value, int) else value
+    except ValueError:
+        raise InvalidInput(f"{_label(name, value)} is not a whole number") from None
+    if minimum is not None and number < minimum:
+        raise InvalidInput(f"{_label(name, value)} must be at least {minimum}")
+    if maximum is not None and number > maximum:
+        raise InvalidInput(f"{_label(name, value)} must be at most {maximum}")
+    return number
+
+
+def count(value: str | int, *, name: str, maximum: int | None = None) -> int:
+    """A count of things that must be at least 1 (workers, levels, bars, tokens)."""
+    return integer(value, name=name, minimum=1, maximum=maximum)
+
+
+def number(
+    value: str | float, *, name: str, minimum: float | None = None, above: float | None = None
+) -> float:
+    """`value` as a finite number, at least `minimum` and greater than `above` when given."""
+    try:
+        result = float(str(value).strip()) if not isinstance(value, float | int) else value
+    except ValueError:
+        raise InvalidInput(f"{_label(name, value)} is not a number") from None
+    if not math.isfinite(result):
+        raise InvalidInput(f"{_label(name, value)} is not a finite number")
+    if minimum is not None and result < minimum:
+        raise InvalidInput(f"{_label(name, value)} must be at least {minimum:g}")
+    if above is not None and result <= above:
+        raise InvalidInput(f"{_label(name, value)} must be greater than {above:g}")
+    return float(result)
+
+
+def port(value: str | int, *, name: str = "port") -> int:
+    """A TCP port, 0 (any free one) to 65535."""
+    return integer(value, name=name, minimum=0, maximum=65535)
+
+
+def port_in_use(host: str, number: int, error: OSError) -> InvalidInput:
+    """The error to raise when binding `host:number` failed with `error`."""
+    reason = "is in use" if error.errno == 98 else f"cannot be bound ({error.strerror})"
+    return InvalidInput(f"port {number} on {host} {reason}: choose another with --port")
+
+
+def literal_name(value: str, *, name: str) -> str:
+    """`value` when it has no glob character (names are matched literally, never as patterns)."""
+    text = str(value)
+    bad = sorted({ch for ch in text if ch in GLOB_CHARACTERS})
+    if bad:
+        raise InvalidInput(
+            f"{_label(name, value)} is not a literal name: {' '.join(bad)} would match others"
+        )
+    if not text.strip():
+        raise InvalidInput(f"{_label(name, value)} is not a name")
+    return text
+
+
+def data_dir(path: Path, *, writable: bool) -> Path:
+    """`path` when it can serve as the data dir (a folder; one that may be written to when
+    `writable`, created if missing); InvalidInput naming it otherwise."""
+    hint = "(--data-dir or VECTORFLOW_DATA_DIR)"
+    if path.exists() and not path.is_dir():
+        raise InvalidInput(f"data dir {path} is a file, not a folder {hint}")
+    if not writable:
+        return path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"data dir {path} cannot be created: {exc.strerror} {hint}") from None
+    if not os.access(path, os.W_OK):
+        raise InvalidInput(f"data dir {path} is read-only: this command writes to it {hint}")
+    return path
