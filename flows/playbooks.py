@@ -16,8 +16,9 @@ from vectorflow.errors import InvalidInput
 from vectorflow.pipelines.candles import plan_ingest
 from vectorflow.playbooks.budget import end_run_budget
 from vectorflow.settings import load_settings
-from vectorflow.timeframes import parse_time
+from vectorflow.timeframes import now_ms, parse_time
 from vectorflow.units import Unit, UnitResult
+from vectorflow.values import count
 
 
 def _concurrency() -> int:
@@ -59,11 +60,12 @@ def generate_playbooks(
     logger = get_run_logger()
     settings = load_settings(data_dir)
     if token_budget is not None:
+        count(token_budget, name="token_budget")
         playbooks = settings.playbooks.model_copy(update={"token_budget": token_budget})
         settings = settings.with_overrides(playbooks=playbooks)
     plan = plan_ingest(**settings.series.pick(exchanges, markets, symbols, timeframes))
     times = [as_of] if isinstance(as_of, str) else list(as_of or [])
-    as_ofs = [parse_time(t, name="as_of") for t in times] or [None]
+    as_ofs = [parse_time(t, name="as_of", latest=now_ms()) for t in times] or [None]
     notes = refresh_signals(list(plan.units), settings)  # signals -> playbooks
     mode = check_grok_task(settings)
     run_id = _run_id()

@@ -15,15 +15,19 @@ never sent; they are named here so that they are stored, listed and redacted one
 
 Redaction: `install_redaction()` (the CLI and every flow process call it first) makes every log
 record the process creates pass through `SecretRedactor`, which replaces each configured secret
-value with `***` in the message and the traceback. It works at record creation, so every handler
+value with `***` in the message and the traceback: the value in any letter case, and its base64
+(standard or URL-safe, also inside a longer encoded text). Model answers pass through it before
+they are stored. It works at record creation, so every handler
 sees the redacted record: the console, files, and Prefect's API log handler (logs in the UI).
 The environment's secrets are added when it is installed, a block's value when it is read.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
@@ -36,6 +40,25 @@ from vectorflow.errors import InvalidInput
 MASK = "***"
 #: shorter values are not redacted: masking "ab" would garble every log line and hide nothing
 MIN_REDACTED_LENGTH = 4
+#: shorter values are not looked for in base64: a few encoded characters match too much
+MIN_ENCODED_LENGTH = 12
+_URL_SAFE = str.maketrans("+/", "-_")
+
+
+def giveaway_forms(value: str) -> set[str]:
+    """The texts that give `value` away: itself and, for a long one, the base64 of it (as
+    given, upper- or lower-cased) at each byte alignment within a longer encoded text (the
+    characters that hold only its bits), in the standard and the URL-safe alphabet. Matched in
+    any letter case."""
+    forms = {value}
+    if len(value) < MIN_ENCODED_LENGTH:
+        return forms
+    for data in {value.encode(), value.upper().encode(), value.lower().encode()}:
+        for shift in range(3):  # bytes before it in the encoded text, modulo 3
+            encoded = base64.b64encode(b"\0" * shift + data).decode()
+            core = encoded[-(-8 * shift // 6) : 8 * (shift + len(data)) // 6]
+            forms |= {core, core.translate(_URL_SAFE)}
+    return forms
 
 
 class SecretName(NamedTuple):
@@ -93,26 +116,34 @@ class SecretRedactor(logging.Filter):
         super().__init__()
         self._lock = threading.Lock()
         self._values: tuple[str, ...] = ()
+        self._pattern: re.Pattern[str] | None = None
 
     def add(self, value: str) -> None:
         """Redact `value` from now on."""
         value = value.strip()
         if len(value) < MIN_REDACTED_LENGTH or value in self._values:
             return
-        with self._lock:  # longest first, so a secret containing another is masked whole
-            self._values = tuple(sorted({*self._values, value}, key=len, reverse=True))
+        with self._lock:
+            self._compile((*self._values, value))
 
     def discard(self, value: str) -> None:
         """Stop redacting `value`."""
         with self._lock:
-            self._values = tuple(v for v in self._values if v != value.strip())
+            self._compile(tuple(v for v in self._values if v != value.strip()))
+
+    def _compile(self, values: tuple[str, ...]) -> None:
+        forms = {form for value in values for form in giveaway_forms(value)}
+        # longest first, so a secret containing another is masked whole
+        ordered = sorted(forms, key=len, reverse=True)
+        self._values = values
+        self._pattern = (
+            re.compile("|".join(map(re.escape, ordered)), re.IGNORECASE) if ordered else None
+        )
 
     def redact(self, text: str) -> str:
-        """`text` with every known secret value replaced by `***`."""
-        for value in self._values:
-            if value in text:
-                text = text.replace(value, MASK)
-        return text
+        """`text` with every known secret value (any case, or base64-encoded) replaced by `***`."""
+        pattern = self._pattern
+        return pattern.sub(MASK, text) if pattern is not None else text
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact the record in place (message, traceback, stack); never drops it."""

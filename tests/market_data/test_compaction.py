@@ -189,7 +189,7 @@ def test_prune_before_and_delete_a_series_from_the_command_line(sim, data_dir):
         ingest_series(unit, now - 10 * DAY, now, settings, clock=sim.now_ms)
     env = sim_env(sim, data_dir)
     cutoff = now // DAY * DAY - 3 * DAY
-    done = run_cli(["prune", "--dataset", "candles", "--before", str(cutoff)], env)
+    done = run_cli(["prune", "--dataset", "candles", "--before", str(cutoff), "--yes"], env)
     assert done.returncode == 0, done.stderr
     rows = query_catalog(data_dir, "SELECT exchange, epoch_ms(first_time) FROM coverage ORDER BY 1")
     assert rows == [("binance", cutoff), ("bybit", cutoff)]
@@ -205,6 +205,7 @@ def test_prune_before_and_delete_a_series_from_the_command_line(sim, data_dir):
             "bybit",
             "--symbol",
             "BTC/USDT:USDT",
+            "--yes",
         ],
         env,
     )

@@ -10,6 +10,7 @@ from tests.playbooks.conftest import CANARY, FAST_RETRY, llm_config
 from vectorflow.playbooks.client import GrokClient, LlmRejected, retry_after_seconds
 from vectorflow.playbooks.contract import SCHEMA_NAME, playbook_json_schema
 from vectorflow.playbooks.retry import LlmUnavailable
+from vectorflow.secrets import MASK
 from vectorflow.sim.llm import Reply
 
 MESSAGES = [{"role": "system", "content": "s"}, {"role": "user", "content": '{"market": {}}'}]
@@ -61,7 +62,7 @@ def test_401_is_permanent_tried_once_and_the_echoed_key_is_cut_out(llm):
     llm.script("unauthorized", "valid")
     with pytest.raises(LlmRejected, match="HTTP 401") as info:
         client(llm).complete(MESSAGES)
-    assert CANARY not in str(info.value) and "**********" in str(info.value)
+    assert CANARY not in str(info.value) and MASK in str(info.value)
     assert len(llm.chat_requests) == 1
 
 

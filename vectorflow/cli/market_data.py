@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vectorflow.cli import INVALID, OK, arguments, command_parser, prefect_environment
+from vectorflow.cli import (
+    INVALID,
+    OK,
+    UNITS_FAILED,
+    arguments,
+    command_parser,
+    prefect_environment,
+)
 from vectorflow.cli.output import format_rows
 from vectorflow.cli.runs import run_flow
 from vectorflow.errors import InvalidInput
@@ -128,10 +135,34 @@ def prune(args: argparse.Namespace) -> int:
     """`vectorflow prune`: delete rows before a time, or a whole series (`--all`)."""
     from vectorflow.lake.catalog import refresh_catalog
     from vectorflow.lake.compact import prune as prune_lake
+    from vectorflow.lake.pruning import plan_prune
+
+    settings = load_settings(args.data_dir)
+    dataset, before, match = _prune_request(args)
+    targets = list(plan_prune(settings, dataset, before=before, match=match))
+    if not targets:
+        print("nothing matched: no partition of that series in the lake", file=sys.stderr)
+        return INVALID
+    plan = [t.as_row() for t in targets]
+    print(format_rows(list(plan[0]), [list(row.values()) for row in plan]))
+    if args.dry_run:
+        print("dry run: nothing was deleted")
+        return OK
+    if not _confirmed(targets, args.yes):
+        print("nothing was deleted", file=sys.stderr)
+        return UNITS_FAILED
+    reports = prune_lake(settings, dataset, before=before, match=match)
+    refresh_catalog(settings.data_dir)
+    rows = [r.as_row() for r in reports]
+    print(format_rows(COMPACT_COLUMNS, [[r.get(c) for c in COMPACT_COLUMNS] for r in rows]))
+    return OK
+
+
+def _prune_request(args: argparse.Namespace):
+    """(dataset, before ms or None for whole series, partition match) of a prune; InvalidInput."""
     from vectorflow.lake.compact import range_datasets
     from vectorflow.timeframes import parse_time
 
-    settings = load_settings(args.data_dir)
     datasets = {ds.name: ds for ds in range_datasets()}
     dataset = datasets.get(args.dataset)
     if dataset is None:
@@ -150,14 +181,24 @@ def prune(args: argparse.Namespace) -> int:
         "timeframe": args.series,
         "period": args.series,
     }
-    reports = prune_lake(settings, dataset, before=before, match=match)
-    refresh_catalog(settings.data_dir)
-    rows = [r.as_row() for r in reports]
-    print(format_rows(COMPACT_COLUMNS, [[r.get(c) for c in COMPACT_COLUMNS] for r in rows]))
-    if not reports:
-        print("nothing matched: no partition of that series in the lake", file=sys.stderr)
-        return INVALID
-    return OK
+    return dataset, before, match
+
+
+def _confirmed(targets, yes: bool) -> bool:
+    """True when the prune may go ahead: one series losing part of its rows, `--yes`, or a
+    "yes" typed at the terminal; InvalidInput when nobody can be asked."""
+    losing = [t for t in targets if t.rows]
+    whole = [t for t in losing if t.whole]
+    if yes or (len(losing) <= 1 and not whole):
+        return True
+    what = (
+        f"{sum(t.rows for t in losing):,} rows of {len(losing)} series"
+        + (f", {len(whole)} of them entirely" if whole else "")
+    )
+    if not sys.stdin.isatty():
+        raise InvalidInput(f"prune would delete {what}: add --yes to delete them (--dry-run shows)")
+    answer = input(f"delete {what}? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
 
 
 def symbol_id(symbol: str) -> str:
@@ -214,16 +255,31 @@ def add_parsers(sub) -> None:
     pr = command_parser(
         sub,
         "prune",
-        "Delete a dataset's rows before a time, or whole series with --all.",
-        "vectorflow prune --dataset orderbook_levels --before 2026-01-01",
+        "Delete a dataset's rows before a time, or whole series with --all; shows the rows "
+        "of each series that would go, and asks when more than one series or all of one would.",
+        "vectorflow prune --dataset orderbook_levels --before 2026-01-01 --dry-run",
     )
     pr.add_argument("--dataset", required=True, help="e.g. orderbook_levels, candles")
     pr.add_argument("--before", help="UTC date or ISO timestamp: rows before it go")
     pr.add_argument("--all", action="store_true", help="delete the selected series entirely")
-    pr.add_argument("--exchange", help="only this exchange")
-    pr.add_argument("--market", help="only this market (spot, linear)")
-    pr.add_argument("--symbol", help="only this symbol (BTC/USDT, BTC/USDT:USDT or BTCUSDT)")
-    pr.add_argument("--series", help="only this timeframe (candles) or period (open interest)")
+    pr.add_argument("--exchange", type=arguments.literal, help="only this exchange")
+    pr.add_argument("--market", type=arguments.literal, help="only this market (spot, linear)")
+    pr.add_argument(
+        "--symbol",
+        type=arguments.literal,
+        help="only this symbol (BTC/USDT, BTC/USDT:USDT or BTCUSDT)",
+    )
+    pr.add_argument(
+        "--series",
+        type=arguments.literal,
+        help="only this timeframe (candles) or period (open interest)",
+    )
+    pr.add_argument(
+        "--yes",
+        action="store_true",
+        help="delete without asking (needed when more than one series, or all of one, would go)",
+    )
+    pr.add_argument("--dry-run", action="store_true", help="show what would go; delete nothing")
     pr.set_defaults(run=prune)
 
 

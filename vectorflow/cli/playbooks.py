@@ -12,6 +12,7 @@ import sys
 from vectorflow.cli import OK, UNITS_FAILED, arguments, command_parser, prefect_environment
 from vectorflow.cli.output import format_rows
 from vectorflow.cli.runs import flow_rows
+from vectorflow.errors import InvalidInput
 from vectorflow.settings import load_settings
 
 
@@ -65,7 +66,7 @@ def playbook(args: argparse.Namespace) -> int:
     """`vectorflow playbook`: write the playbooks of the given series and print them."""
     from vectorflow.pipelines.candles import plan_ingest
     from vectorflow.playbooks.store import read_playbooks
-    from vectorflow.timeframes import parse_time
+    from vectorflow.timeframes import now_ms, parse_time
 
     settings = load_settings(args.data_dir)
     parameters = dict(
@@ -76,9 +77,10 @@ def playbook(args: argparse.Namespace) -> int:
         as_of=args.as_of,
         token_budget=args.budget,
     )
-    plan_ingest(parameters["exchanges"], parameters["markets"], args.symbol, args.timeframe)
+    plan = plan_ingest(parameters["exchanges"], parameters["markets"], args.symbol, args.timeframe)
     if args.as_of:
-        parse_time(args.as_of, name="--as-of")
+        parse_time(args.as_of, name="--as-of", latest=now_ms())
+    require_candles(settings.lake_dir, plan.units)
     prefect_environment()
     from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -97,6 +99,15 @@ def playbook(args: argparse.Namespace) -> int:
         if not row.get("playbook_id"):
             print(f"error: {row['symbol']} {row['timeframe']}: {printable(row['error'])}")
     return UNITS_FAILED if state.is_failed() else OK
+
+
+def require_candles(lake, units) -> None:
+    """InvalidInput naming the first series with no stored candle (no playbook is written)."""
+    from vectorflow.playbooks.inputs import last_close_time
+
+    for unit in units:
+        if last_close_time(lake, unit) is None:
+            raise InvalidInput(f"no candles stored for {unit.label}: ingest them first")
 
 
 def grade(args: argparse.Namespace) -> int:

@@ -59,12 +59,14 @@ def dataset_scan(lake: LakePath, dataset: Dataset) -> str:
     )
 
 
-#: latest_playbooks: the newest playbook per series; at one as_of a usable one comes first
+#: latest_playbooks: the newest playbook per series; a row that is no playbook (error, skipped)
+#: only when the series has nothing else; at one as_of a usable one comes first
 LATEST_PLAYBOOKS_SQL = """
 SELECT * FROM playbooks
 QUALIFY row_number() OVER (
     PARTITION BY exchange, market, symbol, timeframe
-    ORDER BY as_of DESC,
+    ORDER BY status IN ('error', 'skipped_stale', 'skipped_budget'),
+             as_of DESC,
              CASE WHEN status IN ('ok', 'repaired') THEN 0 WHEN status = 'abstained' THEN 1
                   ELSE 2 END,
              created_at DESC

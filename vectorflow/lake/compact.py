@@ -24,6 +24,7 @@ meanwhile waits for the lock, then trims what the outputs already hold.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from vectorflow.lake.files import FileRange, partition_dir
 from vectorflow.lake.schema import COVERAGE_RANGES, DATASETS, Dataset
 from vectorflow.settings import Settings
 from vectorflow.timeframes import ms_to_iso, now_ms
+from vectorflow.values import literal_name
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,11 @@ def range_datasets() -> list[Dataset]:
 
 
 def partition_folders(lake: Path, dataset: Dataset, **match: str | None) -> Iterator[Path]:
-    """Partition folders of `dataset`, optionally only those with the given partition values."""
+    """Partition folders of `dataset`, optionally only those with the given partition values
+    (literal names: a glob character is InvalidInput, never a pattern)."""
+    for key, value in match.items():
+        if value:
+            literal_name(value, name=key)
     root = lake / dataset.name
     if not root.is_dir():
         return
@@ -221,7 +227,7 @@ def prune(
 ) -> list[PartitionReport]:
     """Delete rows before `before` (None: every row) of the matching partitions, and their
     recorded empty ranges: one snapshot without them is published per partition."""
-    reports = []
+    reports, published = [], []
     for folder in partition_folders(settings.lake_dir, dataset, **match):
         report = PartitionReport(dataset.name, str(folder.relative_to(settings.lake_dir)))
         values = store.partition_values(dataset, folder)
@@ -233,7 +239,8 @@ def prune(
             with store.partition_lock(target):
                 version = store.open_version(target, kind)
                 _expire(kind, version, before if before is not None else 2**62, report)
-                version.publish(settings.lake.delete_grace_seconds)
+                if version.publish(settings.lake.delete_grace_seconds):
+                    published.append(target)
         log.info(
             "%s: pruned %s: %d files deleted",
             report.partition,
@@ -241,4 +248,16 @@ def prune(
             report.deleted,
         )
         reports.append(report)
+    _remove_pruned_snapshots(published)
     return reports
+
+
+def _remove_pruned_snapshots(folders: list[Path]) -> None:
+    """The snapshots a prune superseded go as soon as running listings have finished: their
+    rows were deleted on purpose, so the space is freed now, not by some later write."""
+    if not folders:
+        return
+    time.sleep(store.MIN_GRACE_SECONDS + 0.1)  # a query that listed them meanwhile reads again
+    for folder in folders:
+        with store.partition_lock(folder):
+            store.remove_superseded(folder, 0.0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import requests
 from pydantic import SecretStr
@@ -21,6 +21,7 @@ from vectorflow.playbooks.config import PlaybookSettings
 from vectorflow.playbooks.contract import response_format
 from vectorflow.playbooks.retry import LlmUnavailable, call_with_retries
 from vectorflow.resilience.retry import RetryPolicy
+from vectorflow.secrets import REDACTOR, SecretRedactor
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ class GrokClient:
     ) -> None:
         self.config = config
         self._key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
+        self._redactor = SecretRedactor()  # the key in errors and answers, in any form
+        self._redactor.add(self._key.get_secret_value())
         self.policy = policy or RetryPolicy(attempts=config.attempts)
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": "vectorflow-playbooks"})
@@ -85,8 +88,8 @@ class GrokClient:
         self.session.close()
 
     def _redact(self, text: str) -> str:
-        key = self._key.get_secret_value()
-        return text.replace(key, "**********") if key else text
+        """`text` without this client's key, nor any other secret of the process."""
+        return REDACTOR.redact(self._redactor.redact(text))
 
     def _send(self, method: str, path: str, body: dict | None, what: str) -> requests.Response:
         url = f"{self.config.base_url}{path}"
@@ -159,7 +162,11 @@ class GrokClient:
         started = time.monotonic()
         data = self._call("POST", "/chat/completions", body, "POST /chat/completions")
         latency_ms = int((time.monotonic() - started) * 1000)
-        return _completion(data, latency_ms)
+        completion = _completion(data, latency_ms)
+        if completion.content is None:
+            return completion
+        # a model may repeat the key it was sent (or encode it): never stored, parsed or logged
+        return replace(completion, content=self._redact(completion.content))
 
 
 def _completion(data: dict, latency_ms: int) -> Completion:

@@ -17,6 +17,7 @@ from vectorflow.playbooks.inputs import last_close_time, read_candles
 from vectorflow.playbooks.record import PlaybookRecord
 from vectorflow.playbooks.store import ungraded_playbooks, write_rows
 from vectorflow.timeframes import ms_to_iso, now_ms, timeframe_ms
+from vectorflow.values import count
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def _outcome_row(record: PlaybookRecord, candles, newest: int, horizon: int, eva
 
 def grade_playbooks(lake: Path, horizon: int) -> GradeReport:
     """Grade every ungraded directional playbook whose outcome is final; store the outcomes."""
+    count(horizon, name="horizon")  # 0 bars would mark every open playbook not_triggered
     candidates = ungraded_playbooks(lake)
     by_series: dict = defaultdict(list)
     for record in candidates:
