@@ -98,16 +98,20 @@ def run_cli(
     api_url: str | None = None,
     cwd: Path | None = None,
     timeout: float = 240,
+    wrapper: list[str] | tuple[str, ...] = (),
+    stdin: int | None = subprocess.DEVNULL,
 ) -> subprocess.CompletedProcess:
-    """Run `vectorflow ARGS` in a subprocess, pointed at the session's Prefect API if given."""
+    """Run `vectorflow ARGS` in a subprocess, pointed at the session's Prefect API if given
+    (`wrapper`: a command the CLI runs under, e.g. one that mounts the data dir read-only)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("VECTORFLOW_")}
     full_env.update(env)
     if api_url:
         full_env["PREFECT_API_URL"] = api_url
     return subprocess.run(
-        [sys.executable, "-m", "vectorflow.cli", *args],
+        [*wrapper, sys.executable, "-m", "vectorflow.cli", *args],
         env=full_env,
         cwd=cwd,
+        stdin=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,
