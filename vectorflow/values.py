@@ -86,17 +86,14 @@ def literal_name(value: str, *, name: str) -> str:
 
 
 def data_dir(path: Path, *, writable: bool) -> Path:
-    """`path` when it can serve as the data dir (a folder; one that may be written to when
-    `writable`, created if missing); InvalidInput naming it otherwise."""
+    """`path` when it can serve as the data dir: a folder (or one that can be made), writable
+    when `writable`; InvalidInput naming it otherwise. Nothing is created here."""
     hint = "(--data-dir or VECTORFLOW_DATA_DIR)"
-    if path.exists() and not path.is_dir():
-        raise InvalidInput(f"data dir {path} is a file, not a folder {hint}")
-    if not writable:
-        return path
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InvalidInput(f"data dir {path} cannot be created: {exc.strerror} {hint}") from None
-    if not os.access(path, os.W_OK):
-        raise InvalidInput(f"data dir {path} is read-only: this command writes to it {hint}")
+    existing = next(p for p in (path, *path.parents) if p.exists())  # "/" always exists
+    if not existing.is_dir():
+        what = "is a file" if existing == path else f"is under {existing}, a file"
+        raise InvalidInput(f"data dir {path} {what}, not a folder {hint}")
+    if writable and not os.access(existing, os.W_OK):
+        where = "" if existing == path else f" (it would be made in {existing})"
+        raise InvalidInput(f"data dir {path} is read-only{where}: this command writes to it {hint}")
     return path

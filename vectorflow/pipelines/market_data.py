@@ -39,6 +39,7 @@ from vectorflow.pipelines.run import Executor, run_reachable, run_units
 from vectorflow.settings import Settings
 from vectorflow.timeframes import ms_to_iso, now_ms, timeframe_ms
 from vectorflow.units import Status, Unit, UnitResult
+from vectorflow.values import count
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,7 @@ def plan_market_data(
         named = ", ".join(unknown) or "(none)"
         raise InvalidInput(f"unknown dataset {named}; expected {', '.join(MARKET_DATASETS)}")
     timeframe_ms(period)
-    if levels < 1 or levels > 1000:
-        raise InvalidInput(f"levels {levels}: give 1 to 1000 levels per side")
+    levels = count(levels, name="levels", maximum=1000)  # order book levels per side
     plan = plan_ingest(exchanges, markets, symbols, ["1h"], since, until)
     units = []
     for dataset in dict.fromkeys(datasets):
