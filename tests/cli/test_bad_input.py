@@ -31,6 +31,7 @@ BAD_INPUT = {
     "sim-port-negative": (["sim", "--port", "-1"], "'-1' must be at least 0"),
     "sim-port-too-big": (["sim", "--port", "99999"], "'99999' must be at most 65535"),
     "llm-sim-port-negative": (["llm-sim", "--port", "-1"], "'-1' must be at least 0"),
+    "llm-sim-latency-negative": (["llm-sim", "--latency", "-1"], "'-1' must be at least 0"),
     "demo-port-too-big": (["demo", "--port", "99999"], "'99999' must be at most 65535"),
     "sim-fault-not-a-number": (["sim", "--fault", "rate_limit:after=x"], "after 'x'"),
     "sim-time-scale-zero": (["sim", "--time-scale", "0"], "'0' must be greater than 0"),

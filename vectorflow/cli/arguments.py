@@ -31,8 +31,10 @@ count = _typed(values.count, "count")
 non_negative = _typed(values.integer, "non-negative integer", minimum=0)
 #: A TCP port, 0 to 65535.
 port = _typed(values.port, "port")
-#: A number greater than 0 (a time scale, seconds).
+#: A number greater than 0 (a time scale, a timeout).
 positive_number = _typed(values.number, "positive number", above=0)
+#: A number of seconds that may be 0 (a delay).
+seconds = _typed(values.number, "seconds", minimum=0)
 #: A partition value matched literally (no glob characters).
 literal = _typed(values.literal_name, "name")
 

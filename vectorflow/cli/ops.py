@@ -218,7 +218,7 @@ def add_parsers(sub) -> None:
                            help="process workers to start on the pool (default 1)")
     up_parser.add_argument("--worker-limit", type=arguments.count, default=None,
                            help="flow runs each worker runs at once (default: no limit)")
-    up_parser.add_argument("--timeout", type=float, default=120,
+    up_parser.add_argument("--timeout", type=arguments.positive_number, default=120,
                            help="seconds to wait for the server to become healthy")
     up_parser.set_defaults(run=up)
     down_parser = command_parser(sub, "down", "Stop what `vectorflow up` started.",

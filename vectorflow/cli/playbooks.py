@@ -236,5 +236,7 @@ def add_parsers(sub) -> None:
         "vectorflow llm-sim --port 8901",
     )
     s.add_argument("--port", type=arguments.port, default=8901)
-    s.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    s.add_argument(
+        "--latency", type=arguments.seconds, default=0.0, help="seconds before each answer"
+    )
     s.set_defaults(run=llm_sim)
