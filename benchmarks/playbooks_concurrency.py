@@ -43,7 +43,7 @@ import pyarrow as pa  # noqa: E402
 
 from vectorflow.lake.files import partition_dir, write_atomic  # noqa: E402
 from vectorflow.lake.schema import CANDLES  # noqa: E402
-from vectorflow.playbooks.inputs import symbol_id  # noqa: E402
+from vectorflow.playbooks.reads import symbol_id  # noqa: E402
 from vectorflow.sim.llm import FakeLLM  # noqa: E402
 from vectorflow.timeframes import ms_to_iso  # noqa: E402
 

@@ -9,11 +9,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.lake.files import partition_dir, write_atomic
 from vectorflow.lake.schema import CANDLES
+from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.playbooks.config import PlaybookSettings
-from vectorflow.playbooks.inputs import symbol_id
+from vectorflow.playbooks.reads import symbol_id
 from vectorflow.resilience.retry import RetryPolicy
 from vectorflow.sim.llm import FakeLLM
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from vectorflow.playbooks.context import build_inputs
 from vectorflow.playbooks.contract import SYSTEM_PROMPT, Entry, Playbook, Risk, Target
 from vectorflow.playbooks.guard import GrokBreaker
 from vectorflow.playbooks.prompt import build_payload, payload_text
+from vectorflow.playbooks.rules import RULES_VERSION
 from vectorflow.playbooks.store import read_playbooks, write_playbooks
 from vectorflow.playbooks.validate import MarketFrame, check_playbook
 from vectorflow.playbooks.writer import WriteContext, playbooks_for
@@ -209,8 +211,9 @@ def test_stale_or_gappy_candles_skip_the_request(llm, data_dir):
 def test_without_a_key_the_rules_write_the_playbook(data_dir):
     ctx = WriteContext(PlaybookSettings(), data_dir / "lake", "run-1")
     (record,) = run(ctx)
-    assert (record.source, record.status, record.model) == ("rules", "ok", "rules-v1")
+    assert (record.source, record.status, record.model) == ("rules", "ok", RULES_VERSION)
     assert record.bias in ("long", "short", "no_trade") and record.prompt_version is None
+    assert record.valid_until == AS_OF + 48 * HOUR  # as_of + the horizon
     again = run(ctx)  # the same inputs give the same rule-based row, not a second one
     assert again[0].playbook_id == record.playbook_id
 
@@ -231,8 +234,8 @@ def test_an_open_breaker_sends_nothing_and_the_rules_answer(llm, data_dir):
 
 def test_payload_is_compact_json_of_numbers_and_labels():
     text = payload_text(build_payload(inputs()))
-    assert " " not in text.replace("trend_up|normal_vol", "")
-    payload = __import__("json").loads(text)
+    payload = json.loads(text)
+    assert text == json.dumps(payload, sort_keys=True, separators=(",", ":"))
     assert payload["regime"]["regime"] == "trend_up|normal_vol"
     assert payload["trap"] == {
         "type": "bear_trap",
@@ -241,3 +244,7 @@ def test_payload_is_compact_json_of_numbers_and_labels():
     }
     assert math.isclose(payload["market"]["last_price"], LAST, rel_tol=1e-7)
     assert set(payload) >= {"series", "as_of", "market", "levels", "regime", "trap"}
+    # sections not read say so rather than vanish
+    for name in ("order_book", "cross_exchange", "derivatives", "higher_timeframe"):
+        assert payload[name] == {"unavailable": "not read"}
+    assert payload["horizon"] == {"bars": 48, "valid_until": "2026-05-30T20:00:00Z"}

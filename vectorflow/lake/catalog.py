@@ -69,27 +69,51 @@ QUALIFY row_number() OVER (
              created_at DESC
 ) = 1"""
 
-#: playbook_scorecard: graded playbooks (the newest grade of each) by source, model, symbol,
-#: regime and confidence band; win rate and average R over the triggered ones
-PLAYBOOK_SCORECARD_SQL = """
+_GRADED_PLAYBOOKS = """
 WITH graded AS (
-    SELECT p.source, p.model, p.symbol, coalesce(p.regime, 'unknown') AS regime,
+    SELECT p.source, p.model, p.exchange, p.market, p.symbol,
+           coalesce(p.regime, 'unknown') AS regime, p.bias, p.confidence,
            CASE WHEN p.confidence < 25 THEN '0-24' WHEN p.confidence < 50 THEN '25-49'
                 WHEN p.confidence < 75 THEN '50-74' ELSE '75-100' END AS confidence_band,
-           o.triggered, o.r_multiple
+           o.triggered, o.r_multiple, o.avoided_loss,
+           CASE WHEN p.bias = 'no_trade' THEN o.avoided_loss
+                WHEN o.triggered THEN o.r_multiple > 0 END AS success
     FROM playbooks p
     JOIN (SELECT * FROM playbook_outcomes
           QUALIFY row_number() OVER (PARTITION BY playbook_id ORDER BY evaluated_at DESC) = 1
          ) o USING (playbook_id)
-)
-SELECT source, model, symbol, regime, confidence_band,
+)"""
+
+#: playbook_scorecard: graded playbooks (the newest grade of each) by source, model, venue
+#: (exchange, market), symbol, regime and confidence band: win rate and R over the triggered
+#: directional ones, how often a no_trade avoided a loss, and the Brier score of confidence
+PLAYBOOK_SCORECARD_SQL = f"""{_GRADED_PLAYBOOKS}
+SELECT source, model, exchange, market, symbol, regime, confidence_band,
        count(*) AS playbooks,
-       avg(CASE WHEN triggered THEN 1.0 ELSE 0.0 END) AS share_triggered,
+       count(*) FILTER (WHERE bias = 'no_trade') AS no_trade,
+       avg(CASE WHEN triggered THEN 1.0 ELSE 0.0 END) FILTER (WHERE bias <> 'no_trade')
+           AS share_triggered,
        avg(CASE WHEN r_multiple > 0 THEN 1.0 ELSE 0.0 END) FILTER (WHERE triggered) AS win_rate,
        avg(r_multiple) FILTER (WHERE triggered) AS avg_r,
-       coalesce(sum(r_multiple), 0) AS total_r
+       coalesce(sum(r_multiple) FILTER (WHERE triggered), 0) AS total_r,
+       avg(CASE WHEN avoided_loss THEN 1.0 ELSE 0.0 END) FILTER (WHERE bias = 'no_trade')
+           AS avoided_loss_share,
+       avg(power(confidence / 100.0 - CASE WHEN success THEN 1.0 ELSE 0.0 END, 2))
+           FILTER (WHERE success IS NOT NULL) AS brier
 FROM graded
 GROUP BY ALL"""
+
+#: playbook_calibration: per source and model, confidence against outcomes (a triggered trade
+#: won, or a no_trade avoided a loss) by confidence band and over all (`band` = 'all')
+PLAYBOOK_CALIBRATION_SQL = f"""{_GRADED_PLAYBOOKS}
+SELECT source, model, coalesce(confidence_band, 'all') AS confidence_band,
+       count(*) AS scored,
+       avg(confidence) / 100.0 AS mean_confidence,
+       avg(CASE WHEN success THEN 1.0 ELSE 0.0 END) AS success_rate,
+       avg(power(confidence / 100.0 - CASE WHEN success THEN 1.0 ELSE 0.0 END, 2)) AS brier
+FROM graded
+WHERE success IS NOT NULL
+GROUP BY GROUPING SETS ((source, model, confidence_band), (source, model))"""
 
 
 _SERIES_KEY = "exchange, market, symbol, timeframe, strategy"
@@ -141,6 +165,7 @@ def view_definitions(lake: LakePath) -> dict[str, str]:
     views.update(market_views())  # candle_gaps, orderbook_stats, market_snapshot, coverage
     views["latest_playbooks"] = LATEST_PLAYBOOKS_SQL
     views["playbook_scorecard"] = PLAYBOOK_SCORECARD_SQL
+    views["playbook_calibration"] = PLAYBOOK_CALIBRATION_SQL
     views["strategy_leaderboard"] = STRATEGY_LEADERBOARD_SQL
     views["strategy_history"] = STRATEGY_HISTORY_SQL
     return views

@@ -15,10 +15,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.lake.files import data_files, partition_dir, write_atomic
 from vectorflow.lake.schema import PLAYBOOK_OUTCOMES, PLAYBOOKS, Dataset
-from vectorflow.playbooks.inputs import plain_value, query_lake, symbol_id
+from vectorflow.pipelines.candles import SeriesUnit
+from vectorflow.playbooks.inputs import plain_value
+from vectorflow.playbooks.reads import ms_timestamp, query_lake, series_values, symbol_id
 from vectorflow.playbooks.record import CACHEABLE, PlaybookRecord
 from vectorflow.timeframes import now_ms
 
@@ -75,6 +76,8 @@ def _record(row: dict) -> PlaybookRecord:
     for name in ("levels_used", "raw_answers"):
         items = row.get(name)
         values[name] = tuple(str(v) for v in (items if items is not None else []))
+    prices = row.get("level_prices")
+    values["level_prices"] = tuple(float(p) for p in (prices if prices is not None else []))
     for name in ("as_of", "created_at"):
         values[name] = int(row[f"{name}_ms"])
     return PlaybookRecord(**values)
@@ -104,13 +107,7 @@ def find_cached(
 
     The inputs include as_of, so only the files whose name range holds as_of are opened.
     """
-    values = {
-        "exchange": unit.exchange,
-        "market": unit.market,
-        "symbol_id": symbol_id(unit.symbol),
-        "timeframe": unit.timeframe,
-    }
-    folder = partition_dir(lake, PLAYBOOKS, values)
+    folder = partition_dir(lake, PLAYBOOKS, series_values(unit))
     files = [str(f.path) for f in data_files(folder) if f.first_ms <= as_of_ms <= f.last_ms]
     if not files:
         return None
@@ -128,12 +125,13 @@ def find_cached(
 
 
 def ungraded_playbooks(lake: Path) -> list[PlaybookRecord]:
-    """Directional, non-cached playbooks with no stored outcome yet, oldest first."""
+    """Valid (`ok`, `repaired`), non-cached playbooks with no stored outcome yet, oldest first."""
     playbooks = str(lake / PLAYBOOKS.name / "**" / "*.parquet")
     outcomes = str(lake / PLAYBOOK_OUTCOMES.name / "**" / "*.parquet")
     graded = "SELECT playbook_id FROM read_parquet(?, union_by_name = true)"
     sql = f"""{_SELECT}
-        WHERE status IN ('ok', 'repaired') AND bias IN ('long', 'short') AND NOT cached
+        WHERE status IN ('ok', 'repaired') AND bias IN ('long', 'short', 'no_trade')
+              AND NOT cached AND (bias <> 'no_trade' OR last_price IS NOT NULL)
         QUALIFY row_number() OVER (PARTITION BY playbook_id ORDER BY ingested_at DESC) = 1"""
     frame = query_lake(sql, [playbooks])
     if frame.empty:
@@ -155,3 +153,46 @@ def read_playbooks(lake: Path, ids: list[str]) -> list[PlaybookRecord]:
     frame = query_lake(sql, [glob, list(ids)])
     found = {row["playbook_id"]: _record(row) for row in frame.to_dict("records")}
     return [found[i] for i in ids if i in found]
+
+
+def graded_ids(lake: Path, ids: list[str]) -> set[str]:
+    """Which of these playbooks already have a stored outcome."""
+    if not ids:
+        return set()
+    glob = str(lake / PLAYBOOK_OUTCOMES.name / "**" / "*.parquet")
+    sql = """SELECT DISTINCT playbook_id FROM read_parquet(?, union_by_name = true)
+             WHERE list_contains(?, playbook_id)"""
+    frame = query_lake(sql, [glob, list(ids)])
+    return set(frame["playbook_id"]) if not frame.empty else set()
+
+
+def series_playbooks(
+    lake: Path, unit: SeriesUnit, start_ms: int, end_ms: int, *, run_id: str | None = None
+) -> list[PlaybookRecord]:
+    """Stored playbooks of `unit` with as_of in [start, end] (of one run when given), oldest first.
+
+    The newest row of each playbook id wins.
+    """
+    folder = partition_dir(lake, PLAYBOOKS, series_values(unit))
+    files = [f.path for f in data_files(folder) if f.last_ms >= start_ms and f.first_ms <= end_ms]
+    if not files:
+        return []
+    t = ds.field("as_of")
+    wanted = (t >= ms_timestamp(start_ms)) & (t <= ms_timestamp(end_ms))
+    wanted = wanted & (ds.field("symbol") == unit.symbol)
+    if run_id is not None:
+        wanted = wanted & (ds.field("run_id") == run_id)
+    table = ds.dataset([str(f) for f in files], schema=PLAYBOOKS.schema).to_table(filter=wanted)
+    newest: dict[str, dict] = {}
+    for row in sorted(_arrow_rows(table), key=lambda r: r["ingested_at"]):
+        newest[row["playbook_id"]] = row
+    return sorted((_record(r) for r in newest.values()), key=lambda r: (r.as_of, r.source))
+
+
+def cached_hashes(lake: Path, unit: SeriesUnit, start_ms: int, end_ms: int) -> set[str]:
+    """Input hashes of final Grok answers stored for `unit` with as_of in [start, end]."""
+    return {
+        r.inputs_hash
+        for r in series_playbooks(lake, unit, start_ms, end_ms)
+        if r.source == "grok" and r.status in CACHEABLE and r.inputs_hash
+    }
