@@ -11,7 +11,13 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.reporting import publish_summary, run_name
 from tasks.candles import refresh_catalog_task
-from tasks.playbooks import check_grok_task, grade_task, playbook_task
+from tasks.playbooks import (
+    check_grok_task,
+    grade_task,
+    market_ticks_task,
+    notify_task,
+    playbook_task,
+)
 from tasks.signals import refresh_signals_of
 from vectorflow.errors import InvalidInput
 from vectorflow.pipelines.candles import plan_ingest
@@ -20,7 +26,7 @@ from vectorflow.settings import load_settings
 from vectorflow.timeframes import parse_time
 
 
-def _concurrency() -> int:
+def concurrency() -> int:
     """Series written at once, from the settings (a broken file fails the run, not the import)."""
     try:
         return load_settings().playbooks.concurrency
@@ -28,13 +34,14 @@ def _concurrency() -> int:
         return 20
 
 
-def _run_id() -> str:
+def flow_run_id() -> str:
     from prefect.runtime import flow_run
 
     return str(flow_run.id or uuid.uuid4())
 
 
-def _failed_row(unit, error: BaseException) -> dict:
+def failed_row(unit, error: BaseException) -> dict:
+    """The result row of a series whose task failed."""
     return {
         "playbook_id": None,
         "exchange": unit.exchange,
@@ -50,7 +57,7 @@ def _failed_row(unit, error: BaseException) -> dict:
 @flow(
     name="generate-playbooks",
     flow_run_name=run_name("playbooks", "exchanges", "timeframes"),
-    task_runner=ThreadPoolTaskRunner(max_workers=_concurrency()),
+    task_runner=ThreadPoolTaskRunner(max_workers=concurrency()),
     timeout_seconds=1800,
 )
 def generate_playbooks(
@@ -79,20 +86,23 @@ def generate_playbooks(
     as_ofs = [parse_time(t, name="as_of") for t in times] or [None]
     notes = refresh_signals_of(list(plan.units), settings)  # signals -> playbooks
     mode = check_grok_task(settings)
-    run_id = _run_id()
+    ticks = market_ticks_task(settings, list(plan.units))
+    run_id = flow_run_id()
     logger.info("%d series, %s playbooks, run %s", len(plan.units), mode["mode"], run_id)
     futures = [
-        (unit, playbook_task.submit(unit, settings, run_id, mode["mode"], as_of_ms))
+        (unit, playbook_task.submit(unit, settings, run_id, mode["mode"], as_of_ms, ticks))
         for as_of_ms in as_ofs
         for unit in plan.units
     ]
     rows = []
     for unit, future in futures:
         outcome = future.result(raise_on_failure=False)
-        rows += [_failed_row(unit, outcome)] if isinstance(outcome, BaseException) else outcome
+        rows += [failed_row(unit, outcome)] if isinstance(outcome, BaseException) else outcome
     budget = end_run_budget(run_id)
     if budget is not None and mode["mode"] == "grok":
         logger.info("tokens spent: %d of %d", budget.spent, budget.limit)
+    if settings.notify_playbooks and settings.webhook_url:
+        notify_task(settings, [r["playbook_id"] for r in rows if r.get("playbook_id")])
     refresh_catalog_task(settings)
     create_table_artifact(
         table=rows, key="playbooks-summary", description="Playbook per series: source and status"

@@ -36,6 +36,8 @@ Example file:
 
     [notifications]                 # or VECTORFLOW_WEBHOOK_URL: `vectorflow up` posts failed runs
     webhook_url = "https://hooks.slack.com/services/T000/B000/XXXX"
+    playbooks = true                # also post each new long/short playbook, once
+    playbooks_min_confidence = 60   # ... whose confidence is at least this
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ SIGNAL_TIMEFRAMES = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1
 class _NotificationsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     webhook_url: str | None = None
+    playbooks: bool = False  # post new actionable playbooks (vectorflow.playbooks.notify)
+    playbooks_min_confidence: int = Field(default=60, ge=0, le=100)
 
     @field_validator("webhook_url")
     @classmethod
@@ -173,6 +177,8 @@ class Settings:
     playbooks: PlaybookSettings = field(default_factory=PlaybookSettings)
     lake: LakeSettings = field(default_factory=LakeSettings)
     webhook_url: str | None = None  # where `vectorflow up` posts failed and crashed runs
+    notify_playbooks: bool = False  # post new long/short playbooks to webhook_url
+    notify_min_confidence: int = 60
 
     lake_url: str = ""  # VECTORFLOW_LAKE_URL or [lake] url: a folder or s3://bucket/prefix
     #: where the S3 endpoint is (AWS_ENDPOINT_URL, AWS_REGION...) in the environment that was read
@@ -292,6 +298,8 @@ def load_settings(
         lake_url=_lake_url(env.get("VECTORFLOW_LAKE_URL", "").strip() or file.lake.url),
         lake_location=location_env(env),
         webhook_url=_webhook_url(env) or file.notifications.webhook_url,
+        notify_playbooks=file.notifications.playbooks,
+        notify_min_confidence=file.notifications.playbooks_min_confidence,
     )
 
 

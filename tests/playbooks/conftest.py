@@ -25,6 +25,23 @@ UNIT = SeriesUnit("binance", "spot", "BTC/USDT", "1h")
 FAST_RETRY = RetryPolicy(attempts=3, base_seconds=0.01, max_seconds=0.05)
 
 
+@pytest.fixture(scope="session")
+def market(tmp_path_factory):
+    """(data dir, the same truncated at AS_OF_PAST) of a lake landed from the simulator.
+
+    Shared by the session: a test that writes copies it (market_lake.copy_data_dir).
+    """
+    from tests.conftest import SIM_NOW
+    from tests.playbooks.market_lake import AS_OF_PAST, build_market_lake, truncate_lake
+    from vectorflow.sim import ExchangeSimulator
+
+    root = tmp_path_factory.mktemp("market")
+    with ExchangeSimulator(now=SIM_NOW) as sim:
+        build_market_lake(sim, root / "full")
+    truncate_lake(root / "full" / "lake", root / "past" / "lake", AS_OF_PAST)
+    return root / "full", root / "past"
+
+
 @pytest.fixture
 def llm():
     """A fake LLM of this test's own (its script and request log start empty)."""

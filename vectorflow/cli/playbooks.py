@@ -49,7 +49,14 @@ def render_playbook(record) -> str:
     if record.rationale:
         lines.append(f"  rationale   {printable(record.rationale)}")
     if record.levels_used:
-        lines.append(f"  levels used {', '.join(record.levels_used)}")
+        prices = list(record.level_prices) or [None] * len(record.levels_used)
+        cited = [
+            name if price is None else f"{name} {_price(price)}"
+            for name, price in zip(record.levels_used, prices, strict=False)
+        ]
+        lines.append(f"  levels used {', '.join(cited)}")
+    if record.valid_until is not None:
+        lines.append(f"  valid until {ms_to_iso(record.valid_until)}")
     if record.error:
         lines.append(f"  note        {printable(record.error)}")
     if record.source == "grok" and not record.cached:
@@ -67,6 +74,13 @@ def playbook(args: argparse.Namespace) -> int:
     from vectorflow.timeframes import parse_time
 
     settings = load_settings(args.data_dir)
+    if args.from_:
+        from vectorflow.cli.replay import replay
+
+        return replay(args, settings)
+    if args.dry_run:
+        print("error: --dry-run applies to a replay (--from, --to)", file=sys.stderr)
+        return INVALID
     parameters = dict(
         exchanges=args.exchange or settings.series.exchanges,
         markets=args.market or settings.series.markets,
@@ -192,8 +206,11 @@ def add_parsers(sub) -> None:
     p = command_parser(
         sub,
         "playbook",
-        "Write trading playbooks (Grok with XAI_API_KEY, else rule-based) and print them.",
-        "vectorflow playbook --exchange binance --market spot --symbol BTC/USDT --timeframe 1h",
+        "Write trading playbooks (Grok with XAI_API_KEY, else rule-based) and print them; "
+        "with --from and --to, replay them over a range, grade them and compare the sources.",
+        "vectorflow playbook --exchange binance --market spot --symbol BTC/USDT --timeframe 1h\n"
+        "  vectorflow playbook --symbol BTC/USDT --timeframe 4h --from 2026-01-01 "
+        "--to 2026-03-31 --every 4h --source both --dry-run",
     )
     p.add_argument("--exchange", action="append", help="binance or bybit (repeatable)")
     p.add_argument("--market", action="append", help="spot or linear (repeatable)")
@@ -202,6 +219,14 @@ def add_parsers(sub) -> None:
     p.add_argument("--as-of", help="UTC time of the playbook (default: the newest closed candle)")
     p.add_argument("--budget", type=int, help="token budget of this run (default: settings)")
     p.add_argument("--concurrency", type=int, help="series written at once (default: settings)")
+    p.add_argument("--from", dest="from_", metavar="T1", help="replay: first as_of (UTC)")
+    p.add_argument("--to", metavar="T2", help="replay: last as_of (UTC date or ISO time)")
+    p.add_argument("--every", default="4h", help="replay: step between as_of times (4h)")
+    p.add_argument("--source", default="rules", choices=("rules", "grok", "both"),
+                   help="replay: which writer(s) (default rules)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="replay: print the requests and estimated tokens, send nothing")
+    p.add_argument("--yes", action="store_true", help="replay: do not ask before sending")
     p.set_defaults(run=playbook)
 
     g = command_parser(

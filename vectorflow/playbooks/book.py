@@ -78,8 +78,9 @@ def _stats(levels: pa.Table) -> pd.DataFrame:
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.register("raw_levels", levels)
-        con.execute(
-            "CREATE TEMP VIEW orderbook_levels AS SELECT * FROM raw_levels QUALIFY "
+        con.execute(  # as the catalog's view: TIMESTAMP (Arrow's is TIMESTAMP_MS)
+            "CREATE TEMP VIEW orderbook_levels AS SELECT * REPLACE "
+            "(snapshot_time::TIMESTAMP AS snapshot_time) FROM raw_levels QUALIFY "
             f"row_number() OVER (PARTITION BY {key} ORDER BY ingested_at DESC) = 1"
         )
         sql = f"SELECT epoch_ms(snapshot_time) AS t, * FROM ({ORDERBOOK_STATS_SQL})"

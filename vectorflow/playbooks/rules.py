@@ -17,7 +17,8 @@ The rules (RULES_VERSION), with c the last close and a the ATR; shorts mirror lo
 - Confidence 50; +10 with ADX ≥ 35; ±10 when the higher timeframe trends with / against the
   trade; ±5 when the OI quadrant confirms (long: long build-up; short: short build-up) / opposes
   (the other build-up); ±5 when the order-book imbalance within 50 bps is ≥ 0.2 with / against
-  the trade; +5 when the last trap points the same way (a bear trap for a long); −10 in high
+  the trade; +5 when the last trap points the same way (a bear trap or a sweep of lows for a
+  long); −10 in high
   volatility; kept within [5, 95]. `no_trade`: 60 when ADX < 20 (a range), else 50.
 - Risk 1 % of equity (0.5 % in high volatility). Prices are rounded to the market's tick (the
   stop away from the entry), and the reward-to-risk is computed from the rounded prices.
@@ -43,6 +44,8 @@ STRONG_ADX = 35.0
 RANGE_ADX = 20.0
 IMBALANCE_MIN = 0.2
 MAX_TARGET_ATR = 4.5
+BULLISH_TRAPS = ("bear_trap", "sweep_low")  # failed breaks of a low point up
+BEARISH_TRAPS = ("bull_trap", "sweep_high")
 
 
 def _number(value: object) -> float | None:
@@ -95,8 +98,7 @@ def _confidence(inputs: PlaybookInputs, side: str) -> int:
     imbalance = _number(inputs.section("order_book").get("imbalance_50bps"))
     if imbalance is not None and abs(imbalance) >= IMBALANCE_MIN:
         score += 5 if imbalance * sign > 0 else -5
-    trap = str(s.get("last_trap_type") or "")
-    if trap.startswith("bear" if sign > 0 else "bull"):
+    if str(s.get("last_trap_type") or "") in (BULLISH_TRAPS if sign > 0 else BEARISH_TRAPS):
         score += 5
     if str(s.get("regime") or "").endswith("high_vol"):
         score -= 10
@@ -135,6 +137,26 @@ def _zone(inputs: PlaybookInputs, sign: int) -> tuple[float, float, tuple[str, f
     return min(near, far), max(near, far), support
 
 
+def _invalidation(inputs: PlaybookInputs, sign: int, support, edge: float) -> str:
+    """A close-based condition that voids the idea before the stop is hit."""
+    tf, word, tick = inputs.unit.timeframe, "below" if sign > 0 else "above", inputs.tick_size
+    if support is not None:
+        return f"a {tf} close {word} {level_label(support[0])} {price_text(support[1], tick)}"
+    other = "-DI above +DI" if sign > 0 else "+DI above -DI"
+    return f"a {tf} close {word} {price_text(edge, tick)} with {other}"
+
+
+def _decision(inputs: PlaybookInputs, sign: int, support, level, prices: tuple) -> str:
+    low, high, stop, first = (price_text(p, inputs.tick_size) for p in prices)
+    if support is not None:
+        anchor = f"to {level_label(support[0])} {price_text(support[1], inputs.tick_size)}"
+    else:
+        anchor = "of 0.1-0.5 ATR"
+    named = f" ({level_label(level[0])})" if level else ""
+    action = "Buy a pullback" if sign > 0 else "Sell a bounce"
+    return f"{action} {anchor}: limit {low}-{high}, stop {stop}, target {first}{named}."
+
+
 def _plan(inputs: PlaybookInputs, side: str) -> Playbook:
     """The pullback plan of `side`, prices on the tick grid."""
     sign, c, a = (1 if side == "long" else -1), inputs.last_close, inputs.atr
@@ -151,37 +173,21 @@ def _plan(inputs: PlaybookInputs, side: str) -> Playbook:
     targets = [Target(price=first, share=1.0)]
     if abs(second - c) <= MAX_TARGET_ATR * a:
         targets = [Target(price=first, share=0.5), Target(price=second, share=0.5)]
-    cited = [item for item in (support, level) if item is not None]
-    tf, word = inputs.unit.timeframe, "below" if sign > 0 else "above"
-    if support is not None:
-        where = f"{level_label(support[0])} {price_text(support[1], tick)}"
-        invalidation = f"a {tf} close {word} {where}"
-    else:
-        other = "-DI above +DI" if sign > 0 else "+DI above -DI"
-        invalidation = f"a {tf} close {word} {price_text(edge, tick)} with {other}"
-    anchor = f"{level_label(support[0])} {price_text(support[1], tick)}" if support else "1 ATR"
-    decision = (
-        f"{'Buy' if sign > 0 else 'Sell'} a pullback to {anchor}: limit "
-        f"{price_text(low, tick)}-{price_text(high, tick)}, stop {price_text(stop, tick)}, "
-        f"target {price_text(first, tick)}"
-        + (f" ({level_label(level[0])})" if level else "")
-        + "."
-    )
+    zone = f"{price_text(low, tick)}-{price_text(high, tick)}"
     high_vol = str(inputs.signals.get("regime") or "").endswith("high_vol")
     return Playbook(
         bias=side,
         confidence=_confidence(inputs, side),
-        entry=Entry(type="limit", zone_low=low, zone_high=high, trigger=f"a fill on a pullback "
-                    f"into {price_text(low, tick)}-{price_text(high, tick)}"),
+        entry=Entry(type="limit", zone_low=low, zone_high=high, trigger=f"a fill in {zone}"),
         stop_loss=stop,
         targets=targets,
-        invalidation=invalidation,
+        invalidation=_invalidation(inputs, sign, support, edge),
         risk=Risk(
             max_risk=0.005 if high_vol else 0.01,
             rr_ratio=round(abs(first - middle) / abs(middle - stop), 4),
         ),
-        rationale=_text(inputs, decision),
-        levels_used=[name for name, _ in cited],
+        rationale=_text(inputs, _decision(inputs, sign, support, level, (low, high, stop, first))),
+        levels_used=[item[0] for item in (support, level) if item is not None],
     )
 
 

@@ -18,6 +18,11 @@ MIN_TICK = 1e-8  # the finest price step either exchange quotes
 _INFER_BARS = 100
 
 
+def market_label(unit) -> str:
+    """`binance spot BTC/USDT`: the market a series' tick size belongs to."""
+    return f"{unit.exchange} {unit.market} {unit.symbol}"
+
+
 def infer_tick(prices: np.ndarray) -> float:
     """The coarsest power of ten (≤ 1, ≥ 1e-8) that every finite price is a multiple of."""
     values = np.abs(prices[np.isfinite(prices)])

@@ -32,6 +32,7 @@ from vectorflow.playbooks.prompt import (
 from vectorflow.playbooks.record import PlaybookRecord, playbook_id
 from vectorflow.playbooks.rules import RULES_VERSION, rules_playbook
 from vectorflow.playbooks.store import find_cached, write_playbooks
+from vectorflow.playbooks.ticks import market_label
 from vectorflow.playbooks.validate import MarketFrame, PlaybookRejected, validate_answer
 from vectorflow.timeframes import now_ms
 
@@ -74,11 +75,6 @@ class WriteContext:
     def payload(self, inputs: PlaybookInputs) -> str:
         """The payload text of `inputs` (its hash is the cache key)."""
         return payload_text(build_payload(inputs, horizon_bars=self.config.horizon_bars))
-
-
-def market_label(unit: SeriesUnit) -> str:
-    """`binance spot BTC/USDT`: the market a tick size belongs to."""
-    return f"{unit.exchange} {unit.market} {unit.symbol}"
 
 
 def _base(inputs: PlaybookInputs, ctx: WriteContext, source: str, text: str | None) -> dict:

@@ -1,0 +1,94 @@
+"""The replay flow: playbooks at every as_of of a range, graded, and the sources compared."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.states import Failed
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.playbooks import concurrency, failed_row, flow_run_id
+from flows.reporting import run_name
+from tasks.candles import refresh_catalog_task
+from tasks.playbooks import (
+    check_grok_task,
+    market_ticks_task,
+    replay_report_task,
+    replay_series_task,
+)
+from vectorflow.errors import InvalidInput
+from vectorflow.pipelines.candles import plan_ingest
+from vectorflow.playbooks.budget import end_run_budget
+from vectorflow.playbooks.compare import comparison_markdown
+from vectorflow.playbooks.replay import replay_plan
+from vectorflow.settings import load_settings
+
+
+@flow(
+    name="replay-playbooks",
+    flow_run_name=run_name("replay", "source", "exchanges", "timeframes"),
+    task_runner=ThreadPoolTaskRunner(max_workers=concurrency()),
+)
+def replay_playbooks(
+    start: str,
+    end: str,
+    every: str = "4h",
+    source: str = "rules",  # rules | grok | both
+    exchanges: list[str] | None = None,  # None: the settings file's [series]
+    markets: list[str] | None = None,
+    symbols: list[str] | None = None,
+    timeframes: list[str] | None = None,
+    token_budget: int | None = None,
+    data_dir: str | None = None,
+) -> dict:
+    """Write playbooks at start, start + every, ... up to end from the data as it was then,
+    grade them and compare the sources on the same as_of set (a markdown artifact).
+
+    start, end: UTC dates or ISO times. Rerunning the same replay resumes it. Grok replays
+    spend at most token_budget (default: settings) and answer repeated inputs from the cache.
+    """
+    logger = get_run_logger()
+    settings = load_settings(data_dir)
+    if token_budget is not None:
+        playbooks = settings.playbooks.model_copy(update={"token_budget": token_budget})
+        settings = settings.with_overrides(playbooks=playbooks)
+    units = plan_ingest(**settings.series.pick(exchanges, markets, symbols, timeframes)).units
+    plan = replay_plan(units, start, end, every, source)
+    mode = {"mode": "rules"}
+    if "grok" in plan.sources:
+        mode = check_grok_task(settings)
+        if mode["mode"] != "grok":
+            why = mode["reason"]
+            raise InvalidInput(f"source {source} needs Grok, which is unavailable: {why}")
+    ticks = market_ticks_task(settings, list(plan.units))
+    replay_id, budget_key = plan.replay_id(settings.playbooks.model), flow_run_id()
+    logger.info("replay %s: %d series x %d as_of times, %s", replay_id, len(plan.units),
+                len(plan.as_ofs), "+".join(plan.sources))
+    futures = [
+        (unit, replay_series_task.submit(
+            unit, plan, settings, replay_id, budget_key, mode["mode"], ticks
+        ))
+        for unit in plan.units
+    ]  # fmt: skip
+    rows = []
+    for unit, future in futures:
+        outcome = future.result(raise_on_failure=False)
+        rows.append(failed_row(unit, outcome) if isinstance(outcome, BaseException) else outcome)
+    budget = end_run_budget(budget_key)
+    if budget is not None and "grok" in plan.sources:
+        logger.info("tokens spent: %d of %d", budget.spent, budget.limit)
+    report = replay_report_task(settings, plan, replay_id)
+    refresh_catalog_task(settings)
+    title = f"Replay {report['from']} to {report['to']}: {report['playbooks']} playbooks"
+    create_markdown_artifact(
+        markdown=comparison_markdown(report["comparison"], title),
+        key="replay-playbooks",
+        description=f"replay {replay_id}: the sources on the same as_of set",
+    )
+    result = report | {"series_rows": rows}
+    failed = [r for r in rows if r.get("status") == "error"]
+    if failed:
+        names = ", ".join(f"{r['exchange']} {r['market']} {r['symbol']} {r['timeframe']}"
+                          for r in failed)
+        return Failed(message=f"{len(failed)} series failed to replay: {names}", data=result)
+    return result
