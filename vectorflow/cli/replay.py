@@ -80,7 +80,7 @@ def _comparison_rows(report: dict) -> list[list]:
         low, high = row["avg_r_low"], row["avg_r_high"]
         interval = None if low is None else f"{low:.3f} to {high:.3f}"
         values = {**row, "avg_r_95ci": interval}
-        rows.append([values[c] for c in COLUMNS])
+        rows.append([round(v, 3) if isinstance(v, float) else v for v in map(values.get, COLUMNS)])
     return rows
 
 

@@ -113,14 +113,16 @@ def notify_playbooks(
     """Post each new actionable playbook of `records` once; what was posted."""
     host = f"{urlparse(webhook_url).scheme}://{urlparse(webhook_url).netloc}"
     posted = already = failed = 0
+    seen: set[str] = set()  # a cached copy in the same pass is the same playbook
     with closing(_Claims(state_path)) as claims:
         for record in records:
             if not is_actionable(record, min_confidence, now_ms):
                 continue
             key = _key(record)
-            if not claims.claim(key, record.playbook_id):
+            if key in seen or not claims.claim(key, record.playbook_id):
                 already += 1
                 continue
+            seen.add(key)
             try:
                 _post(webhook_url, message(record))
             except requests.RequestException as exc:

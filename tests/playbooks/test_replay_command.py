@@ -1,0 +1,62 @@
+"""`vectorflow playbook --from --to`: the replay flow on a real Prefect API, from the command line."""
+
+from __future__ import annotations
+
+import duckdb
+
+from tests.conftest import run_cli, sim_env
+from tests.playbooks.market_lake import AS_OF_NOW, DAY, HOUR, copy_data_dir
+from vectorflow.playbooks.ticks import is_multiple
+from vectorflow.timeframes import ms_to_iso
+
+START = (AS_OF_NOW - 6 * DAY) // (4 * HOUR) * (4 * HOUR)
+SERIES = ["--exchange", "binance", "--market", "linear", "--symbol", "BTC/USDT:USDT"]
+REPLAY = [
+    "playbook", *SERIES, "--timeframe", "1h", "--from", ms_to_iso(START),
+    "--to", ms_to_iso(START + DAY), "--every", "4h",
+]  # fmt: skip
+
+
+def test_a_replay_prints_the_comparison_and_uses_the_markets_tick(
+    prefect_api, sim, market, tmp_path
+):
+    data_dir = copy_data_dir(market[0], tmp_path / "data")
+    done = run_cli(REPLAY, sim_env(sim, data_dir), prefect_api)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "1 series x 7 as_of times = 7 playbooks per source (rules)" in out
+    assert "7 playbooks from" in out and "7 graded" in out
+    assert "source  playbooks  directional" in out and "\nrules " in out
+    con = duckdb.connect(str(data_dir / "vectorflow.duckdb"), read_only=True)
+    rows = con.execute(
+        "SELECT tick_size, entry_low, entry_high, stop_loss, targets FROM playbooks "
+        "WHERE run_id LIKE 'replay-%'"
+    ).fetchall()
+    con.close()
+    assert len(rows) == 7
+    for tick, *prices, targets in rows:
+        assert tick == 0.1  # the simulator's exchangeInfo tick of the Binance perpetual
+        prices += [t["price"] for t in targets]
+        assert all(is_multiple(p, tick) for p in prices if p is not None)
+    again = run_cli(REPLAY, sim_env(sim, data_dir), prefect_api)  # resumed: nothing new
+    assert again.returncode == 0 and "0 new outcomes stored" in again.stdout
+
+
+def test_a_grok_dry_run_prints_the_cost_and_sends_nothing(market, tmp_path):
+    data_dir = copy_data_dir(market[0], tmp_path / "data")
+    env = {"VECTORFLOW_DATA_DIR": str(data_dir), "XAI_BASE_URL": "http://127.0.0.1:9/v1"}
+    done = run_cli([*REPLAY, "--source", "both", "--dry-run"], env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "playbooks per source (rules, grok)" in done.stdout
+    assert "grok (grok-4.3): 7 requests to send (~" in done.stdout
+    assert "0 answered from the cache" in done.stdout
+
+
+def test_bad_replay_options_fail_with_one_line(market, tmp_path):
+    env = {"VECTORFLOW_DATA_DIR": str(tmp_path)}
+    bad = run_cli([*REPLAY, "--every", "3x"], env)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.strip() == "error: --every: '3x' is not a step such as 1h, 4h or 1d"
+    alone = run_cli(["playbook", *SERIES, "--timeframe", "1h", "--from", "2026-05-01"], env)
+    assert alone.returncode == 2
+    assert alone.stderr.strip() == "error: --from needs --to (the last as_of of the replay)"
