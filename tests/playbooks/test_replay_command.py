@@ -1,4 +1,4 @@
-"""`vectorflow playbook --from --to`: the replay flow on a real Prefect API, from the command line."""
+"""`vectorflow playbook --from --to`: the replay flow on a real Prefect API, from the CLI."""
 
 from __future__ import annotations
 

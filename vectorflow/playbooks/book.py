@@ -16,12 +16,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from vectorflow.lake.files import data_files, parquet_dataset, reading_again
+from vectorflow.lake.files import data_files, parquet_dataset, partition_dir, reading_again
 from vectorflow.lake.market_views import ORDERBOOK_STATS_SQL
 from vectorflow.lake.objects import lake_connection
 from vectorflow.lake.schema import ORDERBOOK_LEVELS
 from vectorflow.pipelines.candles import SeriesUnit
-from vectorflow.playbooks.reads import ms_timestamp, partition_folders, series_values
+from vectorflow.playbooks.reads import partition_folders, series_values
 from vectorflow.timeframes import ms_to_iso
 
 BOOK_MAX_AGE_MS = 5 * 60_000
@@ -40,26 +40,38 @@ STAT_COLUMNS = (
 )
 
 
-def _files(unit: SeriesUnit, lake: Path, as_ofs: np.ndarray) -> list:
-    """The partition's files whose range overlaps some window [as_of − max age, as_of]."""
+def _files(unit: SeriesUnit, lake: Path, as_ofs: np.ndarray) -> tuple[list, bool]:
+    """(the files whose range overlaps some window [as_of − max age, as_of], whether they are
+    the series' own partition: then every row is the symbol's)."""
     values = {k: v for k, v in series_values(unit).items() if k != "timeframe"}
-    files = [f for folder in partition_folders(lake, ORDERBOOK_LEVELS, values)
-             for f in data_files(folder)]
+    folders = partition_folders(lake, ORDERBOOK_LEVELS, values)
+    own = folders == [partition_dir(lake, ORDERBOOK_LEVELS, values)]
     starts = as_ofs - BOOK_MAX_AGE_MS
     keep = []
-    for f in files:
+    for f in (f for folder in folders for f in data_files(folder)):
         i = np.searchsorted(as_ofs, f.first_ms, side="left")  # first as_of at or after the start
         if i < len(as_ofs) and starts[i] <= f.last_ms:
             keep.append(f.path)
-    return keep
+    return keep, own
 
 
-def _table(files: list, unit: SeriesUnit, where: ds.Expression, columns=None) -> pa.Table:
-    def read() -> pa.Table:
-        dataset = parquet_dataset(files, ORDERBOOK_LEVELS.schema)
-        return dataset.to_table(columns=columns, filter=(ds.field("symbol") == unit.symbol) & where)
+def _snapshot_times(files: list, unit: SeriesUnit, own: bool) -> np.ndarray:
+    """Distinct snapshot times (epoch ms) of the series in these files, sorted.
 
-    return reading_again(read)
+    Only the time column is read (and the symbol, when the files may hold other symbols).
+    """
+    mine = None if own else ds.field("symbol") == unit.symbol
+
+    def read() -> np.ndarray:
+        table = parquet_dataset(files, ORDERBOOK_LEVELS.schema).to_table(
+            columns=["snapshot_time"], filter=mine
+        )
+        return table.column(0).cast(pa.int64()).to_numpy()
+
+    times = reading_again(read)
+    if len(times) and not np.all(times[1:] >= times[:-1]):
+        times = np.sort(times)
+    return times[np.r_[True, times[1:] != times[:-1]]] if len(times) else times
 
 
 def _picked(times: np.ndarray, as_ofs: np.ndarray) -> np.ndarray:
@@ -71,41 +83,56 @@ def _picked(times: np.ndarray, as_ofs: np.ndarray) -> np.ndarray:
     return np.where((idx >= 0) & (as_ofs - found <= BOOK_MAX_AGE_MS), found, -1)
 
 
-def _stats(levels: pa.Table) -> pd.DataFrame:
-    """orderbook_stats over these levels (the newest written row per level wins)."""
-    key = ", ".join(ORDERBOOK_LEVELS.key)
+_READ = ["snapshot_time", "side", "level", "price", "amount", "ingested_at"]
+
+
+def _levels(files: list, unit: SeriesUnit, own: bool, wanted: np.ndarray) -> pa.Table:
+    """The levels of these snapshots: only the columns orderbook_stats and its key need."""
+    picked = ds.field("snapshot_time").isin(pa.array(wanted, pa.int64()).cast(pa.timestamp("ms")))
+    mine = picked if own else picked & (ds.field("symbol") == unit.symbol)
+
+    def read() -> pa.Table:
+        return parquet_dataset(files, ORDERBOOK_LEVELS.schema).to_table(columns=_READ, filter=mine)
+
+    return reading_again(read)
+
+
+def _stats(levels: pa.Table, unit: SeriesUnit) -> dict[int, dict]:
+    """orderbook_stats of these levels (the newest written row of each level wins), by time."""
     con = lake_connection()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        con.register("raw_levels", levels)
-        con.execute(  # as the catalog's view: TIMESTAMP (Arrow's is TIMESTAMP_MS)
-            "CREATE TEMP VIEW orderbook_levels AS SELECT * REPLACE "
-            "(snapshot_time::TIMESTAMP AS snapshot_time) FROM raw_levels QUALIFY "
-            f"row_number() OVER (PARTITION BY {key} ORDER BY ingested_at DESC) = 1"
+        con.register("picked_levels", levels)
+        # the levels as the catalog's view reads them: deduplicated, TIMESTAMP
+        levels_sql = (
+            "SELECT ?::VARCHAR AS exchange, ?::VARCHAR AS market, ?::VARCHAR AS symbol, "
+            "snapshot_time::TIMESTAMP AS snapshot_time, side, level, price, amount, "
+            "NULL::VARCHAR AS time_source FROM picked_levels QUALIFY row_number() OVER "
+            "(PARTITION BY snapshot_time, side, level ORDER BY ingested_at DESC) = 1"
         )
-        sql = f"SELECT epoch_ms(snapshot_time) AS t, * FROM ({ORDERBOOK_STATS_SQL})"
-        return con.execute(sql).df()
+        sql = (
+            f"WITH orderbook_levels AS ({levels_sql}) "
+            f"SELECT epoch_ms(snapshot_time) AS t, * FROM ({ORDERBOOK_STATS_SQL})"
+        )
+        params = [unit.exchange, unit.market, unit.symbol]
+        rows = con.execute(sql, params).df().to_dict("records")
     finally:
         con.close()
+    return {int(row["t"]): row for row in rows}
 
 
 def book_sections(lake: Path, unit: SeriesUnit, as_ofs: list[int]) -> dict[int, dict]:
     """The order_book section of each as_of."""
     at = np.array(sorted(set(as_ofs)), dtype=np.int64)
-    files = _files(unit, lake, at) if len(at) else []
-    time = ds.field("snapshot_time")
+    files, own = _files(unit, lake, at) if len(at) else ([], True)
     picked = np.full(len(at), -1, dtype=np.int64)
-    stats = pd.DataFrame()
+    stats: dict[int, dict] = {}
     if files:
-        first = ms_timestamp(int(at[0]) - BOOK_MAX_AGE_MS)
-        window = (time >= first) & (time <= ms_timestamp(int(at[-1])))
-        snaps = _table(files, unit, window, ["snapshot_time"]).column(0)
-        times = np.unique(snaps.cast(pa.int64()).to_numpy())
+        times = _snapshot_times(files, unit, own)
         picked = _picked(times, at)
         wanted = np.unique(picked[picked >= 0])
         if len(wanted):
-            levels = _table(files, unit, time.isin(pa.array(wanted).cast(pa.timestamp("ms"))))
-            stats = _stats(levels).set_index("t")
+            stats = _stats(_levels(files, unit, own, wanted), unit)
     out = {}
     for as_of, snap in zip(at.tolist(), picked.tolist(), strict=True):
         if snap < 0:
@@ -114,7 +141,7 @@ def book_sections(lake: Path, unit: SeriesUnit, as_ofs: list[int]) -> dict[int, 
                 "unavailable": f"no snapshot within {BOOK_MAX_AGE_MS // 60_000} minutes",
             }
             continue
-        row = stats.loc[snap]
+        row = stats[snap]
         section = {"time": ms_to_iso(snap), "age_seconds": (as_of - snap) / 1000, "source": SOURCE}
         out[as_of] = section | {k: _plain(row[k]) for k in STAT_COLUMNS}
     return out

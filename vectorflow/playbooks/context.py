@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from vectorflow.pipelines.candles import SeriesUnit
+from vectorflow.playbooks.bars import Bars
 from vectorflow.playbooks.inputs import (
     ATR_PERIOD,
     ATR_WINDOW,
@@ -20,7 +21,7 @@ from vectorflow.playbooks.inputs import (
     PlaybookInputs,
     wilder_atr,
 )
-from vectorflow.playbooks.ticks import tick_from_candles
+from vectorflow.playbooks.ticks import infer_tick
 from vectorflow.timeframes import ms_to_iso, timeframe_ms
 
 RANGE_BARS = 20
@@ -31,12 +32,12 @@ def context_bars(timeframe: str, lookback_bars: int) -> int:
     return max(lookback_bars, ATR_WINDOW, 2 * DAY_MS // timeframe_ms(timeframe) + 2, RANGE_BARS)
 
 
-def staleness(candles: pd.DataFrame, unit: SeriesUnit, as_of_ms: int, lookback: int) -> str | None:
+def staleness(candles: Bars, unit: SeriesUnit, as_of_ms: int, lookback: int) -> str | None:
     """Why these candles are too old or gappy to write from at as_of (None when they are fine)."""
     step = timeframe_ms(unit.timeframe)
-    if candles.empty:
+    if not len(candles):
         return f"no candles stored before {ms_to_iso(as_of_ms)}"
-    times = candles["open_time"].to_numpy(dtype=np.int64)
+    times = candles.open_time
     last_close = int(times[-1]) + step
     if as_of_ms - last_close > 2 * step:
         return (
@@ -52,33 +53,31 @@ def staleness(candles: pd.DataFrame, unit: SeriesUnit, as_of_ms: int, lookback: 
     return f"{lookback - present} of the last {lookback} candles are missing (gaps)"
 
 
-def market_context(candles: pd.DataFrame, step: int) -> tuple[dict[str, float], dict[str, float]]:
+def market_context(candles: Bars, step: int) -> tuple[dict[str, float], dict[str, float]]:
     """(market, levels) from candles ending at as_of: last price, 24 h figures, ATR, structure."""
-    times = candles["open_time"].to_numpy(dtype=np.int64)
-    high, low = candles["high"].to_numpy(float), candles["low"].to_numpy(float)
-    close = candles["close"].to_numpy(float)
+    times, high, low, close = candles.open_time, candles.high, candles.low, candles.close
     as_of = int(times[-1]) + step
-    day = times + step > as_of - DAY_MS  # candles closing within the last 24 h
-    before = np.flatnonzero(times + step <= as_of - DAY_MS)
-    reference = close[before[-1]] if len(before) else candles["open"].iloc[0]
-    quote = candles["quote_volume"].to_numpy(float) if "quote_volume" in candles else None
+    first_in_day = int(np.searchsorted(times + step, as_of - DAY_MS, side="right"))
+    reference = close[first_in_day - 1] if first_in_day else candles.open[0]
+    day = slice(first_in_day, None)  # candles closing within the last 24 h
     market = {
         "last_price": float(close[-1]),
         "change_24h": float(close[-1] / reference - 1),
         "high_24h": float(high[day].max()),
         "low_24h": float(low[day].min()),
-        "volume_24h": float(candles["volume"].to_numpy(float)[day].sum()),
+        "volume_24h": float(candles.volume[day].sum()),
         "atr": wilder_atr(high[-ATR_WINDOW:], low[-ATR_WINDOW:], close[-ATR_WINDOW:], ATR_PERIOD),
     }
-    if quote is not None and not np.isnan(quote[day]).all():
-        market["quote_volume_24h"] = float(np.nansum(quote[day]))
+    quote = candles.quote_volume[day]
+    if not np.isnan(quote).all():
+        market["quote_volume_24h"] = float(np.nansum(quote))
     levels = {
         "range_high_20": float(high[-RANGE_BARS:].max()),
         "range_low_20": float(low[-RANGE_BARS:].min()),
     }
     today = (as_of - 1) // DAY_MS * DAY_MS
-    prior = (times >= today - DAY_MS) & (times < today)
-    if prior.any():
+    prior = slice(*np.searchsorted(times, [today - DAY_MS, today], side="left"))
+    if prior.stop > prior.start:
         levels["prior_day_high"] = float(high[prior].max())
         levels["prior_day_low"] = float(low[prior].min())
     return market, levels
@@ -96,7 +95,7 @@ def signal_levels(signals: dict[str, object]) -> dict[str, float]:
 
 def build_inputs(
     unit: SeriesUnit,
-    candles: pd.DataFrame,
+    candles: pd.DataFrame | Bars,
     as_of_ms: int,
     signals: dict[str, object] | None = None,
     *,
@@ -112,8 +111,8 @@ def build_inputs(
     inferred from the candles' prices.
     """
     step = timeframe_ms(unit.timeframe)
-    if not candles.empty:
-        candles = candles[candles["open_time"] + step <= as_of_ms].reset_index(drop=True)
+    bars = candles if isinstance(candles, Bars) else Bars.of(candles)
+    candles = bars.closed_by(as_of_ms, step)
     signals = dict(signals or {})
     reference = as_of_ms if now_ms is None else max(now_ms, as_of_ms)
     stale = staleness(candles, unit, reference, lookback_bars)
@@ -127,5 +126,11 @@ def build_inputs(
         return PlaybookInputs(unit, as_of_ms, signals=signals, stale=stale, sections=sections)
     market, levels = market_context(candles, step)
     levels.update(signal_levels(signals))
-    tick = tick_size or tick_from_candles(candles)
+    tick = tick_size or tick_from_bars(candles)
     return PlaybookInputs(unit, as_of_ms, market, levels, signals, None, sections, tick)
+
+
+def tick_from_bars(candles: Bars, bars: int = 100) -> float:
+    """The tick inferred from the last bars' open, high, low and close."""
+    tail = candles.cut(max(0, len(candles) - bars), len(candles))
+    return infer_tick(np.concatenate([tail.open, tail.high, tail.low, tail.close]))

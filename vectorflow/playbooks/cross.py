@@ -71,7 +71,10 @@ def _venue(lake: Path, unit: SeriesUnit, exchange: str, market: str, at: np.ndar
     for folder in _finest_first(partition_folders(lake, CANDLES, values)):
         timeframe = folder.name.split("=", 1)[1]
         step = timeframe_ms(timeframe)
-        frame = read_rows(CANDLES, [folder], _symbol(unit, market), start - step, int(at[-1]))
+        frame = read_rows(
+            CANDLES, [folder], _symbol(unit, market), start - step, int(at[-1]),
+            columns=["close", "quote_volume"],
+        )  # fmt: skip
         if frame.empty:
             continue
         found = _timeframe_prices(frame, step, at)

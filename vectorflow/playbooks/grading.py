@@ -33,6 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from vectorflow.playbooks.bars import Bars
+
 OUTCOMES = (
     "not_triggered", "stopped", "target_1", "target_2", "target_3", "expired", "no_trade",
 )  # fmt: skip
@@ -129,14 +131,15 @@ class _Trade:
         )
 
 
-def grade(plan: Plan, bars: pd.DataFrame, horizon: int, *, horizon_closed: bool) -> Outcome | None:
+def grade(
+    plan: Plan, bars: Bars | pd.DataFrame, horizon: int, *, horizon_closed: bool
+) -> Outcome | None:
     """The outcome of `plan` over `bars` (the candles after as_of, oldest first), or None if open.
 
     `horizon_closed`: the candles reach the end of the horizon (the last bar of it has closed).
     """
-    bars = bars.iloc[:horizon]
-    times = bars["open_time"].to_numpy(dtype=np.int64)
-    o, h, lo, c = (bars[k].to_numpy(dtype=float) for k in ("open", "high", "low", "close"))
+    bars = (bars if isinstance(bars, Bars) else Bars.of(bars)).cut(0, horizon)
+    times, o, h, lo, c = bars.open_time, bars.open, bars.high, bars.low, bars.close
     trade, entry = None, None
     for i in range(len(times)):
         if trade is None:
@@ -173,25 +176,25 @@ def _would_be(side: str, close: float, atr: float) -> Plan:
 
 
 def grade_no_trade(
-    close: float, atr: float, bars: pd.DataFrame, horizon: int, *, horizon_closed: bool
+    close: float, atr: float, bars: Bars | pd.DataFrame, horizon: int, *, horizon_closed: bool
 ) -> Outcome | None:
     """The outcome of staying out at `close` over `bars` (None until the horizon closed)."""
-    bars = bars.iloc[:horizon]
-    if not horizon_closed or bars.empty:
+    bars = (bars if isinstance(bars, Bars) else Bars.of(bars)).cut(0, horizon)
+    if not horizon_closed or not len(bars):
         return None
     trades = [grade(_would_be(s, close, atr), bars, horizon, horizon_closed=True)
               for s in ("long", "short")]
     results = [t.r_multiple for t in trades if t.triggered and t.r_multiple is not None]
     missed = max(results) if results else 0.0
-    last = float(bars["close"].iloc[-1])
+    last = float(bars.close[-1])
     return Outcome(
         outcome="no_trade",
         triggered=False,
         bars_to_outcome=horizon,
-        exit_time=int(bars["open_time"].iloc[-1]),
+        exit_time=int(bars.open_time[-1]),
         exit_price=last,
-        mfe=float(bars["high"].max()) / close - 1,
-        mae=1 - float(bars["low"].min()) / close,
+        mfe=float(bars.high.max()) / close - 1,
+        mae=1 - float(bars.low.min()) / close,
         move=last / close - 1,
         missed_r=missed,
         avoided_loss=missed <= 0,

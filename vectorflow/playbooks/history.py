@@ -14,12 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.playbooks.book import book_sections
-from vectorflow.playbooks.context import build_inputs, context_bars
+from vectorflow.playbooks.context import Bars, build_inputs, context_bars
 from vectorflow.playbooks.cross import cross_sections
 from vectorflow.playbooks.derivs import (
     DERIVATIVES_LOOKBACK_MS,
@@ -50,7 +49,7 @@ class SeriesHistory:
 
     unit: SeriesUnit
     options: LoadOptions
-    candles: pd.DataFrame
+    candles: Bars
     signals: dict[int, dict]
     sections: dict[str, dict[int, dict]] = field(default_factory=dict)
 
@@ -58,12 +57,9 @@ class SeriesHistory:
         """The inputs of the playbook as of `as_of_ms` (one of the loaded times)."""
         step = timeframe_ms(self.unit.timeframe)
         bars = context_bars(self.unit.timeframe, self.options.lookback_bars)
-        opens = self.candles["open_time"].to_numpy(np.int64)
-        lo = np.searchsorted(opens, as_of_ms - bars * step, side="left")
-        hi = np.searchsorted(opens + step, as_of_ms, side="right")
         return build_inputs(
             self.unit,
-            self.candles.iloc[lo:hi],
+            self.candles.closed_by(as_of_ms, step, bars),
             as_of_ms,
             self.signals.get(as_of_ms, {}),
             lookback_bars=self.options.lookback_bars,
@@ -95,7 +91,7 @@ def load_history(
             lake, unit, times, options.timeframes, tpo_row_size=options.tpo_row_size
         ),
     }
-    return SeriesHistory(unit, options, candles, signals, sections)
+    return SeriesHistory(unit, options, Bars.of(candles), signals, sections)
 
 
 def latest_as_of(lake: Path, unit: SeriesUnit, clock_ms: int) -> int | None:

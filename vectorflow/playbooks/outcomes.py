@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
-import pandas as pd
-
 from vectorflow.lake.schema import PLAYBOOK_OUTCOMES
+from vectorflow.playbooks.bars import Bars
 from vectorflow.playbooks.grading import Outcome, Plan, grade, grade_no_trade
 from vectorflow.playbooks.reads import last_close_time, read_candles
 from vectorflow.playbooks.record import PlaybookRecord
@@ -57,7 +56,7 @@ def is_gradable(record: PlaybookRecord) -> bool:
     return record.bias in ("long", "short") and record.stop_loss is not None
 
 
-def outcome_of(record: PlaybookRecord, bars: pd.DataFrame, horizon: int, closed: bool):
+def outcome_of(record: PlaybookRecord, bars: Bars, horizon: int, closed: bool):
     """The Outcome of one playbook over the bars after its as_of (None while it is open)."""
     if record.bias == "no_trade":
         return grade_no_trade(record.last_price, record.atr, bars, horizon, horizon_closed=closed)
@@ -75,7 +74,7 @@ def _row(record: PlaybookRecord, outcome: Outcome, horizon: int, evaluated_at: i
         "as_of": record.as_of,
         "horizon_bars": horizon,
         "bias": record.bias,
-        **asdict(outcome),
+        **{f.name: getattr(outcome, f.name) for f in fields(outcome)},
     }
 
 
@@ -90,13 +89,12 @@ def grade_records(lake: Path, records: list[PlaybookRecord], horizon: int) -> li
         group.sort(key=lambda r: r.as_of)
         step = timeframe_ms(unit.timeframe)
         first, last = group[0].as_of, group[-1].as_of + horizon * step
-        candles = read_candles(lake, unit, first, last)
+        candles = Bars.of(read_candles(lake, unit, first, last))
         newest = last_close_time(lake, unit) or 0
-        times = candles["open_time"].to_numpy()
         for record in group:
             end = record.as_of + horizon * step
-            lo, hi = times.searchsorted(record.as_of), times.searchsorted(end)
-            outcome = outcome_of(record, candles.iloc[lo:hi], horizon, newest >= end)
+            lo, hi = candles.open_time.searchsorted([record.as_of, end])
+            outcome = outcome_of(record, candles.cut(lo, hi), horizon, newest >= end)
             if outcome is not None:
                 rows.append(_row(record, outcome, horizon, evaluated_at))
     return rows

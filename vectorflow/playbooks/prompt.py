@@ -13,6 +13,8 @@ import hashlib
 import json
 import math
 
+import numpy as np
+
 from vectorflow.playbooks.contract import PROMPT_VERSION, SYSTEM_PROMPT
 from vectorflow.playbooks.inputs import SECTIONS, PlaybookInputs
 from vectorflow.timeframes import ms_to_iso, timeframe_ms
@@ -24,17 +26,20 @@ _TEXT_LIMIT = 120  # labels and notes of this project's own making
 
 
 def _round(value: object) -> object:
-    if isinstance(value, bool) or value is None:
+    kind = type(value)  # exact types first: this runs for every number of every payload
+    if kind is float:
+        return float(f"{value:.8g}") if math.isfinite(value) else None
+    if kind is str:
+        return value[:_TEXT_LIMIT]
+    if value is None or kind is bool or kind is int:
         return value
-    if isinstance(value, float):
-        return None if not math.isfinite(value) else float(f"{value:.8g}")
-    if isinstance(value, int):
-        return value
+    if isinstance(value, (float, np.generic)):
+        return _round(value.item() if isinstance(value, np.generic) else float(value))
     if isinstance(value, dict):
         return _section(value)
     if isinstance(value, list):
         return [_round(v) for v in value]
-    return str(value)[:_TEXT_LIMIT]
+    return value if isinstance(value, int) else str(value)[:_TEXT_LIMIT]
 
 
 def _section(values: dict[str, object]) -> dict[str, object]:

@@ -76,11 +76,17 @@ def read_rows(
     end_ms: int,
     *,
     key: tuple[str, ...] | None = None,
+    columns: list[str] | None = None,
 ) -> pd.DataFrame:
     """Rows of `symbol` with `order_by` time in [start, end), oldest first, one per key.
 
-    `key` (default: the time alone) picks the newest written row of each key.
+    `key` (default: the time alone) picks the newest written row of each key; `columns` (with
+    the key, the time and `ingested_at`) limits what is read.
     """
+    subset = list(key) if key else [dataset.order_by]
+    wanted = None
+    if columns is not None:
+        wanted = list(dict.fromkeys([*subset, dataset.order_by, "ingested_at", *columns]))
     t = ds.field(dataset.order_by)
     window = (t >= ms_timestamp(start_ms)) & (t < ms_timestamp(end_ms))
     window = window & (ds.field("symbol") == symbol)
@@ -94,7 +100,7 @@ def read_rows(
         ]
         if not files:
             return None
-        return parquet_dataset(files, dataset.schema).to_table(filter=window)
+        return parquet_dataset(files, dataset.schema).to_table(columns=wanted, filter=window)
 
     table = reading_again(read)
     if table is None or table.num_rows == 0:
@@ -103,7 +109,6 @@ def read_rows(
         if pa.types.is_timestamp(f.type):
             table = table.set_column(i, f.name, table.column(i).cast(pa.int64()))
     frame = table.to_pandas().sort_values([dataset.order_by, "ingested_at"], kind="stable")
-    subset = list(key) if key else [dataset.order_by]
     frame = frame.drop_duplicates(subset, keep="last")
     return frame.sort_values(dataset.order_by, kind="stable").reset_index(drop=True)
 

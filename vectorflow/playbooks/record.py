@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.playbooks.contract import Playbook
@@ -95,7 +95,7 @@ class PlaybookRecord:
 
     def as_row(self) -> dict:
         """The record as a dict in the dataset's column order (targets as price/share dicts)."""
-        row = asdict(self)
+        row = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict deep-copies
         row["targets"] = [{"price": p, "share": s} for p, s in self.targets]
         row["levels_used"] = list(self.levels_used)
         row["level_prices"] = list(self.level_prices)

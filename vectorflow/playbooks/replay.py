@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 SOURCES = {"rules": ("rules",), "grok": ("grok",), "both": ("rules", "grok")}
 MAX_AS_OFS = 100_000  # per series: a typo in --every must not plan millions of playbooks
-BATCH = 250  # as_of times written per stored file: what an interruption can lose
+BATCH = 250  # as_of times written per stored file: at most what an interruption loses
 RETRY_STATUSES = ("skipped_budget", "error")  # not final: a resumed replay writes them again
 _DURATION = re.compile(r"^(\d+)([mhdw])$")
 _UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
@@ -125,13 +125,12 @@ def replay_series(unit: SeriesUnit, plan: ReplayPlan, ctx: WriteContext) -> dict
     counts: Counter = Counter()
     counts["resumed"] = len(plan.as_ofs) * len(plan.sources) - sum(map(len, todo.values()))
     times = sorted(todo)
+    history = load_history(ctx.lake, unit, times, ctx.load_options(unit)) if times else None
     for first in range(0, len(times), BATCH):
-        batch = times[first : first + BATCH]
-        history = load_history(ctx.lake, unit, batch, ctx.load_options(unit))
         records: list[PlaybookRecord] = []
-        for as_of in batch:
+        for as_of in times[first : first + BATCH]:
             records += playbooks_for(history.inputs_at(as_of), ctx, todo[as_of])
-        write_playbooks(ctx.lake, records)
+        write_playbooks(ctx.lake, records)  # stored as it goes: an interruption keeps these
         counts.update(f"{r.source} {r.status}" for r in records)
     log.info("%s: replay %s: %s", unit.label, ctx.run_id, dict(counts))
     return dict(counts)
@@ -144,20 +143,18 @@ def estimate_series(unit: SeriesUnit, plan: ReplayPlan, ctx: WriteContext) -> di
     if not todo:
         return dict(out)
     known = cached_hashes(ctx.lake, unit, plan.start_ms, plan.end_ms)
-    times = sorted(todo)
-    for first in range(0, len(times), BATCH):
-        history = load_history(ctx.lake, unit, times[first : first + BATCH], ctx.load_options(unit))
-        for as_of in times[first : first + BATCH]:
-            inputs = history.inputs_at(as_of)
-            if inputs.stale is not None:
-                out["stale"] += 1
-                continue
-            text = ctx.payload(inputs)
-            if inputs_hash(ctx.config.model, text) in known:
-                out["cached"] += 1
-                continue
-            out["requests"] += 1
-            out["tokens"] += estimate_tokens(SYSTEM_PROMPT, text)
+    history = load_history(ctx.lake, unit, sorted(todo), ctx.load_options(unit))
+    for as_of in sorted(todo):
+        inputs = history.inputs_at(as_of)
+        if inputs.stale is not None:
+            out["stale"] += 1
+            continue
+        text = ctx.payload(inputs)
+        if inputs_hash(ctx.config.model, text) in known:
+            out["cached"] += 1
+            continue
+        out["requests"] += 1
+        out["tokens"] += estimate_tokens(SYSTEM_PROMPT, text)
     return dict(out)
 
 

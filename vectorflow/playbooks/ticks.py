@@ -15,7 +15,6 @@ from decimal import Decimal
 import numpy as np
 
 MIN_TICK = 1e-8  # the finest price step either exchange quotes
-_INFER_BARS = 100
 
 
 def market_label(unit) -> str:
@@ -33,13 +32,6 @@ def infer_tick(prices: np.ndarray) -> float:
         if np.all(np.abs(scaled - np.round(scaled)) <= 1e-6):  # float noise is far below
             return float(Decimal(1).scaleb(exponent))
     return MIN_TICK
-
-
-def tick_from_candles(candles) -> float:
-    """The tick inferred from the last candles' open, high, low and close."""
-    tail = candles.tail(_INFER_BARS)
-    prices = np.concatenate([tail[k].to_numpy(float) for k in ("open", "high", "low", "close")])
-    return infer_tick(prices)
 
 
 def tick_of_market(market: dict) -> float | None:
