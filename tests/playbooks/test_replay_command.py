@@ -40,6 +40,18 @@ def test_a_replay_prints_the_comparison_and_uses_the_markets_tick(
         assert all(is_multiple(p, tick) for p in prices if p is not None)
     again = run_cli(REPLAY, sim_env(sim, data_dir), prefect_api)  # resumed: nothing new
     assert again.returncode == 0 and "0 new outcomes stored" in again.stdout
+    assert any("| rules | 7 |" in text for text in _artifacts("replay-playbooks"))
+
+
+def _artifacts(key: str) -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+        )
+    return [str(a.data) for a in found]
 
 
 def test_a_grok_dry_run_prints_the_cost_and_sends_nothing(market, tmp_path):
