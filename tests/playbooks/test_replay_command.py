@@ -72,3 +72,6 @@ def test_bad_replay_options_fail_with_one_line(market, tmp_path):
     alone = run_cli(["playbook", *SERIES, "--timeframe", "1h", "--from", "2026-05-01"], env)
     assert alone.returncode == 2
     assert alone.stderr.strip() == "error: --from needs --to (the last as_of of the replay)"
+    stray = run_cli(["playbook", *SERIES, "--timeframe", "1h", "--source", "grok"], env)
+    assert stray.returncode == 2
+    assert stray.stderr.strip() == "error: --source applies to a replay: give --from and --to"

@@ -78,8 +78,11 @@ def playbook(args: argparse.Namespace) -> int:
         from vectorflow.cli.replay import replay
 
         return replay(args, settings)
-    if args.dry_run:
-        print("error: --dry-run applies to a replay (--from, --to)", file=sys.stderr)
+    replay_only = [name for name in ("to", "every", "source", "dry_run", "yes")
+                   if getattr(args, name) not in (None, False)]
+    if replay_only:
+        option = "--" + replay_only[0].replace("_", "-")
+        print(f"error: {option} applies to a replay: give --from and --to", file=sys.stderr)
         return INVALID
     parameters = dict(
         exchanges=args.exchange or settings.series.exchanges,
@@ -221,9 +224,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--concurrency", type=int, help="series written at once (default: settings)")
     p.add_argument("--from", dest="from_", metavar="T1", help="replay: first as_of (UTC)")
     p.add_argument("--to", metavar="T2", help="replay: last as_of (UTC date or ISO time)")
-    p.add_argument("--every", default="4h", help="replay: step between as_of times (4h)")
-    p.add_argument("--source", default="rules", choices=("rules", "grok", "both"),
-                   help="replay: which writer(s) (default rules)")
+    p.add_argument("--every", help="replay: step between as_of times (default 4h)")
+    p.add_argument("--source", help="replay: rules, grok or both (default rules)")
     p.add_argument("--dry-run", action="store_true",
                    help="replay: print the requests and estimated tokens, send nothing")
     p.add_argument("--yes", action="store_true", help="replay: do not ask before sending")

@@ -97,6 +97,7 @@ def replay(args: argparse.Namespace, settings) -> int:
     if not args.to:
         print("error: --from needs --to (the last as_of of the replay)", file=sys.stderr)
         return INVALID
+    args.every, args.source = args.every or "4h", args.source or "rules"
     plan = replay_plan(_units(args, settings), args.from_, args.to, args.every, args.source)
     budget = args.budget if args.budget is not None else settings.playbooks.token_budget
     cost = _print_plan(plan, settings, budget)

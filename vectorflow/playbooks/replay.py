@@ -7,7 +7,8 @@ and signals stamped at or before that time, exactly as a single `--as-of` run re
 
 A replay is identified by its plan (series, range, step, sources, model, prompt and rules
 versions): its playbooks carry that id as `run_id`, so running the same replay again resumes
-it: the (series, as_of, source) already written with a final status are skipped, and a Grok
+it: the (series, as_of, source) already written with a final status are skipped (a skipped or
+failed one is written again), and a Grok
 request whose inputs were answered before is answered from the cache. Playbooks are stored in
 batches as they are written, so an interrupted replay keeps what it did.
 """
@@ -47,7 +48,8 @@ log = logging.getLogger(__name__)
 SOURCES = {"rules": ("rules",), "grok": ("grok",), "both": ("rules", "grok")}
 MAX_AS_OFS = 100_000  # per series: a typo in --every must not plan millions of playbooks
 BATCH = 250  # as_of times written per stored file: at most what an interruption loses
-RETRY_STATUSES = ("skipped_budget", "error")  # not final: a resumed replay writes them again
+#: not final: a resumed replay writes them again (stale: the candles may have landed since)
+RETRY_STATUSES = ("skipped_budget", "skipped_stale", "error")
 _DURATION = re.compile(r"^(\d+)([mhdw])$")
 _UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
