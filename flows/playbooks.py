@@ -35,6 +35,7 @@ def concurrency() -> int:
 
 
 def flow_run_id() -> str:
+    """This flow run's id (a fresh uuid outside a run)."""
     from prefect.runtime import flow_run
 
     return str(flow_run.id or uuid.uuid4())

@@ -48,28 +48,18 @@ def replay_playbooks(
     spend at most token_budget (default: settings) and answer repeated inputs from the cache.
     """
     logger = get_run_logger()
-    settings = load_settings(data_dir)
-    if token_budget is not None:
-        playbooks = settings.playbooks.model_copy(update={"token_budget": token_budget})
-        settings = settings.with_overrides(playbooks=playbooks)
+    settings = _settings(data_dir, token_budget)
     units = plan_ingest(**settings.series.pick(exchanges, markets, symbols, timeframes)).units
     plan = replay_plan(units, start, end, every, source)
-    mode = {"mode": "rules"}
-    if "grok" in plan.sources:
-        mode = check_grok_task(settings)
-        if mode["mode"] != "grok":
-            why = mode["reason"]
-            raise InvalidInput(f"source {source} needs Grok, which is unavailable: {why}")
+    mode = _mode(settings, plan.sources, source)
     ticks = market_ticks_task(settings, list(plan.units))
     replay_id, budget_key = plan.replay_id(settings.playbooks.model), flow_run_id()
     logger.info("replay %s: %d series x %d as_of times, %s", replay_id, len(plan.units),
                 len(plan.as_ofs), "+".join(plan.sources))
     futures = [
-        (unit, replay_series_task.submit(
-            unit, plan, settings, replay_id, budget_key, mode["mode"], ticks
-        ))
+        (unit, replay_series_task.submit(unit, plan, settings, replay_id, budget_key, mode, ticks))
         for unit in plan.units
-    ]  # fmt: skip
+    ]
     rows = []
     for unit, future in futures:
         outcome = future.result(raise_on_failure=False)
@@ -92,3 +82,22 @@ def replay_playbooks(
                           for r in failed)
         return Failed(message=f"{len(failed)} series failed to replay: {names}", data=result)
     return result
+
+
+def _settings(data_dir: str | None, token_budget: int | None):
+    """The run's settings, with the token budget given for this run."""
+    settings = load_settings(data_dir)
+    if token_budget is None:
+        return settings
+    playbooks = settings.playbooks.model_copy(update={"token_budget": token_budget})
+    return settings.with_overrides(playbooks=playbooks)
+
+
+def _mode(settings, sources: tuple[str, ...], source: str) -> str:
+    """`grok` when a source needs Grok and it is there (else the run fails), else `rules`."""
+    if "grok" not in sources:
+        return "rules"
+    mode = check_grok_task(settings)
+    if mode["mode"] != "grok":
+        raise InvalidInput(f"source {source} needs Grok, which is unavailable: {mode['reason']}")
+    return "grok"

@@ -107,16 +107,19 @@ def derivative_sections(
                 "source": SOURCE,
                 "unavailable": f"no open interest within {age // 60_000} minutes",
             }
-            continue
-        j = int(idx[i])
-        section = {
-            "time": ms_to_iso(int(prepared.times[j])),
-            "source": SOURCE,
-            "open_interest": float(prepared.oi[j]),
-            "open_interest_value": _value(prepared.value, j),
-        }
-        section |= {name: _value(columns[name], i) for name in _FIELDS}
-        if funding_idx[i] >= 0:
-            section["funding_time"] = ms_to_iso(int(rates.times[funding_idx[i]]))
-        out[as_of] = section
+        else:
+            out[as_of] = _section(prepared, int(idx[i]), columns, i)
+            if funding_idx[i] >= 0:
+                out[as_of]["funding_time"] = ms_to_iso(int(rates.times[funding_idx[i]]))
     return out
+
+
+def _section(oi, j: int, columns: dict, i: int) -> dict:
+    """The section of the i-th as_of, whose latest open interest is observation j."""
+    section = {
+        "time": ms_to_iso(int(oi.times[j])),
+        "source": SOURCE,
+        "open_interest": float(oi.oi[j]),
+        "open_interest_value": _value(oi.value, j),
+    }
+    return section | {name: _value(columns[name], i) for name in _FIELDS}
