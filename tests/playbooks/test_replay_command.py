@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+
 import duckdb
 
 from tests.conftest import run_cli, sim_env
+from tests.playbooks.conftest import CANARY
 from tests.playbooks.market_lake import AS_OF_NOW, DAY, HOUR, copy_data_dir
 from vectorflow.playbooks.ticks import is_multiple
 from vectorflow.timeframes import ms_to_iso
@@ -75,3 +78,21 @@ def test_bad_replay_options_fail_with_one_line(market, tmp_path):
     stray = run_cli(["playbook", *SERIES, "--timeframe", "1h", "--source", "grok"], env)
     assert stray.returncode == 2
     assert stray.stderr.strip() == "error: --source applies to a replay: give --from and --to"
+
+
+def test_a_grok_replay_never_prompts_when_stdin_is_no_terminal(
+    prefect_api, sim, llm, market, tmp_path, monkeypatch, capsys
+):
+    from vectorflow.cli import main
+
+    data_dir = copy_data_dir(market[0], tmp_path / "data")
+    for name, value in sim_env(sim, data_dir).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("XAI_API_KEY", CANARY)
+    monkeypatch.setenv("XAI_BASE_URL", llm.url)
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # scripted: not a terminal
+    two = [*REPLAY[:-4], "--to", ms_to_iso(START + 4 * HOUR), "--every", "4h", "--source", "grok"]
+    assert main(two) == 0
+    out = capsys.readouterr().out
+    assert "grok (grok-4.3): 2 requests to send" in out and "send these requests?" not in out
+    assert len(llm.chat_requests) == 2 and "\ngrok " in out
