@@ -9,8 +9,10 @@ within 50 and 100 bps of the mid on each side, and the imbalance (bid − ask) /
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -18,7 +20,6 @@ import pyarrow.dataset as ds
 
 from vectorflow.lake.files import data_files, parquet_dataset, partition_dir, reading_again
 from vectorflow.lake.market_views import ORDERBOOK_STATS_SQL
-from vectorflow.lake.objects import lake_connection
 from vectorflow.lake.schema import ORDERBOOK_LEVELS
 from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.playbooks.reads import partition_folders, series_values
@@ -83,6 +84,18 @@ def _picked(times: np.ndarray, as_ofs: np.ndarray) -> np.ndarray:
     return np.where((idx >= 0) & (as_ofs - found <= BOOK_MAX_AGE_MS), found, -1)
 
 
+_MEMORY: list[duckdb.DuckDBPyConnection] = []
+_MEMORY_LOCK = threading.Lock()
+
+
+def _memory() -> duckdb.DuckDBPyConnection:
+    """One in-memory DuckDB per process (opening one costs tens of ms); a cursor per query."""
+    with _MEMORY_LOCK:
+        if not _MEMORY:
+            _MEMORY.append(duckdb.connect())
+        return _MEMORY[0]
+
+
 _READ = ["snapshot_time", "side", "level", "price", "amount", "ingested_at"]
 
 
@@ -99,7 +112,7 @@ def _levels(files: list, unit: SeriesUnit, own: bool, wanted: np.ndarray) -> pa.
 
 def _stats(levels: pa.Table, unit: SeriesUnit) -> dict[int, dict]:
     """orderbook_stats of these levels (the newest written row of each level wins), by time."""
-    con = lake_connection()
+    con = _memory().cursor()  # over the Arrow table only: no lake file is read here
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.register("picked_levels", levels)

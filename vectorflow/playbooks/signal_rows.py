@@ -55,9 +55,8 @@ def stored_signals(lake: Path, unit: SeriesUnit, times: list[int]) -> dict[int, 
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # a file of an incompatible schema
         log.warning("%s: stored signals unreadable (%s); computing them", unit.label, exc)
         return {}
-    wanted = set(times)
-    rows = (_row(r) for r in frame.to_dict("records"))
-    return {r["as_of"]: r for r in rows if r["as_of"] in wanted}
+    frame = frame[frame["as_of"].isin(times)]
+    return {r["as_of"]: r for r in map(_row, frame.to_dict("records"))}
 
 
 def _tpo_candles(lake: Path, unit: SeriesUnit, end: int) -> tuple[pd.DataFrame | None, str | None]:
