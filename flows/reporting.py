@@ -16,7 +16,7 @@ from prefect.states import Completed, Failed
 
 from vectorflow.resilience.guard import guard_for
 from vectorflow.settings import Settings, load_settings
-from vectorflow.units import Status, UnitResult, UnitsFailed, counts
+from vectorflow.units import Status, UnitResult, UnitsFailed, counts, run_message
 
 
 def _configured_series(parameters: dict):
@@ -105,20 +105,12 @@ def publish_summary(
 
 def final_state(results: list[UnitResult], logger) -> list[dict] | Completed | Failed:
     """Failed if any unit failed (the message names them, the rows ride on the exception);
-    Completed "degraded" if units were only skipped by open circuit breakers; else the rows."""
+    Completed "degraded" if units were only skipped (an open circuit breaker); else the rows."""
     rows = [r.as_row() for r in results]
-    failed = [r for r in results if r.status == Status.FAILED]
-    skipped = [r for r in results if r.status == Status.SKIPPED]
-
-    def names(units: list[UnitResult]) -> str:
-        return ", ".join(r.unit.label for r in units)
-
-    also = f"; {len(skipped)} skipped: {names(skipped)}" if skipped else ""
-    if failed:
-        message = f"{len(failed)} of {len(results)} units failed: {names(failed)}{also}"
+    message = run_message(results)
+    if any(r.status == Status.FAILED for r in results):
         return Failed(message=message, data=UnitsFailed(message, rows))
-    if skipped:
-        message = f"degraded: {len(skipped)} of {len(results)} units skipped: {names(skipped)}"
+    if message:
         logger.warning("%s", message)
         return Completed(message=message, data=rows)
     return rows

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from vectorflow.cli import OK, command_parser
 from vectorflow.errors import InvalidInput
 from vectorflow.settings import load_settings
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 def _fmt(value: object, digits: int = 2) -> str:
+    import pandas as pd
+
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
         return "-"
     if isinstance(value, float):
@@ -23,6 +27,8 @@ def _fmt(value: object, digits: int = 2) -> str:
 
 def describe(row: dict, events: pd.DataFrame) -> str:
     """The signals of one bar as a few readable lines, then the latest trap events."""
+    import pandas as pd
+
     pct = {
         k: (None if pd.isna(row.get(k)) else row[k] * 100)
         for k in ("natr", "oi_change", "price_change", "funding_annualized")
@@ -61,6 +67,8 @@ def describe(row: dict, events: pd.DataFrame) -> str:
 
 def signals(args: argparse.Namespace) -> int:
     """Update the stored signals of one series and print them at `--as-of` (default: latest)."""
+    import pandas as pd
+
     from vectorflow.lake.catalog import read_view, refresh_catalog
     from vectorflow.pipelines.candles import plan_ingest
     from vectorflow.pipelines.signals import update_signals
