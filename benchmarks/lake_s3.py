@@ -68,10 +68,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import duckdb  # noqa: E402
 import pyarrow.fs as pafs  # noqa: E402
 
-import vectorflow.lake.store as lake_store  # noqa: E402
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series  # noqa: E402
 from vectorflow.lake.catalog import connect, refresh_catalog  # noqa: E402
 from vectorflow.lake.compact import compact_lake  # noqa: E402
+from vectorflow.lake.storage.local import SnapshotVersion  # noqa: E402
+from vectorflow.lake.storage.objects import ObjectVersion  # noqa: E402
+from vectorflow.pipelines.candles import SeriesUnit, ingest_series  # noqa: E402
 from vectorflow.settings import load_settings  # noqa: E402
 from vectorflow.sim import ExchangeSimulator  # noqa: E402
 from vectorflow.sim.s3 import LocalS3  # noqa: E402
@@ -131,19 +132,21 @@ class WriteCounter:
 
     def __init__(self) -> None:
         self.count = 0
-        self._write = lake_store.write_atomic
+        for version in (SnapshotVersion, ObjectVersion):
+            version.write = self._counted(version.write)
 
+    def _counted(self, write):
         def counted(*args, **kwargs):
             self.count += 1
-            return self._write(*args, **kwargs)
+            return write(*args, **kwargs)
 
-        lake_store.write_atomic = counted
+        return counted
 
 
 def use_side(side: str, sim: ExchangeSimulator, lake_env: dict[str, str]) -> None:
     """Point this process at one side: its simulator, and the lake on disk or in the bucket.
 
-    `refresh_catalog`, `connect` and `Settings.lake_dir` read os.environ (the S3 client too).
+    `refresh_catalog`, `connect` and `load_settings` read os.environ (the S3 client too).
     """
     for key in [k for k in os.environ if k.startswith(("VECTORFLOW_", "AWS_"))]:
         del os.environ[key]

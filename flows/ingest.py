@@ -64,7 +64,7 @@ def ingest_candles(
     plan = plan_ingest(
         **settings.series.pick(exchanges, markets, symbols, timeframes), since=since, until=until
     )
-    logger.info("%d units into %s", len(plan.units), settings.lake_dir)
+    logger.info("%d units into %s", len(plan.units), settings.storage.root)
     market_futures = {
         ex: load_markets_task.submit(ex, settings)
         for ex in dict.fromkeys(u.exchange for u in plan.units)

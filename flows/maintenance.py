@@ -34,9 +34,11 @@ def compact_lake(datasets: list[str] | None = None, data_dir: str | None = None)
         names = ", ".join(ds.name for ds in range_datasets())
         raise InvalidInput(f"unknown dataset {', '.join(unknown)}; expected one of {names}")
     futures = [
-        compact_partition_task.submit(ds.name, str(folder.relative_to(settings.lake_dir)), settings)
+        compact_partition_task.submit(
+            ds.name, str(folder.relative_to(settings.storage.root)), settings
+        )
         for ds in chosen
-        for folder in partition_folders(settings.lake_dir, ds)
+        for folder in partition_folders(settings.storage, ds)
     ]
     rows = [f.result() for f in futures]
     refresh_catalog_task(settings)

@@ -74,7 +74,7 @@ def ingest_market_data(
     for unit in plan.units:
         if mode == "stream" and unit.dataset == "orderbook_levels":
             check_capture(unit.exchange, unit.market, stream_seconds, levels, stream_every)
-    logger.info("%d units into %s (order books: %s)", len(plan.units), settings.lake_dir, mode)
+    logger.info("%d units into %s (order books: %s)", len(plan.units), settings.storage.root, mode)
     loads = {ex: load_markets_task.submit(ex, settings) for ex in units_by_exchange(plan.units)}
     broken = {}
     for exchange, future in loads.items():

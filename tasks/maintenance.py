@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -15,7 +13,7 @@ from vectorflow.settings import Settings
 @task(name="compact-partition", cache_policy=NO_CACHE, task_run_name="compact-{partition}")
 def compact_partition_task(dataset: str, partition: str, settings: Settings) -> dict:
     """Compact one partition folder (relative to the lake) and apply its dataset's retention."""
-    report = compact_partition(DATASETS[dataset], settings.lake_dir / Path(partition), settings)
+    report = compact_partition(DATASETS[dataset], settings.storage.root / partition, settings)
     if report.files_out or report.deleted:
         get_run_logger().info(
             "%s: %d files -> %d, %d deleted",

@@ -25,7 +25,7 @@ class LakeSettings(BaseModel):
     """The `[lake]` section of the settings file."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    url: str = ""  # VECTORFLOW_LAKE_URL overrides it (vectorflow.lake.objects)
+    url: str = ""  # VECTORFLOW_LAKE_URL overrides it (vectorflow.lake.storage.open_storage)
     merge_files: int = Field(default=8, ge=0)
     merge_rows: int = Field(default=50_000, ge=0)
     delete_grace_seconds: float = Field(default=0.0, ge=0)

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 from vectorflow.exchanges.client import connect, market_of
 from vectorflow.exchanges.clock import exchange_clock
-from vectorflow.pipelines.candles import SeriesUnit, UnitReport, ingest_series
 from vectorflow.lake.coverage import SeriesKey, windows_to_fetch
 from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import CANDLES
+from vectorflow.pipelines.candles import SeriesUnit, UnitReport, ingest_series
 from vectorflow.settings import Settings
 from vectorflow.timeframes import floor_ms, timeframe_ms
 
@@ -117,14 +117,15 @@ def expected_candles(unit: SeriesUnit, since_ms: int, until_ms: int, settings: S
         "symbol_id": market["id"],
         "timeframe": unit.timeframe,
     }
-    folder = partition_dir(settings.lake_dir, CANDLES, values)
+    folder = partition_dir(settings.storage.root, CANDLES, values)
     key = SeriesKey(
         "candles", unit.exchange, unit.market, unit.symbol, market["id"], unit.timeframe
     )
     step = timeframe_ms(unit.timeframe)
     total = 0
-    coverage = key.folder(settings.lake_dir)
-    for start, end in windows_to_fetch(folder, coverage, since_ms, until_ms, unit.label):
+    coverage = key.folder(settings.storage.root)
+    windows = windows_to_fetch(settings.storage, folder, coverage, since_ms, until_ms, unit.label)
+    for start, end in windows:
         total += max(0, (floor_ms(end - step, unit.timeframe) - start) // step + 1)
     return total
 

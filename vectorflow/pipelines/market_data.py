@@ -29,11 +29,12 @@ from vectorflow.exchanges import open_interest as fx_oi
 from vectorflow.exchanges.client import connect, market_of
 from vectorflow.exchanges.clock import exchange_clock
 from vectorflow.exchanges.orderbook import DEFAULT_LEVELS, book_table, fetch_order_book
-from vectorflow.pipelines.candles import plan_ingest
 from vectorflow.lake import store
 from vectorflow.lake.coverage import SeriesKey, empty_spans, record_empty, windows_to_fetch
-from vectorflow.lake.files import partition_dir, stored_range
+from vectorflow.lake.files import partition_dir
+from vectorflow.lake.reads import times_of
 from vectorflow.lake.schema import FUNDING_RATES, OPEN_INTEREST, ORDERBOOK_LEVELS, Dataset
+from vectorflow.pipelines.candles import plan_ingest
 from vectorflow.settings import Settings
 from vectorflow.timeframes import ms_to_iso, now_ms, timeframe_ms
 
@@ -86,7 +87,7 @@ class MarketReport:
 
     def landed(self, table: pa.Table, dataset: Dataset, written: list[store.Written]) -> None:
         """Count what a write added."""
-        t = store.times_of(table, dataset)
+        t = times_of(table, dataset)
         self.rows_written += sum(w.new_rows for w in written)
         self.files += [str(w.path) for w in written]
         self.first = min(filter(None, [self.first, ms_to_iso(int(t.min()))]))
@@ -138,7 +139,7 @@ def plan_market_data(
 
 
 def _append(settings: Settings, dataset: Dataset, folder, table: pa.Table) -> list[store.Written]:
-    return store.append(dataset, folder, table, **settings.lake.append_options())
+    return store.append(settings.storage, dataset, folder, table, **settings.lake.append_options())
 
 
 def land_order_book(
@@ -151,7 +152,7 @@ def land_order_book(
     report.requests += 1
     table = book_table(book, now_ms())
     values = {"exchange": unit.exchange, "market": unit.market, "symbol_id": market["id"]}
-    folder = partition_dir(settings.lake_dir, ORDERBOOK_LEVELS, values)
+    folder = partition_dir(settings.storage.root, ORDERBOOK_LEVELS, values)
     report.landed(table, ORDERBOOK_LEVELS, _append(settings, ORDERBOOK_LEVELS, folder, table))
 
 
@@ -201,9 +202,10 @@ class _Series:
     key: SeriesKey
 
     def windows(self, since_ms: int | None, until_ms: int, now: int) -> list[tuple[int, int]]:
-        coverage = self.key.folder(self.settings.lake_dir)
+        coverage = self.key.folder(self.settings.storage.root)
         first = self.settings.series.first_since_ms(now)  # a first run: `first_run_days` back
         return windows_to_fetch(
+            self.settings.storage,
             self.folder, coverage, since_ms, until_ms, self.unit.label, first_since_ms=first
         )
 
@@ -213,7 +215,7 @@ class _Series:
 
 def _series(unit: MarketUnit, settings: Settings, market: dict, dataset: Dataset) -> _Series:
     values = {"exchange": unit.exchange, "symbol_id": market["id"], "period": unit.series}
-    folder = partition_dir(settings.lake_dir, dataset, values)
+    folder = partition_dir(settings.storage.root, dataset, values)
     key = SeriesKey(dataset.name, unit.exchange, "linear", unit.symbol, market["id"], unit.series)
     return _Series(unit, settings, dataset, folder, key)
 
@@ -273,7 +275,7 @@ def land_funding(
         if not pages:
             continue
         page = {k: np.concatenate([p[k] for p in pages]) for k in pages[0]}
-        stored = stored_range(series.folder)
+        stored = settings.storage.stored_range(series.folder, FUNDING_RATES)
         previous = stored[1] if stored and stored[1] < int(page["funding_time"][0]) else None
         hours = fx_funding.interval_hours(page["funding_time"], previous, current)
         series.land(_funding_table(unit, page, hours), report)

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import PurePath
 
 import pandas as pd
 import pyarrow as pa
 
-from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.lake.catalog import read_view, view_definitions
-from vectorflow.lake.files import partition_dir, safe_component, stored_range, write_atomic
+from vectorflow.lake.files import partition_dir, safe_component
 from vectorflow.lake.schema import SIGNALS, TRAP_EVENTS, Dataset
+from vectorflow.lake.storage import Storage
+from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.settings import Settings
 from vectorflow.signals import SignalOptions, signals_update
 from vectorflow.signals.tpo import TpoSettings
@@ -48,7 +49,7 @@ class SignalsReport:
         return asdict(self)
 
 
-def _finest_tpo_candles(lake: Path, unit: SeriesUnit) -> tuple[pd.DataFrame | None, str | None]:
+def _finest_tpo_candles(lake: Storage, unit: SeriesUnit) -> tuple[pd.DataFrame | None, str | None]:
     where = {"exchange": unit.exchange, "market": unit.market, "symbol": unit.symbol}
     stored = read_view(lake, "candles", where, "DISTINCT timeframe")
     fine = sorted(
@@ -61,7 +62,9 @@ def _finest_tpo_candles(lake: Path, unit: SeriesUnit) -> tuple[pd.DataFrame | No
     return tpo.sort_values("open_time"), fine[0]
 
 
-def _derivatives(lake: Path, unit: SeriesUnit) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+def _derivatives(
+    lake: Storage, unit: SeriesUnit
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     if unit.market != "linear":
         return None, None
     where = {"exchange": unit.exchange, "symbol": unit.symbol}
@@ -90,12 +93,14 @@ def _table(frame: pd.DataFrame, unit: SeriesUnit, dataset: Dataset) -> pa.Table:
     return pa.Table.from_pandas(out, schema=dataset.schema, preserve_index=False)
 
 
-def _write(frame: pd.DataFrame, unit: SeriesUnit, dataset: Dataset, folder: Path) -> int:
+def _write(
+    lake: Storage, frame: pd.DataFrame, unit: SeriesUnit, dataset: Dataset, folder: PurePath
+) -> int:
     if frame.empty:
         return 0
     table = _table(frame, unit, dataset)
     times = table.column(dataset.order_by).cast(pa.int64()).to_numpy()
-    write_atomic(table, folder, int(times.min()), int(times.max()))
+    lake.write(table, folder, int(times.min()), int(times.max()))
     return table.num_rows
 
 
@@ -107,7 +112,7 @@ def update_signals(
     The TPO row size is `tpo_row_size`, else the settings' `tpo_row_sizes[symbol]`, else the
     documented default derived from price.
     """
-    lake = settings.lake_dir
+    lake = settings.storage
     report = SignalsReport(unit.exchange, unit.market, unit.symbol, unit.timeframe)
     where = {
         "exchange": unit.exchange,
@@ -126,8 +131,8 @@ def update_signals(
         "symbol_id": symbol_id,
         "timeframe": unit.timeframe,
     }
-    signals_dir = partition_dir(lake, SIGNALS, values)
-    stored = stored_range(signals_dir)
+    signals_dir = partition_dir(lake.root, SIGNALS, values)
+    stored = lake.stored_range(signals_dir, SIGNALS)
     tpo, tpo_tf = _finest_tpo_candles(lake, unit)
     oi, funding = _derivatives(lake, unit)
     tpo_row_size = tpo_row_size or settings.tpo_row_sizes.get(unit.symbol)
@@ -144,9 +149,9 @@ def update_signals(
         funding=funding,
         options=options,
     )
-    report.rows_written = _write(rows, unit, SIGNALS, signals_dir)
+    report.rows_written = _write(lake, rows, unit, SIGNALS, signals_dir)
     report.events_written = _write(
-        events, unit, TRAP_EVENTS, partition_dir(lake, TRAP_EVENTS, values)
+        lake, events, unit, TRAP_EVENTS, partition_dir(lake.root, TRAP_EVENTS, values)
     )
     if not rows.empty:
         report.last_as_of = rows["as_of"].max().strftime("%Y-%m-%dT%H:%M:%SZ")
