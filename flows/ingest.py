@@ -41,7 +41,7 @@ def ingest_candles(
     plan = plan_ingest(
         **settings.series.pick(exchanges, markets, symbols, timeframes), since=since, until=until
     )
-    logger.info("%d units into %s", len(plan.units), settings.lake_dir)
+    logger.info("%d units into %s", len(plan.units), settings.storage.root)
     results = ingest_job(settings, plan, TaskExecutor(candles.STEPS, signals.STEPS))
     candles.refresh_catalog_task(settings)
     publish_summary("ingest-candles", results, settings)

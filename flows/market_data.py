@@ -59,7 +59,7 @@ def ingest_market_data(
         since=since,
         until=until,
     )
-    logger.info("%d units into %s (order books: %s)", len(plan.units), settings.lake_dir, mode)
+    logger.info("%d units into %s (order books: %s)", len(plan.units), settings.storage.root, mode)
     executor = TaskExecutor(candles.STEPS, market_data.STEPS)
     results = market_data_job(
         settings, plan, executor, mode=mode, stream_seconds=stream_seconds,

@@ -68,7 +68,7 @@ def playbook_task(
     client = grok_client(settings, key) if key is not None else None
     ctx = WriteContext(
         config=settings.playbooks,
-        lake=settings.lake_dir,
+        lake=settings.storage,
         run_id=run_id,
         client=client,
         budget=run_budget(run_id, settings.playbooks.token_budget),
@@ -95,7 +95,7 @@ def playbook_task(
 @task(name="grade-playbooks", cache_policy=NO_CACHE)
 def grade_task(settings: Settings) -> dict:
     """Grade every past playbook whose outcome is final; the run's counts and outcome rows."""
-    report = grade_playbooks(settings.lake_dir, settings.playbooks.horizon_bars)
+    report = grade_playbooks(settings.storage, settings.playbooks.horizon_bars)
     get_run_logger().info(
         "graded %d of %d playbooks, %d still open", report.graded, report.candidates, report.pending
     )

@@ -51,7 +51,7 @@ from vectorflow.backtest.config import BacktestConfig, check_dask_address
 from vectorflow.errors import InvalidInput
 from vectorflow.exchanges.urls import check_base_url, check_ws_url
 from vectorflow.lake.config import LakeSettings
-from vectorflow.lake.objects import SCHEME, LakePath, configure, location_env, parse_lake_url
+from vectorflow.lake.storage import Storage, open_storage
 from vectorflow.playbooks.config import PlaybookSettings
 from vectorflow.resilience.config import ResilienceFile, ResilienceSettings, resolve_resilience
 from vectorflow.series_config import SeriesSettings
@@ -222,6 +222,9 @@ class Settings:
 
     data_dir: Path
     config_path: Path
+    #: The lake: where (`storage.root`) and how its files are kept, chosen once from
+    #: VECTORFLOW_LAKE_URL or `[lake] url` ("" = <data dir>/lake, a folder, s3://bucket/prefix)
+    storage: Storage
     workers: int = 4
     markets_cache_hours: float = 24.0
     request_timeout_seconds: float = 10.0
@@ -235,20 +238,6 @@ class Settings:
     playbooks: PlaybookSettings = field(default_factory=PlaybookSettings)
     lake: LakeSettings = field(default_factory=LakeSettings)
     webhook_url: str | None = None  # where `vectorflow up` posts failed and crashed runs
-
-    lake_url: str = ""  # VECTORFLOW_LAKE_URL or [lake] url: a folder or s3://bucket/prefix
-    #: where the S3 endpoint is (AWS_ENDPOINT_URL, AWS_REGION...) in the environment that was read
-    lake_location: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def lake_dir(self) -> LakePath:
-        """Root of the Parquet lake: `<data dir>/lake` unless `lake_url` names another place."""
-        if self.lake_url.startswith(SCHEME):
-            locks, shared = self.data_dir / "locks", self.resilience.shared_state_url
-            return configure(self.lake_url, locks, shared, dict(self.lake_location))
-        if self.lake_url:
-            return Path(self.lake_url).expanduser().resolve()
-        return self.data_dir / "lake"
 
     @property
     def catalog_path(self) -> Path:
@@ -336,6 +325,7 @@ def load_settings(
         env_ws = env.get(ws_name) or None
         ws_url = check_ws_url(env_ws, name=ws_name) if env_ws else section.ws_url
         endpoints[name] = ExchangeEndpoints(url=url, urls=dict(section.urls), ws_url=ws_url)
+    resilience = resolve_resilience(file.resilience, env)
     return Settings(
         data_dir=root,
         config_path=config,
@@ -347,24 +337,22 @@ def load_settings(
         tpo_row_sizes=dict(file.tpo_row_sizes),
         series=file.series,
         endpoints=endpoints,
-        resilience=resolve_resilience(file.resilience, env),
+        resilience=resilience,
         backtest=_backtest_env(file.backtest, env),
         playbooks=file.playbooks.with_env(env),
         lake=file.lake,
-        lake_url=_lake_url(env.get("VECTORFLOW_LAKE_URL", "").strip() or file.lake.url),
-        lake_location=location_env(env),
         webhook_url=_webhook_url(env) or file.notifications.webhook_url,
+        storage=_storage(env.get("VECTORFLOW_LAKE_URL", "").strip() or file.lake.url, root,
+                         resilience.shared_state_url, env),  # fmt: skip
     )
 
 
-def _lake_url(url: str) -> str:
-    """`url` checked: an s3://bucket/prefix URL is parsed now, so a bad one fails at start."""
-    if "://" in url:
-        try:
-            parse_lake_url(url)
-        except ValueError as exc:
-            raise InvalidInput(f"VECTORFLOW_LAKE_URL: {exc}") from None
-    return url
+def _storage(url: str, data_dir: Path, shared_url: str, env: dict[str, str]) -> Storage:
+    """The lake's storage; a bad s3://bucket/prefix URL fails now, at start."""
+    try:
+        return open_storage(url, data_dir, shared_url=shared_url, env=env)
+    except ValueError as exc:
+        raise InvalidInput(f"VECTORFLOW_LAKE_URL: {exc}") from None
 
 
 def _webhook_url(env: dict[str, str]) -> str | None:

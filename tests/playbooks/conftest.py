@@ -9,8 +9,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from vectorflow.lake.files import partition_dir, write_atomic
+from tests.lake.helpers import publish_as_is
+from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import CANDLES
+from vectorflow.lake.storage import LocalStorage, Storage
 from vectorflow.playbooks.config import PlaybookSettings
 from vectorflow.playbooks.inputs import symbol_id
 from vectorflow.resilience.retry import RetryPolicy
@@ -60,9 +62,10 @@ def make_candles(
 
 
 def store_candles(
-    lake: Path, unit: Unit, candles: pd.DataFrame, ingested_at: int = AS_OF
+    lake: Storage, unit: Unit, candles: pd.DataFrame, ingested_at: int = AS_OF
 ) -> None:
-    """Land hand-made candles in the lake as the ingest would (pinned schema, atomic file)."""
+    """Land hand-made candles in the lake (pinned schema, one file in place of those it
+    overlaps: written later, they win)."""
     n = len(candles)
     times = candles["open_time"].to_numpy(dtype=np.int64)
     columns = {
@@ -78,7 +81,7 @@ def store_candles(
         "ingested_at": pa.array(np.full(n, ingested_at), pa.int64()).cast(pa.timestamp("ms")),
     }
     folder = partition_dir(
-        lake,
+        lake.root,
         CANDLES,
         {
             "exchange": unit.exchange,
@@ -88,4 +91,9 @@ def store_candles(
         },
     )
     table = pa.Table.from_pydict(columns, schema=CANDLES.schema)
-    write_atomic(table, folder, int(times[0]), int(times[-1]))
+    publish_as_is(lake, CANDLES, folder, table, int(times[0]), int(times[-1]))
+
+
+def lake_of(data_dir: Path) -> Storage:
+    """The lake of a test's data dir (on disk)."""
+    return LocalStorage(data_dir / "lake", data_dir)

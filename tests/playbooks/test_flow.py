@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from tests.conftest import run_cli
-from tests.playbooks.conftest import AS_OF, CANARY, HOUR, make_candles, store_candles
+from tests.playbooks.conftest import AS_OF, CANARY, HOUR, lake_of, make_candles, store_candles
 from vectorflow.timeframes import ms_to_iso
 from vectorflow.units import Unit
 
@@ -26,7 +26,7 @@ AFTER = 60  # candles stored after as_of, so the playbooks can be graded
 def lake_with_series(data_dir):
     for i, unit in enumerate(SERIES):
         candles = make_candles(400, end_ms=AS_OF + AFTER * HOUR, seed=i)
-        store_candles(data_dir / "lake", unit, candles)
+        store_candles(lake_of(data_dir), unit, candles)
     return data_dir
 
 

@@ -91,7 +91,7 @@ def playbook(args: argparse.Namespace) -> int:
     if rows is None:
         return UNITS_FAILED
     ids = [r["playbook_id"] for r in rows if r.get("playbook_id")]
-    for record in read_playbooks(settings.lake_dir, ids):
+    for record in read_playbooks(settings.storage, ids):
         print(render_playbook(record), end="\n\n")
     for row in rows:
         if not row.get("playbook_id"):
@@ -160,7 +160,7 @@ def demo_playbooks(data_dir: str | None, *, days: int = 7) -> int:
         and r["as_of"] == ms_to_iso(latest)
         and (r["exchange"], r["market"]) == ("binance", "spot")
     ]
-    for record in read_playbooks(settings.lake_dir, newest[-1:]):
+    for record in read_playbooks(settings.storage, newest[-1:]):
         print(render_playbook(record))
     graded = grade_playbooks_flow(data_dir=data_dir, return_state=True)
     report = graded.result(raise_on_failure=False)

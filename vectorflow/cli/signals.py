@@ -87,7 +87,7 @@ def signals(args: argparse.Namespace) -> int:
         "symbol": unit.symbol,
         "timeframe": unit.timeframe,
     }
-    rows = read_view(settings.lake_dir, "signals", series).sort_values("as_of")
+    rows = read_view(settings.storage, "signals", series).sort_values("as_of")
     if rows.empty:
         raise InvalidInput(f"no candles stored for {unit.label}: run `vectorflow ingest` first")
     if args.as_of:
@@ -99,7 +99,7 @@ def signals(args: argparse.Namespace) -> int:
                 f"first stored bar of {unit.label}"
             )
     row = rows.iloc[-1].to_dict()
-    events = read_view(settings.lake_dir, "trap_events", series).sort_values("confirm_time")
+    events = read_view(settings.storage, "trap_events", series).sort_values("confirm_time")
     events = events[events["confirm_time"] <= row["as_of"]]
     print(f"{unit.label}\n{describe(row, events)}")
     return OK

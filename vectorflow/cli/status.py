@@ -146,8 +146,8 @@ def _lake(args, settings) -> None:
     from vectorflow.cli.output import format_rows
     from vectorflow.pipelines.health import lake_usage
 
-    print(f"\nlake {settings.lake_dir}")
-    usage = lake_usage(settings.lake_dir)
+    print(f"\nlake {settings.storage.root}")
+    usage = lake_usage(settings.storage)
     rows = [[u.dataset, u.files, u.compacted, round(u.bytes / 2**20, 2)] for u in usage]
     print(format_rows(["dataset", "files", "compacted", "size_mib"], rows, args.format))
 

@@ -123,14 +123,15 @@ def expected_candles(unit: Unit, since_ms: int, until_ms: int, settings: Setting
         "symbol_id": market["id"],
         "timeframe": unit.timeframe,
     }
-    folder = partition_dir(settings.lake_dir, CANDLES, values)
+    folder = partition_dir(settings.storage.root, CANDLES, values)
     key = SeriesKey(
         "candles", unit.exchange, unit.market, unit.symbol, market["id"], unit.timeframe
     )
     step = timeframe_ms(unit.timeframe)
     total = 0
-    coverage = key.folder(settings.lake_dir)
-    for start, end in windows_to_fetch(folder, coverage, since_ms, until_ms, unit.label):
+    coverage = key.folder(settings.storage.root)
+    windows = windows_to_fetch(settings.storage, folder, coverage, since_ms, until_ms, unit.label)
+    for start, end in windows:
         total += max(0, (floor_ms(end - step, unit.timeframe) - start) // step + 1)
     return total
 

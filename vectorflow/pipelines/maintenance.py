@@ -34,7 +34,7 @@ def partition_unit(dataset: str, partition: str) -> Unit:
 
 def compact_one(dataset: str, partition: str, settings: Settings) -> UnitResult:
     """Compact one partition folder (relative to the lake) and apply its dataset's retention."""
-    report = compact_partition(DATASETS[dataset], settings.lake_dir / partition, settings)
+    report = compact_partition(DATASETS[dataset], settings.storage.root / partition, settings)
     counts = ("files_in", "files_out", "compacted", "deleted", "expired_rows")
     return UnitResult(
         partition_unit(dataset, partition),
@@ -48,9 +48,9 @@ def compact_job(
 ) -> list[UnitResult]:
     """Compact every partition of `datasets`; one result per partition."""
     calls = [
-        (ds.name, str(folder.relative_to(settings.lake_dir)), settings)
+        (ds.name, str(folder.relative_to(settings.storage.root)), settings)
         for ds in datasets
-        for folder in partition_folders(settings.lake_dir, ds)
+        for folder in partition_folders(settings.storage, ds)
     ]
     outcomes = executor.map(compact_one, calls)
     return [result_of(partition_unit(name, partition), outcome)

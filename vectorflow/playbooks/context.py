@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from vectorflow.lake.storage import Storage
 from vectorflow.playbooks.inputs import (
     ATR_PERIOD,
     DAY_MS,
@@ -97,7 +97,7 @@ def signal_levels(signals: dict[str, object]) -> dict[str, float]:
 
 
 def compute_signals(
-    lake: Path, unit: Unit, as_of_ms: int, history: pd.DataFrame
+    lake: Storage, unit: Unit, as_of_ms: int, history: pd.DataFrame
 ) -> dict[str, object]:
     """Signals at as_of computed from `history` (the candles before it), when none are stored.
 
@@ -167,7 +167,7 @@ def build_inputs(
 
 
 def load_inputs(
-    lake: Path,
+    lake: Storage,
     unit: Unit,
     as_of_ms: int | None = None,
     *,

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Protocol
 
 from vectorflow.errors import CircuitOpen, PermanentError, TransientError
+from vectorflow.lake.storage import Storage
 from vectorflow.playbooks.budget import TokenBudget, estimate_tokens
 from vectorflow.playbooks.client import Completion, GrokClient
 from vectorflow.playbooks.config import PlaybookSettings
@@ -52,7 +52,7 @@ class WriteContext:
     """What a run shares between its series: settings, client, budget, breaker, run id."""
 
     config: PlaybookSettings
-    lake: Path
+    lake: Storage
     run_id: str
     client: GrokClient | None = None  # None: no key configured, rules only
     budget: TokenBudget | None = None
