@@ -4,8 +4,8 @@
 Both sides run exactly the same work through
 `vectorflow.pipelines.candles.ingest_series`: four series of 1m candles (Binance and Bybit,
 spot and perpetual BTC/USDT), a first run of `--days` days (one file per series), then
-`--runs` incremental runs of `--minutes` candles per series (the simulator's clock advanced between runs, as a scheduled deployment sees it). Every incremental
-run lands one new small file per series, and ingest merges a period's small files once there
+`--runs` incremental runs of `--minutes` candles per series (the simulator's clock advanced
+between runs, as a scheduled deployment sees it). Every incremental run lands one new small file per series, and ingest merges a period's small files once there
 are `merge_files` (8) of them (with 30 days the first run's 43,200-row file is still "small",
 under `merge_rows` = 50,000, so each merge rewrites it too), so the figure holds both the bulk
 upload and the per-write cost of many small writes. Local: the lake in `<data dir>/lake` (temp
