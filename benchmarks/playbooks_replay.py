@@ -46,13 +46,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root (f
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
-from vectorflow.lake.files import partition_dir, write_atomic  # noqa: E402
+from vectorflow.lake.files import partition_dir  # noqa: E402
 from vectorflow.lake.schema import (  # noqa: E402
     CANDLES,
     FUNDING_RATES,
     OPEN_INTEREST,
     ORDERBOOK_LEVELS,
 )
+from vectorflow.lake.storage import LocalStorage  # noqa: E402
+from vectorflow.lake.store import append  # noqa: E402
 from vectorflow.playbooks.reads import symbol_id  # noqa: E402
 from vectorflow.timeframes import ms_to_iso  # noqa: E402
 
@@ -75,11 +77,14 @@ def _ts(values) -> pa.Array:
 
 
 def _write(lake: Path, dataset, values: dict, columns: dict, times: np.ndarray) -> None:
+    """Rows landed as the ingest lands them (a new snapshot of the partition)."""
     n = len(times)
     columns = {k: ([v] * n if isinstance(v, str) else v) for k, v in columns.items()}
     columns["ingested_at"] = _ts(np.full(n, END))
     table = pa.Table.from_pydict(columns, schema=dataset.schema)
-    write_atomic(table, partition_dir(lake, dataset, values), int(times.min()), int(times.max()))
+    storage = LocalStorage(lake, lake.parent)
+    append(storage, dataset, partition_dir(lake, dataset, values), table, merge_rows=0,
+           merge_files=0, grace_seconds=0)  # fmt: skip
 
 
 def _path(base: str, seed: int, bars: int) -> np.ndarray:
@@ -189,9 +194,9 @@ def store_books(lake: Path, closes: dict, days: int) -> int:
 def build(data_dir: Path, book_days: int) -> None:
     """The lake, its signals and the settings file of the 20 series."""
     from vectorflow.lake.catalog import refresh_catalog
-    from vectorflow.pipelines.candles import SeriesUnit
     from vectorflow.pipelines.signals import update_signals
     from vectorflow.settings import load_settings
+    from vectorflow.units import Unit
 
     lake = data_dir / "lake"
     started = time.perf_counter()
@@ -206,29 +211,40 @@ def build(data_dir: Path, book_days: int) -> None:
     )
     settings = load_settings(data_dir)
     started = time.perf_counter()
-    refresh_catalog(data_dir)  # the loose files moved into snapshots: the views read them
+    refresh_catalog(data_dir)
     for base in BASES:
         for exchange, market in VENUES:
             for timeframe in ("4h", "1d"):
-                update_signals(SeriesUnit(exchange, market, symbol(base, market), timeframe),
+                update_signals(Unit(exchange, market, symbol(base, market), timeframe),
                                settings)
     print(f"signals of 40 series (4h, 1d) stored in {time.perf_counter() - started:.1f} s")
 
 
 def run_replay(data_dir: Path, symbols: list[str] | None = None) -> tuple[float, dict]:
-    """Wall seconds and report of one replay-playbooks flow run (rules, 4h, 90 days)."""
+    """Wall seconds of one replay-playbooks flow run (rules, 4h, 90 days), and its report
+    (the comparison computed again afterwards, not timed)."""
     from flows.replay import replay_playbooks
+    from vectorflow.pipelines.candles import plan_ingest
+    from vectorflow.playbooks.replay import replay_plan, replay_report
+    from vectorflow.settings import load_settings
 
-    start = END - REPLAY_DAYS * DAY
+    start, end = ms_to_iso(END - REPLAY_DAYS * DAY), ms_to_iso(END)
     started = time.perf_counter()
     state = replay_playbooks(
-        start=ms_to_iso(start), end=ms_to_iso(END), every="4h", source="rules",
-        symbols=symbols, timeframes=["4h"], data_dir=str(data_dir), return_state=True,
+        start=start, end=end, every="4h", source="rules", symbols=symbols, timeframes=["4h"],
+        data_dir=str(data_dir), return_state=True,
     )  # fmt: skip
     seconds = time.perf_counter() - started
-    report = state.result(raise_on_failure=False)
-    if isinstance(report, BaseException) or not state.is_completed():
+    rows = state.result(raise_on_failure=False)
+    if isinstance(rows, BaseException) or not state.is_completed():
         raise SystemExit(f"the replay failed: {state.message}")
+    settings = load_settings(data_dir)
+    units = plan_ingest(**settings.series.pick(None, None, symbols, ["4h"])).units
+    plan = replay_plan(units, start, end, "4h", "rules")
+    replay_id = plan.replay_id(settings.playbooks.model)
+    report = replay_report(settings.storage, plan, replay_id, settings.playbooks.horizon_bars)
+    if report["playbooks"] != sum(row["rows_written"] for row in rows):
+        raise SystemExit("the replay's unit rows and its stored playbooks disagree")
     return seconds, report
 
 
@@ -258,11 +274,12 @@ def run() -> int:
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         with prefect_test_harness(server_startup_timeout=120):
             print(f"prefect test harness start-up: {time.perf_counter() - started:.2f} s")
-            warm = shutil.copytree(template, TMP / "warm")
+            warm = shutil.copytree(template, TMP / "warm", symlinks=True)
             seconds, _ = run_replay(warm, symbols=["BTC/USDT"])
             print(f"warm-up (BTC/USDT spot on both exchanges, not counted): {seconds:.2f} s")
             for rep in range(args.reps):
-                seconds, report = run_replay(shutil.copytree(template, TMP / f"r{rep}"))
+                data_dir = shutil.copytree(template, TMP / f"r{rep}", symlinks=True)
+                seconds, report = run_replay(data_dir)
                 timings.append(seconds)
                 (rules,) = report["comparison"]
                 print(

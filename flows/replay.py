@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.playbooks import concurrency, failed_row, flow_run_id
-from flows.reporting import run_name
+from flows.playbooks import concurrency, flow_run_id
+from flows.reporting import final_state, publish_summary, run_name
 from tasks.candles import refresh_catalog_task
 from tasks.playbooks import (
     check_grok_task,
@@ -18,10 +17,12 @@ from tasks.playbooks import (
 )
 from vectorflow.errors import InvalidInput
 from vectorflow.pipelines.candles import plan_ingest
+from vectorflow.pipelines.playbooks import playbook_unit
 from vectorflow.playbooks.budget import end_run_budget
 from vectorflow.playbooks.compare import comparison_markdown
 from vectorflow.playbooks.replay import replay_plan
 from vectorflow.settings import load_settings
+from vectorflow.units import UnitResult
 
 
 @flow(
@@ -40,12 +41,14 @@ def replay_playbooks(
     timeframes: list[str] | None = None,
     token_budget: int | None = None,
     data_dir: str | None = None,
-) -> dict:
+) -> list[dict]:
     """Write playbooks at start, start + every, ... up to end from the data as it was then,
     grade them and compare the sources on the same as_of set (a markdown artifact).
 
     start, end: UTC dates or ISO times. Rerunning the same replay resumes it. Grok replays
     spend at most token_budget (default: settings) and answer repeated inputs from the cache.
+    One unit per series: what its replay wrote (failed when a request failed, skipped when the
+    budget ran out).
     """
     logger = get_run_logger()
     settings = _settings(data_dir, token_budget)
@@ -60,10 +63,11 @@ def replay_playbooks(
         (unit, replay_series_task.submit(unit, plan, settings, replay_id, budget_key, mode, ticks))
         for unit in plan.units
     ]
-    rows = []
+    results = []
     for unit, future in futures:
         outcome = future.result(raise_on_failure=False)
-        rows.append(failed_row(unit, outcome) if isinstance(outcome, BaseException) else outcome)
+        failed = isinstance(outcome, BaseException)
+        results.append(UnitResult.of_error(playbook_unit(unit), outcome) if failed else outcome)
     budget = end_run_budget(budget_key)
     if budget is not None and "grok" in plan.sources:
         logger.info("tokens spent: %d of %d", budget.spent, budget.limit)
@@ -75,13 +79,8 @@ def replay_playbooks(
         key="replay-playbooks",
         description=f"replay {replay_id}: the sources on the same as_of set",
     )
-    result = report | {"series_rows": rows}
-    failed = [r for r in rows if r.get("status") == "error"]
-    if failed:
-        names = ", ".join(f"{r['exchange']} {r['market']} {r['symbol']} {r['timeframe']}"
-                          for r in failed)
-        return Failed(message=f"{len(failed)} series failed to replay: {names}", data=result)
-    return result
+    publish_summary("replay-playbooks", results, settings)
+    return final_state(results, logger)
 
 
 def _settings(data_dir: str | None, token_budget: int | None):

@@ -8,13 +8,16 @@ client holds it only as a SecretStr and cuts it out of every error text.
 
 from __future__ import annotations
 
+import time
+
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from tasks.candles import log_result
 from tasks.secrets import resolve
 from vectorflow.errors import CircuitOpen, PermanentError, TransientError
-from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.pipelines.playbook_ticks import market_ticks
+from vectorflow.pipelines.playbooks import record_result, replay_result
 from vectorflow.playbooks.budget import run_budget
 from vectorflow.playbooks.guard import GrokBreaker, grok_client
 from vectorflow.playbooks.notify import notify_stored
@@ -22,7 +25,8 @@ from vectorflow.playbooks.outcomes import grade_playbooks
 from vectorflow.playbooks.replay import ReplayPlan, replay_report, replay_series
 from vectorflow.playbooks.writer import WriteContext, write_series_playbook
 from vectorflow.settings import Settings
-from vectorflow.timeframes import now_ms
+from vectorflow.timeframes import ms_to_iso, now_ms
+from vectorflow.units import Unit, UnitResult
 
 
 @task(name="check-grok", cache_policy=NO_CACHE)
@@ -60,7 +64,7 @@ def check_grok_task(settings: Settings) -> dict:
 
 
 @task(name="market-ticks", cache_policy=NO_CACHE)
-def market_ticks_task(settings: Settings, units: list[SeriesUnit]) -> dict[str, float]:
+def market_ticks_task(settings: Settings, units: list[Unit]) -> dict[str, float]:
     """Tick size per market from the cached ccxt markets (the rest are inferred from prices)."""
     ticks = market_ticks(units, settings)
     get_run_logger().info("tick sizes of %d of %d series' markets", len(ticks), len(units))
@@ -75,7 +79,7 @@ def _context(
     client = grok_client(settings, key) if key is not None else None
     return WriteContext(
         config=settings.playbooks,
-        lake=settings.lake_dir,
+        lake=settings.storage,
         run_id=run_id,
         client=client,
         budget=run_budget(budget_key or run_id, settings.playbooks.token_budget),
@@ -92,14 +96,14 @@ def _context(
     task_run_name="playbook-{unit.exchange}-{unit.market}-{unit.symbol}-{unit.timeframe}",
 )
 def playbook_task(
-    unit: SeriesUnit,
+    unit: Unit,
     settings: Settings,
     run_id: str,
     mode: str,
     as_of_ms: int | None,
     ticks: dict[str, float] | None = None,
-) -> list[dict]:
-    """Write, validate and store the playbook of one series; its records' summaries."""
+) -> list[UnitResult]:
+    """Write, validate and store the playbook of one series; one result per stored record."""
     ctx = _context(settings, run_id, mode, ticks or {})
     try:
         records = write_series_playbook(unit, ctx, as_of_ms=as_of_ms)
@@ -116,7 +120,7 @@ def playbook_task(
             record.bias or "no direction",
             record.tokens_in + record.tokens_out,
         )
-    return [{"playbook_id": r.playbook_id, **r.summary()} for r in records]
+    return [record_result(r) for r in records]
 
 
 @task(
@@ -125,37 +129,37 @@ def playbook_task(
     task_run_name="replay-{unit.exchange}-{unit.market}-{unit.symbol}-{unit.timeframe}",
 )
 def replay_series_task(
-    unit: SeriesUnit,
+    unit: Unit,
     plan: ReplayPlan,
     settings: Settings,
     replay_id: str,
     budget_key: str,
     mode: str,
     ticks: dict[str, float],
-) -> dict:
-    """Write one series' replay playbooks (resuming); counts by source and status."""
-    ctx = _context(settings, replay_id, mode, ticks, budget_key)
+) -> UnitResult:
+    """Write one series' replay playbooks (resuming); what it wrote, by source and status."""
+    ctx, started = _context(settings, replay_id, mode, ticks, budget_key), time.monotonic()
     try:
         counts = replay_series(unit, plan, ctx)
     finally:
         if ctx.client is not None:
             ctx.client.close()
-    get_run_logger().info("%s: %s", unit.label, counts)
-    return {"exchange": unit.exchange, "market": unit.market, "symbol": unit.symbol,
-            "timeframe": unit.timeframe, **counts}
+    result = replay_result(unit, counts, ms_to_iso(plan.start_ms), ms_to_iso(plan.end_ms))
+    result.seconds = round(time.monotonic() - started, 3)
+    return log_result(result)
 
 
 @task(name="replay-report", cache_policy=NO_CACHE)
 def replay_report_task(settings: Settings, plan: ReplayPlan, replay_id: str) -> dict:
     """Grade the replay's playbooks and compare the sources on the same as_of set."""
-    return replay_report(settings.lake_dir, plan, replay_id, settings.playbooks.horizon_bars)
+    return replay_report(settings.storage, plan, replay_id, settings.playbooks.horizon_bars)
 
 
 @task(name="notify-playbooks", cache_policy=NO_CACHE)
 def notify_task(settings: Settings, playbook_ids: list[str]) -> dict:
     """Post the new actionable playbooks among these to the webhook, each once."""
     report = notify_stored(
-        settings.lake_dir,
+        settings.storage,
         playbook_ids,
         settings.webhook_url,
         settings.data_dir / "notifications.db",
@@ -168,7 +172,7 @@ def notify_task(settings: Settings, playbook_ids: list[str]) -> dict:
 @task(name="grade-playbooks", cache_policy=NO_CACHE)
 def grade_task(settings: Settings) -> dict:
     """Grade every past playbook whose outcome is final; the run's counts and outcome rows."""
-    report = grade_playbooks(settings.lake_dir, settings.playbooks.horizon_bars)
+    report = grade_playbooks(settings.storage, settings.playbooks.horizon_bars)
     get_run_logger().info(
         "graded %d of %d playbooks, %d still open", report.graded, report.candidates, report.pending
     )

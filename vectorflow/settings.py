@@ -53,7 +53,7 @@ from vectorflow.backtest.config import BacktestConfig, check_dask_address
 from vectorflow.errors import InvalidInput
 from vectorflow.exchanges.urls import check_base_url, check_ws_url
 from vectorflow.lake.config import LakeSettings
-from vectorflow.lake.objects import SCHEME, LakePath, configure, location_env, parse_lake_url
+from vectorflow.lake.storage import Storage, open_storage
 from vectorflow.playbooks.config import PlaybookSettings
 from vectorflow.resilience.config import ResilienceFile, ResilienceSettings, resolve_resilience
 from vectorflow.series_config import SeriesSettings
@@ -64,9 +64,22 @@ EXCHANGES: tuple[str, ...] = ("binance", "bybit")
 
 class _ExchangeFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str | None = None
-    ws_url: str | None = None
-    urls: dict[str, str] = Field(default_factory=dict)
+    url: str | None = Field(
+        default=None,
+        description="Base URL replacing the scheme and host of every REST endpoint of this "
+        "exchange, paths kept (a proxy, a testnet, the simulator). Environment: "
+        "VECTORFLOW_BINANCE_URL, VECTORFLOW_BYBIT_URL.",
+    )
+    ws_url: str | None = Field(
+        default=None,
+        description="The same for its WebSocket streams (capture-orderbook). Environment: "
+        "VECTORFLOW_BINANCE_WS_URL, VECTORFLOW_BYBIT_WS_URL.",
+    )
+    urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="Whole URLs per ccxt API group, applied after `url` (testnets with a host "
+        'per group), e.g. fapiPublic = "https://testnet.binancefuture.com/fapi/v1".',
+    )
 
     @field_validator("url")
     @classmethod
@@ -86,9 +99,23 @@ SIGNAL_TIMEFRAMES = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1
 
 class _NotificationsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    webhook_url: str | None = None
-    playbooks: bool = False  # post new actionable playbooks (vectorflow.playbooks.notify)
-    playbooks_min_confidence: int = Field(default=60, ge=0, le=100)
+    webhook_url: str | None = Field(
+        default=None,
+        description="Where `vectorflow up` has Prefect post every failed or crashed flow run "
+        "(a Slack incoming webhook or any http(s) endpoint). Environment: "
+        "VECTORFLOW_WEBHOOK_URL.",
+    )
+    playbooks: bool = Field(
+        default=False,
+        description="Post each new `ok` or `repaired` long or short playbook to the webhook, "
+        "once (series, bias, entry zone, stop, targets, valid until, source).",
+    )
+    playbooks_min_confidence: int = Field(
+        default=60,
+        ge=0,
+        le=100,
+        description="Only playbooks of at least this confidence (0-100) are posted.",
+    )
 
     @field_validator("webhook_url")
     @classmethod
@@ -108,12 +135,36 @@ def check_webhook_url(value: str, *, name: str) -> str:
 
 class _SettingsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    workers: int = Field(default=4, ge=1, le=64)
-    markets_cache_hours: float = Field(default=24.0, ge=0)
-    request_timeout_seconds: float = Field(default=10.0, gt=0)
-    flush_rows: int = Field(default=200_000, ge=1000)
-    signal_timeframes: list[str] = Field(default_factory=lambda: list(SIGNAL_TIMEFRAMES))
-    tpo_row_sizes: dict[str, float] = Field(default_factory=dict)
+    workers: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Units (one series each) fetched at once. Environment: VECTORFLOW_WORKERS.",
+    )
+    markets_cache_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="How long an exchange's market list is reused from the cache before it is "
+        "loaded again.",
+    )
+    request_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Connect and read timeout of every exchange request."
+    )
+    flush_rows: int = Field(
+        default=200_000,
+        ge=1000,
+        description="Candles buffered per series before they are written to the lake.",
+    )
+    signal_timeframes: list[str] = Field(
+        default_factory=lambda: list(SIGNAL_TIMEFRAMES),
+        description="Timeframes whose series get signals after each ingest (finer candles "
+        "still feed their TPO profiles).",
+    )
+    tpo_row_sizes: dict[str, float] = Field(
+        default_factory=dict,
+        description='TPO row size per unified symbol, e.g. "BTC/USDT" = 10; a symbol not '
+        "listed gets one derived from its price.",
+    )
 
     @field_validator("tpo_row_sizes")
     @classmethod
@@ -123,13 +174,33 @@ class _SettingsFile(BaseModel):
                 raise ValueError(f"TPO row size of {symbol!r} must be positive, got {size}")
         return value
 
-    series: SeriesSettings = Field(default_factory=SeriesSettings)
-    exchanges: dict[str, _ExchangeFile] = Field(default_factory=dict)
-    resilience: ResilienceFile = Field(default_factory=ResilienceFile)
-    backtest: BacktestConfig = Field(default_factory=BacktestConfig)
-    playbooks: PlaybookSettings = Field(default_factory=PlaybookSettings)
-    lake: LakeSettings = Field(default_factory=LakeSettings)
-    notifications: _NotificationsFile = Field(default_factory=_NotificationsFile)
+    series: SeriesSettings = Field(
+        default_factory=SeriesSettings,
+        description="What is collected when no parameter or option names other series.",
+    )
+    exchanges: dict[str, _ExchangeFile] = Field(
+        default_factory=dict,
+        description="Where each exchange is reached, by name (binance, bybit).",
+    )
+    resilience: ResilienceFile = Field(
+        default_factory=ResilienceFile,
+        description="Retries, circuit breakers, waits and rate budgets.",
+    )
+    backtest: BacktestConfig = Field(
+        default_factory=BacktestConfig,
+        description="Costs, grids, splits and series of the backtests.",
+    )
+    playbooks: PlaybookSettings = Field(
+        default_factory=PlaybookSettings,
+        description="How playbooks are written, checked and graded.",
+    )
+    lake: LakeSettings = Field(
+        default_factory=LakeSettings,
+        description="Where the lake is, how small files are merged, how long rows are kept.",
+    )
+    notifications: _NotificationsFile = Field(
+        default_factory=_NotificationsFile, description="Messages about failed runs."
+    )
 
     @field_validator("signal_timeframes")
     @classmethod
@@ -164,6 +235,9 @@ class Settings:
 
     data_dir: Path
     config_path: Path
+    #: The lake: where (`storage.root`) and how its files are kept, chosen once from
+    #: VECTORFLOW_LAKE_URL or `[lake] url` ("" = <data dir>/lake, a folder, s3://bucket/prefix)
+    storage: Storage
     workers: int = 4
     markets_cache_hours: float = 24.0
     request_timeout_seconds: float = 10.0
@@ -179,20 +253,6 @@ class Settings:
     webhook_url: str | None = None  # where `vectorflow up` posts failed and crashed runs
     notify_playbooks: bool = False  # post new long/short playbooks to webhook_url
     notify_min_confidence: int = 60
-
-    lake_url: str = ""  # VECTORFLOW_LAKE_URL or [lake] url: a folder or s3://bucket/prefix
-    #: where the S3 endpoint is (AWS_ENDPOINT_URL, AWS_REGION...) in the environment that was read
-    lake_location: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def lake_dir(self) -> LakePath:
-        """Root of the Parquet lake: `<data dir>/lake` unless `lake_url` names another place."""
-        if self.lake_url.startswith(SCHEME):
-            locks, shared = self.data_dir / "locks", self.resilience.shared_state_url
-            return configure(self.lake_url, locks, shared, dict(self.lake_location))
-        if self.lake_url:
-            return Path(self.lake_url).expanduser().resolve()
-        return self.data_dir / "lake"
 
     @property
     def catalog_path(self) -> Path:
@@ -280,6 +340,7 @@ def load_settings(
         env_ws = env.get(ws_name) or None
         ws_url = check_ws_url(env_ws, name=ws_name) if env_ws else section.ws_url
         endpoints[name] = ExchangeEndpoints(url=url, urls=dict(section.urls), ws_url=ws_url)
+    resilience = resolve_resilience(file.resilience, env)
     return Settings(
         data_dir=root,
         config_path=config,
@@ -291,26 +352,24 @@ def load_settings(
         tpo_row_sizes=dict(file.tpo_row_sizes),
         series=file.series,
         endpoints=endpoints,
-        resilience=resolve_resilience(file.resilience, env),
+        resilience=resilience,
         backtest=_backtest_env(file.backtest, env),
         playbooks=file.playbooks.with_env(env),
         lake=file.lake,
-        lake_url=_lake_url(env.get("VECTORFLOW_LAKE_URL", "").strip() or file.lake.url),
-        lake_location=location_env(env),
         webhook_url=_webhook_url(env) or file.notifications.webhook_url,
         notify_playbooks=file.notifications.playbooks,
         notify_min_confidence=file.notifications.playbooks_min_confidence,
+        storage=_storage(env.get("VECTORFLOW_LAKE_URL", "").strip() or file.lake.url, root,
+                         resilience.shared_state_url, env),  # fmt: skip
     )
 
 
-def _lake_url(url: str) -> str:
-    """`url` checked: an s3://bucket/prefix URL is parsed now, so a bad one fails at start."""
-    if "://" in url:
-        try:
-            parse_lake_url(url)
-        except ValueError as exc:
-            raise InvalidInput(f"VECTORFLOW_LAKE_URL: {exc}") from None
-    return url
+def _storage(url: str, data_dir: Path, shared_url: str, env: dict[str, str]) -> Storage:
+    """The lake's storage; a bad s3://bucket/prefix URL fails now, at start."""
+    try:
+        return open_storage(url, data_dir, shared_url=shared_url, env=env)
+    except ValueError as exc:
+        raise InvalidInput(f"VECTORFLOW_LAKE_URL: {exc}") from None
 
 
 def _webhook_url(env: dict[str, str]) -> str | None:

@@ -7,14 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.playbooks.conftest import AS_OF, HOUR, UNIT, make_candles, store_candles
+from tests.playbooks.conftest import AS_OF, HOUR, UNIT, lake_of, make_candles, store_candles
 from vectorflow.lake.catalog import refresh_catalog
-from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.playbooks.compare import bootstrap_interval, compare_sources
 from vectorflow.playbooks.grading import Plan, grade, grade_no_trade
 from vectorflow.playbooks.outcomes import grade_playbooks
 from vectorflow.playbooks.record import PlaybookRecord
 from vectorflow.playbooks.store import write_playbooks
+from vectorflow.units import Unit
 
 # long: zone 99-100, stop 98, half at 102 and half at 104. A fill at 100 risks 2.
 LONG = Plan("long", 99.0, 100.0, 98.0, ((102.0, 0.5), (104.0, 0.5)))
@@ -111,7 +111,7 @@ def test_an_open_trade_inside_an_unfinished_horizon_is_not_graded():
 
 
 def test_grading_stored_playbooks_fills_outcomes_and_the_scorecard(data_dir):
-    lake = data_dir / "lake"
+    lake = lake_of(data_dir)
     history = make_candles(100)
     last = float(history["close"].iloc[-1])
     store_candles(lake, UNIT, history)
@@ -216,12 +216,12 @@ def _stored(pid: str, exchange: str, bias: str, confidence: int, last: float, **
 
 
 def test_the_scorecard_separates_venues_and_scores_no_trade_and_calibration(data_dir):
-    lake = data_dir / "lake"
+    lake = lake_of(data_dir)
     history = make_candles(100)
     last = float(history["close"].iloc[-1])
     rising = bars(*[(last + 25 * i, last + 25 * i + 30, last + 25 * i - 5, last + 25 * (i + 1))
                     for i in range(6)])  # rises 25 per bar
-    bybit = SeriesUnit("bybit", "spot", "BTC/USDT", "1h")
+    bybit = Unit("bybit", "spot", "BTC/USDT", "1h")
     for unit in (UNIT, bybit):
         store_candles(lake, unit, history)
         store_candles(lake, unit, rising)

@@ -8,18 +8,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.playbooks.conftest import CANARY, HOUR, make_candles, store_candles
-from vectorflow.pipelines.candles import SeriesUnit
+from tests.playbooks.conftest import CANARY, HOUR, lake_of, make_candles, store_candles
 from vectorflow.playbooks.notify import message, notify_playbooks
 from vectorflow.playbooks.record import PlaybookRecord
 from vectorflow.timeframes import floor_ms, ms_to_iso, now_ms
+from vectorflow.units import Unit
 
 TOKEN_PATH = "/services/T000/B000/not-a-real-token"
 SERIES = [
-    SeriesUnit("binance", "spot", "BTC/USDT", "1h"),
-    SeriesUnit("bybit", "spot", "BTC/USDT", "1h"),
-    SeriesUnit("binance", "linear", "BTC/USDT:USDT", "1h"),
-    SeriesUnit("bybit", "linear", "BTC/USDT:USDT", "1h"),
+    Unit("binance", "spot", "BTC/USDT", "1h"),
+    Unit("bybit", "spot", "BTC/USDT", "1h"),
+    Unit("binance", "linear", "BTC/USDT:USDT", "1h"),
+    Unit("bybit", "linear", "BTC/USDT:USDT", "1h"),
 ]
 
 
@@ -110,7 +110,7 @@ def test_the_playbook_flow_posts_each_new_playbook_once_never_the_key(
 
     newest = floor_ms(now_ms(), "1h")  # candles up to the last hour: the playbooks are current
     for i, unit in enumerate(SERIES):
-        store_candles(data_dir / "lake", unit, make_candles(400, end_ms=newest, seed=i))
+        store_candles(lake_of(data_dir), unit, make_candles(400, end_ms=newest, seed=i))
     (data_dir / "vectorflow.toml").write_text(
         f'[notifications]\nwebhook_url = "{webhook.url}"\nplaybooks = true\n'
         "playbooks_min_confidence = 60\n"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.playbooks.conftest import CANARY, FAST_RETRY, llm_config
+from tests.playbooks.conftest import CANARY, FAST_RETRY, lake_of, llm_config
 from tests.playbooks.market_lake import (
     AS_OF_NOW,
     AS_OF_PAST,
@@ -17,7 +17,7 @@ from tests.playbooks.market_lake import (
     copy_data_dir,
 )
 from vectorflow.errors import InvalidInput
-from vectorflow.pipelines.candles import SeriesUnit
+from vectorflow.pipelines.playbooks import replay_result
 from vectorflow.playbooks.budget import TokenBudget
 from vectorflow.playbooks.client import GrokClient
 from vectorflow.playbooks.config import PlaybookSettings
@@ -29,8 +29,9 @@ from vectorflow.playbooks.replay import (
 )
 from vectorflow.playbooks.store import series_playbooks
 from vectorflow.playbooks.writer import WriteContext, write_series_playbook
+from vectorflow.units import Status, Unit
 
-SPOT = SeriesUnit("bybit", "spot", "BTC/USDT", "1h")
+SPOT = Unit("bybit", "spot", "BTC/USDT", "1h")
 #: what makes two playbooks the same, whichever run wrote them
 SAME = (
     "playbook_id", "exchange", "market", "symbol", "timeframe", "as_of", "source", "status",
@@ -52,7 +53,7 @@ def _rules_context(lake, run_id: str) -> WriteContext:
 def lakes(market, tmp_path):
     """Two writable copies of the market lake: one replayed, one written one time at a time."""
     full, _ = market
-    return tuple(copy_data_dir(full, tmp_path / name) / "lake" for name in ("a", "b"))
+    return tuple(lake_of(copy_data_dir(full, tmp_path / name)) for name in ("a", "b"))
 
 
 def test_a_replay_equals_playbooks_written_one_by_one_with_as_of(lakes):
@@ -78,7 +79,7 @@ def test_a_replay_equals_playbooks_written_one_by_one_with_as_of(lakes):
 def test_a_lake_truncated_at_as_of_gives_the_same_playbook(market, lakes, tmp_path):
     _, past = market
     replayed, _ = lakes
-    truncated = copy_data_dir(past, tmp_path / "past") / "lake"
+    truncated = lake_of(copy_data_dir(past, tmp_path / "past"))
     plan = replay_plan((PERP,), AS_OF_PAST - 2 * HOUR, AS_OF_NOW, "1h", "rules")
     replay_series(PERP, plan, _rules_context(replayed, "r"))
     (in_replay,) = [
@@ -95,7 +96,7 @@ def test_bad_replay_plans_name_the_bad_value():
     with pytest.raises(InvalidInput, match="'3x' is not a step"):
         replay_plan((PERP,), AS_OF_PAST, AS_OF_NOW, "3x", "rules")
     with pytest.raises(InvalidInput, match="not every time is a close of .*4h"):
-        replay_plan((SeriesUnit("binance", "spot", "BTC/USDT", "4h"),), AS_OF_PAST, AS_OF_NOW,
+        replay_plan((Unit("binance", "spot", "BTC/USDT", "4h"),), AS_OF_PAST, AS_OF_NOW,
                     "1h", "rules")
     with pytest.raises(InvalidInput, match="--to .* is before --from"):
         replay_plan((PERP,), AS_OF_NOW, AS_OF_PAST, "1h", "rules")
@@ -121,10 +122,15 @@ def test_a_grok_replay_keeps_to_its_budget_and_resumes_from_the_cache(llm, lakes
     asked = len(llm.chat_requests)
     assert 1 <= asked < 4 and first["grok ok"] == asked
     assert first["grok skipped_budget"] == 4 - asked
+    skipped = replay_result(PERP, first, "from", "to")  # its unit: not done, a rerun resumes
+    assert (skipped.status, skipped.rows_written, skipped.unit.dataset) == (
+        Status.SKIPPED, 4, "playbooks")
+    assert skipped.error == f"token budget spent: {4 - asked} playbooks not written"
     left = estimate_series(PERP, plan, _grok_context(llm, lake, replay_id, 0))
     assert left["requests"] == 4 - asked  # the budget-skipped ones are still to do
     again = replay_series(PERP, plan, _grok_context(llm, lake, replay_id, 10**7))
     assert len(llm.chat_requests) == 4 and again["resumed"] == asked  # resumed, none re-asked
+    assert replay_result(PERP, again, "from", "to").as_row()["resumed"] == asked
     other = plan.replay_id("grok-4.3") + "-b"  # another replay of the same inputs: the cache
     third = replay_series(PERP, plan, _grok_context(llm, lake, other, 10**7))
     assert len(llm.chat_requests) == 4 and third["grok ok"] == 4
@@ -149,3 +155,11 @@ def test_both_sources_are_compared_on_the_same_graded_times(llm, lakes):
     if grok["avg_r_low"] is not None:
         assert grok["avg_r_low"] <= grok["avg_r"] <= grok["avg_r_high"]
     assert replay_report(lake, plan, replay_id, horizon=48)["outcomes_stored"] == 0
+
+
+def test_a_replay_with_failed_requests_is_a_failed_unit():
+    counts = {"rules ok": 3, "grok ok": 1, "grok error": 2, "resumed": 1}
+    result = replay_result(PERP, counts, "2026-05-01T00:00:00Z", "2026-05-02T00:00:00Z")
+    assert result.status == Status.FAILED and result.rows_written == 6
+    assert result.error == "2 requests failed (rerun the replay to retry them)"
+    assert result.detail == {"resumed": 1, "playbooks": "2 grok error, 1 grok ok, 3 rules ok"}

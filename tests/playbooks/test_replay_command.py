@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import duckdb
 
@@ -28,6 +29,9 @@ def test_a_replay_prints_the_comparison_and_uses_the_markets_tick(
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     assert "1 series x 7 as_of times = 7 playbooks per source (rules)" in out
+    unit = _unit_row(out)
+    assert (unit["status"], unit["dataset"], unit["rows_written"]) == ("ok", "playbooks", "7")
+    assert unit["resumed"] == "0" and unit["playbooks"] == "7 rules ok"
     assert "7 playbooks from" in out and "7 graded" in out
     assert "source  playbooks  directional" in out and "\nrules " in out
     con = duckdb.connect(str(data_dir / "vectorflow.duckdb"), read_only=True)
@@ -42,8 +46,22 @@ def test_a_replay_prints_the_comparison_and_uses_the_markets_tick(
         prices += [t["price"] for t in targets]
         assert all(is_multiple(p, tick) for p in prices if p is not None)
     again = run_cli(REPLAY, sim_env(sim, data_dir), prefect_api)  # resumed: nothing new
-    assert again.returncode == 0 and "0 new outcomes stored" in again.stdout
+    assert again.returncode == 0, again.stderr[-3000:]
+    unit = _unit_row(again.stdout)
+    assert (unit["status"], unit["rows_written"], unit["resumed"]) == ("ok", "0", "7")
+    assert "7 playbooks from" in again.stdout and "7 graded" in again.stdout
     assert any("| rules | 7 |" in text for text in _artifacts("replay-playbooks"))
+
+
+def _unit_row(out: str) -> dict[str, str]:
+    """The one row of the command's unit table, by column (cut where the header's names start)."""
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("status "))
+    header, row = lines[at], lines[at + 2]
+    starts = [m.start() for m in re.finditer(r"\S+", header)] + [None]
+    names = header.split()
+    cuts = zip(names, starts[:-1], starts[1:], strict=True)
+    return {name: row[a:b].strip() for name, a, b in cuts}
 
 
 def _artifacts(key: str) -> list[str]:

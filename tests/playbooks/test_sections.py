@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import query_catalog
+from tests.playbooks.conftest import lake_of
 from tests.playbooks.market_lake import (
     AS_OF_NOW,
     AS_OF_PAST,
@@ -18,9 +19,9 @@ from tests.playbooks.market_lake import (
     PERP,
     TIMEFRAMES,
 )
-from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.playbooks.history import LoadOptions, load_history
 from vectorflow.timeframes import ms_to_iso
+from vectorflow.units import Unit
 
 BOOK = (
     "mid", "spread_bps", "bid_depth_50bps_quote", "ask_depth_50bps_quote", "imbalance_50bps",
@@ -36,12 +37,12 @@ LATER = AS_OF_PAST + HOUR  # no snapshot within 5 minutes before it
 def sections(market):
     full, _ = market
     history = load_history(
-        full / "lake", PERP, [AS_OF_PAST, LATER, AS_OF_NOW], LoadOptions(timeframes=TIMEFRAMES)
+        lake_of(full), PERP, [AS_OF_PAST, LATER, AS_OF_NOW], LoadOptions(timeframes=TIMEFRAMES)
     )
     return {t: history.inputs_at(t).sections for t in (AS_OF_PAST, LATER, AS_OF_NOW)}
 
 
-def _where(unit: SeriesUnit) -> str:
+def _where(unit: Unit) -> str:
     return f"exchange = '{unit.exchange}' AND market = '{unit.market}'"
 
 
@@ -113,7 +114,7 @@ def test_derivatives_equal_the_signals_and_open_interest_at_as_of(market, sectio
             f"AND epoch_ms(time) <= {as_of} ORDER BY time DESC LIMIT 1",
         )
         assert (got["time"], got["open_interest"]) == (ms_to_iso(oi_time), oi)
-    spot = load_history(full / "lake", SeriesUnit("bybit", "spot", "BTC/USDT", "1h"), [AS_OF_NOW])
+    spot = load_history(lake_of(full), Unit("bybit", "spot", "BTC/USDT", "1h"), [AS_OF_NOW])
     assert "spot market has no open interest" in spot.sections["derivatives"][AS_OF_NOW][
         "unavailable"
     ]
@@ -138,7 +139,7 @@ def test_the_higher_timeframe_is_its_last_closed_bar(market, sections):
             "ORDER BY open_time DESC LIMIT 20)",
         )[0]
         assert (got["levels"]["range_high_20"], got["levels"]["range_low_20"]) == bars
-    four = load_history(full / "lake", SeriesUnit("binance", "linear", "BTC/USDT:USDT", "4h"),
+    four = load_history(lake_of(full), Unit("binance", "linear", "BTC/USDT:USDT", "4h"),
                         [AS_OF_NOW - 4 * HOUR], LoadOptions(timeframes=TIMEFRAMES))
     assert four.sections["higher_timeframe"][AS_OF_NOW - 4 * HOUR] == {
         "source": "candles, signals",

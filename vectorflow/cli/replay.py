@@ -37,7 +37,7 @@ def _estimate(plan, settings) -> Counter:
 
     ctx = WriteContext(
         config=settings.playbooks,
-        lake=settings.lake_dir,
+        lake=settings.storage,
         run_id=plan.replay_id(settings.playbooks.model),
         timeframes=tuple(settings.series.timeframes),
         tpo_row_sizes=dict(settings.tpo_row_sizes),
@@ -87,8 +87,8 @@ def _comparison_rows(report: dict) -> list[list]:
 def replay(args: argparse.Namespace, settings) -> int:
     """Plan, show the cost, run the replay flow and print the comparison."""
     from vectorflow.cli import prefect_environment
-    from vectorflow.cli.playbooks import printable
-    from vectorflow.playbooks.replay import replay_plan
+    from vectorflow.cli.runs import flow_rows, print_rows
+    from vectorflow.playbooks.replay import replay_plan, replay_report
 
     if args.as_of:
         print("error: --as-of and --from are exclusive (a replay has its own times)",
@@ -116,17 +116,25 @@ def replay(args: argparse.Namespace, settings) -> int:
         timeframes=args.timeframe, token_budget=args.budget, data_dir=args.data_dir,
         return_state=True,
     )  # fmt: skip
-    report = state.result(raise_on_failure=False)
-    if isinstance(report, BaseException):
-        print(f"error: the replay flow failed: {printable(report)}", file=sys.stderr)
-        return INVALID if isinstance(report, ValueError) else UNITS_FAILED
+    rows = flow_rows(replay_playbooks, state)
+    if rows is None:
+        return UNITS_FAILED
+    print_rows(rows)
+    replay_id = plan.replay_id(settings.playbooks.model)
+    _print_comparison(
+        replay_report(settings.storage, plan, replay_id, settings.playbooks.horizon_bars)
+    )
+    return UNITS_FAILED if state.is_failed() else OK
+
+
+def _print_comparison(report: dict) -> None:
+    """The replay's playbooks, graded, and the sources compared on the same as_of set."""
     print(
-        f"{report['playbooks']} playbooks from {report['from']} to {report['to']}, "
-        f"{report['graded']} graded ({report['outcomes_stored']} new outcomes stored)"
+        f"\n{report['playbooks']} playbooks from {report['from']} to {report['to']}, "
+        f"{report['graded']} graded"
     )
     print(format_rows(COLUMNS, _comparison_rows(report)))
     for row in report["comparison"]:
         statuses = ", ".join(f"{n} {s}" for s, n in row["statuses"].items())
         print(f"  {row['source']}: {statuses or 'no playbooks'}")
     print("(only the series and as_of times every source has graded are compared)")
-    return UNITS_FAILED if state.is_failed() else OK

@@ -13,7 +13,6 @@ CAPTURE_COLUMNS = [
     "exchange",
     "market",
     "symbol",
-    "status",
     "updates",
     "resyncs",
     "reconnects",

@@ -1,12 +1,9 @@
 """One table mapping exchange failures onto what to do about them, applied in one place.
 
-ccxt's classes alone mislead (Bybit 10016 and Binance -1008 off binance.com arrive as a plain
-ExchangeError, Binance 429 and 418 both as DDoSProtection, any unmapped HTTP 400/403/404 as
-ExchangeNotAvailable, a NetworkError), so each failure is first reduced to its facts -- the HTTP
-status and headers of the response (recorded by the client, see `vectorflow.exchanges.client`),
-the exchange's own code and message from the body, the exception class -- and the first row of
-`RULES` that matches decides its `Verdict`. `vectorflow.resilience.guard` applies the verdict:
-retry with backoff, wait for Retry-After, stop for a ban, retry a malformed answer once, or fail.
+Each failure is reduced to its facts (HTTP status and headers, the exchange's code and message,
+the exception class) and the first row of `RULES` that matches decides its `Verdict`, which
+`vectorflow.resilience.guard` applies. The table as users read it:
+docs/internals.md#the-error-table.
 """
 
 from __future__ import annotations

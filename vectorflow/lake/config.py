@@ -25,11 +25,31 @@ class LakeSettings(BaseModel):
     """The `[lake]` section of the settings file."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    url: str = ""  # VECTORFLOW_LAKE_URL overrides it (vectorflow.lake.objects)
-    merge_files: int = Field(default=8, ge=0)
-    merge_rows: int = Field(default=50_000, ge=0)
-    delete_grace_seconds: float = Field(default=0.0, ge=0)
-    retention_days: dict[str, float] = Field(default_factory=dict)
+    url: str = Field(  # VECTORFLOW_LAKE_URL overrides it (vectorflow.lake.storage.open_storage)
+        default="",
+        description='Where the lake is: "" for <data dir>/lake, a folder, or '
+        "s3://bucket/prefix. Environment: VECTORFLOW_LAKE_URL.",
+    )
+    merge_files: int = Field(
+        default=8,
+        ge=0,
+        description="When a period of a partition holds this many small files, ingest merges "
+        "them into one.",
+    )
+    merge_rows: int = Field(
+        default=50_000, ge=0, description="A file with fewer rows than this counts as small."
+    )
+    delete_grace_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="How long a superseded snapshot stays before a later write removes it "
+        "(at least 2 s).",
+    )
+    retention_days: dict[str, float] = Field(
+        default_factory=dict,
+        description="Days of rows kept per dataset, applied by compaction; 0 or absent keeps "
+        "them forever, except orderbook_levels: 30 unless set.",
+    )
 
     @field_validator("retention_days")
     @classmethod

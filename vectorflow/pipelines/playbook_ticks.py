@@ -14,14 +14,14 @@ from collections.abc import Iterable
 from vectorflow.errors import UnknownSymbol, VectorflowError
 from vectorflow.exchanges.client import connect, market_of
 from vectorflow.exchanges.specs import exchange_spec
-from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.playbooks.ticks import market_label, tick_of_market
 from vectorflow.settings import Settings
+from vectorflow.units import Unit
 
 log = logging.getLogger(__name__)
 
 
-def market_ticks(units: Iterable[SeriesUnit], settings: Settings) -> dict[str, float]:
+def market_ticks(units: Iterable[Unit], settings: Settings) -> dict[str, float]:
     """Tick size by market label (`binance spot BTC/USDT`) for the markets that have one."""
     units = list(units)
     ticks: dict[str, float] = {}

@@ -10,7 +10,6 @@ within 50 and 100 bps of the mid on each side, and the imbalance (bid − ask) /
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -18,12 +17,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from vectorflow.lake.files import data_files, parquet_dataset, partition_dir, reading_again
+from vectorflow.lake.files import partition_dir, reading_again
 from vectorflow.lake.market_views import ORDERBOOK_STATS_SQL
 from vectorflow.lake.schema import ORDERBOOK_LEVELS
-from vectorflow.pipelines.candles import SeriesUnit
+from vectorflow.lake.storage import Storage
 from vectorflow.playbooks.reads import partition_folders, series_values
 from vectorflow.timeframes import ms_to_iso
+from vectorflow.units import Unit
 
 BOOK_MAX_AGE_MS = 5 * 60_000
 SOURCE = "orderbook_levels (as orderbook_stats)"
@@ -41,22 +41,22 @@ STAT_COLUMNS = (
 )
 
 
-def _files(unit: SeriesUnit, lake: Path, as_ofs: np.ndarray) -> tuple[list, bool]:
+def _files(unit: Unit, lake: Storage, as_ofs: np.ndarray) -> tuple[list, bool]:
     """(the files whose range overlaps some window [as_of − max age, as_of], whether they are
     the series' own partition: then every row is the symbol's)."""
     values = {k: v for k, v in series_values(unit).items() if k != "timeframe"}
     folders = partition_folders(lake, ORDERBOOK_LEVELS, values)
-    own = folders == [partition_dir(lake, ORDERBOOK_LEVELS, values)]
+    own = folders == [partition_dir(lake.root, ORDERBOOK_LEVELS, values)]
     starts = as_ofs - BOOK_MAX_AGE_MS
     keep = []
-    for f in (f for folder in folders for f in data_files(folder)):
+    for f in (f for folder in folders for f in lake.files(folder, ORDERBOOK_LEVELS)):
         i = np.searchsorted(as_ofs, f.first_ms, side="left")  # first as_of at or after the start
         if i < len(as_ofs) and starts[i] <= f.last_ms:
             keep.append(f.path)
     return keep, own
 
 
-def _snapshot_times(files: list, unit: SeriesUnit, own: bool) -> np.ndarray:
+def _snapshot_times(lake: Storage, files: list, unit: Unit, own: bool) -> np.ndarray:
     """Distinct snapshot times (epoch ms) of the series in these files, sorted.
 
     Only the time column is read (and the symbol, when the files may hold other symbols).
@@ -64,7 +64,7 @@ def _snapshot_times(files: list, unit: SeriesUnit, own: bool) -> np.ndarray:
     mine = None if own else ds.field("symbol") == unit.symbol
 
     def read() -> np.ndarray:
-        table = parquet_dataset(files, ORDERBOOK_LEVELS.schema).to_table(
+        table = lake.parquet_dataset(files, ORDERBOOK_LEVELS.schema).to_table(
             columns=["snapshot_time"], filter=mine
         )
         return table.column(0).cast(pa.int64()).to_numpy()
@@ -99,18 +99,19 @@ def _memory() -> duckdb.DuckDBPyConnection:
 _READ = ["snapshot_time", "side", "level", "price", "amount", "ingested_at"]
 
 
-def _levels(files: list, unit: SeriesUnit, own: bool, wanted: np.ndarray) -> pa.Table:
+def _levels(lake: Storage, files: list, unit: Unit, own: bool, wanted: np.ndarray) -> pa.Table:
     """The levels of these snapshots: only the columns orderbook_stats and its key need."""
     picked = ds.field("snapshot_time").isin(pa.array(wanted, pa.int64()).cast(pa.timestamp("ms")))
     mine = picked if own else picked & (ds.field("symbol") == unit.symbol)
 
     def read() -> pa.Table:
-        return parquet_dataset(files, ORDERBOOK_LEVELS.schema).to_table(columns=_READ, filter=mine)
+        dataset = lake.parquet_dataset(files, ORDERBOOK_LEVELS.schema)
+        return dataset.to_table(columns=_READ, filter=mine)
 
     return reading_again(read)
 
 
-def _stats(levels: pa.Table, unit: SeriesUnit) -> dict[int, dict]:
+def _stats(levels: pa.Table, unit: Unit) -> dict[int, dict]:
     """orderbook_stats of these levels (the newest written row of each level wins), by time."""
     con = _memory().cursor()  # over the Arrow table only: no lake file is read here
     try:
@@ -134,18 +135,18 @@ def _stats(levels: pa.Table, unit: SeriesUnit) -> dict[int, dict]:
     return {int(row["t"]): row for row in rows}
 
 
-def book_sections(lake: Path, unit: SeriesUnit, as_ofs: list[int]) -> dict[int, dict]:
+def book_sections(lake: Storage, unit: Unit, as_ofs: list[int]) -> dict[int, dict]:
     """The order_book section of each as_of."""
     at = np.array(sorted(set(as_ofs)), dtype=np.int64)
     files, own = _files(unit, lake, at) if len(at) else ([], True)
     picked = np.full(len(at), -1, dtype=np.int64)
     stats: dict[int, dict] = {}
     if files:
-        times = _snapshot_times(files, unit, own)
+        times = _snapshot_times(lake, files, unit, own)
         picked = _picked(times, at)
         wanted = np.unique(picked[picked >= 0])
         if len(wanted):
-            stats = _stats(_levels(files, unit, own, wanted), unit)
+            stats = _stats(_levels(lake, files, unit, own, wanted), unit)
     out = {}
     for as_of, snap in zip(at.tolist(), picked.tolist(), strict=True):
         if snap < 0:

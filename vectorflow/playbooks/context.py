@@ -11,7 +11,6 @@ import math
 import numpy as np
 import pandas as pd
 
-from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.playbooks.bars import Bars
 from vectorflow.playbooks.inputs import (
     ATR_PERIOD,
@@ -23,6 +22,7 @@ from vectorflow.playbooks.inputs import (
 )
 from vectorflow.playbooks.ticks import infer_tick
 from vectorflow.timeframes import ms_to_iso, timeframe_ms
+from vectorflow.units import Unit
 
 RANGE_BARS = 20
 
@@ -32,7 +32,7 @@ def context_bars(timeframe: str, lookback_bars: int) -> int:
     return max(lookback_bars, ATR_WINDOW, 2 * DAY_MS // timeframe_ms(timeframe) + 2, RANGE_BARS)
 
 
-def staleness(candles: Bars, unit: SeriesUnit, as_of_ms: int, lookback: int) -> str | None:
+def staleness(candles: Bars, unit: Unit, as_of_ms: int, lookback: int) -> str | None:
     """Why these candles are too old or gappy to write from at as_of (None when they are fine)."""
     step = timeframe_ms(unit.timeframe)
     if not len(candles):
@@ -94,7 +94,7 @@ def signal_levels(signals: dict[str, object]) -> dict[str, float]:
 
 
 def build_inputs(
-    unit: SeriesUnit,
+    unit: Unit,
     candles: pd.DataFrame | Bars,
     as_of_ms: int,
     signals: dict[str, object] | None = None,

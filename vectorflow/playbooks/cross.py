@@ -13,14 +13,14 @@ exchange left, the section says so.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from vectorflow.lake.schema import CANDLES
-from vectorflow.pipelines.candles import SeriesUnit
+from vectorflow.lake.storage import Storage
 from vectorflow.playbooks.reads import partition_folders, read_rows, symbol_id
 from vectorflow.timeframes import TIMEFRAMES, ms_to_iso, timeframe_ms
+from vectorflow.units import Unit
 
 DAY_MS = 86_400_000
 SOURCE = "candles (as market_snapshot)"
@@ -37,7 +37,7 @@ class _Venue:
     volume: np.ndarray  # NaN when no quote volume is stored
 
 
-def _symbol(unit: SeriesUnit, market: str) -> str:
+def _symbol(unit: Unit, market: str) -> str:
     base_quote = unit.symbol.split(":")[0]
     return base_quote if market == "spot" else f"{base_quote}:{base_quote.split('/')[1]}"
 
@@ -64,7 +64,7 @@ def _timeframe_prices(frame, step: int, at: np.ndarray) -> tuple[np.ndarray, ...
     return price_time, np.where(ok, close[safe], np.nan), volume
 
 
-def _venue(lake: Path, unit: SeriesUnit, exchange: str, market: str, at: np.ndarray) -> _Venue:
+def _venue(lake: Storage, unit: Unit, exchange: str, market: str, at: np.ndarray) -> _Venue:
     values = {"exchange": exchange, "market": market, "symbol_id": symbol_id(unit.symbol)}
     best = (np.full(len(at), -1, np.int64), np.full(len(at), np.nan), np.full(len(at), np.nan))
     start = int(at[0]) - 2 * DAY_MS - 2 * timeframe_ms(unit.timeframe)
@@ -72,7 +72,7 @@ def _venue(lake: Path, unit: SeriesUnit, exchange: str, market: str, at: np.ndar
         timeframe = folder.name.split("=", 1)[1]
         step = timeframe_ms(timeframe)
         frame = read_rows(
-            CANDLES, [folder], _symbol(unit, market), start - step, int(at[-1]),
+            lake, CANDLES, [folder], _symbol(unit, market), start - step, int(at[-1]),
             columns=["close", "quote_volume"],
         )  # fmt: skip
         if frame.empty:
@@ -84,7 +84,7 @@ def _venue(lake: Path, unit: SeriesUnit, exchange: str, market: str, at: np.ndar
     return _Venue(exchange, market, *best)
 
 
-def _venues(lake: Path, unit: SeriesUnit, at: np.ndarray) -> list[_Venue]:
+def _venues(lake: Storage, unit: Unit, at: np.ndarray) -> list[_Venue]:
     values = {"symbol_id": symbol_id(unit.symbol)}
     pairs = sorted(
         {
@@ -95,7 +95,7 @@ def _venues(lake: Path, unit: SeriesUnit, at: np.ndarray) -> list[_Venue]:
     return [_venue(lake, unit, exchange, market, at) for exchange, market in pairs]
 
 
-def _section(unit: SeriesUnit, venues: list[_Venue], i: int, max_age: int, as_of: int) -> dict:
+def _section(unit: Unit, venues: list[_Venue], i: int, max_age: int, as_of: int) -> dict:
     fresh = [v for v in venues if v.price_time[i] >= 0 and as_of - v.price_time[i] <= max_age]
     mine = [v for v in fresh if (v.exchange, v.market) == (unit.exchange, unit.market)]
     exchanges = {v.exchange for v in fresh}
@@ -135,7 +135,7 @@ def _section(unit: SeriesUnit, venues: list[_Venue], i: int, max_age: int, as_of
     return section
 
 
-def cross_sections(lake: Path, unit: SeriesUnit, as_ofs: list[int]) -> dict[int, dict]:
+def cross_sections(lake: Storage, unit: Unit, as_ofs: list[int]) -> dict[int, dict]:
     """The cross_exchange section of each as_of."""
     at = np.array(sorted(set(as_ofs)), dtype=np.int64)
     if not len(at):

@@ -10,13 +10,11 @@ DERIVATIVES_LOOKBACK_MS before the first as_of are read.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from vectorflow.lake.schema import FUNDING_RATES, OPEN_INTEREST
-from vectorflow.pipelines.candles import SeriesUnit
+from vectorflow.lake.storage import Storage
 from vectorflow.playbooks.reads import partition_folders, read_rows, symbol_id
 from vectorflow.signals.inputs import candle_arrays
 from vectorflow.signals.open_interest import (
@@ -28,6 +26,7 @@ from vectorflow.signals.open_interest import (
     prepare_oi,
 )
 from vectorflow.timeframes import ms_to_iso, timeframe_ms
+from vectorflow.units import Unit
 
 DERIVATIVES_LOOKBACK_MS = 32 * 86_400_000
 SOURCE = "open_interest, funding_rates"
@@ -45,11 +44,12 @@ _FIELDS = (
 
 
 def read_derivatives(
-    lake: Path, unit: SeriesUnit, start_ms: int, end_ms: int
+    lake: Storage, unit: Unit, start_ms: int, end_ms: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(open interest, funding) rows of a perpetual in [start, end] (every OI period)."""
     values = {"exchange": unit.exchange, "symbol_id": symbol_id(unit.symbol)}
     oi = read_rows(
+        lake,
         OPEN_INTEREST,
         partition_folders(lake, OPEN_INTEREST, values),
         unit.symbol,
@@ -58,7 +58,7 @@ def read_derivatives(
         key=("period", "time"),
     )
     funding = read_rows(
-        FUNDING_RATES, partition_folders(lake, FUNDING_RATES, values), unit.symbol,
+        lake, FUNDING_RATES, partition_folders(lake, FUNDING_RATES, values), unit.symbol,
         start_ms, end_ms + 1,
     )  # fmt: skip
     return oi, funding
@@ -72,7 +72,7 @@ def _value(values: np.ndarray, i: int) -> object:
 
 
 def derivative_sections(
-    unit: SeriesUnit,
+    unit: Unit,
     candles: pd.DataFrame,
     oi: pd.DataFrame,
     funding: pd.DataFrame,

@@ -8,14 +8,13 @@ of this section is cited in `levels_used` with the `htf_` prefix (`htf_range_hig
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from vectorflow.pipelines.candles import SeriesUnit
+from vectorflow.lake.storage import Storage
 from vectorflow.playbooks.reads import read_candles
 from vectorflow.playbooks.signal_rows import signal_rows, signal_time
 from vectorflow.timeframes import ms_to_iso, timeframe_ms
+from vectorflow.units import Unit
 
 REGIME_FIELDS = ("regime", "adx", "plus_di", "minus_di", "natr_rank")
 RANGE_BARS = 20
@@ -44,8 +43,8 @@ def _levels(opens: np.ndarray, high, low, close_time: int, step: int) -> dict[st
 
 
 def higher_sections(
-    lake: Path,
-    unit: SeriesUnit,
+    lake: Storage,
+    unit: Unit,
     as_ofs: list[int],
     configured: tuple[str, ...] | list[str],
     *,
@@ -56,7 +55,7 @@ def higher_sections(
     if htf is None:
         reason = f"no timeframe longer than {unit.timeframe} is configured"
         return {a: _unavailable(reason) for a in as_ofs}
-    h_unit = SeriesUnit(unit.exchange, unit.market, unit.symbol, htf)
+    h_unit = Unit(unit.exchange, unit.market, unit.symbol, htf)
     step = timeframe_ms(htf)
     closes = {a: signal_time(a, htf) for a in as_ofs}
     first, last = min(closes.values()), max(closes.values())

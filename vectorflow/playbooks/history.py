@@ -12,11 +12,10 @@ the same as from a lake truncated at that time.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
-from vectorflow.pipelines.candles import SeriesUnit
+from vectorflow.lake.storage import Storage
 from vectorflow.playbooks.book import book_sections
 from vectorflow.playbooks.context import Bars, build_inputs, context_bars
 from vectorflow.playbooks.cross import cross_sections
@@ -31,6 +30,7 @@ from vectorflow.playbooks.reads import last_close_time, read_candles
 from vectorflow.playbooks.signal_rows import signal_rows
 from vectorflow.timeframes import floor_ms, ms_to_iso, timeframe_ms
 from vectorflow.timeframes import now_ms as wall_clock
+from vectorflow.units import Unit
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class LoadOptions:
 class SeriesHistory:
     """Everything the playbooks of one series at a set of times are written from."""
 
-    unit: SeriesUnit
+    unit: Unit
     options: LoadOptions
     candles: Bars
     signals: dict[int, dict]
@@ -70,7 +70,7 @@ class SeriesHistory:
 
 
 def load_history(
-    lake: Path, unit: SeriesUnit, as_ofs: list[int], options: LoadOptions = LoadOptions()
+    lake: Storage, unit: Unit, as_ofs: list[int], options: LoadOptions = LoadOptions()
 ) -> SeriesHistory:
     """Read what the playbooks of `unit` at these times are written from, in one pass."""
     times = sorted(set(as_ofs))
@@ -94,7 +94,7 @@ def load_history(
     return SeriesHistory(unit, options, Bars.of(candles), signals, sections)
 
 
-def latest_as_of(lake: Path, unit: SeriesUnit, clock_ms: int) -> int | None:
+def latest_as_of(lake: Storage, unit: Unit, clock_ms: int) -> int | None:
     """The close time of the newest stored candle of `unit` at or before the clock."""
     last = last_close_time(lake, unit)
     if last is None:
@@ -103,8 +103,8 @@ def latest_as_of(lake: Path, unit: SeriesUnit, clock_ms: int) -> int | None:
 
 
 def load_inputs(
-    lake: Path,
-    unit: SeriesUnit,
+    lake: Storage,
+    unit: Unit,
     as_of_ms: int | None = None,
     *,
     options: LoadOptions = LoadOptions(),

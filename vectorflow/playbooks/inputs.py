@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from vectorflow.pipelines.candles import SeriesUnit
+from vectorflow.units import Unit
 
 DAY_MS = 86_400_000
 ATR_PERIOD = 14
@@ -41,7 +41,7 @@ SIGNAL_LEVELS = {
 class PlaybookInputs:
     """Everything one playbook is written from, and why it must be skipped (`stale`)."""
 
-    unit: SeriesUnit
+    unit: Unit
     as_of_ms: int
     market: dict[str, float] = field(default_factory=dict)
     levels: dict[str, float] = field(default_factory=dict)

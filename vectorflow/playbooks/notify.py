@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 
 import requests
 
+from vectorflow.lake.storage import Storage
 from vectorflow.playbooks.record import PlaybookRecord
 from vectorflow.playbooks.store import read_playbooks
 from vectorflow.playbooks.ticks import format_price
@@ -136,7 +137,7 @@ def notify_playbooks(
 
 
 def notify_stored(
-    lake: Path,
+    lake: Storage,
     playbook_ids: list[str],
     webhook_url: str,
     state_path: Path,

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 from vectorflow.lake.schema import PLAYBOOK_OUTCOMES
+from vectorflow.lake.storage import Storage
 from vectorflow.playbooks.bars import Bars
 from vectorflow.playbooks.grading import Outcome, Plan, grade, grade_no_trade
 from vectorflow.playbooks.reads import last_close_time, read_candles
@@ -78,7 +78,7 @@ def _row(record: PlaybookRecord, outcome: Outcome, horizon: int, evaluated_at: i
     }
 
 
-def grade_records(lake: Path, records: list[PlaybookRecord], horizon: int) -> list[dict]:
+def grade_records(lake: Storage, records: list[PlaybookRecord], horizon: int) -> list[dict]:
     """Outcome rows of the gradable records whose horizon closed (one candle read per series)."""
     by_series: dict = defaultdict(list)
     for record in records:
@@ -100,7 +100,7 @@ def grade_records(lake: Path, records: list[PlaybookRecord], horizon: int) -> li
     return rows
 
 
-def grade_playbooks(lake: Path, horizon: int) -> GradeReport:
+def grade_playbooks(lake: Storage, horizon: int) -> GradeReport:
     """Grade every ungraded valid playbook whose outcome is final; store the outcomes."""
     candidates = ungraded_playbooks(lake)
     rows = grade_records(lake, candidates, horizon)

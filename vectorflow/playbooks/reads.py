@@ -7,7 +7,7 @@ keeps to a window that ends at a given time, so a playbook as of T never sees a 
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import PurePath
 
 import duckdb
 import numpy as np
@@ -15,18 +15,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from vectorflow.lake.files import (
-    data_files,
-    parquet_dataset,
-    partition_dir,
-    reading_again,
-    safe_component,
-    stored_range,
-)
-from vectorflow.lake.objects import lake_connection
+from vectorflow.lake.compact import partition_folders as matching_folders
+from vectorflow.lake.files import partition_dir, reading_again, safe_component
 from vectorflow.lake.schema import CANDLES, Dataset
-from vectorflow.pipelines.candles import SeriesUnit
+from vectorflow.lake.storage import Storage
 from vectorflow.timeframes import TIMEFRAMES, timeframe_ms
+from vectorflow.units import Unit
 
 CANDLE_COLUMNS = ["open_time", "open", "high", "low", "close", "volume", "quote_volume"]
 
@@ -36,9 +30,9 @@ def symbol_id(symbol: str) -> str:
     return symbol.split(":")[0].replace("/", "")
 
 
-def query_lake(sql: str, params: list) -> pd.DataFrame:
+def query_lake(lake: Storage, sql: str, params: list) -> pd.DataFrame:
     """Rows of `sql` over lake files (bound parameters only); empty when no file matches."""
-    con = lake_connection()
+    con = lake.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
         return con.execute(sql, params).df()
@@ -50,27 +44,26 @@ def query_lake(sql: str, params: list) -> pd.DataFrame:
         con.close()
 
 
-def partition_folders(lake: Path, dataset: Dataset, values: dict[str, str]) -> list[Path]:
+def partition_folders(
+    lake: Storage, dataset: Dataset, values: dict[str, str]
+) -> list[PurePath]:
     """Partition folders of `dataset` matching `values` (a partition key not given matches any).
 
     With every key given, a missing folder is looked for under any symbol id: symbol ids are
     the exchange's, nearly always (not always) the unified symbol without separators.
     """
     if all(key in values for key in dataset.partitions):
-        exact = partition_dir(lake, dataset, values)
-        if exact.exists():
+        exact = partition_dir(lake.root, dataset, values)
+        if lake.exists(exact):
             return [exact]
         values = {k: v for k, v in values.items() if k != "symbol_id"}  # rows carry the symbol
-    pattern = "/".join(
-        f"{key}={safe_component(values[key])}" if key in values else f"{key}=*"
-        for key in dataset.partitions
-    )
-    return sorted((lake / dataset.name).glob(pattern))
+    return matching_folders(lake, dataset, **{k: safe_component(v) for k, v in values.items()})
 
 
 def read_rows(
+    lake: Storage,
     dataset: Dataset,
-    folders: list[Path],
+    folders: list[PurePath],
     symbol: str,
     start_ms: int,
     end_ms: int,
@@ -95,12 +88,12 @@ def read_rows(
         files = [
             f.path
             for folder in folders
-            for f in data_files(folder)
+            for f in lake.files(folder, dataset)
             if f.last_ms >= start_ms and f.first_ms < end_ms
         ]
         if not files:
             return None
-        return parquet_dataset(files, dataset.schema).to_table(columns=wanted, filter=window)
+        return lake.parquet_dataset(files, dataset.schema).to_table(columns=wanted, filter=window)
 
     table = reading_again(read)
     if table is None or table.num_rows == 0:
@@ -118,7 +111,7 @@ def ms_timestamp(ms: int) -> pa.Scalar:
     return pa.scalar(ms, pa.int64()).cast(pa.timestamp("ms"))
 
 
-def series_values(unit: SeriesUnit) -> dict[str, str]:
+def series_values(unit: Unit) -> dict[str, str]:
     """The partition values of a series (exchange, market, symbol id, timeframe)."""
     return {
         "exchange": unit.exchange,
@@ -128,35 +121,35 @@ def series_values(unit: SeriesUnit) -> dict[str, str]:
     }
 
 
-def read_candles(lake: Path, unit: SeriesUnit, start_ms: int, end_ms: int) -> pd.DataFrame:
+def read_candles(lake: Storage, unit: Unit, start_ms: int, end_ms: int) -> pd.DataFrame:
     """Stored candles of `unit` with open time in [start, end), oldest first, one per time."""
     folders = partition_folders(lake, CANDLES, series_values(unit))
-    frame = read_rows(CANDLES, folders, unit.symbol, start_ms, end_ms)
+    frame = read_rows(lake, CANDLES, folders, unit.symbol, start_ms, end_ms)
     if frame.empty:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in CANDLE_COLUMNS})
     frame = frame[CANDLE_COLUMNS].astype({c: float for c in CANDLE_COLUMNS[1:]})
     return frame.astype({"open_time": np.int64})
 
 
-def stored_timeframes(lake: Path, unit: SeriesUnit) -> list[str]:
+def stored_timeframes(lake: Storage, unit: Unit) -> list[str]:
     """Timeframes with candles stored for the unit's exchange, market and symbol, finest first."""
     values = {k: v for k, v in series_values(unit).items() if k != "timeframe"}
     names = {f.name.split("=", 1)[1] for f in partition_folders(lake, CANDLES, values)}
     return sorted((tf for tf in names if tf in TIMEFRAMES), key=timeframe_ms)
 
 
-def last_close_time(lake: Path, unit: SeriesUnit) -> int | None:
+def last_close_time(lake: Storage, unit: Unit) -> int | None:
     """Close time of the newest stored candle of `unit` (None when nothing is stored)."""
     folders = partition_folders(lake, CANDLES, series_values(unit))
     if len(folders) == 1:  # the series' own folder: its file names say it
-        stored = stored_range(folders[0])
+        stored = lake.stored_range(folders[0], CANDLES)
         return None if stored is None else stored[1] + timeframe_ms(unit.timeframe)
     sql = """SELECT epoch_ms(max(open_time)) FROM read_parquet(?, hive_partitioning = false)
              WHERE symbol = ?"""
 
     def read() -> pd.DataFrame:  # the files of each folder's current snapshot
-        files = [str(f.path) for folder in folders for f in data_files(folder)]
-        return query_lake(sql, [files, unit.symbol]) if files else pd.DataFrame()
+        files = [str(f.path) for folder in folders for f in lake.files(folder, CANDLES)]
+        return query_lake(lake, sql, [files, unit.symbol]) if files else pd.DataFrame()
 
     frame = reading_again(read)
     if frame.empty or pd.isna(frame.iloc[0, 0]):

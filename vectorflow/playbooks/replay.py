@@ -20,11 +20,10 @@ import logging
 import re
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 from vectorflow.errors import InvalidInput
 from vectorflow.lake.schema import PLAYBOOK_OUTCOMES
-from vectorflow.pipelines.candles import SeriesUnit
+from vectorflow.lake.storage import Storage
 from vectorflow.playbooks.budget import estimate_tokens
 from vectorflow.playbooks.compare import compare_sources
 from vectorflow.playbooks.contract import PROMPT_VERSION, SYSTEM_PROMPT
@@ -42,6 +41,7 @@ from vectorflow.playbooks.store import (
 )
 from vectorflow.playbooks.writer import WriteContext, playbooks_for
 from vectorflow.timeframes import is_aligned, ms_to_iso, parse_time, timeframe_ms
+from vectorflow.units import Unit
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def parse_every(text: str) -> int:
 class ReplayPlan:
     """What a replay writes: series, as_of range and step, sources."""
 
-    units: tuple[SeriesUnit, ...]
+    units: tuple[Unit, ...]
     start_ms: int
     end_ms: int
     every_ms: int
@@ -87,7 +87,7 @@ class ReplayPlan:
 
 
 def replay_plan(
-    units: tuple[SeriesUnit, ...], start: str | int, end: str | int, every: str, source: str
+    units: tuple[Unit, ...], start: str | int, end: str | int, every: str, source: str
 ) -> ReplayPlan:
     """A checked plan; InvalidInput names the bad value (one line)."""
     if source not in SOURCES:
@@ -109,19 +109,19 @@ def replay_plan(
     return plan
 
 
-def _done(lake: Path, unit: SeriesUnit, plan: ReplayPlan, replay_id: str) -> set[tuple]:
+def _done(lake: Storage, unit: Unit, plan: ReplayPlan, replay_id: str) -> set[tuple]:
     stored = series_playbooks(lake, unit, plan.start_ms, plan.end_ms, run_id=replay_id)
     return {(r.as_of, r.source) for r in stored if r.status not in RETRY_STATUSES}
 
 
-def _todo(lake: Path, unit: SeriesUnit, plan: ReplayPlan, replay_id: str) -> dict[int, tuple]:
+def _todo(lake: Storage, unit: Unit, plan: ReplayPlan, replay_id: str) -> dict[int, tuple]:
     """The sources still to write at each as_of of the plan (resuming an earlier run)."""
     done = _done(lake, unit, plan, replay_id)
     todo = {a: tuple(s for s in plan.sources if (a, s) not in done) for a in plan.as_ofs}
     return {a: sources for a, sources in todo.items() if sources}
 
 
-def replay_series(unit: SeriesUnit, plan: ReplayPlan, ctx: WriteContext) -> dict[str, int]:
+def replay_series(unit: Unit, plan: ReplayPlan, ctx: WriteContext) -> dict[str, int]:
     """Write the replay's playbooks of one series (ctx.run_id is the replay id); status counts."""
     todo = _todo(ctx.lake, unit, plan, ctx.run_id)
     counts: Counter = Counter()
@@ -138,7 +138,7 @@ def replay_series(unit: SeriesUnit, plan: ReplayPlan, ctx: WriteContext) -> dict
     return dict(counts)
 
 
-def estimate_series(unit: SeriesUnit, plan: ReplayPlan, ctx: WriteContext) -> dict[str, int]:
+def estimate_series(unit: Unit, plan: ReplayPlan, ctx: WriteContext) -> dict[str, int]:
     """What a Grok replay of one series would ask: requests, answers cached, tokens (estimated)."""
     todo = {a: s for a, s in _todo(ctx.lake, unit, plan, ctx.run_id).items() if "grok" in s}
     out = Counter(requests=0, cached=0, stale=0, tokens=0)
@@ -160,7 +160,7 @@ def estimate_series(unit: SeriesUnit, plan: ReplayPlan, ctx: WriteContext) -> di
     return dict(out)
 
 
-def replay_records(lake: Path, plan: ReplayPlan, replay_id: str) -> list[PlaybookRecord]:
+def replay_records(lake: Storage, plan: ReplayPlan, replay_id: str) -> list[PlaybookRecord]:
     """Every playbook the replay stored (this run's and the runs it resumed)."""
     return [
         record
@@ -169,7 +169,7 @@ def replay_records(lake: Path, plan: ReplayPlan, replay_id: str) -> list[Playboo
     ]
 
 
-def replay_report(lake: Path, plan: ReplayPlan, replay_id: str, horizon: int) -> dict:
+def replay_report(lake: Storage, plan: ReplayPlan, replay_id: str, horizon: int) -> dict:
     """Grade the replay's playbooks (storing new outcomes) and compare the sources."""
     records = replay_records(lake, plan, replay_id)
     rows = grade_records(lake, records, horizon)

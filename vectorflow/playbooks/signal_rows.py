@@ -10,14 +10,13 @@ pipeline would store. The row of an as_of is that of the last bar closed at or b
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from vectorflow.lake.schema import SIGNALS
-from vectorflow.pipelines.candles import SeriesUnit
+from vectorflow.lake.storage import Storage
 from vectorflow.playbooks.inputs import plain_value
 from vectorflow.playbooks.reads import (
     partition_folders,
@@ -27,6 +26,7 @@ from vectorflow.playbooks.reads import (
     stored_timeframes,
 )
 from vectorflow.timeframes import floor_ms, timeframe_ms
+from vectorflow.units import Unit
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +45,13 @@ def _row(values: dict) -> dict[str, object]:
     return row | {"as_of_ms": row["as_of"]}
 
 
-def stored_signals(lake: Path, unit: SeriesUnit, times: list[int]) -> dict[int, dict]:
+def stored_signals(lake: Storage, unit: Unit, times: list[int]) -> dict[int, dict]:
     """Stored signals rows of `unit` at these bar close times (those that exist)."""
     if not times:
         return {}
     folders = partition_folders(lake, SIGNALS, series_values(unit))
     try:
-        frame = read_rows(SIGNALS, folders, unit.symbol, min(times), max(times) + 1)
+        frame = read_rows(lake, SIGNALS, folders, unit.symbol, min(times), max(times) + 1)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # a file of an incompatible schema
         log.warning("%s: stored signals unreadable (%s); computing them", unit.label, exc)
         return {}
@@ -59,20 +59,20 @@ def stored_signals(lake: Path, unit: SeriesUnit, times: list[int]) -> dict[int, 
     return {r["as_of"]: r for r in map(_row, frame.to_dict("records"))}
 
 
-def _tpo_candles(lake: Path, unit: SeriesUnit, end: int) -> tuple[pd.DataFrame | None, str | None]:
+def _tpo_candles(lake: Storage, unit: Unit, end: int) -> tuple[pd.DataFrame | None, str | None]:
     """The finest stored candles of 30 minutes or less, as the signals pipeline picks them."""
     fine = [tf for tf in stored_timeframes(lake, unit) if timeframe_ms(tf) <= _TPO_MAX_MS]
     own = timeframe_ms(unit.timeframe) <= _TPO_MAX_MS
     if not fine or fine[-1] == unit.timeframe and own:
         return None, None  # the series' own candles serve, or there is nothing fine
-    tpo_unit = SeriesUnit(unit.exchange, unit.market, unit.symbol, fine[0])
+    tpo_unit = Unit(unit.exchange, unit.market, unit.symbol, fine[0])
     tpo = read_candles(lake, tpo_unit, 0, end)
     return (tpo, fine[0]) if len(tpo) else (None, None)
 
 
 def computed_signals(
-    lake: Path,
-    unit: SeriesUnit,
+    lake: Storage,
+    unit: Unit,
     times: list[int],
     derivatives: tuple[pd.DataFrame, pd.DataFrame] | None = None,
     *,
@@ -114,8 +114,8 @@ def computed_signals(
 
 
 def signal_rows(
-    lake: Path,
-    unit: SeriesUnit,
+    lake: Storage,
+    unit: Unit,
     as_ofs: list[int],
     derivatives: tuple[pd.DataFrame, pd.DataFrame] | None = None,
     *,

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Protocol
 
 from vectorflow.errors import CircuitOpen, PermanentError, TransientError
-from vectorflow.pipelines.candles import SeriesUnit
+from vectorflow.lake.storage import Storage
 from vectorflow.playbooks.budget import TokenBudget, estimate_tokens
 from vectorflow.playbooks.client import Completion, GrokClient
 from vectorflow.playbooks.config import PlaybookSettings
@@ -35,6 +34,7 @@ from vectorflow.playbooks.store import find_cached, write_playbooks
 from vectorflow.playbooks.ticks import market_label
 from vectorflow.playbooks.validate import MarketFrame, PlaybookRejected, validate_answer
 from vectorflow.timeframes import now_ms
+from vectorflow.units import Unit
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class WriteContext:
     """What a run shares between its series: settings, client, budget, breaker, run id."""
 
     config: PlaybookSettings
-    lake: Path
+    lake: Storage
     run_id: str
     client: GrokClient | None = None  # None: no key configured, rules only
     budget: TokenBudget | None = None
@@ -63,7 +63,7 @@ class WriteContext:
     tpo_row_sizes: dict[str, float] = field(default_factory=dict)  # by unified symbol
     ticks: dict[str, float] = field(default_factory=dict)  # by unit label, from the markets
 
-    def load_options(self, unit: SeriesUnit) -> LoadOptions:
+    def load_options(self, unit: Unit) -> LoadOptions:
         """How the inputs of `unit` are read."""
         return LoadOptions(
             lookback_bars=self.config.lookback_bars,
@@ -280,7 +280,7 @@ def playbooks_for(
 
 
 def write_series_playbook(
-    unit: SeriesUnit, ctx: WriteContext, *, as_of_ms: int | None = None
+    unit: Unit, ctx: WriteContext, *, as_of_ms: int | None = None
 ) -> list[PlaybookRecord]:
     """Read the inputs of `unit` from the lake, write its playbook(s) and store them."""
     inputs = load_inputs(ctx.lake, unit, as_of_ms, options=ctx.load_options(unit), now_ms=now_ms())
