@@ -8,7 +8,9 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.reporting import final_state, publish_summary, run_name
+from flows.failures import fails_on_invalid_input
+from flows.parameters import run_form
+from flows.reporting import final_state, publish_summary, run_name, tally
 from tasks.candles import refresh_catalog_task
 from tasks.playbooks import check_grok_task, grade_task, playbook_task
 from tasks.signals import refresh_signals
@@ -40,8 +42,9 @@ def _run_id() -> str:
     task_runner=ThreadPoolTaskRunner(max_workers=_concurrency()),
     timeout_seconds=1800,
 )
+@fails_on_invalid_input
 def generate_playbooks(
-    exchanges: list[str] | None = None,  # None: the settings file's [series]
+    exchanges: list[str] | None = None,
     markets: list[str] | None = None,
     symbols: list[str] | None = None,
     timeframes: list[str] | None = None,
@@ -51,10 +54,19 @@ def generate_playbooks(
 ) -> list[dict]:
     """Write a playbook for each series from its stored candles and signals (Grok or rules).
 
-    as_of: UTC time of the playbooks, or a list of times (a backfill that grading can score);
-    default: each series' newest closed candle, judged stale when that is more than two
-    timeframes old. The xAI key comes from XAI_API_KEY or the
-    Prefect Secret block, never from a parameter.
+    The xAI key comes from XAI_API_KEY or the Prefect Secret block, never from a parameter.
+
+    Args:
+        exchanges: Exchanges of the series. Empty: the settings file's [series] exchanges.
+        markets: Markets of the series (spot, linear). Empty: the settings file's [series].
+        symbols: Unified symbols, e.g. BTC/USDT or BTC/USDT:USDT. Empty: the settings file's
+            [series] symbols.
+        timeframes: Candle timeframes. Empty: the settings file's [series] timeframes.
+        as_of: UTC times of the playbooks (e.g. 2024-01-01T12:00:00Z), several for a history
+            that grading can score. Empty: each series' newest closed candle (stale when that
+            is more than two timeframes old).
+        token_budget: Grok tokens this run may spend. Empty: [playbooks] token_budget.
+        data_dir: For Python callers only (a deployment's runs use VECTORFLOW_DATA_DIR).
     """
     logger = get_run_logger()
     settings = load_settings(data_dir)
@@ -83,6 +95,7 @@ def generate_playbooks(
     if budget is not None and mode["mode"] == "grok":
         logger.info("tokens spent: %d of %d", budget.spent, budget.limit)
     refresh_catalog_task(settings)
+    notes = [f"{mode['mode']} playbooks by status: {tally(results, 'playbook')}", *notes]
     publish_summary("generate-playbooks", results, settings, notes)
     return final_state(results, logger)
 
@@ -102,3 +115,6 @@ def grade_playbooks_flow(horizon_bars: int | None = None, data_dir: str | None =
         description=f"{report['graded']} playbooks graded, {report['pending']} still open",
     )
     return report
+
+
+run_form(generate_playbooks)

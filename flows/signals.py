@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
+from flows.failures import fails_on_invalid_input
+from flows.parameters import run_form
 from flows.reporting import final_state, publish_summary, run_name
 from flows.runners import unit_task_runner
 from tasks import candles, signals
@@ -19,14 +21,24 @@ from vectorflow.settings import load_settings
     task_runner=unit_task_runner(),
     timeout_seconds=1800,
 )
+@fails_on_invalid_input
 def refresh_signals(
-    exchanges: list[str] | None = None,  # None: the settings file's [series]
+    exchanges: list[str] | None = None,
     markets: list[str] | None = None,
     symbols: list[str] | None = None,
     timeframes: list[str] | None = None,
     data_dir: str | None = None,
 ) -> list[dict]:
-    """Compute and store signals (TPO, regime, traps, OI) for every series from the lake."""
+    """Compute and store signals (TPO, regime, traps, OI) for every series from the lake.
+
+    Args:
+        exchanges: Exchanges of the series. Empty: the settings file's [series] exchanges.
+        markets: Markets of the series (spot, linear). Empty: the settings file's [series].
+        symbols: Unified symbols, e.g. BTC/USDT or BTC/USDT:USDT. Empty: the settings file's
+            [series] symbols.
+        timeframes: Candle timeframes. Empty: the settings file's [series] timeframes.
+        data_dir: For Python callers only (a deployment's runs use VECTORFLOW_DATA_DIR).
+    """
     logger = get_run_logger()
     settings = load_settings(data_dir)
     plan = plan_ingest(**settings.series.pick(exchanges, markets, symbols, timeframes))
@@ -34,3 +46,6 @@ def refresh_signals(
     candles.refresh_catalog_task(settings)
     publish_summary("refresh-signals", results, settings)
     return final_state(results, logger)
+
+
+run_form(refresh_signals)

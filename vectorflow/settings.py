@@ -36,6 +36,9 @@ Example file:
 
     [notifications]                 # or VECTORFLOW_WEBHOOK_URL: `vectorflow up` posts failed runs
     webhook_url = "https://hooks.slack.com/services/T000/B000/XXXX"
+
+    [reports]                       # or VECTORFLOW_REPORTS_URL: where <data dir>/reports is served
+    url = "https://reports.example.com/vectorflow"
 """
 
 from __future__ import annotations
@@ -107,17 +110,33 @@ class _NotificationsFile(BaseModel):
     @field_validator("webhook_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        return None if value is None else check_webhook_url(value, name="webhook_url")
+        return None if value is None else check_http_url(value, name="webhook_url")
 
 
-def check_webhook_url(value: str, *, name: str) -> str:
+def check_http_url(value: str, *, name: str) -> str:
     """`value` when it is an http(s) URL; InvalidInput naming it otherwise."""
     from urllib.parse import urlparse
 
     parsed = urlparse(value.strip())
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise InvalidInput(f"{name}: not an http(s) URL such as https://hooks.slack.com/...")
+        # never echoed: a webhook URL holds its token
+        raise InvalidInput(f"{name}: not an http(s) URL such as https://host/path")
     return value.strip()
+
+
+class _ReportsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str | None = Field(
+        default=None,
+        description="Where <data dir>/reports is served for a shared deployment: the backtest "
+        "reports' artifacts link there. Without it, `vectorflow up` serves the folder on "
+        "127.0.0.1 beside the Prefect UI. Environment: VECTORFLOW_REPORTS_URL.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_http_url(value, name="reports url")
 
 
 class _SettingsFile(BaseModel):
@@ -188,6 +207,9 @@ class _SettingsFile(BaseModel):
     notifications: _NotificationsFile = Field(
         default_factory=_NotificationsFile, description="Messages about failed runs."
     )
+    reports: _ReportsFile = Field(
+        default_factory=_ReportsFile, description="Where the HTML reports are served."
+    )
 
     @field_validator("signal_timeframes")
     @classmethod
@@ -235,6 +257,7 @@ class Settings:
     playbooks: PlaybookSettings = field(default_factory=PlaybookSettings)
     lake: LakeSettings = field(default_factory=LakeSettings)
     webhook_url: str | None = None  # where `vectorflow up` posts failed and crashed runs
+    reports_url: str | None = None  # where <data dir>/reports is served (the artifacts link there)
 
     lake_url: str = ""  # VECTORFLOW_LAKE_URL or [lake] url: a folder or s3://bucket/prefix
     #: where the S3 endpoint is (AWS_ENDPOINT_URL, AWS_REGION...) in the environment that was read
@@ -259,6 +282,11 @@ class Settings:
     def state_path(self) -> Path:
         """SQLite file of the state every process on the host shares (rate limits, breakers)."""
         return self.data_dir / "state.db"
+
+    @property
+    def reports_dir(self) -> Path:
+        """HTML reports (backtests), served by `vectorflow up` or at `reports_url`."""
+        return self.data_dir / "reports"
 
     @property
     def cache_dir(self) -> Path:
@@ -354,6 +382,7 @@ def load_settings(
         lake_url=_lake_url(env.get("VECTORFLOW_LAKE_URL", "").strip() or file.lake.url),
         lake_location=location_env(env),
         webhook_url=_webhook_url(env) or file.notifications.webhook_url,
+        reports_url=_reports_url(env) or file.reports.url,
     )
 
 
@@ -367,6 +396,11 @@ def _lake_url(url: str) -> str:
     return url
 
 
+def _reports_url(env: dict[str, str]) -> str | None:
+    value = env.get("VECTORFLOW_REPORTS_URL", "").strip()
+    return check_http_url(value, name="VECTORFLOW_REPORTS_URL") if value else None
+
+
 def _webhook_url(env: dict[str, str]) -> str | None:
     value = env.get("VECTORFLOW_WEBHOOK_URL", "").strip()
-    return check_webhook_url(value, name="VECTORFLOW_WEBHOOK_URL") if value else None
+    return check_http_url(value, name="VECTORFLOW_WEBHOOK_URL") if value else None
