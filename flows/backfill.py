@@ -13,7 +13,6 @@ import time
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from flows.failures import fails_on_invalid_input
 from flows.parameters import run_form
 from flows.reporting import artifact_family, final_state, publish_summary, run_name
 from flows.runners import unit_task_runner
@@ -63,7 +62,6 @@ def _describe(snap: Snapshot) -> str:
     flow_run_name=run_name("backfill", "exchanges", "timeframes", "since"),
     task_runner=unit_task_runner(),
 )  # no timeout: a long history takes what it takes, and a stopped run resumes
-@fails_on_invalid_input
 def backfill_candles(
     since: str,
     exchanges: list[str] | None = None,

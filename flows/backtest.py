@@ -18,7 +18,6 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 
-from flows.failures import fails_on_invalid_input
 from flows.parameters import Exchange, Market, Timeframe, run_form
 from flows.reporting import artifact_family, cell, markdown_table, report_link
 from tasks.backtest import backtest_series_task
@@ -130,7 +129,6 @@ def publish(summaries: list[dict], job: str, settings: Settings) -> None:
 
 
 @flow(name="backtest")
-@fails_on_invalid_input
 def backtest(
     exchange: str,
     market: str,

@@ -1,25 +1,20 @@
-"""Failed runs that read as one clear line: invalid input and the errors VectorFlow expects.
+"""Failed runs that read as clear lines: invalid input and the errors VectorFlow expects.
 
-A flow raising `InvalidInput` (a bad date from the Run form, an unknown symbol) would leave two
-tracebacks in the run's logs; `fails_on_invalid_input` ends such a run `Failed` with the one
-line instead. Prefect also logs a traceback for every task that raised and, in a deployment's
-run, for every run whose final state is Failed ("Engine execution exited with unexpected
-exception"). For VectorFlow's own errors (`VectorflowError`: invalid input, units that failed,
-an exchange's refusal) the message says everything: `ExpectedFailures` keeps the line and drops
-the traceback, and drops the engine's closing record when the run's state already carries the
-message. Any other exception (a bug) keeps its traceback.
+Prefect logs a traceback for every flow and task that raised ("Encountered exception during
+execution") and, in a deployment's run, again for every run that ended Failed ("Engine
+execution exited with unexpected exception"): a bad date from the Run form left two, one bad
+symbol four. For VectorFlow's own errors (`VectorflowError`: invalid input, units that failed,
+an exchange's refusal) the message says everything: `ExpectedFailures` keeps each line and
+drops its traceback, and drops the engine's closing record, whose message the run's final
+state already carries ("Finished in state Failed(...)"). Any other exception (a bug) keeps its
+traceback.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 
-from prefect import get_run_logger
-from prefect.states import Failed
-
-from vectorflow.errors import InvalidInput, VectorflowError
-from vectorflow.units import UnitsFailed, error_text
+from vectorflow.errors import VectorflowError
 
 ENGINE_EXIT = "Engine execution exited with unexpected exception"
 
@@ -33,9 +28,7 @@ class ExpectedFailures(logging.Filter):
         if not isinstance(error, VectorflowError):
             return True
         if record.msg == ENGINE_EXIT:
-            if isinstance(error, InvalidInput | UnitsFailed):
-                return False  # "Finished in state Failed('...')" said it already
-            record.msg, record.args = "%s: %s", (ENGINE_EXIT.split(" with")[0], error_text(error))
+            return False  # "Finished in state Failed('...')" said it already
         record.exc_info, record.exc_text = None, None
         return True
 
@@ -46,18 +39,3 @@ def quiet_expected_failures() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, ExpectedFailures) for f in logger.filters):
             logger.addFilter(ExpectedFailures())
-
-
-def fails_on_invalid_input(fn):
-    """Decorate a flow function (under `@flow`): `InvalidInput` ends the run Failed with its one
-    line as the message (the exception is the state's result), never a traceback."""
-
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except InvalidInput as exc:
-            get_run_logger().error("invalid input: %s", exc)
-            return Failed(message=f"invalid input: {exc}", data=exc)
-
-    return run

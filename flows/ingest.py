@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from flows.failures import fails_on_invalid_input
 from flows.parameters import run_form
 from flows.reporting import final_state, publish_summary, run_name
 from flows.runners import unit_task_runner
@@ -24,7 +23,6 @@ INGEST_TIMEOUT_S = 1800
     task_runner=unit_task_runner(),
     timeout_seconds=INGEST_TIMEOUT_S,
 )
-@fails_on_invalid_input
 def ingest_candles(
     exchanges: list[str] | None = None,
     markets: list[str] | None = None,

@@ -6,7 +6,6 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.failures import fails_on_invalid_input
 from flows.parameters import LAKE_DATASETS, run_form
 from flows.reporting import artifact_family, run_name
 from tasks.candles import refresh_catalog_task
@@ -22,7 +21,6 @@ from vectorflow.settings import load_settings
     task_runner=ThreadPoolTaskRunner(max_workers=2),
     timeout_seconds=3600,
 )
-@fails_on_invalid_input
 def compact_lake(datasets: list[str] | None = None, data_dir: str | None = None) -> list[dict]:
     """One deduplicated, sorted file per partition and period; rows past retention removed.
 

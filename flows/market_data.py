@@ -11,7 +11,6 @@ from typing import Literal
 
 from prefect import flow, get_run_logger
 
-from flows.failures import fails_on_invalid_input
 from flows.parameters import run_form
 from flows.reporting import final_state, publish_summary, run_name
 from flows.runners import unit_task_runner
@@ -27,7 +26,6 @@ from vectorflow.settings import load_settings
     task_runner=unit_task_runner(),
     timeout_seconds=600,  # order books every minute, derivatives every 15: never this long
 )
-@fails_on_invalid_input
 def ingest_market_data(
     exchanges: list[str] | None = None,
     markets: list[str] | None = None,

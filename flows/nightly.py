@@ -17,7 +17,6 @@ from prefect import flow, get_run_logger
 from prefect.states import Failed
 
 from flows.backtest import best_out_of_sample, publish
-from flows.failures import fails_on_invalid_input
 from flows.maintenance import compact_lake
 from flows.parameters import run_form
 from flows.reporting import artifact_family, publish_summary, run_name
@@ -143,7 +142,6 @@ def nightly_backtests(
 
 
 @flow(name="nightly", flow_run_name=run_name("nightly"), timeout_seconds=4 * 3600)
-@fails_on_invalid_input
 def nightly(
     strategies: list[str] | None = None,
     grid: str | None = None,

@@ -8,7 +8,6 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.failures import fails_on_invalid_input
 from flows.parameters import run_form
 from flows.reporting import final_state, publish_summary, run_name, tally
 from tasks.candles import refresh_catalog_task
@@ -42,7 +41,6 @@ def _run_id() -> str:
     task_runner=ThreadPoolTaskRunner(max_workers=_concurrency()),
     timeout_seconds=1800,
 )
-@fails_on_invalid_input
 def generate_playbooks(
     exchanges: list[str] | None = None,
     markets: list[str] | None = None,

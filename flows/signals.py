@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from flows.failures import fails_on_invalid_input
 from flows.parameters import run_form
 from flows.reporting import final_state, publish_summary, run_name
 from flows.runners import unit_task_runner
@@ -21,7 +20,6 @@ from vectorflow.settings import load_settings
     task_runner=unit_task_runner(),
     timeout_seconds=1800,
 )
-@fails_on_invalid_input
 def refresh_signals(
     exchanges: list[str] | None = None,
     markets: list[str] | None = None,
