@@ -76,13 +76,15 @@ def _headline_value(row: dict) -> float:
 
 
 def best_out_of_sample(summaries: list[dict]) -> str | None:
-    """The best series' leading row in one line: series, strategy, parameters, figures."""
+    """The best series' leading row in one line: series, strategy, parameters and its
+    out-of-sample return, selection metric, drawdown and trades."""
     leads = [(s, s["leaderboard"][0]) for s in summaries if s.get("leaderboard")]
     if not leads:
         return None
     summary, row = max(leads, key=lambda lead: _headline_value(lead[1]))
-    figures = ", ".join(f"{k} {cell(v)}" for k, v in row.items() if k.startswith("oos_")
-                        and isinstance(v, int | float))  # fmt: skip
+    shown = ("total_return", row.get("selection_metric"), "max_drawdown", "trades")
+    figures = ", ".join(f"{k} {cell(row[f'oos_{k}'])}" for k in dict.fromkeys(shown)
+                        if k and f"oos_{k}" in row)  # fmt: skip
     return f"{_series(summary)} {row['strategy']} {cell(row.get('params'))}: {figures}"
 
 
