@@ -76,12 +76,6 @@ def backfill_candles(
     Args:
         since: First candle open time, UTC (e.g. 2024-01-01T00:00:00Z). Required; ranges before
             a symbol's listing are confirmed empty and count as done.
-        exchanges: Exchanges to fetch from. Empty: the settings file's [series] exchanges.
-        markets: Markets to fetch (spot, linear): narrows which symbols are fetched. Empty: the
-            settings file's [series] markets.
-        symbols: Unified symbols, e.g. BTC/USDT (spot) or BTC/USDT:USDT (the linear perpetual).
-            Empty: the settings file's [series] symbols.
-        timeframes: Candle timeframes. Empty: the settings file's [series] timeframes.
         until: End of the range, exclusive, UTC (e.g. 2024-02-01T00:00:00Z). Empty: now.
         data_dir: For Python callers only (a deployment's runs use VECTORFLOW_DATA_DIR).
     """

@@ -35,12 +35,6 @@ def ingest_candles(
     """Fetch closed candles into the lake, then the signals of the series that got new bars.
 
     Args:
-        exchanges: Exchanges to fetch from. Empty: the settings file's [series] exchanges.
-        markets: Markets to fetch (spot, linear): narrows which symbols are fetched. Empty: the
-            settings file's [series] markets.
-        symbols: Unified symbols, e.g. BTC/USDT (spot) or BTC/USDT:USDT (the linear perpetual).
-            Empty: the settings file's [series] symbols.
-        timeframes: Candle timeframes. Empty: the settings file's [series] timeframes.
         since: First candle open time, UTC (e.g. 2024-01-01T00:00:00Z). Empty: each series
             resumes after its last stored candle (a new one starts [series] first_run_days back).
         until: End of the range, exclusive, UTC (e.g. 2024-02-01T00:00:00Z). Empty: now.

@@ -46,11 +46,6 @@ def ingest_market_data(
     or at since); Binance serves open interest for the last 30 days only.
 
     Args:
-        exchanges: Exchanges to fetch from. Empty: the settings file's [series] exchanges.
-        markets: Markets to fetch (spot, linear): narrows which symbols are fetched. Empty: the
-            settings file's [series] markets.
-        symbols: Unified symbols, e.g. BTC/USDT (spot) or BTC/USDT:USDT (the linear perpetual).
-            Empty: the settings file's [series] symbols.
         datasets: What to fetch: order book snapshots (orderbook_levels), open interest and
             funding rates (perpetuals only).
         period: Period of the open interest history. Empty: [series] derivatives_period.

@@ -6,7 +6,8 @@ person filling in the form needs them, on the flow object only (Python callers k
 function's own types and the library's checks with their one-line messages):
 
 - a parameter named in `FORM_TYPES` gets its choices (`exchanges`: binance, bybit) or the UTC
-  date and time picker (`since`, `until`);
+  date and time picker (`since`, `until`); one named in `DESCRIPTIONS` gets that help text
+  unless the flow's docstring (`Args:`) says more;
 - an optional parameter (`X | None = None`) is shown as an optional field of its plain type with
   no default: as `X | None` the form shows a toggle saying 'Property is type "None"', and a
   `null` default fails the form's own validation; left empty, the run takes the settings file's
@@ -22,7 +23,8 @@ import types
 import typing
 from typing import Annotated, Literal
 
-from pydantic import MISSING, WithJsonSchema
+from prefect.utilities.callables import parameter_docstrings
+from pydantic import MISSING, Field, WithJsonSchema
 
 from vectorflow.backtest.config import RANKABLE_METRICS
 from vectorflow.backtest.strategies import all_strategies
@@ -62,6 +64,16 @@ FORM_TYPES: dict[str, object] = {
 #: The lake datasets compaction knows (its `datasets` parameter).
 LAKE_DATASETS = list[Literal[tuple(ds.name for ds in range_datasets())]]
 
+#: The help text of the series parameters, the same in every flow.
+DESCRIPTIONS = {
+    "exchanges": "Exchanges of the series. Empty: the settings file's [series] exchanges.",
+    "markets": "Markets of the series (spot, linear): narrows which symbols are taken. Empty: "
+    "the settings file's [series] markets.",
+    "symbols": "Unified symbols, e.g. BTC/USDT (spot) or BTC/USDT:USDT (the linear perpetual). "
+    "Empty: the settings file's [series] symbols.",
+    "timeframes": "Candle timeframes. Empty: the settings file's [series] timeframes.",
+}
+
 #: Parameters no deployment form shows.
 PYTHON_ONLY = ("data_dir",)
 
@@ -74,11 +86,16 @@ def _without_none(annotation: object) -> object:
     return kept[0] if len(kept) == 1 else typing.Union[kept]  # noqa: UP007 - built at run time
 
 
-def _shown(parameter: inspect.Parameter, form_types: dict[str, object]) -> inspect.Parameter:
+def _shown(
+    parameter: inspect.Parameter, form_types: dict[str, object], documented: dict[str, str]
+) -> inspect.Parameter:
     annotation = form_types.get(parameter.name, parameter.annotation)
-    if parameter.default is None:  # optional: its plain type, and no default on the form
-        return parameter.replace(annotation=_without_none(annotation), default=MISSING)
-    return parameter.replace(annotation=annotation)
+    default = parameter.default
+    if default is None:  # optional: its plain type, and no default on the form
+        annotation, default = _without_none(annotation), MISSING
+    if parameter.name in DESCRIPTIONS and parameter.name not in documented:
+        default = Field(default=default, description=DESCRIPTIONS[parameter.name])
+    return parameter.replace(annotation=annotation, default=default)
 
 
 def run_form(flow, **form_types: object):
@@ -86,6 +103,8 @@ def run_form(flow, **form_types: object):
     `form_types` gives a parameter of this flow another form type. Returns the flow."""
     signature = inspect.signature(flow.fn, eval_str=True)
     chosen = FORM_TYPES | form_types
-    shown = [_shown(p, chosen) for p in signature.parameters.values() if p.name not in PYTHON_ONLY]
+    documented = parameter_docstrings(inspect.getdoc(flow.fn))
+    shown = [_shown(p, chosen, documented) for p in signature.parameters.values()
+             if p.name not in PYTHON_ONLY]  # fmt: skip
     flow.__signature__ = signature.replace(parameters=shown)  # what `prefect deploy` reads
     return flow

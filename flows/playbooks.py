@@ -55,11 +55,6 @@ def generate_playbooks(
     The xAI key comes from XAI_API_KEY or the Prefect Secret block, never from a parameter.
 
     Args:
-        exchanges: Exchanges of the series. Empty: the settings file's [series] exchanges.
-        markets: Markets of the series (spot, linear). Empty: the settings file's [series].
-        symbols: Unified symbols, e.g. BTC/USDT or BTC/USDT:USDT. Empty: the settings file's
-            [series] symbols.
-        timeframes: Candle timeframes. Empty: the settings file's [series] timeframes.
         as_of: UTC times of the playbooks (e.g. 2024-01-01T12:00:00Z), several for a history
             that grading can score. Empty: each series' newest closed candle (stale when that
             is more than two timeframes old).

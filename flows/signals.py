@@ -30,11 +30,6 @@ def refresh_signals(
     """Compute and store signals (TPO, regime, traps, OI) for every series from the lake.
 
     Args:
-        exchanges: Exchanges of the series. Empty: the settings file's [series] exchanges.
-        markets: Markets of the series (spot, linear). Empty: the settings file's [series].
-        symbols: Unified symbols, e.g. BTC/USDT or BTC/USDT:USDT. Empty: the settings file's
-            [series] symbols.
-        timeframes: Candle timeframes. Empty: the settings file's [series] timeframes.
         data_dir: For Python callers only (a deployment's runs use VECTORFLOW_DATA_DIR).
     """
     logger = get_run_logger()
