@@ -151,14 +151,19 @@ def test_a_failed_manual_backfill_is_reported_not_broken(stack):
     assert wait_run(stack.api, run_id)["state"]["type"] == "FAILED"
     status = stack.cli("status", "--now", SIM_NOW)
     assert status.returncode != 4, status.stdout
-    (note,) = [line for line in status.stdout.splitlines() if "note:" in line]
-    assert "deployment backfill" in note and "NOPE/USDT" in note  # with its message
+    (note,) = [line for line in status.stdout.splitlines() if "note: deployment backfill" in line]
+    assert "NOPE/USDT" in note and "Failed" in note  # with its message
     manual = [line for line in status.stdout.splitlines() if line.startswith("backfill ")]
     assert manual and " manual " in manual[0] and "active" not in manual[0]
 
 
-def test_nightly_says_what_happened_and_links_its_served_report(stack):
+def test_nightly_and_playbooks_say_what_happened_and_link_the_served_report(stack):
     run_id = stack.run("nightly", {})
+    playbooks = stack.run("generate-playbooks", {"symbols": ["BTC/USDT"]})
+    written = wait_run(stack.api, playbooks, timeout_s=400)
+    assert written["state"]["type"] == "COMPLETED", written["state"]["message"]
+    notes = stack.artifacts(playbooks)["generate-playbooks-run-summary"]["data"]
+    assert re.search(r"rules playbooks by status: 1 \w+", notes), notes
     run = wait_run(stack.api, run_id, timeout_s=400)
     assert run["state"]["type"] == "COMPLETED", run["state"]["message"]
     artifacts = stack.artifacts(run_id)
@@ -310,3 +315,16 @@ def test_a_ghost_run_is_broken_until_reconciled(stack):
     assert ended["state"]["type"] == "CRASHED" and "no live process" in ended["state"]["message"]
     after = stack.cli("status", "--now", SIM_NOW)
     assert "no live process" not in _broken(after.stdout), after.stdout
+
+
+def test_a_slot_held_with_no_open_run_is_broken_until_reconciled(stack):
+    limit = stack.deployment("backfill")["global_concurrency_limit"]["name"]
+    taken = requests.post(f"{stack.api}/v2/concurrency_limits/increment", timeout=30,
+                          json={"names": [limit], "slots": 1, "mode": "concurrency"})
+    assert taken.ok, taken.text  # as a server restart under an open run leaves it
+    status = stack.cli("status", "--now", SIM_NOW)
+    assert status.returncode == 4
+    assert "deployment backfill holds 1 concurrency slot(s) with no open run" in status.stdout
+    cleared = stack.cli("reconcile")
+    assert "freed 1 concurrency slot(s) of backfill" in cleared.stdout, cleared.stdout
+    assert stack.deployment("backfill")["global_concurrency_limit"]["active_slots"] == 0
