@@ -260,6 +260,7 @@ def test_down_drains_runs_in_progress_and_up_starts_clean(stack):
     assert "resumed the schedules `down` paused" in up.stdout
     for run_id in (backfill, snapshot):
         run = requests.get(f"{stack.api}/flow_runs/{run_id}", timeout=30).json()
+        # Regression: the engine answered the drain's SIGTERM by forcing Crashed over Cancelled
         assert run["state"]["type"] == "CANCELLED", run["state"]
         assert "vectorflow down" in run["state"]["message"]
     # the job is not blocked: its next scheduled run starts within one interval and completes
@@ -303,7 +304,9 @@ def test_a_ghost_run_is_broken_until_reconciled(stack):
     os.killpg(int(run["infrastructure_pid"]), signal.SIGKILL)
     stack.sim.clear_faults()
     ghost = requests.get(f"{stack.api}/flow_runs/{run_id}", timeout=30).json()
-    assert ghost["state"]["type"] == "RUNNING"  # nothing is left to say otherwise
+    history = requests.get(f"{stack.api}/flow_run_states/", params={"flow_run_id": run_id},
+                           timeout=30).json()  # fmt: skip
+    assert ghost["state"]["type"] == "RUNNING", history  # nothing is left to say otherwise
     status = stack.cli("status", "--now", SIM_NOW)
     broken = _broken(status.stdout)
     assert status.returncode == 4, status.stdout

@@ -4,10 +4,11 @@
    Scheduled, so no backlog of late runs bursts out at the next `up`); what was paused is
    recorded, and `up` resumes exactly that (a deployment a person paused stays paused).
 2. Runs in progress get up to `timeout` seconds to finish (Ctrl-C stops the wait).
-3. What is still open is set Cancelled through the API, its subflow runs too, and its flow
-   process on this host is stopped; Prefect frees the slot each held, and any slot still taken
-   with no open run is given back, so the job's next run is neither queued nor cancelled as
-   overlapping. Only then do the worker and the server stop.
+3. What is still open has its flow process on this host stopped first (Prefect's engine
+   answers SIGTERM by forcing its run to Crashed), then is set Cancelled through the API, its
+   subflow runs too; Prefect frees the slot each held, and any slot still taken with no open run
+   is given back, so the job's next run is neither queued nor cancelled as overlapping. Only
+   then do the worker and the server stop.
 """
 
 from __future__ import annotations
@@ -114,8 +115,8 @@ def drain(api: str, timeout_s: float, say: Callable[[str], None] = print) -> dic
         say(f"paused the schedules of {', '.join(paused['deployments'])}")
     for run in _wait_for_open_runs(api, timeout_s, say):
         still = f"still {run['state']['name']} after {timeout_s:g} s"
-        end_run(api, run, f"stopped by `vectorflow down`: {still}", cancelled=True)
         stop_process(run)
+        end_run(api, run, f"stopped by `vectorflow down`: {still}", cancelled=True)
         say(f"cancelled run {run['name']!r} ({still})")
     for deployment, (limit, slots) in leaked_slots(api).items():
         free_slots(api, limit, slots)
