@@ -47,8 +47,9 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vectorflow.backtest.config import BacktestConfig, check_dask_address
 from vectorflow.errors import InvalidInput
@@ -98,21 +99,6 @@ class _ExchangeFile(BaseModel):
 SIGNAL_TIMEFRAMES = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w")
 
 
-class _NotificationsFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    webhook_url: str | None = Field(
-        default=None,
-        description="Where `vectorflow up` has Prefect post every failed or crashed flow run "
-        "(a Slack incoming webhook or any http(s) endpoint). Environment: "
-        "VECTORFLOW_WEBHOOK_URL.",
-    )
-
-    @field_validator("webhook_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return None if value is None else check_http_url(value, name="webhook_url")
-
-
 def check_http_url(value: str, *, name: str) -> str:
     """`value` when it is an http(s) URL; InvalidInput naming it otherwise."""
     from urllib.parse import urlparse
@@ -124,19 +110,29 @@ def check_http_url(value: str, *, name: str) -> str:
     return value.strip()
 
 
+def _http_url(name: str) -> AfterValidator:
+    """A field validator: None, or an http(s) URL (`check_http_url`)."""
+    return AfterValidator(lambda value: None if value is None else check_http_url(value, name=name))
+
+
+class _NotificationsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    webhook_url: Annotated[str | None, _http_url("webhook_url")] = Field(
+        default=None,
+        description="Where `vectorflow up` has Prefect post every failed or crashed flow run "
+        "(a Slack incoming webhook or any http(s) endpoint). Environment: "
+        "VECTORFLOW_WEBHOOK_URL.",
+    )
+
+
 class _ReportsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str | None = Field(
+    url: Annotated[str | None, _http_url("reports url")] = Field(
         default=None,
         description="Where <data dir>/reports is served for a shared deployment: the backtest "
         "reports' artifacts link there. Without it, `vectorflow up` serves the folder on "
         "127.0.0.1 beside the Prefect UI. Environment: VECTORFLOW_REPORTS_URL.",
     )
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return None if value is None else check_http_url(value, name="reports url")
 
 
 class _SettingsFile(BaseModel):
