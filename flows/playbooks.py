@@ -8,7 +8,8 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.reporting import final_state, publish_summary, run_name
+from flows.parameters import run_form
+from flows.reporting import final_state, publish_summary, run_name, tally
 from tasks.candles import refresh_catalog_task
 from tasks.playbooks import (
     check_grok_task,
@@ -49,7 +50,7 @@ def flow_run_id() -> str:
     timeout_seconds=1800,
 )
 def generate_playbooks(
-    exchanges: list[str] | None = None,  # None: the settings file's [series]
+    exchanges: list[str] | None = None,
     markets: list[str] | None = None,
     symbols: list[str] | None = None,
     timeframes: list[str] | None = None,
@@ -59,10 +60,14 @@ def generate_playbooks(
 ) -> list[dict]:
     """Write a playbook for each series from its stored candles and signals (Grok or rules).
 
-    as_of: UTC time of the playbooks, or a list of times (a backfill that grading can score);
-    default: each series' newest closed candle, judged stale when that is more than two
-    timeframes old. The xAI key comes from XAI_API_KEY or the
-    Prefect Secret block, never from a parameter.
+    The xAI key comes from XAI_API_KEY or the Prefect Secret block, never from a parameter.
+
+    Args:
+        as_of: UTC times of the playbooks (e.g. 2024-01-01T12:00:00Z), several for a history
+            that grading can score. Empty: each series' newest closed candle (stale when that
+            is more than two timeframes old).
+        token_budget: Grok tokens this run may spend. Empty: [playbooks] token_budget.
+        data_dir: For Python callers only (a deployment's runs use VECTORFLOW_DATA_DIR).
     """
     logger = get_run_logger()
     settings = load_settings(data_dir)
@@ -93,6 +98,7 @@ def generate_playbooks(
     if settings.notify_playbooks and settings.webhook_url:
         notify_task(settings, [r.detail["playbook_id"] for r in results if r.ok])
     refresh_catalog_task(settings)
+    notes = [f"{mode['mode']} playbooks by status: {tally(results, 'playbook')}", *notes]
     publish_summary("generate-playbooks", results, settings, notes)
     return final_state(results, logger)
 
@@ -112,3 +118,6 @@ def grade_playbooks_flow(horizon_bars: int | None = None, data_dir: str | None =
         description=f"{report['graded']} playbooks graded, {report['pending']} still open",
     )
     return report
+
+
+run_form(generate_playbooks)

@@ -38,6 +38,9 @@ Example file:
     webhook_url = "https://hooks.slack.com/services/T000/B000/XXXX"
     playbooks = true                # also post each new long/short playbook, once
     playbooks_min_confidence = 60   # ... whose confidence is at least this
+
+    [reports]                       # or VECTORFLOW_REPORTS_URL: where <data dir>/reports is served
+    url = "https://reports.example.com/vectorflow"
 """
 
 from __future__ import annotations
@@ -46,8 +49,9 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vectorflow.backtest.config import BacktestConfig, check_dask_address
 from vectorflow.errors import InvalidInput
@@ -97,9 +101,25 @@ class _ExchangeFile(BaseModel):
 SIGNAL_TIMEFRAMES = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w")
 
 
+def check_http_url(value: str, *, name: str) -> str:
+    """`value` when it is an http(s) URL; InvalidInput naming it otherwise."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(value.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        # never echoed: a webhook URL holds its token
+        raise InvalidInput(f"{name}: not an http(s) URL such as https://host/path")
+    return value.strip()
+
+
+def _http_url(name: str) -> AfterValidator:
+    """A field validator: None, or an http(s) URL (`check_http_url`)."""
+    return AfterValidator(lambda value: None if value is None else check_http_url(value, name=name))
+
+
 class _NotificationsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    webhook_url: str | None = Field(
+    webhook_url: Annotated[str | None, _http_url("webhook_url")] = Field(
         default=None,
         description="Where `vectorflow up` has Prefect post every failed or crashed flow run "
         "(a Slack incoming webhook or any http(s) endpoint). Environment: "
@@ -117,20 +137,15 @@ class _NotificationsFile(BaseModel):
         description="Only playbooks of at least this confidence (0-100) are posted.",
     )
 
-    @field_validator("webhook_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return None if value is None else check_webhook_url(value, name="webhook_url")
 
-
-def check_webhook_url(value: str, *, name: str) -> str:
-    """`value` when it is an http(s) URL; InvalidInput naming it otherwise."""
-    from urllib.parse import urlparse
-
-    parsed = urlparse(value.strip())
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise InvalidInput(f"{name}: not an http(s) URL such as https://hooks.slack.com/...")
-    return value.strip()
+class _ReportsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: Annotated[str | None, _http_url("reports url")] = Field(
+        default=None,
+        description="Where <data dir>/reports is served for a shared deployment: the backtest "
+        "reports' artifacts link there. Without it, `vectorflow up` serves the folder on "
+        "127.0.0.1 beside the Prefect UI. Environment: VECTORFLOW_REPORTS_URL.",
+    )
 
 
 class _SettingsFile(BaseModel):
@@ -201,6 +216,9 @@ class _SettingsFile(BaseModel):
     notifications: _NotificationsFile = Field(
         default_factory=_NotificationsFile, description="Messages about failed runs."
     )
+    reports: _ReportsFile = Field(
+        default_factory=_ReportsFile, description="Where the HTML reports are served."
+    )
 
     @field_validator("signal_timeframes")
     @classmethod
@@ -253,6 +271,7 @@ class Settings:
     webhook_url: str | None = None  # where `vectorflow up` posts failed and crashed runs
     notify_playbooks: bool = False  # post new long/short playbooks to webhook_url
     notify_min_confidence: int = 60
+    reports_url: str | None = None  # where <data dir>/reports is served (the artifacts link there)
 
     @property
     def catalog_path(self) -> Path:
@@ -263,6 +282,11 @@ class Settings:
     def state_path(self) -> Path:
         """SQLite file of the state every process on the host shares (rate limits, breakers)."""
         return self.data_dir / "state.db"
+
+    @property
+    def reports_dir(self) -> Path:
+        """HTML reports (backtests), served by `vectorflow up` or at `reports_url`."""
+        return self.data_dir / "reports"
 
     @property
     def cache_dir(self) -> Path:
@@ -361,6 +385,7 @@ def load_settings(
         notify_min_confidence=file.notifications.playbooks_min_confidence,
         storage=_storage(env.get("VECTORFLOW_LAKE_URL", "").strip() or file.lake.url, root,
                          resilience.shared_state_url, env),  # fmt: skip
+        reports_url=_reports_url(env) or file.reports.url,
     )
 
 
@@ -372,6 +397,11 @@ def _storage(url: str, data_dir: Path, shared_url: str, env: dict[str, str]) -> 
         raise InvalidInput(f"VECTORFLOW_LAKE_URL: {exc}") from None
 
 
+def _reports_url(env: dict[str, str]) -> str | None:
+    value = env.get("VECTORFLOW_REPORTS_URL", "").strip()
+    return check_http_url(value, name="VECTORFLOW_REPORTS_URL") if value else None
+
+
 def _webhook_url(env: dict[str, str]) -> str | None:
     value = env.get("VECTORFLOW_WEBHOOK_URL", "").strip()
-    return check_webhook_url(value, name="VECTORFLOW_WEBHOOK_URL") if value else None
+    return check_http_url(value, name="VECTORFLOW_WEBHOOK_URL") if value else None
