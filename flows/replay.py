@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.parameters import UtcTime, run_form
 from flows.playbooks import concurrency, flow_run_id
 from flows.reporting import final_state, publish_summary, run_name
 from tasks.candles import refresh_catalog_task
@@ -45,10 +48,21 @@ def replay_playbooks(
     """Write playbooks at start, start + every, ... up to end from the data as it was then,
     grade them and compare the sources on the same as_of set (a markdown artifact).
 
-    start, end: UTC dates or ISO times. Rerunning the same replay resumes it. Grok replays
-    spend at most token_budget (default: settings) and answer repeated inputs from the cache.
-    One unit per series: what its replay wrote (failed when a request failed, skipped when the
-    budget ran out).
+    Rerunning the same replay resumes it. One unit per series: what its replay wrote (failed
+    when a request failed, skipped when the budget ran out).
+
+    Args:
+        start: First as_of of the replay (UTC); only data at or before each as_of is used.
+        end: Last as_of of the replay (UTC), inclusive.
+        every: Step between as_of times, e.g. 4h or 1d.
+        source: Which writer: rules, grok (needs XAI_API_KEY or the Secret block) or both.
+        exchanges: Exchanges of the series. Empty: the settings file's [series] exchanges.
+        markets: Markets of the series (spot, linear). Empty: the settings file's [series].
+        symbols: Unified symbols, e.g. BTC/USDT:USDT. Empty: the settings file's [series].
+        timeframes: Candle timeframes. Empty: the settings file's [series] timeframes.
+        token_budget: Most tokens Grok may spend on this replay. Empty: the settings value;
+            repeated inputs are answered from the cache for free.
+        data_dir: For Python callers only (a deployment's runs use VECTORFLOW_DATA_DIR).
     """
     logger = get_run_logger()
     settings = _settings(data_dir, token_budget)
@@ -100,3 +114,7 @@ def _mode(settings, sources: tuple[str, ...], source: str) -> str:
     if mode["mode"] != "grok":
         raise InvalidInput(f"source {source} needs Grok, which is unavailable: {mode['reason']}")
     return "grok"
+
+
+run_form(replay_playbooks, start=UtcTime, end=UtcTime,
+         source=Literal["rules", "grok", "both"])  # fmt: skip

@@ -80,6 +80,8 @@ TAGS = {
     "nightly": ["backtests"],
     "backfill": ["candles"],
     "compact-lake": ["maintenance"],
+    "replay-playbooks": ["playbooks"],
+    "refresh-signals": ["maintenance"],
 }
 #: Parameters that are a choice among known values, and the choices a person must find there.
 CHOICES = {
