@@ -1,8 +1,10 @@
-"""Helpers of the lake tests: rows published into a partition as given."""
+"""Helpers of the lake tests: rows published as given, rows read back, lakes copied."""
 
 from __future__ import annotations
 
-from pathlib import PurePath
+import os
+import shutil
+from pathlib import Path, PurePath
 
 import pyarrow as pa
 
@@ -23,3 +25,22 @@ def publish_as_is(
         if len(overlapped) > 1:
             store.merge_group(storage, dataset, version, overlapped)
         version.publish(0.0)
+
+
+def candle_rows(data_dir: Path) -> list[tuple]:
+    """Every candle as users see it (the catalog's view, read-only), `ingested_at` left out."""
+    from tests.conftest import query_catalog
+
+    return query_catalog(
+        data_dir, "SELECT * EXCLUDE (ingested_at) FROM candles ORDER BY ALL"
+    )
+
+
+def copy_without_symlinks(source: Path, target: Path) -> None:
+    """A copy as `rsync -r` without `-l` makes one: symlinks are skipped ("skipping
+    non-regular file"), hard links become separate files."""
+
+    def symlinks(folder: str, names: list[str]) -> list[str]:
+        return [n for n in names if os.path.islink(os.path.join(folder, n))]
+
+    shutil.copytree(source, target, ignore=symlinks)

@@ -53,7 +53,8 @@ def test_each_append_publishes_a_snapshot_that_holds_links_to_the_files_kept(tmp
     assert [f.path.parent.name for f in files] == [CURRENT, CURRENT]
     assert os.stat(files[0].path).st_ino == os.stat(folder / first / kept.path.name).st_ino
     assert lake.stored_range(folder, CANDLES) == (0, 7 * HOUR)
-    assert lake.recorded_rows(folder) == {f.path.name: n for f, n in zip(files, (5, 3), strict=True)}
+    rows = {f.path.name: n for f, n in zip(files, (5, 3), strict=True)}
+    assert lake.recorded_rows(folder) == rows
     names = [MANIFEST, *(f.path.name for f in files)]
     assert sorted(os.listdir(folder / CURRENT)) == sorted(names)
     assert _closes(lake) == [(h, 1.0) for h in range(5)] + [(h, 2.0) for h in range(5, 8)]
