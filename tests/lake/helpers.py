@@ -9,8 +9,23 @@ from pathlib import Path, PurePath
 import pyarrow as pa
 
 from vectorflow.lake import store
-from vectorflow.lake.schema import Dataset
+from vectorflow.lake.schema import CANDLES, Dataset
 from vectorflow.lake.storage import Storage
+
+HOUR = 3_600_000
+
+
+def candles(hours, close: float, ingested: int) -> pa.Table:
+    """binance spot BTC/USDT 1h candles at these hours since 1970, all at one price."""
+    n = len(hours)
+    row = {f.name: [None] * n for f in CANDLES.schema}
+    row.update(
+        exchange=["binance"] * n, market=["spot"] * n, symbol=["BTC/USDT"] * n,
+        timeframe=["1h"] * n, open_time=[h * HOUR for h in hours], open=[1.0] * n,
+        high=[1.0] * n, low=[1.0] * n, close=[close] * n, volume=[1.0] * n,
+        ingested_at=[ingested] * n,
+    )  # fmt: skip
+    return pa.table(row, schema=CANDLES.schema)
 
 
 def publish_as_is(

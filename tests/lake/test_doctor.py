@@ -8,6 +8,7 @@ with `--since`. Nothing is ever deleted: what is set aside is in `<data dir>/qua
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,8 +16,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import run_cli, sim_env, sim_settings
-from tests.lake.helpers import candle_rows
+from tests.lake.helpers import candle_rows, candles
+from vectorflow.lake.doctor import check_lake, repair_lake
+from vectorflow.lake.files import partition_dir
+from vectorflow.lake.schema import CANDLES
 from vectorflow.pipelines.candles import SeriesUnit, ingest_series
+from vectorflow.settings import load_settings
 
 HOUR = 3_600_000
 UNIT = SeriesUnit("binance", "spot", "BTC/USDT", "1h")
@@ -140,3 +145,23 @@ def test_doctor_on_a_sound_lake_says_so_and_refuses_an_unknown_dataset(sim, data
     bad = _doctor(sim, data_dir, "--dataset", "nope")
     assert bad.returncode == 2 and "--dataset nope" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1  # one line, no traceback
+
+
+def test_doctor_on_s3_sets_aside_a_foreign_object_and_keeps_the_rest(
+    local_s3, tmp_path, monkeypatch
+):
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # credentials: the process's
+        monkeypatch.setenv(key, local_s3.aws_env[key])
+    lake = load_settings(tmp_path, env=local_s3.lake_env(f"vf-{uuid.uuid4().hex[:12]}")).storage
+    values = {"exchange": "binance", "market": "spot", "symbol_id": "BTCUSDT", "timeframe": "1h"}
+    folder = partition_dir(lake.root, CANDLES, values)
+    lake.write(candles(range(0, 5), 1.0, 1), folder, 0, 4 * HOUR)
+    foreign = lake.write(pa.table({"x": [1]}), folder, 10 * HOUR, 12 * HOUR)
+    (problem,) = check_lake(lake, ["candles"])
+    assert problem.path == str(foreign) and "a foreign schema" in problem.what
+    repair_lake(lake, 0.0, ["candles"])
+    assert check_lake(lake, ["candles"]) == []
+    assert [(f.first_ms, f.last_ms) for f in lake.files(folder, CANDLES)] == [(0, 4 * HOUR)]
+    (note,) = (tmp_path / "quarantine").rglob("*.note.txt")
+    assert str(foreign) in note.read_text() and "a foreign schema" in note.read_text()
+    assert pq.read_table(note.with_name(foreign.name)).column_names == ["x"]  # kept, readable

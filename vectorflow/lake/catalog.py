@@ -177,13 +177,12 @@ def relink_partitions(storage: Storage, datasets: Iterable[str] | None = None) -
     """Link every range-dataset partition (of `datasets`) whose `current` is missing or
     dangling to its newest complete snapshot, each saying so in a warning: a view never reads
     such a partition as empty. What was done."""
-    from vectorflow.lake.compact import partition_folders, range_datasets
+    from vectorflow.lake.compact import range_datasets
 
     done = []
     for dataset in range_datasets():
         if datasets is None or dataset.name in datasets:
-            for folder in partition_folders(storage, dataset):
-                done += storage.repair_link(folder)
+            done += storage.repair_links(dataset)
     return done
 
 

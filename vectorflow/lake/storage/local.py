@@ -36,6 +36,7 @@ from vectorflow.lake.files import (
     names_range,
     new_file_name,
     parse_name,
+    partition_pattern,
     version_name,
     version_number,
 )
@@ -305,6 +306,12 @@ class LocalStorage:
             return []
         with self.lock(folder):
             return recover(folder, self._move_to_quarantine).notes
+
+    def repair_links(self, dataset: Dataset) -> list[str]:
+        """`repair_link` for every partition of a range dataset (a readlink each)."""
+        pattern = partition_pattern(dataset)
+        return [n for f in self.folders(self.root / dataset.name, pattern)
+                for n in self.repair_link(f)]  # fmt: skip
 
     def layout_problems(self, folder: Path) -> list[Problem]:
         """The link, manifest, loose entries and unfinished builds of a partition."""

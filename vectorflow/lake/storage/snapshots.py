@@ -147,6 +147,8 @@ class State:
 
 
 def link_problem(folder: Path) -> str | None:
+    """What is wrong with a partition's `current` (None: a link to one of its snapshots, or
+    no snapshot yet)."""
     current = folder / CURRENT
     if linked_number(folder) is not None:
         return None
