@@ -221,7 +221,7 @@ def run() -> int:
     for name, data_dir in dirs.items():
         folder, lake = series_folder(data_dir), LocalStorage(data_dir / "lake", data_dir)
         stored = lake.stored_range
-        cost = timeit.repeat(lambda f=folder, s=stored: s(f, CANDLES), number=20, repeat=15)
+        cost = timeit.repeat(lambda f=folder, read=stored: read(f, CANDLES), number=20, repeat=15)
         print(
             f"  {name:<4} stored_range (file names -> stored range): "
             f"{statistics.median(cost) / 20 * 1e6:,.0f} us per call"

@@ -35,12 +35,6 @@ RUN_STAMPS = ("run_at", "batch_id", "ingested_at")
 HOUR = 3_600_000
 
 
-@pytest.fixture(scope="session")
-def local_s3():
-    with LocalS3() as s3:
-        yield s3
-
-
 def _bucket() -> str:
     return f"vf-{uuid.uuid4().hex[:12]}"
 

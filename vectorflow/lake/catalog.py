@@ -12,6 +12,7 @@ import hashlib
 import logging
 import re
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
@@ -197,15 +198,16 @@ def _ensure_schema_files(storage: Storage) -> None:
         storage.put(dataset.schema.empty_table(), path)  # columns were added: rewritten
 
 
-def relink_partitions(storage: Storage) -> list[str]:
-    """Link every range-dataset partition whose `current` is missing or dangling to its newest
-    complete snapshot (each says so in a warning); what was done."""
-    from vectorflow.lake.compact import partition_folders, range_datasets
+def relink_partitions(storage: Storage, datasets: Iterable[str] | None = None) -> list[str]:
+    """Link every range-dataset partition (of `datasets`) whose `current` is missing or
+    dangling to its newest complete snapshot, each saying so in a warning: a view never reads
+    such a partition as empty. What was done."""
+    from vectorflow.lake.compact import range_datasets
 
     done = []
     for dataset in range_datasets():
-        for folder in partition_folders(storage, dataset):
-            done += storage.repair_link(folder)
+        if datasets is None or dataset.name in datasets:
+            done += storage.repair_links(dataset)
     return done
 
 
@@ -283,7 +285,9 @@ def read_view(storage: Storage, name: str, where: dict[str, object] | None = Non
     """
     _ensure_schema_files(storage)
     views = view_definitions(storage)
-    ctes = ",\n".join(f'"{v}" AS ({views[v]})' for v in _with_dependencies(views, name))
+    needed = _with_dependencies(views, name)
+    relink_partitions(storage, needed)
+    ctes = ",\n".join(f'"{v}" AS ({views[v]})' for v in needed)
     where = where or {}
     clause = " AND ".join(f'"{k}" = ?' for k in where) or "true"
     con = storage.connect()

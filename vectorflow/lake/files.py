@@ -61,6 +61,13 @@ def partition_dir(lake: PurePath, dataset: Dataset, values: dict[str, str]) -> P
     return path
 
 
+def partition_pattern(dataset: Dataset, match: dict[str, str | None] | None = None) -> str:
+    """The glob of a dataset's partition folders (under its folder), optionally only those with
+    the given partition values."""
+    match = match or {}
+    return "/".join(f"{k}={match[k]}" if match.get(k) else f"{k}=*" for k in dataset.partitions)
+
+
 def partition_values(dataset: Dataset, folder: PurePath) -> dict[str, str]:
     """The partition values encoded in a folder path (`exchange=binance/...`)."""
     parts = dict(p.split("=", 1) for p in folder.parts if "=" in p)
