@@ -184,6 +184,8 @@ def _deploy(api_url: str, env: dict, root: Path, run_dir: Path) -> list[str]:
 
 def up(args: argparse.Namespace) -> int:
     """Start server, pool, deployments, reports and worker; print the UI URL."""
+    import requests  # only here: `vectorflow --help` stays light
+
     settings = load_settings(args.data_dir)
     root = repo_root()
     run_dir = settings.data_dir / "run"
@@ -245,6 +247,8 @@ def _notifications(webhook_url: str | None, api_url: str) -> None:
 def _drain_quietly(api_url: str, timeout_s: float, run_dir: Path) -> None:
     """Drain (`vectorflow.cli.drain`) and record what was paused; an API that does not answer
     has nothing to drain."""
+    import requests  # only here: `vectorflow --help` stays light
+
     try:
         paused = drain(api_url, timeout_s)
     except requests.RequestException as exc:
@@ -277,6 +281,8 @@ def _api_url(data_dir: str | None) -> str:
 
 def worker(args: argparse.Namespace) -> int:
     """End the runs no live process owns, then become a Prefect worker on the pool."""
+    import requests  # only here: `vectorflow --help` stays light
+
     api = _api_url(args.data_dir)
     try:
         reconcile(api, lambda line: print(line, flush=True))
