@@ -40,10 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import duckdb  # noqa: E402
 
-from vectorflow.lake import store  # noqa: E402
 from vectorflow.lake.catalog import connect, refresh_catalog  # noqa: E402
 from vectorflow.lake.compact import compact_lake, partition_folders  # noqa: E402
 from vectorflow.lake.schema import CANDLES  # noqa: E402
+from vectorflow.lake.storage.snapshots import effective_grace  # noqa: E402
 from vectorflow.pipelines.candles import ingest_series  # noqa: E402
 from vectorflow.settings import load_settings  # noqa: E402
 from vectorflow.sim import ExchangeSimulator  # noqa: E402
@@ -85,10 +85,10 @@ def build(data_dir: Path, runs: int, minutes: int, days: int) -> None:
         print(f"built the lake by {runs} incremental runs in {time.perf_counter() - started:.0f} s")
     # Runs minutes apart remove superseded snapshots on their next write; here runs follow
     # each other at once, so do that step once at the end, as the next run would.
-    time.sleep(store.effective_grace(settings.lake.delete_grace_seconds))
-    for folder in partition_folders(data_dir / "lake", CANDLES):
-        with store.partition_lock(folder):
-            store.remove_superseded(folder, settings.lake.delete_grace_seconds)
+    time.sleep(effective_grace(settings.lake.delete_grace_seconds))
+    for folder in partition_folders(settings.storage, CANDLES):
+        with settings.storage.lock(folder):
+            settings.storage.tidy(folder, settings.lake.delete_grace_seconds)
 
 
 def files_of(data_dir: Path) -> str:

@@ -72,8 +72,10 @@ def store_candles(lake: Path, days: int) -> int:
     import numpy as np
     import pyarrow as pa
 
-    from vectorflow.lake.files import partition_dir, write_atomic
+    from vectorflow.lake.files import partition_dir
     from vectorflow.lake.schema import CANDLES
+    from vectorflow.lake.storage import LocalStorage
+    from vectorflow.lake.store import append
     from vectorflow.sim.series import History
     from vectorflow.timeframes import parse_time, timeframe_ms
 
@@ -108,9 +110,10 @@ def store_candles(lake: Path, days: int) -> int:
         }
         values = {"exchange": exchange, "market": market, "symbol_id": f"{base}USDT",
                   "timeframe": timeframe}  # fmt: skip
-        folder = partition_dir(lake, CANDLES, values)
-        write_atomic(pa.Table.from_pydict(data, schema=CANDLES.schema), folder,
-                     int(times[0]), int(times[-1]))  # fmt: skip
+        storage = LocalStorage(lake, lake.parent)
+        append(storage, CANDLES, partition_dir(lake, CANDLES, values),
+               pa.Table.from_pydict(data, schema=CANDLES.schema), merge_rows=0, merge_files=0,
+               grace_seconds=0)  # fmt: skip
         rows += n
     return rows
 
@@ -135,7 +138,7 @@ def store_signals(data_dir: Path) -> None:
 
 
 def fresh_copy(template: Path, target: Path, dask_address: str) -> Path:
-    shutil.copytree(template, target)
+    shutil.copytree(template, target, symlinks=True)
     (target / "vectorflow.toml").write_text(settings_file(dask_address))
     return target
 

@@ -59,7 +59,7 @@ def _lane_vectorflow(base: str, since: int, until: int, stop_at: float) -> tuple
             passes += 1
         except Exception:  # noqa: BLE001 - counted; the sim's log has the detail
             errors += 1
-        for folder in settings.lake_dir.glob(f"*/**/symbol_id={base}USDT"):
+        for folder in settings.storage.root.glob(f"*/**/symbol_id={base}USDT"):
             shutil.rmtree(folder, ignore_errors=True)
     return passes, errors
 

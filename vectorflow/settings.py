@@ -36,6 +36,11 @@ Example file:
 
     [notifications]                 # or VECTORFLOW_WEBHOOK_URL: `vectorflow up` posts failed runs
     webhook_url = "https://hooks.slack.com/services/T000/B000/XXXX"
+    playbooks = true                # also post each new long/short playbook, once
+    playbooks_min_confidence = 60   # ... whose confidence is at least this
+
+    [reports]                       # or VECTORFLOW_REPORTS_URL: where <data dir>/reports is served
+    url = "https://reports.example.com/vectorflow"
 """
 
 from __future__ import annotations
@@ -44,14 +49,15 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vectorflow.backtest.config import BacktestConfig, check_dask_address
 from vectorflow.errors import InvalidInput
 from vectorflow.exchanges.urls import check_base_url, check_ws_url
 from vectorflow.lake.config import LakeSettings
-from vectorflow.lake.objects import SCHEME, LakePath, configure, location_env, parse_lake_url
+from vectorflow.lake.storage import Storage, open_storage
 from vectorflow.playbooks.config import PlaybookSettings
 from vectorflow.resilience.config import ResilienceFile, ResilienceSettings, resolve_resilience
 from vectorflow.series_config import SeriesSettings
@@ -95,29 +101,51 @@ class _ExchangeFile(BaseModel):
 SIGNAL_TIMEFRAMES = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w")
 
 
-class _NotificationsFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    webhook_url: str | None = Field(
-        default=None,
-        description="Where `vectorflow up` has Prefect post every failed or crashed flow run "
-        "(a Slack incoming webhook or any http(s) endpoint). Environment: "
-        "VECTORFLOW_WEBHOOK_URL.",
-    )
-
-    @field_validator("webhook_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return None if value is None else check_webhook_url(value, name="webhook_url")
-
-
-def check_webhook_url(value: str, *, name: str) -> str:
+def check_http_url(value: str, *, name: str) -> str:
     """`value` when it is an http(s) URL; InvalidInput naming it otherwise."""
     from urllib.parse import urlparse
 
     parsed = urlparse(value.strip())
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise InvalidInput(f"{name}: not an http(s) URL such as https://hooks.slack.com/...")
+        # never echoed: a webhook URL holds its token
+        raise InvalidInput(f"{name}: not an http(s) URL such as https://host/path")
     return value.strip()
+
+
+def _http_url(name: str) -> AfterValidator:
+    """A field validator: None, or an http(s) URL (`check_http_url`)."""
+    return AfterValidator(lambda value: None if value is None else check_http_url(value, name=name))
+
+
+class _NotificationsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    webhook_url: Annotated[str | None, _http_url("webhook_url")] = Field(
+        default=None,
+        description="Where `vectorflow up` has Prefect post every failed or crashed flow run "
+        "(a Slack incoming webhook or any http(s) endpoint). Environment: "
+        "VECTORFLOW_WEBHOOK_URL.",
+    )
+    playbooks: bool = Field(
+        default=False,
+        description="Post each new `ok` or `repaired` long or short playbook to the webhook, "
+        "once (series, bias, entry zone, stop, targets, valid until, source).",
+    )
+    playbooks_min_confidence: int = Field(
+        default=60,
+        ge=0,
+        le=100,
+        description="Only playbooks of at least this confidence (0-100) are posted.",
+    )
+
+
+class _ReportsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: Annotated[str | None, _http_url("reports url")] = Field(
+        default=None,
+        description="Where <data dir>/reports is served for a shared deployment: the backtest "
+        "reports' artifacts link there. Without it, `vectorflow up` serves the folder on "
+        "127.0.0.1 beside the Prefect UI. Environment: VECTORFLOW_REPORTS_URL.",
+    )
 
 
 class _SettingsFile(BaseModel):
@@ -188,6 +216,9 @@ class _SettingsFile(BaseModel):
     notifications: _NotificationsFile = Field(
         default_factory=_NotificationsFile, description="Messages about failed runs."
     )
+    reports: _ReportsFile = Field(
+        default_factory=_ReportsFile, description="Where the HTML reports are served."
+    )
 
     @field_validator("signal_timeframes")
     @classmethod
@@ -222,6 +253,9 @@ class Settings:
 
     data_dir: Path
     config_path: Path
+    #: The lake: where (`storage.root`) and how its files are kept, chosen once from
+    #: VECTORFLOW_LAKE_URL or `[lake] url` ("" = <data dir>/lake, a folder, s3://bucket/prefix)
+    storage: Storage
     workers: int = 4
     markets_cache_hours: float = 24.0
     request_timeout_seconds: float = 10.0
@@ -235,20 +269,9 @@ class Settings:
     playbooks: PlaybookSettings = field(default_factory=PlaybookSettings)
     lake: LakeSettings = field(default_factory=LakeSettings)
     webhook_url: str | None = None  # where `vectorflow up` posts failed and crashed runs
-
-    lake_url: str = ""  # VECTORFLOW_LAKE_URL or [lake] url: a folder or s3://bucket/prefix
-    #: where the S3 endpoint is (AWS_ENDPOINT_URL, AWS_REGION...) in the environment that was read
-    lake_location: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def lake_dir(self) -> LakePath:
-        """Root of the Parquet lake: `<data dir>/lake` unless `lake_url` names another place."""
-        if self.lake_url.startswith(SCHEME):
-            locks, shared = self.data_dir / "locks", self.resilience.shared_state_url
-            return configure(self.lake_url, locks, shared, dict(self.lake_location))
-        if self.lake_url:
-            return Path(self.lake_url).expanduser().resolve()
-        return self.data_dir / "lake"
+    notify_playbooks: bool = False  # post new long/short playbooks to webhook_url
+    notify_min_confidence: int = 60
+    reports_url: str | None = None  # where <data dir>/reports is served (the artifacts link there)
 
     @property
     def catalog_path(self) -> Path:
@@ -259,6 +282,11 @@ class Settings:
     def state_path(self) -> Path:
         """SQLite file of the state every process on the host shares (rate limits, breakers)."""
         return self.data_dir / "state.db"
+
+    @property
+    def reports_dir(self) -> Path:
+        """HTML reports (backtests), served by `vectorflow up` or at `reports_url`."""
+        return self.data_dir / "reports"
 
     @property
     def cache_dir(self) -> Path:
@@ -336,6 +364,7 @@ def load_settings(
         env_ws = env.get(ws_name) or None
         ws_url = check_ws_url(env_ws, name=ws_name) if env_ws else section.ws_url
         endpoints[name] = ExchangeEndpoints(url=url, urls=dict(section.urls), ws_url=ws_url)
+    resilience = resolve_resilience(file.resilience, env)
     return Settings(
         data_dir=root,
         config_path=config,
@@ -347,26 +376,32 @@ def load_settings(
         tpo_row_sizes=dict(file.tpo_row_sizes),
         series=file.series,
         endpoints=endpoints,
-        resilience=resolve_resilience(file.resilience, env),
+        resilience=resilience,
         backtest=_backtest_env(file.backtest, env),
         playbooks=file.playbooks.with_env(env),
         lake=file.lake,
-        lake_url=_lake_url(env.get("VECTORFLOW_LAKE_URL", "").strip() or file.lake.url),
-        lake_location=location_env(env),
         webhook_url=_webhook_url(env) or file.notifications.webhook_url,
+        notify_playbooks=file.notifications.playbooks,
+        notify_min_confidence=file.notifications.playbooks_min_confidence,
+        storage=_storage(env.get("VECTORFLOW_LAKE_URL", "").strip() or file.lake.url, root,
+                         resilience.shared_state_url, env),  # fmt: skip
+        reports_url=_reports_url(env) or file.reports.url,
     )
 
 
-def _lake_url(url: str) -> str:
-    """`url` checked: an s3://bucket/prefix URL is parsed now, so a bad one fails at start."""
-    if "://" in url:
-        try:
-            parse_lake_url(url)
-        except ValueError as exc:
-            raise InvalidInput(f"VECTORFLOW_LAKE_URL: {exc}") from None
-    return url
+def _storage(url: str, data_dir: Path, shared_url: str, env: dict[str, str]) -> Storage:
+    """The lake's storage; a bad s3://bucket/prefix URL fails now, at start."""
+    try:
+        return open_storage(url, data_dir, shared_url=shared_url, env=env)
+    except ValueError as exc:
+        raise InvalidInput(f"VECTORFLOW_LAKE_URL: {exc}") from None
+
+
+def _reports_url(env: dict[str, str]) -> str | None:
+    value = env.get("VECTORFLOW_REPORTS_URL", "").strip()
+    return check_http_url(value, name="VECTORFLOW_REPORTS_URL") if value else None
 
 
 def _webhook_url(env: dict[str, str]) -> str | None:
     value = env.get("VECTORFLOW_WEBHOOK_URL", "").strip()
-    return check_webhook_url(value, name="VECTORFLOW_WEBHOOK_URL") if value else None
+    return check_http_url(value, name="VECTORFLOW_WEBHOOK_URL") if value else None

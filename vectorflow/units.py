@@ -140,6 +140,18 @@ class UnitsFailed(VectorflowError):
         self.rows = rows
 
 
+def run_message(results: list[UnitResult]) -> str | None:
+    """What a run says of its failed and skipped units; None when every unit is ok."""
+    failed = [r.unit.label for r in results if r.status == Status.FAILED]
+    skipped = [r.unit.label for r in results if r.status == Status.SKIPPED]
+    also = f"; {len(skipped)} skipped: {', '.join(skipped)}" if skipped else ""
+    if failed:
+        return f"{len(failed)} of {len(results)} units failed: {', '.join(failed)}{also}"
+    if skipped:
+        return f"degraded: {len(skipped)} of {len(results)} units skipped: {', '.join(skipped)}"
+    return None
+
+
 def counts(results: list[UnitResult]) -> dict[Status, int]:
     """How many results have each status."""
     return {status: sum(r.status == status for r in results) for status in Status}

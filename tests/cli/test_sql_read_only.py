@@ -179,7 +179,9 @@ def test_a_garbage_catalog_is_quarantined_and_rebuilt(lake_dir, tmp_path):
     garbage = b"not a database" * 1000
     (copy / "vectorflow.duckdb").write_bytes(garbage)
     assert _count(copy) == _count(lake_dir)
-    (kept,) = [p for p in (copy / "quarantine").iterdir() if not p.name.endswith(".txt")]
+    # set aside as the lake's files are: quarantine/<stamp>/<name>, a note beside it
+    (kept,) = (copy / "quarantine").glob("*/vectorflow.duckdb")
     assert kept.read_bytes() == garbage  # moved aside, never deleted
-    assert "a new catalog was built" in next((copy / "quarantine").glob("*.note.txt")).read_text()
+    source, why = kept.with_name("vectorflow.duckdb.note.txt").read_text().splitlines()
+    assert source == str(copy / "vectorflow.duckdb") and "a new catalog was built" in why
     duckdb.connect(str(copy / "vectorflow.duckdb"), read_only=True).close()  # a real catalog

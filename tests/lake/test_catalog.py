@@ -12,10 +12,11 @@ import pyarrow as pa
 import pytest
 
 from tests.conftest import sim_settings
+from tests.lake.helpers import publish_as_is
 from vectorflow.lake.catalog import connect, refresh_catalog
-from vectorflow.lake.files import write_atomic
 from vectorflow.lake.schema import CANDLES
 from vectorflow.pipelines.candles import ingest_series
+from vectorflow.settings import load_settings
 from vectorflow.units import Unit
 
 UNIT = Unit("bybit", "spot", "BTC/USDT", "1h")
@@ -65,9 +66,9 @@ def test_files_of_an_older_schema_are_read_after_columns_are_added(landed):
         ingested_at=[0],
     )
     folder = next(landed.glob("lake/candles/exchange=bybit/market=spot/*/timeframe=1h"))
-    write_atomic(pa.table(row, schema=old), folder, 0, 0)  # an old file copied into the folder
-    assert refresh_catalog(landed)  # moves it into a snapshot
-    assert not any(p.suffix == ".parquet" for p in folder.iterdir())
+    lake = load_settings(landed).storage  # a file of an older version, as it wrote it
+    publish_as_is(lake, CANDLES, folder, pa.table(row, schema=old), 0, 0)
+    assert refresh_catalog(landed)
     assert _count(landed) == 49
     assert _count(landed, "SELECT count(*) FROM candles WHERE taker_buy_volume IS NULL") == 49
 

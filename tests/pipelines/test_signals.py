@@ -24,7 +24,7 @@ def test_signals_are_added_bar_by_bar_and_equal_a_direct_computation(fresh_sim, 
         ingest_series(unit, first, fresh_sim.now_ms(), settings, clock=fresh_sim.now_ms)
     report = update_signals(HOURLY, settings)
     candles = read_view(
-        settings.lake_dir,
+        settings.storage,
         "candles",
         {"exchange": "binance", "market": "linear", "symbol": "BTC/USDT:USDT", "timeframe": "1h"},
     )
@@ -43,7 +43,7 @@ def test_signals_are_added_bar_by_bar_and_equal_a_direct_computation(fresh_sim, 
     assert stored["as_of"].is_unique and len(stored) == len(candles) + 3
     # an independent path: the pure function on the lake's candles, at the last stored bar
     every = read_view(
-        settings.lake_dir,
+        settings.storage,
         "candles",
         {"exchange": "binance", "market": "linear", "symbol": "BTC/USDT:USDT"},
     )
@@ -85,5 +85,5 @@ def test_tpo_row_size_comes_from_the_settings_file_per_symbol(sim, data_dir):
     first, _ = sim.bundled_range("1d")
     ingest_series(unit, first, first + 100 * HOUR, settings, clock=sim.now_ms)
     assert update_signals(unit, settings).rows_written == 200
-    sizes = read_view(settings.lake_dir, "signals", {"symbol": "BTC/USDT"}, "DISTINCT tpo_row_size")
+    sizes = read_view(settings.storage, "signals", {"symbol": "BTC/USDT"}, "DISTINCT tpo_row_size")
     assert set(sizes["tpo_row_size"].dropna()) == {25.0}

@@ -8,11 +8,11 @@ import base64
 import pytest
 
 from tests.conftest import query_catalog
-from tests.playbooks.conftest import AS_OF, CANARY, HOUR, UNIT
+from tests.playbooks.conftest import AS_OF, CANARY, HOUR, UNIT, lake_of
 from tests.playbooks.test_writer import context, inputs, run
 from vectorflow.errors import InvalidInput
 from vectorflow.playbooks.config import PlaybookSettings
-from vectorflow.playbooks.context import PlaybookInputs
+from vectorflow.playbooks.inputs import PlaybookInputs
 from vectorflow.playbooks.outcomes import grade_playbooks
 from vectorflow.playbooks.store import write_playbooks
 from vectorflow.playbooks.writer import WriteContext, playbooks_for
@@ -28,7 +28,7 @@ GIVEAWAYS = (
 def test_an_answer_repeating_the_key_is_stored_without_it(llm, data_dir):
     # Regression: an LLM answer that contained the key was stored as is in playbooks.raw_answers
     llm.script("echo_key")
-    (record,) = run(context(llm, data_dir / "lake"))
+    (record,) = run(context(llm, lake_of(data_dir)))
     assert record.status == "ok"  # the answer is still a valid playbook
     answer = record.raw_answers[0]
     assert "Key ***; shouting ***; encoded ***." in answer
@@ -41,7 +41,7 @@ def test_an_answer_repeating_the_key_is_stored_without_it(llm, data_dir):
 
 def test_a_skipped_row_at_a_later_as_of_never_hides_a_later_written_playbook(data_dir):
     # Regression: a skipped_stale row for a future as_of stayed the series' latest_playbooks
-    lake = data_dir / "lake"
+    lake = lake_of(data_dir)
     ctx = WriteContext(PlaybookSettings(), lake, "run-1")  # no client: rule-based playbooks
     future = AS_OF + 24 * 365 * HOUR
     stale = PlaybookInputs(UNIT, future, stale="no candles stored before 2027-05-28T20:00:00Z")
@@ -58,7 +58,7 @@ def test_a_skipped_row_at_a_later_as_of_never_hides_a_later_written_playbook(dat
 
 
 def test_a_series_with_only_skipped_rows_shows_its_newest_one(data_dir):
-    lake = data_dir / "lake"
+    lake = lake_of(data_dir)
     ctx = WriteContext(PlaybookSettings(), lake, "run-1")
     older = playbooks_for(PlaybookInputs(UNIT, AS_OF, stale="gaps"), ctx)
     newer = playbooks_for(PlaybookInputs(UNIT, AS_OF + HOUR, stale="gaps"), ctx)
@@ -71,4 +71,4 @@ def test_a_series_with_only_skipped_rows_shows_its_newest_one(data_dir):
 def test_grading_over_no_bars_is_refused(data_dir, horizon):
     # Regression: a horizon of 0 bars marked every open playbook not_triggered for good
     with pytest.raises(InvalidInput, match=f"horizon {horizon} must be at least 1"):
-        grade_playbooks(data_dir / "lake", horizon)
+        grade_playbooks(lake_of(data_dir), horizon)

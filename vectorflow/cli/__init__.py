@@ -54,6 +54,7 @@ COMMAND_MODULES = (
     "vectorflow.cli.status",
     "vectorflow.cli.secrets",
     "vectorflow.cli.backtest",
+    "vectorflow.cli.doctor",
 )
 
 

@@ -39,18 +39,26 @@ seconds = _typed(values.number, "seconds", minimum=0)
 literal = _typed(values.literal_name, "name")
 
 #: How each command uses the data dir: "read" (works on a read-only one), None (not at all);
-#: every other command writes to it.
+#: every other command writes to it (`doctor` only with --repair).
 DATA_DIR_USE = {
     "sql": "read",
     "down": "read",
+    "worker": "read",  # the stack file, to find the API
+    "reconcile": "read",
     "sim": None,
     "llm-sim": None,
     "secrets": None,
 }
 
 
+def _data_dir_use(args: argparse.Namespace) -> str | None:
+    if args.command == "doctor":  # a check reads; a repair (not a dry run) writes
+        return "write" if args.repair and not args.dry_run else "read"
+    return DATA_DIR_USE.get(args.command, "write")
+
+
 def check_data_dir(args: argparse.Namespace) -> None:
     """InvalidInput naming the data dir when the command cannot use it (a file, read-only)."""
-    use = DATA_DIR_USE.get(args.command, "write")
+    use = _data_dir_use(args)
     if use is not None:
         values.data_dir(load_settings(args.data_dir).data_dir, writable=use == "write")

@@ -72,7 +72,7 @@ def backtest(args: argparse.Namespace) -> int:
     ref = SeriesRef(
         exchange=args.exchange, market=market, symbol=args.symbol, timeframe=args.timeframe
     )
-    find_series(settings.lake_dir, ref)  # nothing stored: invalid input, before Prefect starts
+    find_series(settings.storage, ref)  # nothing stored: invalid input, before Prefect starts
     prefect_environment()
     from flows.backtest import backtest as backtest_flow
 

@@ -6,8 +6,6 @@ import argparse
 import sys
 import time
 
-import duckdb
-
 from vectorflow.cli import (
     INVALID,
     OK,
@@ -16,13 +14,17 @@ from vectorflow.cli import (
     command_parser,
     prefect_environment,
 )
+from vectorflow.cli.modes import add_mode_option
 from vectorflow.cli.output import format_rows
-from vectorflow.cli.runs import run_flow
+from vectorflow.cli.runs import run_flow, run_pipeline
 from vectorflow.settings import load_settings
+
+INGEST_FLOW = "flows.ingest:ingest_candles"
 
 
 def _run_ingest_flow(data_dir: str | None, **parameters) -> int:
-    """Run the ingest flow in this process, print its units, and return the exit code."""
+    """Run the ingest flow in this process (the demo: on Prefect's local server, started once
+    for the whole demo), print its units, and return the exit code."""
     prefect_environment()
     from flows.ingest import ingest_candles
 
@@ -30,17 +32,23 @@ def _run_ingest_flow(data_dir: str | None, **parameters) -> int:
 
 
 def ingest(args: argparse.Namespace) -> int:
-    """`vectorflow ingest`: validate the request, then run the ingest flow."""
-    from vectorflow.pipelines.candles import plan_ingest
+    """`vectorflow ingest`: validate the request, then land each series' missing candles."""
+    from vectorflow.pipelines.candles import ingest_job, plan_ingest
+    from vectorflow.pipelines.run import ThreadExecutor
 
-    series = load_settings(args.data_dir).series  # a malformed file is invalid input: exit 2
+    settings = load_settings(args.data_dir)  # a malformed file is invalid input: exit 2
     parameters = dict(
-        **series.pick(args.exchange, args.market, args.symbol, args.timeframe),
+        **settings.series.pick(args.exchange, args.market, args.symbol, args.timeframe),
         since=args.since,
         until=args.until,
     )
-    plan_ingest(**parameters)
-    return _run_ingest_flow(args.data_dir, **parameters)
+    plan = plan_ingest(**parameters)
+
+    def local():
+        return ingest_job(settings, plan, ThreadExecutor(settings.workers))
+
+    flow_parameters = dict(parameters, data_dir=args.data_dir)
+    return run_pipeline(settings.data_dir, args.prefect, INGEST_FLOW, flow_parameters, local)
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -94,6 +102,8 @@ def _print_query(data_dir, query: str, fmt: str) -> None:
 
 def sql(args: argparse.Namespace) -> int:
     """`vectorflow sql`: run one query read-only on the catalog."""
+    import duckdb
+
     settings = load_settings(args.data_dir)
     try:
         _print_query(settings.data_dir, args.query, args.format)
@@ -180,6 +190,7 @@ def add_parsers(sub) -> None:
     ingest_parser.add_argument(
         "--until", help="UTC date or ISO timestamp, exclusive (default: now)"
     )
+    add_mode_option(ingest_parser)
 
     sql_parser = command_parser(
         sub,

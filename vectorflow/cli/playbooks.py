@@ -9,7 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vectorflow.cli import OK, UNITS_FAILED, arguments, command_parser, prefect_environment
+from vectorflow.cli import (
+    INVALID,
+    OK,
+    UNITS_FAILED,
+    arguments,
+    command_parser,
+    prefect_environment,
+)
 from vectorflow.cli.output import format_rows
 from vectorflow.cli.runs import flow_rows
 from vectorflow.errors import InvalidInput
@@ -51,7 +58,14 @@ def render_playbook(record) -> str:
     if record.rationale:
         lines.append(f"  rationale   {printable(record.rationale)}")
     if record.levels_used:
-        lines.append(f"  levels used {', '.join(record.levels_used)}")
+        prices = list(record.level_prices) or [None] * len(record.levels_used)
+        cited = [
+            name if price is None else f"{name} {_price(price)}"
+            for name, price in zip(record.levels_used, prices, strict=False)
+        ]
+        lines.append(f"  levels used {', '.join(cited)}")
+    if record.valid_until is not None:
+        lines.append(f"  valid until {ms_to_iso(record.valid_until)}")
     if record.error:
         lines.append(f"  note        {printable(record.error)}")
     if record.source == "grok" and not record.cached:
@@ -69,6 +83,16 @@ def playbook(args: argparse.Namespace) -> int:
     from vectorflow.timeframes import now_ms, parse_time
 
     settings = load_settings(args.data_dir)
+    if args.from_:
+        from vectorflow.cli.replay import replay
+
+        return replay(args, settings)
+    replay_only = [name for name in ("to", "every", "source", "dry_run", "yes")
+                   if getattr(args, name) not in (None, False)]
+    if replay_only:
+        option = "--" + replay_only[0].replace("_", "-")
+        print(f"error: {option} applies to a replay: give --from and --to", file=sys.stderr)
+        return INVALID
     parameters = dict(
         exchanges=args.exchange or settings.series.exchanges,
         markets=args.market or settings.series.markets,
@@ -80,7 +104,7 @@ def playbook(args: argparse.Namespace) -> int:
     plan = plan_ingest(parameters["exchanges"], parameters["markets"], args.symbol, args.timeframe)
     if args.as_of:
         parse_time(args.as_of, name="--as-of", latest=now_ms())
-    require_candles(settings.lake_dir, plan.units)
+    require_candles(settings.storage, plan.units)
     prefect_environment()
     from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -93,7 +117,7 @@ def playbook(args: argparse.Namespace) -> int:
     if rows is None:
         return UNITS_FAILED
     ids = [r["playbook_id"] for r in rows if r.get("playbook_id")]
-    for record in read_playbooks(settings.lake_dir, ids):
+    for record in read_playbooks(settings.storage, ids):
         print(render_playbook(record), end="\n\n")
     for row in rows:
         if not row.get("playbook_id"):
@@ -103,7 +127,7 @@ def playbook(args: argparse.Namespace) -> int:
 
 def require_candles(lake, units) -> None:
     """InvalidInput naming the first series with no stored candle (no playbook is written)."""
-    from vectorflow.playbooks.inputs import last_close_time
+    from vectorflow.playbooks.reads import last_close_time
 
     for unit in units:
         if last_close_time(lake, unit) is None:
@@ -171,7 +195,7 @@ def demo_playbooks(data_dir: str | None, *, days: int = 7) -> int:
         and r["as_of"] == ms_to_iso(latest)
         and (r["exchange"], r["market"]) == ("binance", "spot")
     ]
-    for record in read_playbooks(settings.lake_dir, newest[-1:]):
+    for record in read_playbooks(settings.storage, newest[-1:]):
         print(render_playbook(record))
     graded = grade_playbooks_flow(data_dir=data_dir, return_state=True)
     report = graded.result(raise_on_failure=False)
@@ -202,8 +226,11 @@ def add_parsers(sub) -> None:
     p = command_parser(
         sub,
         "playbook",
-        "Write trading playbooks (Grok with XAI_API_KEY, else rule-based) and print them.",
-        "vectorflow playbook --exchange binance --market spot --symbol BTC/USDT --timeframe 1h",
+        "Write trading playbooks (Grok with XAI_API_KEY, else rule-based) and print them; "
+        "with --from and --to, replay them over a range, grade them and compare the sources.",
+        "vectorflow playbook --exchange binance --market spot --symbol BTC/USDT --timeframe 1h\n"
+        "  vectorflow playbook --symbol BTC/USDT --timeframe 4h --from 2026-01-01 "
+        "--to 2026-03-31 --every 4h --source both --dry-run",
     )
     p.add_argument("--exchange", action="append", help="binance or bybit (repeatable)")
     p.add_argument("--market", action="append", help="spot or linear (repeatable)")
@@ -216,6 +243,13 @@ def add_parsers(sub) -> None:
     p.add_argument(
         "--concurrency", type=arguments.count, help="series written at once (default: settings)"
     )
+    p.add_argument("--from", dest="from_", metavar="T1", help="replay: first as_of (UTC)")
+    p.add_argument("--to", metavar="T2", help="replay: last as_of (UTC date or ISO time)")
+    p.add_argument("--every", help="replay: step between as_of times (default 4h)")
+    p.add_argument("--source", help="replay: rules, grok or both (default rules)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="replay: print the requests and estimated tokens, send nothing")
+    p.add_argument("--yes", action="store_true", help="replay: do not ask before sending")
     p.set_defaults(run=playbook)
 
     g = command_parser(

@@ -1,14 +1,19 @@
-"""Running a flow from the command line: its unit table, its messages and the exit code."""
+"""Running a pipeline from the command line, in this process or as a flow run: its unit table,
+its messages and the exit code (the same in both modes)."""
 
 from __future__ import annotations
 
+import importlib
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from vectorflow.cli import OK, UNITS_FAILED, prefect_environment
+from vectorflow.cli.modes import announce, prefect_server, use_server
 from vectorflow.cli.output import format_rows
 from vectorflow.errors import InvalidInput
-from vectorflow.units import UnitsFailed
+from vectorflow.units import UnitResult, UnitsFailed, run_message
 
 
 def row_columns(rows: Sequence[dict]) -> list[str]:
@@ -50,3 +55,45 @@ def run_flow(flow, *, columns: Sequence[str] | None = None, **parameters) -> int
     if degraded and state.message:
         print(state.message, file=sys.stderr)
     return UNITS_FAILED if degraded else OK
+
+
+def report(results: list[UnitResult]) -> int:
+    """Print an in-process run's unit rows and message, as `run_flow` does for a flow run; the
+    exit code."""
+    print_rows([r.as_row() for r in results])
+    message = run_message(results)
+    if message:
+        print(message, file=sys.stderr)
+    return UNITS_FAILED if message else OK
+
+
+def run_pipeline(
+    data_dir: Path,
+    prefect: bool,
+    flow: str,
+    parameters: dict,
+    local: Callable[[], list[UnitResult]],
+) -> int:
+    """Run a command's pipeline: `local()` in this process (then the catalog refreshed), or the
+    flow `module:name` with `parameters` as a flow run when a Prefect server is wanted or
+    running (`vectorflow.cli.modes`); print its units; the exit code."""
+    api_url = prefect_server(data_dir, prefect)
+    announce(api_url)
+    if api_url:
+        use_server(api_url)
+        prefect_environment()
+        module, name = flow.split(":")
+        return run_flow(getattr(importlib.import_module(module), name), **parameters)
+    results = local()
+    refresh_views(data_dir)
+    return report(results)
+
+
+def refresh_views(data_dir: Path) -> None:
+    """Rebuild the catalog's views if their definitions changed (a warning when it is locked)."""
+    from vectorflow.lake.catalog import refresh_catalog
+
+    if not refresh_catalog(data_dir):
+        logging.getLogger("vectorflow").warning(
+            "catalog locked by another session; views rebuilt on the next run"
+        )

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-import uuid
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import duckdb
+
+from vectorflow.lake.quarantine import set_aside
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +45,15 @@ def failure(exc: duckdb.Error) -> str | None:
 def quarantine(catalog: Path, reason: str) -> Path | None:
     """Move a damaged catalog (and its WAL) to `<data dir>/quarantine/` with a note; None when
     it cannot be moved (a read-only data dir) or is gone."""
-    folder = catalog.parent / "quarantine"
     if not catalog.is_file() or not os.access(catalog.parent, os.W_OK):
         return None
-    folder.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    target = folder / f"{catalog.name}.{stamp}.{uuid.uuid4().hex[:6]}"  # never over another
-    for suffix in ("", ".wal"):
-        source = catalog.with_name(catalog.name + suffix)
-        if source.exists():
-            os.replace(source, target.with_name(target.name + suffix))
-    target.with_name(target.name + ".note.txt").write_text(
-        f"{catalog} could not be opened ({reason}); moved here, and a new catalog was built "
-        "from the lake (it holds views only).\n"
+    note = (
+        f"could not be opened ({reason}); a new catalog was built from the lake "
+        "(it holds views only)"
     )
+    target = set_aside(catalog.parent, catalog, PurePath(catalog.name), note, move=True)
+    wal = catalog.with_name(catalog.name + ".wal")
+    if wal.exists():  # never replayed into the new catalog
+        os.replace(wal, target.with_name(target.name + ".wal"))
     log.warning("catalog %s is damaged (%s): moved to %s and rebuilt", catalog, reason, target)
     return target

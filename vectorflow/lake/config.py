@@ -25,7 +25,7 @@ class LakeSettings(BaseModel):
     """The `[lake]` section of the settings file."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    url: str = Field(  # VECTORFLOW_LAKE_URL overrides it (vectorflow.lake.objects)
+    url: str = Field(  # VECTORFLOW_LAKE_URL overrides it (vectorflow.lake.storage.open_storage)
         default="",
         description='Where the lake is: "" for <data dir>/lake, a folder, or '
         "s3://bucket/prefix. Environment: VECTORFLOW_LAKE_URL.",

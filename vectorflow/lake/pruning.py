@@ -2,7 +2,7 @@
 
 Per matching partition (one series): the rows before the cut (every row for a whole series)
 and the rows it holds, from the current snapshot's files: a file wholly before the cut counts
-from its footer, a file cut through by reading its time column.
+from its manifest entry (or footer), a file cut through by reading its time column.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vectorflow.lake.compact import partition_folders
-from vectorflow.lake.files import FileRange, data_files, parquet_file
+from vectorflow.lake.files import FileRange
 from vectorflow.lake.schema import Dataset
+from vectorflow.lake.storage import Storage
 from vectorflow.settings import Settings
 
 
@@ -39,8 +40,8 @@ class PruneTarget:
                 "rows_kept": self.total - self.rows}  # fmt: skip
 
 
-def _rows_before(file: FileRange, dataset: Dataset, before: int) -> int:
-    times = parquet_file(file.path).read(columns=[dataset.order_by]).column(0)
+def _rows_before(storage: Storage, file: FileRange, dataset: Dataset, before: int) -> int:
+    times = storage.parquet_file(file.path).read(columns=[dataset.order_by]).column(0)
     cut = pa.scalar(before, pa.timestamp("ms"))
     return int(pc.sum(pc.less(times, cut)).as_py() or 0)
 
@@ -50,14 +51,18 @@ def plan_prune(
 ) -> Iterator[PruneTarget]:
     """The series `prune(settings, dataset, before=..., match=...)` would touch, and how much of
     each would go (`before` None: all of it)."""
-    for folder in partition_folders(settings.lake_dir, dataset, **match):
+    storage = settings.storage
+    for folder in partition_folders(storage, dataset, **match):
+        recorded = storage.recorded_rows(folder)  # the manifest's counts, when there is one
         rows = total = 0
-        for file in data_files(folder):
-            count = parquet_file(file.path).metadata.num_rows
+        for file in storage.files(folder, dataset):
+            count = recorded.get(file.path.name)
+            if count is None:
+                count = storage.parquet_file(file.path).metadata.num_rows
             total += count
             if before is None or file.last_ms < before:
                 rows += count
             elif file.first_ms < before:
-                rows += _rows_before(file, dataset, before)
-        partition = str(folder.relative_to(settings.lake_dir).relative_to(dataset.name))
+                rows += _rows_before(storage, file, dataset, before)
+        partition = str(folder.relative_to(storage.root).relative_to(dataset.name))
         yield PruneTarget(dataset.name, partition, rows, total)

@@ -27,10 +27,10 @@ from vectorflow.lake.catalog import (
     connect,
     connect_in_memory,
     execute_retrying,
-    lake_of,
     refresh_catalog,
+    storage_of,
 )
-from vectorflow.lake.objects import LakePath
+from vectorflow.lake.storage import LakePath
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def _lock_down(con: duckdb.DuckDBPyConnection, lake: LakePath) -> None:
 
 def open_session(data_dir: Path) -> duckdb.DuckDBPyConnection:
     """A locked-down connection holding the catalog's views over this data dir's lake."""
-    lake = lake_of(data_dir)
+    storage = storage_of(data_dir)
     con = None
     try:
         if refresh_catalog(data_dir):
@@ -79,9 +79,9 @@ def open_session(data_dir: Path) -> duckdb.DuckDBPyConnection:
     except (OSError, duckdb.IOException) as exc:  # a read-only lake, a writer holding the file
         log.info("catalog of %s not used (%s)", data_dir, str(exc).splitlines()[0])
     if con is None:
-        log.info("reading %s through in-memory views", lake)
-        con = connect_in_memory(lake)
-    _lock_down(con, lake)
+        log.info("reading %s through in-memory views", storage.root)
+        con = connect_in_memory(storage)
+    _lock_down(con, storage.root)
     return con
 
 

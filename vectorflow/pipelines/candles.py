@@ -16,7 +16,7 @@ from vectorflow.exchanges.klines import Candles, FetchStats, fetch_closed_candle
 from vectorflow.exchanges.specs import MARKETS, exchange_spec, implied_market
 from vectorflow.lake import store
 from vectorflow.lake.coverage import SeriesKey, record_empty, windows_to_fetch
-from vectorflow.lake.files import partition_dir, stored_range
+from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import CANDLES
 from vectorflow.pipelines.run import Executor, run_reachable, run_units
 from vectorflow.pipelines.signals import signals_job
@@ -28,8 +28,9 @@ from vectorflow.units import Status, Unit, UnitResult
 #: end of a window is recorded as empty only up to here
 PUBLISH_LAG_MS = 120_000
 
-#: Called after each landed page of a series: (unit, candles in the page, requests so far).
-PageHook = Callable[["Unit", int, int], None]
+#: Called after each landed page of a series: (unit, candles in the page, candle slots the page
+#: answered: its candles and the empty slots the exchange skipped before them, requests so far).
+PageHook = Callable[["Unit", int, int, int], None]
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +142,10 @@ class _SeriesWriter:
         self.reached = window_start  # the window is answered up to here (exclusive)
         self.empty: list[tuple[int, int]] = []
 
-    def add(self, page: Candles) -> None:
+    def add(self, page: Candles) -> int:
+        """Buffer a page (landing every `flush_rows`); the candle slots it answered."""
         times = page["open_time"]
+        reached_before = self.reached
         expected = np.r_[
             self.previous + self.step if self.previous is not None else times[0],
             times[:-1] + self.step,
@@ -157,6 +160,7 @@ class _SeriesWriter:
         self.buffered += len(times)
         if self.buffered >= self.flush_rows:
             self.flush()
+        return (self.reached - reached_before) // self.step
 
     def flush(self) -> None:
         if not self.chunks:
@@ -164,7 +168,10 @@ class _SeriesWriter:
         table = candles_table(self.unit, self.chunks, now_ms())
         first = int(self.chunks[0]["open_time"][0])
         last = int(self.chunks[-1]["open_time"][-1])
-        written = store.append(CANDLES, self.folder, table, **self.settings.lake.append_options())
+        written = store.append(
+            self.settings.storage, CANDLES, self.folder, table,
+            **self.settings.lake.append_options(),
+        )  # fmt: skip
         new_rows = sum(w.new_rows for w in written)
         self.report.landed(new_rows, ms_to_iso(first), ms_to_iso(last), [w.path for w in written])
         self.chunks, self.buffered = [], 0
@@ -204,7 +211,7 @@ def ingest_series(
         if unit.timeframe not in client.timeframes:
             raise PermanentError(f"{unit.exchange} has no {unit.timeframe!r} candles")
         folder = partition_dir(
-            settings.lake_dir,
+            settings.storage.root,
             CANDLES,
             {
                 "exchange": unit.exchange,
@@ -217,15 +224,16 @@ def ingest_series(
             "candles", unit.exchange, unit.market, unit.symbol, market["id"], unit.timeframe
         )
         windows = windows_to_fetch(
+            settings.storage,
             folder,
-            key.folder(settings.lake_dir),
+            key.folder(settings.storage.root),
             since_ms,
             until_ms,
             unit.label,
             first_since_ms=settings.series.first_since_ms(until_ms),
         )
         step = timeframe_ms(unit.timeframe)
-        stored = stored_range(folder) if windows else None
+        stored = settings.storage.stored_range(folder, CANDLES) if windows else None
         for start, end in windows:
             start = floor_ms(start + step - 1, unit.timeframe)  # first open time in the window
             after_candle = stored is not None and stored[1] == start - step  # gaps count from it
@@ -236,9 +244,9 @@ def ingest_series(
                 for page in fetch_closed_candles(
                     client, market, unit.timeframe, start, end, stats=stats, clock=clock
                 ):
-                    writer.add(page)
+                    answered = writer.add(page)
                     if on_page is not None:
-                        on_page(unit, len(page["open_time"]), stats.requests)
+                        on_page(unit, len(page["open_time"]), answered, stats.requests)
                 if stats.server_now is not None:  # the window was answered to its end
                     settled = stats.server_now - PUBLISH_LAG_MS
                     confirmed = min(end, floor_ms(settled, unit.timeframe))

@@ -31,7 +31,8 @@ from vectorflow.exchanges.clock import exchange_clock
 from vectorflow.exchanges.orderbook import DEFAULT_LEVELS, book_table, fetch_order_book
 from vectorflow.lake import store
 from vectorflow.lake.coverage import SeriesKey, empty_spans, record_empty, windows_to_fetch
-from vectorflow.lake.files import partition_dir, stored_range
+from vectorflow.lake.files import partition_dir
+from vectorflow.lake.reads import times_of
 from vectorflow.lake.schema import FUNDING_RATES, OPEN_INTEREST, ORDERBOOK_LEVELS, Dataset
 from vectorflow.pipelines.candles import plan_ingest
 from vectorflow.pipelines.orderbook_stream import capture_unit, check_capture
@@ -93,7 +94,7 @@ def plan_market_data(
 
 
 def _append(settings: Settings, dataset: Dataset, folder, table: pa.Table) -> list[store.Written]:
-    return store.append(dataset, folder, table, **settings.lake.append_options())
+    return store.append(settings.storage, dataset, folder, table, **settings.lake.append_options())
 
 
 def land_order_book(
@@ -106,7 +107,7 @@ def land_order_book(
     report.requests += 1
     table = book_table(book, now_ms())
     values = {"exchange": unit.exchange, "market": unit.market, "symbol_id": market["id"]}
-    folder = partition_dir(settings.lake_dir, ORDERBOOK_LEVELS, values)
+    folder = partition_dir(settings.storage.root, ORDERBOOK_LEVELS, values)
     _landed(report, table, ORDERBOOK_LEVELS, _append(settings, ORDERBOOK_LEVELS, folder, table))
 
 
@@ -156,9 +157,10 @@ class _Series:
     key: SeriesKey
 
     def windows(self, since_ms: int | None, until_ms: int, now: int) -> list[tuple[int, int]]:
-        coverage = self.key.folder(self.settings.lake_dir)
+        coverage = self.key.folder(self.settings.storage.root)
         first = self.settings.series.first_since_ms(now)  # a first run: `first_run_days` back
         return windows_to_fetch(
+            self.settings.storage,
             self.folder, coverage, since_ms, until_ms, self.unit.label, first_since_ms=first
         )
 
@@ -170,7 +172,7 @@ class _Series:
 def _series(unit: Unit, settings: Settings, market: dict, dataset: Dataset) -> _Series:
     series = unit.timeframe or "all"  # open interest: its period
     values = {"exchange": unit.exchange, "symbol_id": market["id"], "period": series}
-    folder = partition_dir(settings.lake_dir, dataset, values)
+    folder = partition_dir(settings.storage.root, dataset, values)
     key = SeriesKey(dataset.name, unit.exchange, "linear", unit.symbol, market["id"], series)
     return _Series(unit, settings, dataset, folder, key)
 
@@ -230,7 +232,7 @@ def land_funding(
         if not pages:
             continue
         page = {k: np.concatenate([p[k] for p in pages]) for k in pages[0]}
-        stored = stored_range(series.folder)
+        stored = settings.storage.stored_range(series.folder, FUNDING_RATES)
         previous = stored[1] if stored and stored[1] < int(page["funding_time"][0]) else None
         hours = fx_funding.interval_hours(page["funding_time"], previous, current)
         series.land(_funding_table(unit, page, hours), report)
@@ -275,7 +277,7 @@ def ingest_market_unit(
 
 def _landed(report: UnitResult, table: pa.Table, dataset: Dataset, written) -> None:
     """Count what a write of `table` added."""
-    t = store.times_of(table, dataset)
+    t = times_of(table, dataset)
     new_rows = sum(w.new_rows for w in written)
     first, last = ms_to_iso(int(t.min())), ms_to_iso(int(t.max()))
     report.landed(new_rows, first, last, [w.path for w in written])

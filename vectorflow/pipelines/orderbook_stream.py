@@ -25,6 +25,7 @@ from vectorflow.exchanges.client import connect, market_of
 from vectorflow.exchanges.orderbook import OrderBook, book_table
 from vectorflow.lake import store
 from vectorflow.lake.files import partition_dir
+from vectorflow.lake.reads import times_of
 from vectorflow.lake.schema import ORDERBOOK_LEVELS
 from vectorflow.resilience.guard import guard_for
 from vectorflow.settings import EXCHANGES, Settings
@@ -115,9 +116,10 @@ class _Lander:
                 return
             table = pa.concat_tables(tables)
             written = store.append(
-                ORDERBOOK_LEVELS, self.folder, table, **self.settings.lake.append_options()
-            )
-            times = store.times_of(table, ORDERBOOK_LEVELS)
+                self.settings.storage, ORDERBOOK_LEVELS, self.folder, table,
+                **self.settings.lake.append_options(),
+            )  # fmt: skip
+            times = times_of(table, ORDERBOOK_LEVELS)
             report = self.report
             report.rows_written += sum(w.new_rows for w in written)
             report.snapshots_written += len(tables)
@@ -168,7 +170,8 @@ def capture_order_book(
     sync_client = connect(exchange, settings)
     found = market_of(sync_client, symbol, market)
     values = {"exchange": exchange, "market": market, "symbol_id": found["id"]}
-    lander = _Lander(settings, partition_dir(settings.lake_dir, ORDERBOOK_LEVELS, values), report)
+    folder = partition_dir(settings.storage.root, ORDERBOOK_LEVELS, values)
+    lander = _Lander(settings, folder, report)
 
     async def main():
         client = stream.stream_client(exchange, settings, sync_client)
