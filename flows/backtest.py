@@ -11,9 +11,9 @@ from prefect.artifacts import create_link_artifact, create_table_artifact
 
 from tasks.backtest import backtest_series_task
 from tasks.candles import refresh_catalog_task
-from vectorflow.backtest.config import SeriesRef
 from vectorflow.backtest.run import BacktestRequest, check_request
 from vectorflow.settings import load_settings
+from vectorflow.settings.backtest import SeriesRef
 
 LEADER_COLUMNS = (
     "oos_total_return", "oos_sharpe_ratio", "oos_max_drawdown", "oos_win_rate",

@@ -27,10 +27,10 @@ from tasks.backtest import (
 from tasks.candles import refresh_catalog_task
 from tasks.playbooks import grade_task
 from tasks.signals import refresh_signals_of
-from vectorflow.backtest.config import SeriesRef
 from vectorflow.backtest.run import BacktestRequest, check_options, strategy_names
 from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.settings import load_settings
+from vectorflow.settings.backtest import SeriesRef
 
 
 def _outcome(state, step: str, logger) -> str:

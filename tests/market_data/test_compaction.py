@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 
@@ -10,11 +9,11 @@ import duckdb
 import pyarrow as pa
 
 from tests.conftest import query_catalog, run_cli, sim_env, sim_settings
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series
 from vectorflow.lake.catalog import connect, execute_retrying, refresh_catalog
 from vectorflow.lake.compact import compact_lake, compact_partition
 from vectorflow.lake.files import data_files, write_atomic
 from vectorflow.lake.schema import CANDLES
+from vectorflow.pipelines.candles import SeriesUnit, ingest_series
 from vectorflow.pipelines.market_data import MarketUnit, ingest_market_unit
 from vectorflow.timeframes import parse_time
 
@@ -23,7 +22,7 @@ VALUES = "exchange, market, symbol, timeframe, open_time, open, high, low, close
 
 
 def _with_lake(settings, **changes):
-    return dataclasses.replace(settings, lake=settings.lake.model_copy(update=changes))
+    return settings.with_overrides(lake=settings.lake.model_copy(update=changes))
 
 
 class _Reader(threading.Thread):

@@ -9,12 +9,12 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.lake.files import partition_dir, write_atomic
 from vectorflow.lake.schema import CANDLES
-from vectorflow.playbooks.config import PlaybookSettings
+from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.playbooks.inputs import symbol_id
 from vectorflow.resilience.retry import RetryPolicy
+from vectorflow.settings.playbooks import PlaybookSettings
 from vectorflow.sim.llm import FakeLLM
 
 HOUR = 3_600_000

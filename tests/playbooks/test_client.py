@@ -82,7 +82,7 @@ def test_model_check_names_a_model_the_api_does_not_offer(llm):
 
 
 def test_unreachable_endpoint_is_transient():
-    from vectorflow.playbooks.config import PlaybookSettings
+    from vectorflow.settings.playbooks import PlaybookSettings
 
     config = PlaybookSettings(base_url="http://127.0.0.1:9/v1", connect_timeout_seconds=0.5)
     with pytest.raises(LlmUnavailable, match="ConnectionError"):

@@ -19,7 +19,6 @@ from tests.playbooks.conftest import (
 from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.playbooks.budget import TokenBudget, estimate_tokens
 from vectorflow.playbooks.client import GrokClient
-from vectorflow.playbooks.config import PlaybookSettings
 from vectorflow.playbooks.context import build_inputs
 from vectorflow.playbooks.contract import SYSTEM_PROMPT, Entry, Playbook, Risk, Target
 from vectorflow.playbooks.guard import GrokBreaker
@@ -29,6 +28,7 @@ from vectorflow.playbooks.validate import MarketFrame, check_playbook
 from vectorflow.playbooks.writer import WriteContext, playbooks_for
 from vectorflow.resilience.breaker import Breakers
 from vectorflow.resilience.store import StateStore
+from vectorflow.settings.playbooks import PlaybookSettings
 from vectorflow.sim.llm import Reply
 
 CANDLES = make_candles()

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vectorflow.backtest.config import SeriesRef
 from vectorflow.errors import InvalidInput
 from vectorflow.lake.files import data_files, parquet_file, reading_again, visible_files
+from vectorflow.settings.backtest import SeriesRef
 from vectorflow.timeframes import TIMEFRAMES, timeframe_ms
 
 log = logging.getLogger(__name__)

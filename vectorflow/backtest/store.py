@@ -20,11 +20,11 @@ import pandas as pd
 import pyarrow as pa
 
 from vectorflow import __version__
-from vectorflow.backtest.config import SeriesRef
 from vectorflow.backtest.metrics import clean_metrics
 from vectorflow.backtest.portfolio import PortfolioSettings
 from vectorflow.lake.files import partition_dir, write_atomic
 from vectorflow.lake.schema import BACKTEST_RUNS, BACKTEST_TRADES, Dataset
+from vectorflow.settings.backtest import SeriesRef
 
 
 @functools.cache

@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from vectorflow.cli import OK, UNITS_FAILED, command_parser, prefect_environment
-from vectorflow.errors import InvalidInput
 from vectorflow.cli.output import format_rows
+from vectorflow.errors import InvalidInput
 from vectorflow.settings import load_settings
 
 BOARD_COLUMNS = [
@@ -56,10 +56,10 @@ def print_summary(summary: dict) -> None:
 def backtest(args: argparse.Namespace) -> int:
     """`vectorflow backtest`: check the request and the stored series, then run the flow."""
     from vectorflow.backtest import use_numba_cache
-    from vectorflow.backtest.config import SeriesRef
     from vectorflow.backtest.data import find_series
     from vectorflow.backtest.run import check_options
     from vectorflow.exchanges.specs import implied_market
+    from vectorflow.settings.backtest import SeriesRef
     from vectorflow.timeframes import timeframe_ms
 
     use_numba_cache()

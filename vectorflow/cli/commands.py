@@ -16,8 +16,8 @@ from vectorflow.cli import (
     command_parser,
     prefect_environment,
 )
-from vectorflow.errors import InvalidInput
 from vectorflow.cli.output import format_rows
+from vectorflow.errors import InvalidInput
 from vectorflow.settings import load_settings
 
 UNIT_COLUMNS = [
@@ -150,7 +150,7 @@ def markets(args: argparse.Namespace) -> int:
 
 def sim(args: argparse.Namespace) -> int:
     """`vectorflow sim`: serve the exchange simulator until interrupted."""
-    from vectorflow.resilience.config import time_scale_from_env
+    from vectorflow.settings.resilience import time_scale_from_env
     from vectorflow.sim import serve
     from vectorflow.sim.faults import load_faults
     from vectorflow.sim.ws import WsFault

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from vectorflow.errors import InvalidInput
-
-MARKETS: tuple[str, ...] = ("spot", "linear")
+from vectorflow.settings.series import MARKETS
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ terminal bar of `vectorflow backfill`, the Prefect progress artifact of the back
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -17,10 +16,10 @@ from dataclasses import dataclass, field
 
 from vectorflow.exchanges.client import connect, market_of
 from vectorflow.exchanges.clock import exchange_clock
-from vectorflow.pipelines.candles import SeriesUnit, UnitReport, ingest_series
 from vectorflow.lake.coverage import SeriesKey, windows_to_fetch
 from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import CANDLES
+from vectorflow.pipelines.candles import SeriesUnit, UnitReport, ingest_series
 from vectorflow.settings import Settings
 from vectorflow.timeframes import floor_ms, timeframe_ms
 
@@ -137,7 +136,7 @@ def backfill_series(
     progress: Progress | None = None,
 ) -> UnitReport:
     """Ingest one series over [since, until), landing often, telling `progress` each page."""
-    small = dataclasses.replace(settings, flush_rows=min(settings.flush_rows, BACKFILL_FLUSH_ROWS))
+    small = settings.with_overrides(flush_rows=min(settings.flush_rows, BACKFILL_FLUSH_ROWS))
     try:
         return ingest_series(
             unit, since_ms, until_ms, small, on_page=progress.page if progress else None

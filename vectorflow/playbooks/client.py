@@ -17,10 +17,10 @@ import requests
 from pydantic import SecretStr
 
 from vectorflow.errors import PermanentError, TransientError
-from vectorflow.playbooks.config import PlaybookSettings
 from vectorflow.playbooks.contract import response_format
 from vectorflow.playbooks.retry import LlmUnavailable, call_with_retries
 from vectorflow.resilience.retry import RetryPolicy
+from vectorflow.settings.playbooks import PlaybookSettings
 
 log = logging.getLogger(__name__)
 

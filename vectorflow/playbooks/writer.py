@@ -17,7 +17,6 @@ from vectorflow.errors import CircuitOpen, PermanentError, TransientError
 from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.playbooks.budget import TokenBudget, estimate_tokens
 from vectorflow.playbooks.client import Completion, GrokClient
-from vectorflow.playbooks.config import PlaybookSettings
 from vectorflow.playbooks.context import load_inputs
 from vectorflow.playbooks.contract import PROMPT_VERSION, SYSTEM_PROMPT, Playbook
 from vectorflow.playbooks.inputs import PlaybookInputs
@@ -32,6 +31,7 @@ from vectorflow.playbooks.record import PlaybookRecord, playbook_id
 from vectorflow.playbooks.rules import RULES_VERSION, rules_playbook
 from vectorflow.playbooks.store import find_cached, write_playbooks
 from vectorflow.playbooks.validate import MarketFrame, PlaybookRejected, validate_answer
+from vectorflow.settings.playbooks import PlaybookSettings
 from vectorflow.timeframes import now_ms
 
 log = logging.getLogger(__name__)

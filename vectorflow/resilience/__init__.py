@@ -7,7 +7,6 @@
 3. Retries for transient errors only -- `retry.py`, applied per request (per page) by
    `guard.py`, which also applies the error table of `vectorflow.exchanges.classify`.
 
-State lives in `<data dir>/state.db` (`store.py`); settings in `config.py`. The one entry point
-is `vectorflow.exchanges.client.call_endpoint`. Keep this package's `__init__` free of imports:
-`vectorflow.settings` imports `config.py`.
+State lives in `<data dir>/state.db` (`store.py`); settings in `vectorflow.settings.resilience`.
+The one entry point is `vectorflow.exchanges.client.call_endpoint`.
 """

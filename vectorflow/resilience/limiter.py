@@ -31,8 +31,8 @@ from urllib.parse import urlsplit
 from vectorflow.errors import Banned
 from vectorflow.exchanges.classify import Response
 from vectorflow.exchanges.specs import Budget, exchange_spec
-from vectorflow.resilience.config import ResilienceSettings
 from vectorflow.resilience.store import StateStore
+from vectorflow.settings.resilience import ResilienceSettings
 from vectorflow.timeframes import ms_to_iso
 
 log = logging.getLogger(__name__)

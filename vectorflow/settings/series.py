@@ -1,4 +1,4 @@
-"""The series the pipeline collects: the `[series]` section of the settings file.
+"""The `[series]` section: the series the pipeline collects.
 
 Every scheduled deployment, the CLI and the flows take their exchanges, markets, symbols and
 timeframes from here unless a parameter or option names others:
@@ -20,10 +20,16 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from vectorflow.settings.checks import check_name
 from vectorflow.timeframes import timeframe_ms
 
-DEFAULT_EXCHANGES = ["binance", "bybit"]
-DEFAULT_MARKETS = ["spot", "linear"]
+#: The exchanges and markets the pipeline knows (`vectorflow.exchanges.specs` holds their facts;
+#: a test keeps the two lists equal).
+EXCHANGES: tuple[str, ...] = ("binance", "bybit")
+MARKETS: tuple[str, ...] = ("spot", "linear")
+
+DEFAULT_EXCHANGES = list(EXCHANGES)
+DEFAULT_MARKETS = list(MARKETS)
 DEFAULT_SYMBOLS = ["BTC/USDT", "BTC/USDT:USDT"]
 DEFAULT_TIMEFRAMES = ["5m", "1h"]
 DAY_MS = 86_400_000
@@ -44,21 +50,12 @@ class SeriesSettings(BaseModel):
     @field_validator("exchanges")
     @classmethod
     def _exchanges(cls, value: list[str]) -> list[str]:
-        from vectorflow.exchanges.specs import exchange_spec
-
-        for name in value:
-            exchange_spec(name)  # InvalidInput (a ValueError) names an unknown one
-        return value
+        return [check_name(name, EXCHANGES, "exchange") for name in value]
 
     @field_validator("markets")
     @classmethod
     def _markets(cls, value: list[str]) -> list[str]:
-        from vectorflow.exchanges.specs import MARKETS
-
-        for name in value:
-            if name not in MARKETS:
-                raise ValueError(f"unknown market {name!r}; expected one of {', '.join(MARKETS)}")
-        return value
+        return [check_name(name, MARKETS, "market") for name in value]
 
     @field_validator("timeframes")
     @classmethod

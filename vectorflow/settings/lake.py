@@ -1,6 +1,4 @@
-"""Lake settings: retention per dataset, tail merging and the grace before old snapshots go.
-
-In the settings file:
+"""The `[lake]` section: where the lake is, retention per dataset, tail merging, delete grace.
 
     [lake]
     url = ""                       # "" = <data dir>/lake; a folder; or s3://bucket/prefix
@@ -10,35 +8,75 @@ In the settings file:
     [lake.retention_days]          # compaction deletes older rows; absent = kept forever
     orderbook_levels = 30
     candles = 0                    # 0 also means forever
+
+`VECTORFLOW_LAKE_URL` sets `url`. An s3:// lake reaches its endpoint through the standard AWS
+variables (`LOCATION_VARIABLES`; credentials through the AWS chain, never the settings).
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from vectorflow.settings.checks import check_name
+
+SCHEME = "s3://"
+
 #: Order book levels grow by about 288,000 rows per symbol and market a day at 100 levels a
 #: minute: kept 30 days unless configured; everything else is kept forever.
 DEFAULT_RETENTION_DAYS: dict[str, float] = {"orderbook_levels": 30.0}
 
+#: The datasets of the lake (`vectorflow.lake.schema.DATASETS`; a test keeps the two equal).
+DATASETS: tuple[str, ...] = (
+    "candles",
+    "orderbook_levels",
+    "open_interest",
+    "funding_rates",
+    "coverage_ranges",
+    "signals",
+    "trap_events",
+    "playbooks",
+    "playbook_outcomes",
+    "backtest_runs",
+    "backtest_trades",
+)
+
+#: The variables that say where the S3 endpoint is (kept with the settings that named the lake)
+LOCATION_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+def check_lake_url(url: str) -> str:
+    """`url` stripped: a folder, or s3://bucket/prefix; ValueError naming a bad URL."""
+    url = url.strip()
+    if "://" not in url:
+        return url
+    if not url.startswith(SCHEME):
+        raise ValueError(f"lake URL {url!r} is neither a local folder nor s3://bucket/prefix")
+    bucket = url[len(SCHEME) :].partition("/")[0]
+    if not bucket or any(c in bucket for c in " ?#*"):
+        raise ValueError(f"lake URL {url!r} names no bucket (expected s3://bucket/prefix)")
+    return url
+
 
 class LakeSettings(BaseModel):
-    """The `[lake]` section of the settings file."""
+    """Where the lake is and how it is kept."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    url: str = ""  # VECTORFLOW_LAKE_URL overrides it (vectorflow.lake.objects)
+    url: str = ""
     merge_files: int = Field(default=8, ge=0)
     merge_rows: int = Field(default=50_000, ge=0)
     delete_grace_seconds: float = Field(default=0.0, ge=0)
     retention_days: dict[str, float] = Field(default_factory=dict)
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_lake_url(value)
+
     @field_validator("retention_days")
     @classmethod
     def _known(cls, value: dict[str, float]) -> dict[str, float]:
-        from vectorflow.lake.schema import DATASETS
-
         for name, days in value.items():
-            if name not in DATASETS:
-                raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+            check_name(name, DATASETS, "dataset")
             if days < 0:
                 raise ValueError(f"retention of {name} must be >= 0 days (0 keeps forever)")
         return value

@@ -1,0 +1,113 @@
+"""The settings of one run: every section, the data dir and the paths derived from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from vectorflow.settings.backtest import BacktestConfig
+from vectorflow.settings.checks import check_name
+from vectorflow.settings.exchanges import ExchangeEndpoints
+from vectorflow.settings.lake import SCHEME, LakeSettings
+from vectorflow.settings.notifications import NotificationSettings
+from vectorflow.settings.playbooks import PlaybookSettings
+from vectorflow.settings.resilience import ResilienceSettings
+from vectorflow.settings.series import EXCHANGES, SeriesSettings
+from vectorflow.timeframes import timeframe_ms
+
+#: Signals (TPO, regime, traps) are computed after ingest for these timeframes by default: on
+#: 1m-3m bars they cost much and say little; finer candles still feed the TPO of these.
+SIGNAL_TIMEFRAMES = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w")
+
+
+class SettingsKeys(BaseModel):
+    """Every key of the settings file; each can also be set from the environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    workers: int = Field(default=4, ge=1, le=64)  # concurrent ingest units
+    markets_cache_hours: float = Field(default=24.0, ge=0)  # load_markets results reused
+    request_timeout_seconds: float = Field(default=10.0, gt=0)  # connect+read, every request
+    flush_rows: int = Field(default=200_000, ge=1000)  # rows buffered per series per file
+    signal_timeframes: tuple[str, ...] = SIGNAL_TIMEFRAMES
+    tpo_row_sizes: dict[str, float] = Field(default_factory=dict)  # per unified symbol
+    series: SeriesSettings = Field(default_factory=SeriesSettings)
+    exchanges: dict[str, ExchangeEndpoints] = Field(default_factory=dict)
+    resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
+    backtest: BacktestConfig = Field(default_factory=BacktestConfig)
+    playbooks: PlaybookSettings = Field(default_factory=PlaybookSettings)
+    lake: LakeSettings = Field(default_factory=LakeSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+
+    @field_validator("tpo_row_sizes")
+    @classmethod
+    def _row_sizes(cls, value: dict[str, float]) -> dict[str, float]:
+        for symbol, size in value.items():
+            if size <= 0:
+                raise ValueError(f"TPO row size of {symbol!r} must be positive, got {size}")
+        return value
+
+    @field_validator("signal_timeframes")
+    @classmethod
+    def _timeframes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for timeframe in value:
+            timeframe_ms(timeframe)  # InvalidInput (a ValueError) names an unknown one
+        return value
+
+    @field_validator("exchanges")
+    @classmethod
+    def _known(cls, value: dict[str, ExchangeEndpoints]) -> dict[str, ExchangeEndpoints]:
+        for name in value:
+            check_name(name, EXCHANGES, "exchange")
+        return value
+
+
+class Settings(SettingsKeys):
+    """Resolved settings of one run (`vectorflow.settings.load_settings` builds them)."""
+
+    data_dir: Path
+    config_path: Path
+    lake_url: str = ""  # VECTORFLOW_LAKE_URL or [lake] url: a folder or s3://bucket/prefix
+    #: where the S3 endpoint is (AWS_ENDPOINT_URL, AWS_REGION...) in the environment that was read
+    lake_location: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def lake_dir(self):
+        """Root of the Parquet lake: `<data dir>/lake` unless `lake_url` names another place."""
+        if self.lake_url.startswith(SCHEME):
+            # the lake's own storage factory replaces this (vectorflow/lake is being made pluggable)
+            from vectorflow.lake.objects import configure
+
+            locks, shared = self.data_dir / "locks", self.resilience.shared_state_url
+            return configure(self.lake_url, locks, shared, dict(self.lake_location))
+        if self.lake_url:
+            return Path(self.lake_url).expanduser().resolve()
+        return self.data_dir / "lake"
+
+    @property
+    def catalog_path(self) -> Path:
+        """The DuckDB catalog of views."""
+        return self.data_dir / "vectorflow.duckdb"
+
+    @property
+    def state_path(self) -> Path:
+        """SQLite file of the state every process on the host shares (rate limits, breakers)."""
+        return self.data_dir / "state.db"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Small caches (markets) that may be deleted at any time."""
+        return self.data_dir / "cache"
+
+    @property
+    def webhook_url(self) -> str | None:
+        """Where `vectorflow up` posts failed and crashed runs (None: nowhere)."""
+        return self.notifications.webhook_url
+
+    def endpoint(self, exchange: str) -> ExchangeEndpoints:
+        """The URL overrides of `exchange` (empty when it is reached at its public URLs)."""
+        return self.exchanges.get(exchange, ExchangeEndpoints())
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with command-line or flow-parameter values applied (None leaves a value as is)."""
+        return self.model_copy(update={k: v for k, v in changes.items() if v is not None})
