@@ -126,8 +126,8 @@ def settings_file(dask_address: str) -> str:
 def store_signals(data_dir: Path) -> None:
     """What the nightly's signals refresh leaves: every series' signals in the lake."""
     from vectorflow.pipelines.candles import SeriesUnit
-    from vectorflow.settings import load_settings
     from vectorflow.pipelines.signals import update_signals
+    from vectorflow.settings import load_settings
 
     settings = load_settings(data_dir, env={})
     for exchange, market, base, timeframe in series_list():
@@ -216,7 +216,9 @@ def run(tmp: Path) -> int:
                       DASK_DISTRIBUTED__LOGGING__DISTRIBUTED="warning")  # fmt: skip
     for key in [k for k in os.environ if k.startswith("VECTORFLOW_")]:
         del os.environ[key]
-    import vectorflow.backtest  # noqa: F401,I001 - NUMBA_CACHE_DIR before vectorbt (workers too)
+    from vectorflow.backtest import use_numba_cache
+
+    use_numba_cache()  # NUMBA_CACHE_DIR before vectorbt loads, inherited by the Dask workers
     from distributed import Client, LocalCluster
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness

@@ -183,6 +183,7 @@ def test_the_known_names_of_the_settings_are_those_of_the_packages_that_own_them
 
 
 def test_importing_the_settings_loads_no_other_layer_and_sets_no_environment():
+    # Regression: importing the settings imported vectorflow.backtest, which set NUMBA_CACHE_DIR
     code = (
         "import os, sys; before = dict(os.environ); import vectorflow.settings; "
         "print(sorted({m.split('.')[1] for m in sys.modules if m.startswith('vectorflow.')})); "

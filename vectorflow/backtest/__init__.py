@@ -1,10 +1,11 @@
 """Nightly backtests with vectorbt: strategies, chunked parameter grids, walk-forward, metrics.
 
 numba compiles vectorbt's kernels on first use (~18 s here, ~5 s from its on-disk cache). The
-cache must live on persistent disk and `NUMBA_CACHE_DIR` must be set before numba is imported, so
-importing this package sets it (an existing `NUMBA_CACHE_DIR` wins; default
-`~/.cache/vectorflow/numba`). Modules of this package that need vectorbt import it themselves,
-after this file ran.
+cache must live on persistent disk and `NUMBA_CACHE_DIR` must be set before numba is imported:
+`use_numba_cache()` sets it (an existing `NUMBA_CACHE_DIR` wins; default
+`~/.cache/vectorflow/numba`). It is called where numba is used -- `run.run_strategy`, the entry
+of every grid (in a Dask worker too), and the backtest commands -- never on import. Modules of
+this package that need vectorbt import it inside the functions that use it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,3 @@ def use_numba_cache(env: MutableMapping[str, str] = os.environ) -> Path:
             if "vectorbt" in sys.modules:
                 log.warning("vectorbt was imported before NUMBA_CACHE_DIR was set: not cached")
     return path
-
-
-use_numba_cache()

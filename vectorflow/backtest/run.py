@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from vectorflow.backtest import use_numba_cache
 from vectorflow.backtest.data import load_bars, load_signals, stored_series
 from vectorflow.backtest.grid import param_grid
 from vectorflow.backtest.metrics import METRICS, rank_values
@@ -309,6 +310,7 @@ def plan_series(settings: Settings, request: BacktestRequest) -> SeriesPlan:
 
 def run_strategy(plan: SeriesPlan, name: str) -> StrategyRun:
     """One strategy's grid over every window of a planned series (no I/O)."""
+    use_numba_cache()  # before vectorbt loads numba, in whichever process runs the grid
     strategy = get_strategy(name)
     outcome, runs, trades = _run_strategy(
         strategy, plan.bars, plan.signals, plan.signals_source, plan.windows,
