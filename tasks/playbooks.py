@@ -11,10 +11,10 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.secrets import resolve
-from vectorflow.errors import CircuitOpen, PermanentError, TransientError
+from vectorflow.errors import CircuitOpen, TransientError
 from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.playbooks.budget import run_budget
-from vectorflow.playbooks.guard import GrokBreaker, grok_client
+from vectorflow.playbooks.client import grok_client
 from vectorflow.playbooks.outcomes import grade_playbooks
 from vectorflow.playbooks.writer import WriteContext, write_series_playbook
 from vectorflow.settings import Settings
@@ -31,23 +31,17 @@ def check_grok_task(settings: Settings) -> dict:
     if key is None:
         logger.info("no XAI_API_KEY and no Secret block: rule-based playbooks")
         return {"mode": "rules", "reason": "no key configured"}
-    breaker, client = GrokBreaker.from_settings(settings), grok_client(settings, key)
+    client = grok_client(settings, key)  # its guard keeps the (playbook, grok) breaker
     try:
-        breaker.admit()
         client.check_model()
     except CircuitOpen as exc:
         logger.warning("%s: rule-based playbooks", exc)
         return {"mode": "rules", "reason": str(exc)}
     except TransientError as exc:
-        breaker.failure(exc)
         logger.warning("grok unreachable (%s): rule-based playbooks", exc)
         return {"mode": "rules", "reason": str(exc)}
-    except PermanentError:
-        breaker.success()  # the API answered: a refusal is no outage
-        raise
     finally:
         client.close()
-    breaker.success()
     logger.info(
         "grok model %s offered by %s", settings.playbooks.model, settings.playbooks.base_url
     )
@@ -71,7 +65,6 @@ def playbook_task(
         run_id=run_id,
         client=client,
         budget=run_budget(run_id, settings.playbooks.token_budget),
-        breaker=GrokBreaker.from_settings(settings) if client is not None else None,
     )
     try:
         records = write_series_playbook(unit, ctx, as_of_ms=as_of_ms)

@@ -13,8 +13,11 @@ from vectorflow.lake.files import partition_dir, write_atomic
 from vectorflow.lake.schema import CANDLES
 from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.playbooks.inputs import symbol_id
+from vectorflow.resilience.guard import Guard
 from vectorflow.resilience.retry import RetryPolicy
+from vectorflow.settings import load_settings
 from vectorflow.settings.playbooks import PlaybookSettings
+from vectorflow.settings.resilience import ResilienceSettings
 from vectorflow.sim.llm import FakeLLM
 
 HOUR = 3_600_000
@@ -23,6 +26,12 @@ AS_OF = 1_780_000_000_000 // HOUR * HOUR
 CANARY = "xai-CANARY-7f3d9c2b1a"
 UNIT = SeriesUnit("binance", "spot", "BTC/USDT", "1h")
 FAST_RETRY = RetryPolicy(attempts=3, base_seconds=0.01, max_seconds=0.05)
+
+
+def guard_of(data_dir: Path, **resilience) -> Guard:
+    """The resilience guard of `data_dir` (its own state.db), with these `[resilience]` values."""
+    settings = load_settings(data_dir, env={})
+    return Guard(settings.with_overrides(resilience=ResilienceSettings(**resilience)))
 
 
 @pytest.fixture

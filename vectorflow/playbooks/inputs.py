@@ -19,7 +19,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.lake.files import (
     data_files,
     parquet_dataset,
@@ -29,6 +28,7 @@ from vectorflow.lake.files import (
 )
 from vectorflow.lake.objects import lake_connection
 from vectorflow.lake.schema import CANDLES, DATASETS, Dataset
+from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.timeframes import timeframe_ms
 
 log = logging.getLogger(__name__)

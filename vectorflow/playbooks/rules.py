@@ -16,9 +16,10 @@ The result passes the same validation as Grok's answers; if it ever did not, it 
 
 from __future__ import annotations
 
+from vectorflow.errors import PlaybookRejected
 from vectorflow.playbooks.contract import Entry, Playbook, Risk, Target
 from vectorflow.playbooks.inputs import PlaybookInputs
-from vectorflow.playbooks.validate import MarketFrame, PlaybookRejected, check_playbook
+from vectorflow.playbooks.validate import MarketFrame, check_playbook
 
 RULES_VERSION = "rules-v1"
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.lake.files import data_files, partition_dir, write_atomic
 from vectorflow.lake.schema import PLAYBOOK_OUTCOMES, PLAYBOOKS, Dataset
+from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.playbooks.inputs import plain_value, query_lake, symbol_id
 from vectorflow.playbooks.record import CACHEABLE, PlaybookRecord
 from vectorflow.timeframes import now_ms
