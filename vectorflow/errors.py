@@ -20,7 +20,9 @@
     │                         until the ban ends
     ├── CircuitOpen           not attempted: the target's circuit breaker is open; the unit is
     │                         reported as skipped, neither retried nor failed
-    └── BudgetSpent           not attempted: the run's LLM token budget is spent
+    ├── BudgetSpent           not attempted: the run's LLM token budget is spent
+    └── Interrupted           SIGINT or SIGTERM stopped a wait (`vectorflow.interrupt`): the
+                              command ends (exit 130 / 143), the next run resumes
 
 The mapping from HTTP statuses, API codes and exceptions to these lives in one table per API
 (`vectorflow.exchanges.classify`, `vectorflow.playbooks.guard`), applied in one place
@@ -92,3 +94,7 @@ class CircuitOpen(VectorflowError):
 
 class BudgetSpent(VectorflowError):
     """The run's LLM token budget refused a request: nothing was sent."""
+
+
+class Interrupted(VectorflowError):
+    """A SIGINT or SIGTERM stopped the run while it waited; nothing is retried."""

@@ -1,6 +1,7 @@
 """The `vectorflow` command line. The one library module that may import Prefect and flows/.
 
-Exit codes: 0 when every unit landed, 1 when any unit failed, 2 for invalid input.
+Exit codes: 0 when every unit landed, 1 when any unit failed, 2 for invalid input, 130 / 143
+when SIGINT / SIGTERM stopped the command (every wait wakes at once; the next run resumes).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import sys
 import textwrap
 
-from vectorflow import __version__
+from vectorflow import __version__, interrupt
 from vectorflow.errors import InvalidInput, VectorflowError
 from vectorflow.secrets import REDACTOR, install_redaction
 
@@ -86,15 +87,46 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return INVALID
+    interrupt.install_handlers()
     try:
-        return args.run(args)
-    except InvalidInput as exc:
+        code = args.run(args)
+    except BaseException as exc:  # noqa: BLE001 - a stop (in whatever form), our errors; else raised
+        return _failed(exc) if interrupt.stop_signal() is None else _stopped()
+    # a command that ends on Ctrl-C by design (a server) returns; one whose waits it cut did not
+    return _stopped() if interrupt.cut_short() else code
+
+
+def _stopped() -> int:
+    """After SIGINT or SIGTERM: the one line saying what was waiting, and 128 + the signal."""
+    print(interrupt.stopped_line(), file=sys.stderr)
+    return 128 + interrupt.stop_signal()
+
+
+def _failed(exc: BaseException) -> int:
+    """The exit code of an error the command raised (printed as one line); others re-raised."""
+    if isinstance(exc, InvalidInput):
         print(f"error: {REDACTOR.redact(str(exc))}", file=sys.stderr)
         return INVALID
-    except VectorflowError as exc:
+    if isinstance(exc, VectorflowError):
         print(f"error: {textwrap.shorten(REDACTOR.redact(str(exc)), 2000)}", file=sys.stderr)
         return UNITS_FAILED
+    raise exc
+
+
+def entry() -> None:
+    """The `vectorflow` command: run `main()` and exit with its code.
+
+    After SIGINT or SIGTERM the process ends without the interpreter's teardown (seconds, with
+    Prefect's threads): what the run wrote is complete by then, only Prefect's last log lines
+    may not reach its API.
+    """
+    code = main()
+    if interrupt.stop_signal() is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

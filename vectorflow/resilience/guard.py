@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from vectorflow import interrupt
 from vectorflow.errors import Banned, CircuitOpen, VectorflowError
 from vectorflow.resilience.breaker import Breakers
 from vectorflow.resilience.failures import Facts, Response, Verdict
@@ -36,12 +37,12 @@ RETRIED = {Verdict.TRANSIENT, Verdict.RATE_LIMITED, Verdict.BANNED, Verdict.MALF
 class Guard:
     """Breakers, limiter and retry policy of one data dir (its `state.db`)."""
 
-    def __init__(self, settings, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, settings) -> None:
         r = settings.resilience
-        self.scale, self.sleep = r.time_scale, sleep
+        self.scale = r.time_scale
         self.store = StateStore(settings.state_path)
         lease = 2 * settings.request_timeout_seconds + 1  # a lost probe is taken over after this
-        self.limiter = RateLimiter(self.store, r, probe_seconds=lease, sleep=sleep)
+        self.limiter = RateLimiter(self.store, r, probe_seconds=lease)
         shared = SharedStore(r.shared_state_url) if r.shared_state_url else self.store
         self.breakers = Breakers(
             shared, r.breaker_failures, r.breaker_cooldown_seconds * self.scale, lease
@@ -68,6 +69,7 @@ class Guard:
         policy = target.policy or self.policy
         attempt, malformed, last = 0, 0, None
         while True:
+            interrupt.check(f"{target.name} {what}")  # a stopped run sends nothing new
             probe = self._admit(kind, target, what, last, attempt)
             ticket = self._acquire(target, charges, what)
             attempt += 1
@@ -90,7 +92,8 @@ class Guard:
                 log.warning("%s (try %d of %d, next in %.2f s)", error, attempt, policy.attempts,
                             delay)  # fmt: skip
                 last = error
-                self.sleep(delay)
+                until = interrupt.until_text(time.time() + delay)
+                interrupt.sleep(delay, f"{target.name}: backing off until {until} to retry {what}")
                 continue
             self.limiter.record(ticket, responses)
             self.breakers.success(kind, target.name)

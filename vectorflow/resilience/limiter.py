@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import logging
 import math
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from vectorflow import interrupt
 from vectorflow.errors import Banned
 from vectorflow.resilience.failures import Response
 from vectorflow.resilience.store import StateStore
@@ -68,13 +68,9 @@ class RateLimiter:
     """Budgets of every target, reserved through one SQLite file shared by all processes."""
 
     def __init__(
-        self,
-        store: StateStore,
-        settings: ResilienceSettings,
-        probe_seconds: float,
-        sleep: Callable[[float], None] = time.sleep,
+        self, store: StateStore, settings: ResilienceSettings, probe_seconds: float
     ) -> None:
-        self.store, self.scale, self.sleep = store, settings.time_scale, sleep
+        self.store, self.scale = store, settings.time_scale
         self.max_wait = settings.max_wait_seconds * self.scale
         self.probe_seconds = probe_seconds
         self.settings = settings
@@ -113,14 +109,16 @@ class RateLimiter:
             wait, why, ticket = self._try(target, charges, lease)
             if ticket is not None:
                 return ticket
+            until = self.store.now() + wait
             if wait > limit:
-                until = self.store.now() + wait
                 raise Banned(
                     f"{target}: no request allowed until {ms_to_iso(int(until * 1000))} ({why});"
                     f" longer than the {limit:g} s a call may wait"
                 )
             log.debug("%s: waiting %.3f s (%s)", target, wait, why)
-            self.sleep(max(wait, 0.0005))
+            kind = why.removeprefix("blocked: ").split(":")[0] if why != "budget" else "budget full"
+            what = f"{target}: {kind} until {interrupt.until_text(until)}"  # "binance: banned ..."
+            interrupt.sleep(max(wait, 0.0005), what)
 
     def _try(
         self, target: str, charges: Sequence[tuple[Budget, int]], lease: float
