@@ -21,6 +21,8 @@
     ├── CircuitOpen           not attempted: the target's circuit breaker is open; the unit is
     │                         reported as skipped, neither retried nor failed
     ├── BudgetSpent           not attempted: the run's LLM token budget is spent
+    ├── CorruptState          `<data dir>/state.db` cannot be read: exit 4, the line names the
+    │                         file and `vectorflow doctor --repair`
     └── Interrupted           SIGINT or SIGTERM stopped a wait (`vectorflow.interrupt`): the
                               command ends (exit 130 / 143), the next run resumes
 
@@ -98,3 +100,15 @@ class BudgetSpent(VectorflowError):
 
 class Interrupted(VectorflowError):
     """A SIGINT or SIGTERM stopped the run while it waited; nothing is retried."""
+
+
+class CorruptState(VectorflowError):
+    """The host's state file (`state.db`) is damaged; `vectorflow doctor --repair` replaces it."""
+
+    def __init__(self, path, why: str) -> None:
+        why = " ".join(why.split())[:300]  # SQLite's integrity report spans lines
+        super().__init__(
+            f"{path} is corrupt ({why}); run `vectorflow doctor --repair` to move it into "
+            f"{path.parent / 'quarantine'} and start with empty rate-limit and breaker state"
+        )
+        self.path, self.why = path, why

@@ -1,7 +1,8 @@
 """The `vectorflow` command line. The one library module that may import Prefect and flows/.
 
-Exit codes: 0 when every unit landed, 1 when any unit failed, 2 for invalid input, 130 / 143
-when SIGINT / SIGTERM stopped the command (every wait wakes at once; the next run resumes).
+Exit codes: 0 when every unit landed, 1 when any unit failed, 2 for invalid input, 4 when the
+data dir's state.db is damaged (`vectorflow doctor --repair`), 130 / 143 when SIGINT / SIGTERM
+stopped the command (every wait wakes at once; the next run resumes).
 """
 
 from __future__ import annotations
@@ -14,10 +15,17 @@ import sys
 import textwrap
 
 from vectorflow import __version__, interrupt
-from vectorflow.errors import InvalidInput, VectorflowError
+from vectorflow.errors import CorruptState, InvalidInput, VectorflowError
 from vectorflow.secrets import REDACTOR, install_redaction
 
-OK, UNITS_FAILED, INVALID = 0, 1, 2
+OK, UNITS_FAILED, INVALID, BROKEN = 0, 1, 2, 4
+
+#: Commands that use `<data dir>/state.db` (rate limits, breakers): a damaged one stops them
+#: first, with one line naming it, rather than in every unit
+STATE_COMMANDS = frozenset(
+    {"demo", "ingest", "markets", "market-data", "backfill", "capture-orderbook", "up",
+     "playbook", "status"}
+)  # fmt: skip
 
 QUERY_TO_TRY = (
     "SELECT exchange, market, symbol, timeframe, count(*) AS candles, "
@@ -89,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         return INVALID
     interrupt.install_handlers()
     try:
+        if args.command in STATE_COMMANDS:
+            _check_state(args.data_dir)
         code = args.run(args)
     except BaseException as exc:  # noqa: BLE001 - a stop (in whatever form), our errors; else raised
         return _failed(exc) if interrupt.stop_signal() is None else _stopped()
@@ -102,8 +112,19 @@ def _stopped() -> int:
     return 128 + interrupt.stop_signal()
 
 
+def _check_state(data_dir: str | None) -> None:
+    """CorruptState when the data dir's state.db is damaged."""
+    from vectorflow.resilience.repair import check_state
+    from vectorflow.settings import load_settings
+
+    check_state(load_settings(data_dir).state_path)
+
+
 def _failed(exc: BaseException) -> int:
     """The exit code of an error the command raised (printed as one line); others re-raised."""
+    if isinstance(exc, CorruptState):
+        print(f"error: {exc}", file=sys.stderr)
+        return BROKEN
     if isinstance(exc, InvalidInput):
         print(f"error: {REDACTOR.redact(str(exc))}", file=sys.stderr)
         return INVALID

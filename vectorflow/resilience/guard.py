@@ -178,3 +178,10 @@ def guard_for(settings) -> Guard:
                 _guards.popitem(last=False)
         _guards.move_to_end(key)
         return guard
+
+
+def forget_guards(state_path) -> None:
+    """Drop this process's guards of `state_path` (their connections go with them)."""
+    with _guards_lock:
+        for key in [k for k in _guards if k[0] == str(state_path)]:
+            del _guards[key]
