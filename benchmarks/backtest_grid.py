@@ -43,11 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from vectorflow.backtest import use_numba_cache  # noqa: E402
 from vectorflow.backtest.grid import param_grid, run_grid, simulate_params  # noqa: E402
 from vectorflow.backtest.metrics import raw_metrics  # noqa: E402
 from vectorflow.backtest.portfolio import YEAR_FREQ, PortfolioSettings  # noqa: E402
 from vectorflow.backtest.strategies import get_strategy  # noqa: E402
+from vectorflow.numba_cache import use_numba_cache  # noqa: E402
 from vectorflow.sim.series import History  # noqa: E402
 from vectorflow.timeframes import parse_time  # noqa: E402
 

@@ -216,7 +216,7 @@ def run(tmp: Path) -> int:
                       DASK_DISTRIBUTED__LOGGING__DISTRIBUTED="warning")  # fmt: skip
     for key in [k for k in os.environ if k.startswith("VECTORFLOW_")]:
         del os.environ[key]
-    from vectorflow.backtest import use_numba_cache
+    from vectorflow.numba_cache import use_numba_cache
 
     use_numba_cache()  # NUMBA_CACHE_DIR before vectorbt loads, inherited by the Dask workers
     from distributed import Client, LocalCluster

@@ -13,7 +13,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 
-from vectorflow.backtest import use_numba_cache  # noqa: E402
+from vectorflow.numba_cache import use_numba_cache  # noqa: E402
 
 # numba's compiled vectorbt kernels live in one on-disk cache (NUMBA_CACHE_DIR, default
 # ~/.cache/vectorflow/numba) for every session and for the CLI subprocesses, which inherit it:

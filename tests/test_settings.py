@@ -204,3 +204,16 @@ def test_a_bad_environment_value_ends_the_command_with_one_line_and_exit_2(data_
         "error: VECTORFLOW_RESILIENCE__BREAKER_FAILURES 'x': Input should be a valid integer, "
         "unable to parse string as an integer"
     ]
+
+
+def test_the_cli_points_numba_at_its_cache_before_the_signals_load(tmp_path):
+    code = (
+        "import os; from vectorflow.cli import main; main([]); "
+        "from vectorflow.signals.regime import _true_range; _true_range(2.0, 1.0, 1.5)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["HOME"] = str(tmp_path)  # the default cache: ~/.cache/vectorflow/numba
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    cached = list((tmp_path / ".cache" / "vectorflow" / "numba").rglob("*regime*_true_range*"))
+    assert cached, done.stderr

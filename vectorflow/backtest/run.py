@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from vectorflow.backtest import use_numba_cache
 from vectorflow.backtest.data import load_bars, load_signals, stored_series
 from vectorflow.backtest.grid import param_grid
 from vectorflow.backtest.metrics import METRICS, rank_values
@@ -40,6 +39,7 @@ from vectorflow.backtest.walk_forward import (
     rolling_windows,
 )
 from vectorflow.errors import InvalidInput
+from vectorflow.numba_cache import use_numba_cache
 from vectorflow.settings import Settings
 from vectorflow.settings.backtest import RANKABLE_METRICS, BacktestConfig, SeriesRef
 from vectorflow.timeframes import now_ms, parse_time, timeframe_ms

@@ -16,6 +16,7 @@ import textwrap
 
 from vectorflow import __version__, interrupt
 from vectorflow.errors import CorruptState, InvalidInput, VectorflowError
+from vectorflow.numba_cache import use_numba_cache
 from vectorflow.secrets import REDACTOR, install_redaction
 
 OK, UNITS_FAILED, INVALID, BROKEN = 0, 1, 2, 4
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `vectorflow` command."""
     install_redaction()  # before anything logs: configured secrets never reach a log line
+    use_numba_cache()  # before the signals or vectorbt load numba; flows and workers inherit it
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
