@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from urllib.parse import urlparse
+
+from pydantic import AfterValidator
 
 
 def check_name(name: str, known: tuple[str, ...], kind: str) -> str:
@@ -10,6 +13,17 @@ def check_name(name: str, known: tuple[str, ...], kind: str) -> str:
     if name not in known:
         raise ValueError(f"unknown {kind} {name!r}; expected one of {', '.join(known)}")
     return name
+
+
+def known(names: tuple[str, ...], kind: str) -> AfterValidator:
+    """A validator of a list of names, or of a table's keys: each one of `names`."""
+
+    def check(value: Iterable[str]):
+        for name in value:
+            check_name(name, names, kind)
+        return value
+
+    return AfterValidator(check)
 
 
 def check_http_url(value: str, example: str) -> str:

@@ -15,9 +15,11 @@ variables (`LOCATION_VARIABLES`; credentials through the AWS chain, never the se
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Annotated
 
-from vectorflow.settings.checks import check_name
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, field_validator
+
+from vectorflow.settings.checks import known
 
 SCHEME = "s3://"
 
@@ -65,21 +67,14 @@ class LakeSettings(BaseModel):
     merge_files: int = Field(default=8, ge=0)
     merge_rows: int = Field(default=50_000, ge=0)
     delete_grace_seconds: float = Field(default=0.0, ge=0)
-    retention_days: dict[str, float] = Field(default_factory=dict)
+    retention_days: Annotated[dict[str, NonNegativeFloat], known(DATASETS, "dataset")] = Field(
+        default_factory=dict
+    )  # 0 keeps forever
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
         return check_lake_url(value)
-
-    @field_validator("retention_days")
-    @classmethod
-    def _known(cls, value: dict[str, float]) -> dict[str, float]:
-        for name, days in value.items():
-            check_name(name, DATASETS, "dataset")
-            if days < 0:
-                raise ValueError(f"retention of {name} must be >= 0 days (0 keeps forever)")
-        return value
 
     def append_options(self) -> dict:
         """Keyword arguments of `vectorflow.lake.store.append`."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vectorflow.settings.backtest import BacktestConfig
-from vectorflow.settings.checks import check_name
+from vectorflow.settings.checks import known
 from vectorflow.settings.exchanges import ExchangeEndpoints
 from vectorflow.settings.lake import SCHEME, LakeSettings
 from vectorflow.settings.notifications import NotificationSettings
@@ -32,7 +33,9 @@ class SettingsKeys(BaseModel):
     signal_timeframes: tuple[str, ...] = SIGNAL_TIMEFRAMES
     tpo_row_sizes: dict[str, float] = Field(default_factory=dict)  # per unified symbol
     series: SeriesSettings = Field(default_factory=SeriesSettings)
-    exchanges: dict[str, ExchangeEndpoints] = Field(default_factory=dict)
+    exchanges: Annotated[dict[str, ExchangeEndpoints], known(EXCHANGES, "exchange")] = Field(
+        default_factory=dict
+    )
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     playbooks: PlaybookSettings = Field(default_factory=PlaybookSettings)
@@ -52,13 +55,6 @@ class SettingsKeys(BaseModel):
     def _timeframes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for timeframe in value:
             timeframe_ms(timeframe)  # InvalidInput (a ValueError) names an unknown one
-        return value
-
-    @field_validator("exchanges")
-    @classmethod
-    def _known(cls, value: dict[str, ExchangeEndpoints]) -> dict[str, ExchangeEndpoints]:
-        for name in value:
-            check_name(name, EXCHANGES, "exchange")
         return value
 
 

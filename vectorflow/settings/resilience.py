@@ -25,11 +25,12 @@ an exchange that fails for one host fails fast for all. Rate limits stay per hos
 from __future__ import annotations
 
 import os
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
 from vectorflow.errors import InvalidInput
-from vectorflow.settings.checks import check_name
+from vectorflow.settings.checks import known
 
 TIME_SCALE_ENV = "VECTORFLOW_TIME_SCALE"
 
@@ -65,7 +66,9 @@ class ResilienceSettings(BaseModel):
     breaker_failures: int = Field(default=5, ge=1, le=1000)
     breaker_cooldown_seconds: float = Field(default=300.0, ge=0)
     max_wait_seconds: float = Field(default=900.0, ge=0)
-    budgets: dict[str, int] = Field(default_factory=dict)
+    budgets: Annotated[dict[str, PositiveInt], known(BUDGETS, "budget")] = Field(
+        default_factory=dict
+    )
     #: where breakers live when hosts share them (a PostgreSQL URL; it may hold a password,
     #: hence never in repr); "" keeps them in the host's state.db
     shared_state_url: str = Field(default="", repr=False)
@@ -74,15 +77,6 @@ class ResilienceSettings(BaseModel):
     @classmethod
     def _postgres(cls, value: str) -> str:
         return check_shared_state_url(value) if value.strip() else ""
-
-    @field_validator("budgets")
-    @classmethod
-    def _known(cls, value: dict[str, int]) -> dict[str, int]:
-        for name, limit in value.items():
-            check_name(name, BUDGETS, "budget")
-            if limit < 1:
-                raise ValueError(f"budget {name} must be at least 1 (got {limit})")
-        return value
 
     def budget_limit(self, name: str, default: int) -> int:
         """The configured limit of budget `name`, else the exchange's own."""

@@ -18,9 +18,11 @@ narrows which of the symbols are collected.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from vectorflow.settings.checks import check_name
+from vectorflow.settings.checks import known
 from vectorflow.timeframes import timeframe_ms
 
 #: The exchanges and markets the pipeline knows (`vectorflow.exchanges.specs` holds their facts;
@@ -39,23 +41,17 @@ class SeriesSettings(BaseModel):
     """What is collected when no parameter says otherwise."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    exchanges: list[str] = Field(default_factory=lambda: list(DEFAULT_EXCHANGES), min_length=1)
-    markets: list[str] = Field(default_factory=lambda: list(DEFAULT_MARKETS), min_length=1)
+    exchanges: Annotated[list[str], known(EXCHANGES, "exchange")] = Field(
+        default_factory=lambda: list(DEFAULT_EXCHANGES), min_length=1
+    )
+    markets: Annotated[list[str], known(MARKETS, "market")] = Field(
+        default_factory=lambda: list(DEFAULT_MARKETS), min_length=1
+    )
     symbols: list[str] = Field(default_factory=lambda: list(DEFAULT_SYMBOLS), min_length=1)
     timeframes: list[str] = Field(default_factory=lambda: list(DEFAULT_TIMEFRAMES), min_length=1)
     first_run_days: float = Field(default=30.0, gt=0)
     derivatives_period: str = "5m"
     orderbook_levels: int = Field(default=100, ge=1, le=1000)
-
-    @field_validator("exchanges")
-    @classmethod
-    def _exchanges(cls, value: list[str]) -> list[str]:
-        return [check_name(name, EXCHANGES, "exchange") for name in value]
-
-    @field_validator("markets")
-    @classmethod
-    def _markets(cls, value: list[str]) -> list[str]:
-        return [check_name(name, MARKETS, "market") for name in value]
 
     @field_validator("timeframes")
     @classmethod
