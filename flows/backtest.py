@@ -12,7 +12,7 @@ from prefect.artifacts import create_link_artifact, create_table_artifact
 from tasks.backtest import backtest_series_task
 from tasks.candles import refresh_catalog_task
 from vectorflow.backtest.run import BacktestRequest, check_request
-from vectorflow.settings import load_settings
+from vectorflow.config import load_settings
 from vectorflow.settings.backtest import SeriesRef
 
 LEADER_COLUMNS = (

@@ -26,11 +26,11 @@ from tasks.backtest import (
 )
 from tasks.candles import refresh_catalog_task
 from tasks.playbooks import grade_task
-from tasks.signals import refresh_signals_of
+from tasks.signals import refresh_signals
 from vectorflow.backtest.run import BacktestRequest, check_options, strategy_names
-from vectorflow.pipelines.candles import SeriesUnit
-from vectorflow.settings import load_settings
+from vectorflow.config import load_settings
 from vectorflow.settings.backtest import SeriesRef
+from vectorflow.units import Status, Unit, UnitResult
 
 
 def _outcome(state, step: str, logger) -> str:
@@ -56,6 +56,17 @@ def _error(future) -> str | None:
     if isinstance(outcome, BaseException):
         return f"{type(outcome).__name__}: {outcome}"
     return f"{state.name}: {state.message}"
+
+
+def _results(summaries: list[dict], failures: list[dict]) -> list[UnitResult]:
+    """The backtested series as unit results (runs stored as rows)."""
+
+    def unit(s: dict) -> Unit:
+        return Unit(s["exchange"], s["market"], s["symbol"], s["timeframe"], "backtests")
+
+    done = [UnitResult(unit(s), rows_written=int(s.get("runs") or 0),
+                       detail={"trades": s.get("trades")}) for s in summaries]  # fmt: skip
+    return done + [UnitResult(unit(f), Status.FAILED, error=f["error"]) for f in failures]
 
 
 def _label(ref: SeriesRef) -> str:
@@ -124,8 +135,8 @@ def nightly(
     steps = {"compaction": _outcome(compact_lake(data_dir=data_dir, return_state=True),
                                     "compaction", logger)}  # fmt: skip
     series = configured_series_task(settings)
-    units = [SeriesUnit(r.exchange, r.market, r.symbol, r.timeframe) for r in series]
-    failed_signals = refresh_signals_of(units, settings)
+    units = [Unit(r.exchange, r.market, r.symbol, r.timeframe) for r in series]
+    failed_signals = refresh_signals(units, settings)
     steps["signals refresh"] = f"failed: {'; '.join(failed_signals)}" if failed_signals else "ok"
     backtests = nightly_backtests.with_options(
         task_runner=backtest_task_runner(settings.backtest.dask_address)
@@ -144,14 +155,8 @@ def nightly(
         grade_task(settings, return_state=True), "playbook grading", logger
     )
     publish(summaries, key="nightly-backtest-leaders")
-    steps_rows = [
-        {"dataset": f"step: {step}", "status": "ok" if done == "ok" else "failed", "error": done}
-        for step, done in steps.items()
-    ]
-    series_rows = [{**s, "status": "ok"} for s in summaries] + [
-        {**f, "status": "failed"} for f in failures
-    ]
-    publish_summary("nightly", steps_rows + series_rows, settings)
+    notes = [f"{step}: {done}" for step, done in steps.items()]
+    publish_summary("nightly", _results(summaries, failures), settings, notes)
     result = {"steps": steps, "series": summaries, "failed": failures}
     if failures:
         names = ", ".join(f"{f['exchange']} {f['market']} {f['symbol']}" for f in failures)

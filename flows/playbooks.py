@@ -6,18 +6,18 @@ import uuid
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.reporting import publish_summary, run_name
+from flows.reporting import final_state, publish_summary, run_name
 from tasks.candles import refresh_catalog_task
 from tasks.playbooks import check_grok_task, grade_task, playbook_task
-from tasks.signals import refresh_signals_of
+from tasks.signals import refresh_signals
+from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
 from vectorflow.pipelines.candles import plan_ingest
 from vectorflow.playbooks.budget import end_run_budget
-from vectorflow.settings import load_settings
 from vectorflow.timeframes import parse_time
+from vectorflow.units import Unit, UnitResult
 
 
 def _concurrency() -> int:
@@ -32,19 +32,6 @@ def _run_id() -> str:
     from prefect.runtime import flow_run
 
     return str(flow_run.id or uuid.uuid4())
-
-
-def _failed_row(unit, error: BaseException) -> dict:
-    return {
-        "playbook_id": None,
-        "exchange": unit.exchange,
-        "market": unit.market,
-        "symbol": unit.symbol,
-        "timeframe": unit.timeframe,
-        "source": None,
-        "status": "error",
-        "error": f"{type(error).__name__}: {error}"[:1000],
-    }
 
 
 @flow(
@@ -77,7 +64,7 @@ def generate_playbooks(
     plan = plan_ingest(**settings.series.pick(exchanges, markets, symbols, timeframes))
     times = [as_of] if isinstance(as_of, str) else list(as_of or [])
     as_ofs = [parse_time(t, name="as_of") for t in times] or [None]
-    notes = refresh_signals_of(list(plan.units), settings)  # signals -> playbooks
+    notes = refresh_signals(list(plan.units), settings)  # signals -> playbooks
     mode = check_grok_task(settings)
     run_id = _run_id()
     logger.info("%d series, %s playbooks, run %s", len(plan.units), mode["mode"], run_id)
@@ -86,25 +73,18 @@ def generate_playbooks(
         for as_of_ms in as_ofs
         for unit in plan.units
     ]
-    rows = []
+    results = []
     for unit, future in futures:
         outcome = future.result(raise_on_failure=False)
-        rows += [_failed_row(unit, outcome)] if isinstance(outcome, BaseException) else outcome
+        unit = Unit(unit.exchange, unit.market, unit.symbol, unit.timeframe, "playbooks")
+        failed = isinstance(outcome, BaseException)
+        results += [UnitResult.of_error(unit, outcome)] if failed else outcome
     budget = end_run_budget(run_id)
     if budget is not None and mode["mode"] == "grok":
         logger.info("tokens spent: %d of %d", budget.spent, budget.limit)
     refresh_catalog_task(settings)
-    create_table_artifact(
-        table=rows, key="playbooks-summary", description="Playbook per series: source and status"
-    )
-    publish_summary("generate-playbooks", rows, settings, notes)
-    errors = [r for r in rows if r["status"] == "error"]
-    if errors:
-        names = ", ".join(
-            f"{r['exchange']} {r['market']} {r['symbol']} {r['timeframe']}" for r in errors
-        )
-        return Failed(message=f"{len(errors)} playbook requests failed: {names}", data=rows)
-    return rows
+    publish_summary("generate-playbooks", results, settings, notes)
+    return final_state(results, logger)
 
 
 @flow(name="grade-playbooks")

@@ -11,14 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Completed, Failed
 
+from vectorflow.config import load_settings
 from vectorflow.resilience.guard import guard_for
-from vectorflow.settings import Settings, load_settings
-
-#: Row fields that name a unit, in the order they are shown.
-UNIT_FIELDS = ("exchange", "market", "symbol", "timeframe", "dataset")
+from vectorflow.settings import Settings
+from vectorflow.units import Status, UnitResult, UnitsFailed, counts, run_message
 
 
 def _configured_series(parameters: dict):
@@ -52,29 +51,24 @@ def run_name(job: str, *fields: str) -> Callable[[], str]:
     return name
 
 
-def unit_label(row: dict) -> str:
-    """`binance spot BTC/USDT 1h` from a result row's unit fields."""
-    return " ".join(str(row[f]) for f in UNIT_FIELDS if row.get(f))
-
-
-def summary_markdown(job: str, rows: list[dict], settings: Settings, notes: list[str]) -> str:
+def summary_markdown(job: str, results: list[UnitResult], settings: Settings,
+                     notes: list[str]) -> str:  # fmt: skip
     """The run summary: landed, skipped and failed units, and the breakers not closed."""
-    skipped = [r for r in rows if str(r.get("status")).startswith("skipped")]
-    failed = [r for r in rows if r.get("status") in ("failed", "error", "invalid")]
-    ok = [r for r in rows if r not in skipped and r not in failed]
-    written = sum(int(r.get("rows_written") or 0) for r in rows)
+    n = counts(results)
+    written = sum(r.rows_written for r in results)
     lines = [
-        f"### {job}: {len(ok)} of {len(rows)} units ok, {len(skipped)} skipped, "
-        f"{len(failed)} failed",
+        f"### {job}: {n[Status.OK]} of {len(results)} units ok, {n[Status.SKIPPED]} skipped, "
+        f"{n[Status.FAILED]} failed",
         "",
-        f"**Landed:** {written:,} rows." if any("rows_written" in r for r in rows) else "",
+        f"**Landed:** {written:,} rows.",
     ]
-    landed = [r for r in ok if r.get("rows_written")]
-    lines += [f"- {unit_label(r)}: {int(r['rows_written']):,} rows" for r in landed]
-    for title, group in (("Skipped", skipped), ("Failed", failed)):
+    lines += [f"- {r.unit.label}: {r.rows_written:,} rows" for r in results
+              if r.ok and r.rows_written]  # fmt: skip
+    for title, status in (("Skipped", Status.SKIPPED), ("Failed", Status.FAILED)):
+        group = [r for r in results if r.status == status]
         if group:
             lines += ["", f"**{title}:**"]
-            lines += [f"- {unit_label(r)}: {str(r.get('error') or '')[:300]}" for r in group]
+            lines += [f"- {r.unit.label}: {str(r.error or '')[:300]}" for r in group]
     if notes:
         lines += ["", *[f"- {note}" for note in notes]]
     lines += ["", _breakers(settings)]
@@ -94,32 +88,30 @@ def _breakers(settings: Settings) -> str:
 
 
 def publish_summary(
-    job: str, rows: list[dict], settings: Settings, notes: list[str] | None = None
+    job: str, results: list[UnitResult], settings: Settings, notes: list[str] | None = None
 ) -> str:
-    """Publish the run's markdown summary artifact (key `<job>-run-summary`); its text."""
-    markdown = summary_markdown(job, rows, settings, notes or [])
+    """Publish the run's unit table and markdown summary artifacts (keys `<job>-units` and
+    `<job>-run-summary`); the markdown."""
+    markdown = summary_markdown(job, results, settings, notes or [])
+    create_table_artifact(
+        table=[r.as_row() for r in results] or [{"units": 0}],
+        key=f"{job}-units",
+        description=f"What each unit of the {job} run did",
+    )
     create_markdown_artifact(
         markdown=markdown, key=f"{job}-run-summary", description=f"What the {job} run did"
     )
     return markdown
 
 
-def final_state(rows: list[dict], logger) -> list[dict] | Completed | Failed:
-    """Failed if any unit failed (the message names them); Completed "degraded" if units were
-    only skipped by open circuit breakers; else the rows."""
-    failed = [r for r in rows if r["status"] == "failed"]
-    skipped = [r for r in rows if r["status"] == "skipped"]
-
-    def names(units: list[dict]) -> str:
-        return ", ".join(unit_label(r) for r in units)
-
-    also = f"; {len(skipped)} skipped by an open circuit: {names(skipped)}" if skipped else ""
-    if failed:
-        return Failed(
-            message=f"{len(failed)} of {len(rows)} units failed: {names(failed)}{also}", data=rows
-        )
-    if skipped:
-        message = f"degraded: {len(skipped)} of {len(rows)} units skipped by an open circuit: "
-        logger.warning("%s%s", message, names(skipped))
-        return Completed(message=message + names(skipped), data=rows)
+def final_state(results: list[UnitResult], logger) -> list[dict] | Completed | Failed:
+    """Failed if any unit failed (the message names them, the rows ride on the exception);
+    Completed "degraded" if units were only skipped (an open circuit breaker); else the rows."""
+    rows = [r.as_row() for r in results]
+    message = run_message(results)
+    if any(r.status == Status.FAILED for r in results):
+        return Failed(message=message, data=UnitsFailed(message, rows))
+    if message:
+        logger.warning("%s", message)
+        return Completed(message=message, data=rows)
     return rows

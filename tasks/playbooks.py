@@ -12,12 +12,13 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.secrets import resolve
 from vectorflow.errors import CircuitOpen, TransientError
-from vectorflow.pipelines.candles import SeriesUnit
+from vectorflow.pipelines.playbooks import record_result
 from vectorflow.playbooks.budget import run_budget
 from vectorflow.playbooks.client import grok_client
 from vectorflow.playbooks.outcomes import grade_playbooks
 from vectorflow.playbooks.writer import WriteContext, write_series_playbook
 from vectorflow.settings import Settings
+from vectorflow.units import Unit, UnitResult
 
 
 @task(name="check-grok", cache_policy=NO_CACHE)
@@ -54,14 +55,14 @@ def check_grok_task(settings: Settings) -> dict:
     task_run_name="playbook-{unit.exchange}-{unit.market}-{unit.symbol}-{unit.timeframe}",
 )
 def playbook_task(
-    unit: SeriesUnit, settings: Settings, run_id: str, mode: str, as_of_ms: int | None
-) -> list[dict]:
-    """Write, validate and store the playbook of one series; its records' summaries."""
+    unit: Unit, settings: Settings, run_id: str, mode: str, as_of_ms: int | None
+) -> list[UnitResult]:
+    """Write, validate and store the playbook of one series; one result per stored record."""
     key = resolve("XAI_API_KEY") if mode == "grok" else None
     client = grok_client(settings, key) if key is not None else None
     ctx = WriteContext(
         config=settings.playbooks,
-        lake=settings.lake_dir,
+        lake=settings.storage,
         run_id=run_id,
         client=client,
         budget=run_budget(run_id, settings.playbooks.token_budget),
@@ -81,13 +82,13 @@ def playbook_task(
             record.bias or "no direction",
             record.tokens_in + record.tokens_out,
         )
-    return [{"playbook_id": r.playbook_id, **r.summary()} for r in records]
+    return [record_result(r) for r in records]
 
 
 @task(name="grade-playbooks", cache_policy=NO_CACHE)
 def grade_task(settings: Settings) -> dict:
     """Grade every past playbook whose outcome is final; the run's counts and outcome rows."""
-    report = grade_playbooks(settings.lake_dir, settings.playbooks.horizon_bars)
+    report = grade_playbooks(settings.storage, settings.playbooks.horizon_bars)
     get_run_logger().info(
         "graded %d of %d playbooks, %d still open", report.graded, report.candidates, report.pending
     )

@@ -20,7 +20,7 @@ from vectorflow.numba_cache import use_numba_cache  # noqa: E402
 # reruns on the same machine skip the compile
 use_numba_cache()
 
-from vectorflow.settings import load_settings  # noqa: E402
+from vectorflow.config import load_settings  # noqa: E402
 from vectorflow.sim import ExchangeSimulator  # noqa: E402
 
 #: The simulator's pinned clock: a little after the end of the bundled real candles, mid-candle.
@@ -83,8 +83,9 @@ def query_catalog(data_dir: Path, sql: str, *, frame: bool = False):
     """Rows of `sql` (or a DataFrame) on the data dir's catalog, opened read-only as users do."""
     from vectorflow.lake.catalog import connect, refresh_catalog
 
-    refresh_catalog(data_dir)
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    settings = load_settings(data_dir)
+    refresh_catalog(settings)
+    con = connect(settings, read_only=True)
     try:
         result = con.execute(sql)
         return result.df() if frame else result.fetchall()

@@ -9,10 +9,10 @@ import sys
 import pytest
 
 from tests.conftest import run_cli
+from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
 from vectorflow.exchanges.client import connect, list_symbols
 from vectorflow.exchanges.urls import override_api_urls
-from vectorflow.settings import load_settings
 
 
 def test_environment_beats_file_beats_defaults(data_dir):

@@ -13,7 +13,7 @@ import pytest
 from tests.backtest.helpers import land_bundled
 from tests.conftest import query_catalog, run_cli
 from vectorflow.backtest.run import BacktestRequest, backtest_series
-from vectorflow.settings import load_settings
+from vectorflow.config import load_settings
 from vectorflow.settings.backtest import SeriesRef
 
 LINEAR = SeriesRef(exchange="binance", market="linear", symbol="BTC/USDT:USDT", timeframe="1h")

@@ -9,22 +9,22 @@ import textwrap
 import duckdb
 
 from tests.conftest import sim_env, sim_settings
-from vectorflow.pipelines.backfill import Progress, backfill_series, expected_candles
-from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.lake.scan import snapshot_glob
 from vectorflow.lake.schema import CANDLES
+from vectorflow.pipelines.backfill import Progress, backfill_series, expected_candles
+from vectorflow.units import Unit
 
 MINUTE, DAY = 60_000, 86_400_000
-UNIT = SeriesUnit("binance", "linear", "BTC/USDT:USDT", "1m")
+UNIT = Unit("binance", "linear", "BTC/USDT:USDT", "1m")
 COLUMNS = "open_time, open, high, low, close, volume, quote_volume, trades, taker_buy_volume"
 
 KILLED = textwrap.dedent("""
     import os, signal, sys
     import vectorflow.pipelines.backfill as backfill
-    from vectorflow.pipelines.candles import SeriesUnit
-    from vectorflow.settings import load_settings
+    from vectorflow.units import Unit
+    from vectorflow.config import load_settings
     backfill.BACKFILL_FLUSH_ROWS = 2000
-    unit = SeriesUnit("binance", "linear", "BTC/USDT:USDT", "1m")
+    unit = Unit("binance", "linear", "BTC/USDT:USDT", "1m")
     progress = backfill.Progress(series_total=1, candles_expected=0)
     def kill_at(snap):
         if snap.pages == int(sys.argv[3]):

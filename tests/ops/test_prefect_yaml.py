@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SPEC = yaml.safe_load((ROOT / "prefect.yaml").read_text())
 DEPLOYMENTS = {d["name"]: d for d in SPEC["deployments"]}
 
-#: The jobs and cadences users rely on (README "Operations").
+#: The jobs and cadences users rely on (README "Jobs", docs/operations.md).
 SCHEDULES = {
     "ingest-candles": "*/5 * * * *",
     "snapshot-orderbooks": "* * * * *",

@@ -9,22 +9,24 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from vectorflow.lake.files import partition_dir, write_atomic
+from tests.lake.helpers import publish_as_is
+from vectorflow.config import load_settings
+from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import CANDLES
-from vectorflow.pipelines.candles import SeriesUnit
+from vectorflow.lake.storage import LocalStorage, Storage
 from vectorflow.playbooks.inputs import symbol_id
 from vectorflow.resilience.guard import Guard
 from vectorflow.resilience.retry import RetryPolicy
-from vectorflow.settings import load_settings
 from vectorflow.settings.playbooks import PlaybookSettings
 from vectorflow.settings.resilience import ResilienceSettings
 from vectorflow.sim.llm import FakeLLM
+from vectorflow.units import Unit
 
 HOUR = 3_600_000
 #: as_of of the hand-made series: a candle close time (2026-05-28T20:00:00Z)
 AS_OF = 1_780_000_000_000 // HOUR * HOUR
 CANARY = "xai-CANARY-7f3d9c2b1a"
-UNIT = SeriesUnit("binance", "spot", "BTC/USDT", "1h")
+UNIT = Unit("binance", "spot", "BTC/USDT", "1h")
 FAST_RETRY = RetryPolicy(attempts=3, base_seconds=0.01, max_seconds=0.05)
 
 
@@ -69,9 +71,10 @@ def make_candles(
 
 
 def store_candles(
-    lake: Path, unit: SeriesUnit, candles: pd.DataFrame, ingested_at: int = AS_OF
+    lake: Storage, unit: Unit, candles: pd.DataFrame, ingested_at: int = AS_OF
 ) -> None:
-    """Land hand-made candles in the lake as the ingest would (pinned schema, atomic file)."""
+    """Land hand-made candles in the lake (pinned schema, one file in place of those it
+    overlaps: written later, they win)."""
     n = len(candles)
     times = candles["open_time"].to_numpy(dtype=np.int64)
     columns = {
@@ -87,7 +90,7 @@ def store_candles(
         "ingested_at": pa.array(np.full(n, ingested_at), pa.int64()).cast(pa.timestamp("ms")),
     }
     folder = partition_dir(
-        lake,
+        lake.root,
         CANDLES,
         {
             "exchange": unit.exchange,
@@ -97,4 +100,9 @@ def store_candles(
         },
     )
     table = pa.Table.from_pydict(columns, schema=CANDLES.schema)
-    write_atomic(table, folder, int(times[0]), int(times[-1]))
+    publish_as_is(lake, CANDLES, folder, table, int(times[0]), int(times[-1]))
+
+
+def lake_of(data_dir: Path) -> Storage:
+    """The lake of a test's data dir (on disk)."""
+    return LocalStorage(data_dir / "lake", data_dir)

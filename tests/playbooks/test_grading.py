@@ -6,7 +6,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from tests.playbooks.conftest import AS_OF, HOUR, UNIT, make_candles, store_candles
+from tests.playbooks.conftest import AS_OF, HOUR, UNIT, lake_of, make_candles, store_candles
+from vectorflow.config import load_settings
 from vectorflow.lake.catalog import refresh_catalog
 from vectorflow.playbooks.grading import Plan, grade
 from vectorflow.playbooks.outcomes import grade_playbooks
@@ -108,7 +109,7 @@ def test_an_open_trade_inside_an_unfinished_horizon_is_not_graded():
 
 
 def test_grading_stored_playbooks_fills_outcomes_and_the_scorecard(data_dir):
-    lake = data_dir / "lake"
+    lake = lake_of(data_dir)
     history = make_candles(100)
     last = float(history["close"].iloc[-1])
     store_candles(lake, UNIT, history)
@@ -172,7 +173,7 @@ def test_grading_stored_playbooks_fills_outcomes_and_the_scorecard(data_dir):
     report = grade_playbooks(lake, horizon=4)
     assert (report.candidates, report.graded) == (2, 2)  # cached copies are not graded twice
     assert grade_playbooks(lake, horizon=4).candidates == 0  # graded once
-    refresh_catalog(data_dir)
+    refresh_catalog(load_settings(data_dir))
     con = duckdb.connect(str(data_dir / "vectorflow.duckdb"), read_only=True)
     outcomes = dict(con.execute("SELECT playbook_id, outcome FROM playbook_outcomes").fetchall())
     card = con.execute(

@@ -14,10 +14,11 @@ from tests.playbooks.conftest import (
     HOUR,
     UNIT,
     guard_of,
+    lake_of,
     llm_config,
     make_candles,
 )
-from vectorflow.pipelines.candles import SeriesUnit
+from vectorflow.lake.storage import Storage
 from vectorflow.playbooks.budget import TokenBudget, estimate_tokens
 from vectorflow.playbooks.client import GrokClient
 from vectorflow.playbooks.context import build_inputs
@@ -28,6 +29,7 @@ from vectorflow.playbooks.validate import MarketFrame, check_playbook
 from vectorflow.playbooks.writer import WriteContext, playbooks_for
 from vectorflow.settings.playbooks import PlaybookSettings
 from vectorflow.sim.llm import Reply
+from vectorflow.units import Unit
 
 CANDLES = make_candles()
 LAST = float(CANDLES["close"].iloc[-1])
@@ -44,15 +46,15 @@ SIGNALS = {
 }
 
 
-def inputs(unit: SeriesUnit = UNIT, candles=CANDLES, signals=SIGNALS):
+def inputs(unit: Unit = UNIT, candles=CANDLES, signals=SIGNALS):
     return build_inputs(unit, candles, AS_OF, signals)
 
 
 def context(
-    llm, lake: Path, *, budget: int = 1_000_000, guard=None, run_id: str = "run-1", **config
+    llm, lake: Storage, *, budget: int = 1_000_000, guard=None, run_id: str = "run-1", **config
 ) -> WriteContext:
     cfg = llm_config(llm, **config)
-    client = GrokClient(cfg, CANARY, guard or guard_of(lake.parent), FAST_RETRY)
+    client = GrokClient(cfg, CANARY, guard or guard_of(lake.data_dir), FAST_RETRY)
     return WriteContext(cfg, lake, run_id, client, TokenBudget(budget))
 
 
@@ -109,7 +111,7 @@ def test_each_scripted_answer_gets_its_status_and_nothing_invalid_is_stored(
 ):
     llm.script(*script)
     given = inputs()
-    records = run(context(llm, data_dir / "lake"), given)
+    records = run(context(llm, lake_of(data_dir)), given)
     grok = records[0]
     assert (grok.source, grok.status) == ("grok", status)
     assert len(llm.chat_requests) == requests
@@ -129,7 +131,7 @@ def test_each_scripted_answer_gets_its_status_and_nothing_invalid_is_stored(
 
 def test_the_repair_request_quotes_the_error_and_the_first_answer(llm, data_dir):
     llm.script("wrong_order", "valid")
-    run(context(llm, data_dir / "lake"))
+    run(context(llm, lake_of(data_dir)))
     first, repair = (r["json"]["messages"] for r in llm.chat_requests)
     assert repair[:2] == first
     assert repair[2]["role"] == "assistant" and '"bias"' in repair[2]["content"]
@@ -140,14 +142,14 @@ def test_the_repair_request_quotes_the_error_and_the_first_answer(llm, data_dir)
 
 def test_a_slow_answer_past_the_timeout_ends_in_error_after_the_retries(llm, data_dir):
     llm.script(*[Reply(delay=1.5)] * 3)
-    records = run(context(llm, data_dir / "lake", read_timeout_seconds=0.3))
+    records = run(context(llm, lake_of(data_dir), read_timeout_seconds=0.3))
     assert records[0].status == "error" and "timed out" in records[0].error
     assert len(llm.chat_requests) == 3
 
 
 def test_injected_text_is_stored_as_data_and_nothing_else_happens(llm, data_dir, tmp_path):
     llm.script("injection")
-    lake = data_dir / "lake"
+    lake = lake_of(data_dir)
     (record,) = run(context(llm, lake))
     assert record.status == "ok"
     assert "DROP TABLE playbooks" in record.rationale and "rm -rf" in record.rationale
@@ -157,7 +159,7 @@ def test_injected_text_is_stored_as_data_and_nothing_else_happens(llm, data_dir,
 
 
 def test_the_same_inputs_are_answered_from_the_store(llm, data_dir):
-    lake = data_dir / "lake"
+    lake = lake_of(data_dir)
     llm.script("wrong_order", "valid")
     (first,) = run(context(llm, lake))
     (second,) = run(context(llm, lake, run_id="run-2"))
@@ -177,8 +179,8 @@ def test_the_same_inputs_are_answered_from_the_store(llm, data_dir):
 def test_the_token_budget_stops_new_requests(llm, data_dir):
     text = payload_text(build_payload(inputs()))
     one_request = estimate_tokens(SYSTEM_PROMPT, text)
-    ctx = context(llm, data_dir / "lake", budget=one_request + 10)
-    units = [SeriesUnit("binance", "spot", s, "1h") for s in ("BTC/USDT", "ETH/USDT", "SOL/USDT")]
+    ctx = context(llm, lake_of(data_dir), budget=one_request + 10)
+    units = [Unit("binance", "spot", s, "1h") for s in ("BTC/USDT", "ETH/USDT", "SOL/USDT")]
     statuses = [run(ctx, inputs(unit))[0].status for unit in units]
     assert statuses == ["ok", "skipped_budget", "skipped_budget"]
     assert len(llm.chat_requests) == 1
@@ -188,13 +190,13 @@ def test_the_token_budget_stops_new_requests(llm, data_dir):
 def test_a_repair_the_budget_cannot_pay_for_abstains(llm, data_dir):
     text = payload_text(build_payload(inputs()))
     llm.script("wrong_order", "valid")
-    (record,) = run(context(llm, data_dir / "lake", budget=estimate_tokens(SYSTEM_PROMPT, text)))
+    (record,) = run(context(llm, lake_of(data_dir), budget=estimate_tokens(SYSTEM_PROMPT, text)))
     assert record.status == "abstained" and "no budget left for a repair" in record.error
     assert len(llm.chat_requests) == 1
 
 
 def test_stale_or_gappy_candles_skip_the_request(llm, data_dir):
-    ctx = context(llm, data_dir / "lake")
+    ctx = context(llm, lake_of(data_dir))
     old = build_inputs(UNIT, make_candles(end_ms=AS_OF - 3 * HOUR), AS_OF, {})
     gappy = build_inputs(UNIT, CANDLES.drop(index=len(CANDLES) - 10), AS_OF, {})
     (stale,) = run(ctx, old)
@@ -205,7 +207,7 @@ def test_stale_or_gappy_candles_skip_the_request(llm, data_dir):
 
 
 def test_without_a_key_the_rules_write_the_playbook(data_dir):
-    ctx = WriteContext(PlaybookSettings(), data_dir / "lake", "run-1")
+    ctx = WriteContext(PlaybookSettings(), lake_of(data_dir), "run-1")
     (record,) = run(ctx)
     assert (record.source, record.status, record.model) == ("rules", "ok", "rules-v1")
     assert record.bias in ("long", "short", "no_trade") and record.prompt_version is None
@@ -215,12 +217,12 @@ def test_without_a_key_the_rules_write_the_playbook(data_dir):
 
 def test_an_open_breaker_sends_nothing_and_the_rules_answer(llm, data_dir):
     guard = guard_of(data_dir, breaker_failures=1, breaker_cooldown_seconds=300)
-    ctx = context(llm, data_dir / "lake", guard=guard)
+    ctx = context(llm, lake_of(data_dir), guard=guard)
     llm.script(*["server_error"] * 3)
     failed = run(ctx)
     assert [r.status for r in failed] == ["error", "ok"]  # the failure opens the breaker
     asked = len(llm.chat_requests)
-    after = run(ctx, inputs(SeriesUnit("bybit", "spot", "BTC/USDT", "1h")))
+    after = run(ctx, inputs(Unit("bybit", "spot", "BTC/USDT", "1h")))
     assert [(r.source, r.status) for r in after] == [("rules", "ok")]
     assert len(llm.chat_requests) == asked  # nothing reached the server
     assert [(b.kind, b.target, b.state) for b in guard.breakers.states()] == [

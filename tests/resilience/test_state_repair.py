@@ -8,10 +8,10 @@ import sqlite3
 import pytest
 
 from tests.conftest import run_cli, sim_env
+from vectorflow.config import load_settings
 from vectorflow.errors import CorruptState
 from vectorflow.resilience.guard import Guard, guard_for
 from vectorflow.resilience.repair import check_state, repair_state
-from vectorflow.settings import load_settings
 
 GARBAGE = b"<html>not a database</html>\n" * 200
 

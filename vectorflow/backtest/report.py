@@ -1,9 +1,7 @@
 """A series' backtest as one HTML page a person opens directly (no server, no internet).
 
-`<data dir>/reports/backtest_<exchange>_<market>_<symbol>_<timeframe>.html`, replaced by each
-run: the out-of-sample equity of every strategy's in-sample best (chained across walk-forward
-windows) against buy and hold, its drawdown, and the leaderboard with in-sample figures beside
-the out-of-sample ones. plotly's script is written once beside the pages (`plotly.min.js`).
+Equity and drawdown of each strategy's out-of-sample runs against buy and hold, and the
+leaderboard: docs/playbooks-and-backtests.md#metrics.
 """
 
 from __future__ import annotations

@@ -297,11 +297,11 @@ def plan_series(settings: Settings, request: BacktestRequest) -> SeriesPlan:
     walk_forward = cfg.walk_forward if request.walk_forward is None else request.walk_forward
     since = None if request.since is None else parse_time(request.since, name="since")
     until = None if request.until is None else parse_time(request.until, name="until")
-    series, candles, bars = load_bars(settings.lake_dir, ref, since, until)
+    series, candles, bars = load_bars(settings.storage, ref, since, until)
     windows = _windows(len(bars), ref.timeframe, walk_forward, cfg)
     signals, source = None, "not needed"
     if any(get_strategy(n).signal_columns for n in names):
-        signals, source = load_signals(settings.lake_dir, ref, candles, bars)
+        signals, source = load_signals(settings.storage, ref, candles, bars)
     ctx = _context(request, cfg, walk_forward, now_ms())
     return SeriesPlan(
         request, cfg, ctx, series.symbol_id, bars, signals, source, windows, names, started
@@ -332,7 +332,7 @@ def finish_series(
     all_trades = [row for r in results for row in r.trades]
     first_out = windows[0].out_start if windows[0].has_out else windows[0].in_start
     result.benchmark = bars["close"].iloc[first_out:] / bars["close"].iloc[first_out]
-    files = write_results(settings.lake_dir, ctx.ref, plan.symbol_id, all_runs, all_trades)
+    files = write_results(settings.storage, ctx.ref, plan.symbol_id, all_runs, all_trades)
     result.runs, result.trades = len(all_runs), len(all_trades)
     result.files = [str(f) for f in files]
     if report:
@@ -362,7 +362,7 @@ def configured_series(settings: Settings) -> list[SeriesRef]:
     cfg = settings.backtest
     if cfg.series:
         return list(cfg.series)
-    return [s.ref for s in stored_series(settings.lake_dir, list(cfg.timeframes))]
+    return [s.ref for s in stored_series(settings.storage, list(cfg.timeframes))]
 
 
 def check_options(strategies=(), grid: str | None = None, metric: str | None = None) -> None:

@@ -116,8 +116,8 @@ def _stopped() -> int:
 
 def _check_state(data_dir: str | None) -> None:
     """CorruptState when the data dir's state.db is damaged."""
+    from vectorflow.config import load_settings
     from vectorflow.resilience.repair import check_state
-    from vectorflow.settings import load_settings
 
     check_state(load_settings(data_dir).state_path)
 

@@ -7,8 +7,8 @@ import sys
 
 from vectorflow.cli import OK, UNITS_FAILED, command_parser, prefect_environment
 from vectorflow.cli.output import format_rows
+from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
-from vectorflow.settings import load_settings
 
 BOARD_COLUMNS = [
     ("strategy", "strategy"),
@@ -70,7 +70,7 @@ def backtest(args: argparse.Namespace) -> int:
     ref = SeriesRef(
         exchange=args.exchange, market=market, symbol=args.symbol, timeframe=args.timeframe
     )
-    find_series(settings.lake_dir, ref)  # nothing stored: invalid input, before Prefect starts
+    find_series(settings.storage, ref)  # nothing stored: invalid input, before Prefect starts
     prefect_environment()
     from flows.backtest import backtest as backtest_flow
 

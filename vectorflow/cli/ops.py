@@ -21,12 +21,10 @@ import sys
 import time
 from pathlib import Path
 
-import requests
-
 from vectorflow.cli import INVALID, OK, command_parser, prefect_environment
 from vectorflow.cli.notifications import configure_notifications, webhook_host
+from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
-from vectorflow.settings import load_settings
 
 POOL = "vectorflow"
 
@@ -59,6 +57,8 @@ def stack_environment(api_url: str, data_dir: Path, root: Path) -> dict[str, str
 
 
 def _wait_healthy(api_url: str, server: subprocess.Popen, timeout_s: float) -> None:
+    import requests
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -108,6 +108,13 @@ def read_stack(state_file: Path) -> dict:
         return json.loads(state_file.read_text())
     except (OSError, ValueError):
         return {}
+
+
+def live_stack_api(data_dir: Path) -> str | None:
+    """The API URL of the `vectorflow up` stack of `data_dir`, if its server is running."""
+    stack = read_stack(stack_file(data_dir))
+    pid = stack.get("server_pid")
+    return stack.get("api_url") if pid and _alive(pid) else None
 
 
 def stop_stack(state_file: Path) -> list[int]:

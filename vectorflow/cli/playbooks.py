@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vectorflow.cli import INVALID, OK, UNITS_FAILED, command_parser, prefect_environment
+from vectorflow.cli import OK, UNITS_FAILED, command_parser, prefect_environment
 from vectorflow.cli.output import format_rows
-from vectorflow.settings import load_settings
+from vectorflow.cli.runs import flow_rows
+from vectorflow.config import load_settings
 
 
 def printable(text: object) -> str:
@@ -86,12 +87,11 @@ def playbook(args: argparse.Namespace) -> int:
     workers = args.concurrency or settings.playbooks.concurrency
     runner = generate_playbooks.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
     state = runner(**parameters, data_dir=args.data_dir, return_state=True)
-    rows = state.result(raise_on_failure=False)
-    if isinstance(rows, BaseException):
-        print(f"error: the playbook flow failed: {printable(rows)}", file=sys.stderr)
-        return INVALID if isinstance(rows, ValueError) else UNITS_FAILED
+    rows = flow_rows(runner, state)
+    if rows is None:
+        return UNITS_FAILED
     ids = [r["playbook_id"] for r in rows if r.get("playbook_id")]
-    for record in read_playbooks(settings.lake_dir, ids):
+    for record in read_playbooks(settings.storage, ids):
         print(render_playbook(record), end="\n\n")
     for row in rows:
         if not row.get("playbook_id"):
@@ -122,7 +122,7 @@ def grade(args: argparse.Namespace) -> int:
         columns = list(report["rows"][0])
         print(format_rows(columns, [[r[c] for c in columns] for r in report["rows"]]))
     print("\nscorecard:")
-    _print_query(settings.data_dir, "FROM playbook_scorecard ORDER BY ALL", "table")
+    _print_query(settings, "FROM playbook_scorecard ORDER BY ALL", "table")
     return OK
 
 
@@ -144,13 +144,12 @@ def demo_playbooks(data_dir: str | None, *, days: int = 7) -> int:
     latest = floor_ms(now_ms(), "1h")  # the close of the newest closed hourly candle
     as_ofs = [ms_to_iso(latest - k * 12 * 3_600_000) for k in range(2 * days + 1)]
     state = generate_playbooks(**DEMO_SERIES, as_of=as_ofs, data_dir=data_dir, return_state=True)
-    rows = state.result(raise_on_failure=False)
-    if isinstance(rows, BaseException):
-        print(f"error: the playbook flow failed: {printable(rows)}", file=sys.stderr)
+    rows = flow_rows(generate_playbooks, state)
+    if rows is None:
         return UNITS_FAILED
     counts: dict[tuple, int] = {}
     for row in rows:
-        key = (row.get("source"), row["status"])
+        key = (row.get("source"), row.get("playbook") or row["status"])
         counts[key] = counts.get(key, 0) + 1
     summary = ", ".join(f"{n} {src} {status}" for (src, status), n in sorted(counts.items()))
     print(f"\n{len(rows)} playbooks ({summary}). The newest for binance spot:\n")
@@ -161,7 +160,7 @@ def demo_playbooks(data_dir: str | None, *, days: int = 7) -> int:
         and r["as_of"] == ms_to_iso(latest)
         and (r["exchange"], r["market"]) == ("binance", "spot")
     ]
-    for record in read_playbooks(settings.lake_dir, newest[-1:]):
+    for record in read_playbooks(settings.storage, newest[-1:]):
         print(render_playbook(record))
     graded = grade_playbooks_flow(data_dir=data_dir, return_state=True)
     report = graded.result(raise_on_failure=False)

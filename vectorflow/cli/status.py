@@ -67,9 +67,9 @@ def deployment_runs(api_url: str) -> list[list]:
 
 def _series(args, settings, now: int) -> list[str]:
     """Freshness and gaps per series; what is stale or missing."""
+    from vectorflow.cli.output import format_rows
     from vectorflow.pipelines.health import MISSING, check_grace, series_health
     from vectorflow.pipelines.health import STALE as STALE_STATE
-    from vectorflow.cli.output import format_rows
 
     health = series_health(settings, now, check_grace(args.grace_minutes))
     print(f"series (at {args.now or 'the current time'}, grace {args.grace_minutes:g} min)")
@@ -104,8 +104,8 @@ def _deployments(args, settings) -> list[str]:
 
 def _resilience(args, settings) -> list[str]:
     """Breakers, rate-limit use, blocks and transitions; the breakers that are open."""
-    from vectorflow.exchanges.specs import all_budgets
     from vectorflow.cli.output import format_rows
+    from vectorflow.exchanges.specs import all_budgets
     from vectorflow.resilience.guard import guard_for
 
     guard = guard_for(settings) if settings.state_path.exists() else None
@@ -143,18 +143,18 @@ def _resilience(args, settings) -> list[str]:
 
 
 def _lake(args, settings) -> None:
-    from vectorflow.pipelines.health import lake_usage
     from vectorflow.cli.output import format_rows
+    from vectorflow.pipelines.health import lake_usage
 
-    print(f"\nlake {settings.lake_dir}")
-    usage = lake_usage(settings.lake_dir)
+    print(f"\nlake {settings.storage.root}")
+    usage = lake_usage(settings.storage)
     rows = [[u.dataset, u.files, u.compacted, round(u.bytes / 2**20, 2)] for u in usage]
     print(format_rows(["dataset", "files", "compacted", "size_mib"], rows, args.format))
 
 
 def status(args: argparse.Namespace) -> int:
     """Print the system's health; the exit code says healthy, stale or broken."""
-    from vectorflow.settings import load_settings
+    from vectorflow.config import load_settings
     from vectorflow.timeframes import now_ms, parse_time
 
     settings = load_settings(args.data_dir)

@@ -1,12 +1,9 @@
 """The exchanges' failure table: what each exchange failure calls for.
 
-ccxt's classes alone mislead (Bybit 10016 and Binance -1008 off binance.com arrive as a plain
-ExchangeError, Binance 429 and 418 both as DDoSProtection, any unmapped HTTP 400/403/404 as
-ExchangeNotAvailable, a NetworkError), so each failure is first reduced to its facts -- the HTTP
-status and headers of the response (recorded by the client, see `vectorflow.exchanges.client`),
-the exchange's own code and message from the body, the exception class -- and the first row of
-`RULES` that matches decides its `Verdict` (the table form is `vectorflow.resilience.failures`).
-`vectorflow.resilience.guard` applies the verdict.
+Each failure is reduced to its facts (HTTP status and headers, the exchange's code and message,
+the exception class) and the first row of `RULES` that matches decides its `Verdict` (the table
+form is `vectorflow.resilience.failures`), which `vectorflow.resilience.guard` applies. The table
+as users read it: docs/internals.md#the-error-table.
 """
 
 from __future__ import annotations

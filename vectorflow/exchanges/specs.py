@@ -90,7 +90,8 @@ _LOAD_ONLY_SPOT_AND_LINEAR = {"fetchMarkets": {"types": ["spot", "linear"]}}
 
 _SPOT, _USDM = "binance_spot", "binance_usdm"
 _OI_HIST, _FUNDING = "binance_open_interest_hist", "binance_funding"
-# Binance weights (EXCHANGES.md); `load_markets` is ccxt's markets load: both exchangeInfos
+# Binance weights (docs/exchanges.md#limits); `load_markets` is ccxt's markets load: both
+# exchangeInfos
 BINANCE_ENDPOINTS = {
     "publicGetKlines": Endpoint("fetch_candles", (Charge(_SPOT, 2),)),
     "fapiPublicGetKlines": Endpoint(

@@ -1,22 +1,9 @@
 """ccxt.pro order book streams: the clients, their sequence checks, and a bounded capture loop.
 
-How each venue's book is kept, and what a gap does (read from ccxt 4.5.90's `pro/binance.py`,
-`pro/bybit.py`):
-
-- Binance (diff-depth `<symbol>@depth@100ms`): ccxt buffers the deltas, takes a REST snapshot
-  (`lastUpdateId`), replays the buffered deltas from it and then checks each event: spot
-  `U == previous u + 1`, USDⓈ-M `pu == previous u`. A break raises `ChecksumError` into the
-  watcher after dropping the book and the subscription, so watching again subscribes again
-  and rebuilds the book from a fresh snapshot: that is the resync. The snapshot request goes
-  through our guarded REST call (breaker, host rate limiter, retries) instead of ccxt's own.
-- Bybit v5 (`orderbook.<depth>.<SYMBOL>`): the stream sends a snapshot, then deltas whose `u`
-  grows by one. ccxt applies deltas without any check, so `BybitStream` checks `u` itself: a
-  break drops the book, raises `InvalidNonce` into the watcher and ignores deltas until a new
-  snapshot, which `resync()` asks for by unsubscribing and subscribing again.
-
-`capture()` watches one book until a deadline: it counts updates, resyncs and reconnects,
-reconnects with backoff when the connection drops (ccxt opens a new one when watched again),
-and hands a copy of the top levels to `on_snapshot` at the chosen cadence.
+Binance's sequence is checked by ccxt (a break raises into the watcher, which resubscribes from
+a fresh REST snapshot taken through the guarded call); Bybit's `u` is checked by `BybitStream`.
+`capture()` watches one book until a deadline, reconnecting with backoff, and hands the top
+levels to `on_snapshot` at the chosen cadence. Behaviour: docs/exchanges.md#order-book-streams.
 """
 
 from __future__ import annotations

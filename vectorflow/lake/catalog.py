@@ -12,50 +12,18 @@ import hashlib
 import logging
 import re
 import time
-from pathlib import Path
 
 import duckdb
 
-from vectorflow.lake import store
-from vectorflow.lake.files import parquet_file, reading_again, write_schema_file
+from vectorflow.lake.files import reading_again
 from vectorflow.lake.market_views import market_views
-from vectorflow.lake.objects import LakePath, is_object, lake_connection
-from vectorflow.lake.scan import range_dataset_scan
-from vectorflow.lake.schema import CANDLES, DATASETS, Dataset
+from vectorflow.lake.schema import CANDLES, DATASETS
+from vectorflow.lake.storage import Storage
+from vectorflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
 STORAGE = {"storage_compatibility_version": "v1.0.0"}
-
-
-def _quote(path: LakePath) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def lake_of(data_dir: Path) -> LakePath:
-    """The lake of a data dir (its settings' `lake_url`; the object store set up if it is one)."""
-    from vectorflow.settings import load_settings
-
-    return load_settings(data_dir).lake_dir
-
-
-def dataset_scan(lake: LakePath, dataset: Dataset) -> str:
-    """SQL reading every visible file of `dataset`, older schemas included, newest row per key.
-
-    On disk a range dataset is read as its partitions' current snapshots, which never
-    overlap (`vectorflow.lake.scan`); an object store has no snapshots (`vectorflow.lake.
-    objects`), so there, as for every other dataset, the newest row per key is kept.
-    """
-    if dataset.complete_ranges and not is_object(lake):
-        return range_dataset_scan(lake, dataset)
-    glob = _quote(lake / dataset.name / "**" / "*.parquet")
-    columns = dataset.select_list()
-    key = ", ".join(dataset.key)
-    return (
-        f"SELECT {columns} FROM read_parquet({glob}, union_by_name = true, "
-        f"hive_partitioning = false) "
-        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY ingested_at DESC) = 1"
-    )
 
 
 #: latest_playbooks: the newest playbook per series; at one as_of a usable one comes first
@@ -135,9 +103,9 @@ FROM backtest_runs WHERE sample = 'out'
 GROUP BY ALL"""
 
 
-def view_definitions(lake: LakePath) -> dict[str, str]:
+def view_definitions(storage: Storage) -> dict[str, str]:
     """Every catalog view by name, as SQL over absolute lake paths."""
-    views = {name: dataset_scan(lake, ds) for name, ds in DATASETS.items()}
+    views = {name: storage.view_sql(ds) for name, ds in DATASETS.items()}
     views.update(market_views())  # candle_gaps, orderbook_stats, market_snapshot, coverage
     views["latest_playbooks"] = LATEST_PLAYBOOKS_SQL
     views["playbook_scorecard"] = PLAYBOOK_SCORECARD_SQL
@@ -162,20 +130,20 @@ def _fingerprint(views: dict[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def connect(catalog: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection to the catalog with the session time zone set to UTC."""
-    lake_of(catalog.parent)  # sets up the object store, if the lake is in one
-    con = lake_connection(
-        str(catalog), read_only=read_only, config=dict(STORAGE) if not read_only else {}
-    )
+def connect(settings: Settings, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection to the catalog of `settings` with the session time zone set to UTC
+    (that reads their lake wherever it is, `s3://` included)."""
+    catalog = str(settings.catalog_path)
+    config = dict(STORAGE) if not read_only else {}
+    con = settings.storage.connect(catalog, read_only=read_only, config=config)
     con.execute("SET TimeZone = 'UTC'")
     return con
 
 
-def _current_fingerprint(catalog: Path) -> str | None:
-    if not catalog.exists():
+def _current_fingerprint(settings: Settings) -> str | None:
+    if not settings.catalog_path.exists():
         return None
-    con = connect(catalog, read_only=True)
+    con = connect(settings, read_only=True)
     try:
         row = con.execute(
             "SELECT value FROM vectorflow_meta WHERE key = 'views_fingerprint'"
@@ -187,35 +155,30 @@ def _current_fingerprint(catalog: Path) -> str | None:
         con.close()
 
 
-def _ensure_schema_files(lake: LakePath) -> None:
+def _ensure_schema_files(storage: Storage) -> None:
     for dataset in DATASETS.values():
-        path = write_schema_file(lake, dataset)
-        if not parquet_file(path).schema_arrow.equals(dataset.schema, check_metadata=False):
-            path.unlink()  # columns were added: rewrite it with the current schema
-            write_schema_file(lake, dataset)
+        path = storage.schema_file(dataset)
+        if storage.exists(path):
+            stored = storage.parquet_file(path).schema_arrow
+            if stored.equals(dataset.schema, check_metadata=False):
+                continue
+        storage.put(dataset.schema.empty_table(), path)  # columns were added: rewritten
 
 
-def adopt_loose_files(lake: LakePath) -> int:
-    """Move data files lying directly in range-dataset partition folders into snapshots.
-
-    Migrates partitions of the older flat layout (the views read `current` snapshots only);
-    how many partitions it changed.
-    """
+def relink_partitions(storage: Storage) -> list[str]:
+    """Link every range-dataset partition whose `current` is missing or dangling to its newest
+    complete snapshot (each says so in a warning); what was done."""
     from vectorflow.lake.compact import partition_folders, range_datasets
 
-    if is_object(lake):
-        return 0  # an object store has no snapshots: nothing to adopt
-    changed = 0
+    done = []
     for dataset in range_datasets():
-        for folder in partition_folders(lake, dataset):
-            changed += store.adopt(dataset, folder)
-    if changed:
-        log.info("moved the files of %d partitions into snapshots", changed)
-    return changed
+        for folder in partition_folders(storage, dataset):
+            done += storage.repair_link(folder)
+    return done
 
 
-def _rebuild(catalog: Path, views: dict[str, str], fingerprint: str, data_dir: Path) -> None:
-    con = connect(catalog, read_only=False)
+def _rebuild(settings: Settings, views: dict[str, str], fingerprint: str) -> None:
+    con = connect(settings, read_only=False)
     try:
         con.execute("BEGIN")
         for name, sql in views.items():
@@ -226,30 +189,29 @@ def _rebuild(catalog: Path, views: dict[str, str], fingerprint: str, data_dir: P
         con.execute("DELETE FROM vectorflow_meta")
         con.executemany(
             "INSERT INTO vectorflow_meta VALUES (?, ?)",
-            [["views_fingerprint", fingerprint], ["data_dir", str(data_dir)]],
+            [["views_fingerprint", fingerprint], ["data_dir", str(settings.data_dir)]],
         )
         con.execute("COMMIT")
     finally:
         con.close()
 
 
-def refresh_catalog(data_dir: Path, *, attempts: int = 3, wait_s: float = 0.5) -> bool:
+def refresh_catalog(settings: Settings, *, attempts: int = 3, wait_s: float = 0.5) -> bool:
     """Make the catalog's views match the lake's datasets; False (never an error) if it is locked.
 
     A locked catalog (a user's session) is retried a few times, then left for the next run:
     views already there keep working because they read the lake through globs.
     """
-    lake = lake_of(data_dir)
-    catalog = data_dir / "vectorflow.duckdb"
-    _ensure_schema_files(lake)
-    adopt_loose_files(lake)
-    views = view_definitions(lake)
+    storage, catalog = settings.storage, settings.catalog_path
+    _ensure_schema_files(storage)
+    relink_partitions(storage)
+    views = view_definitions(storage)
     fingerprint = _fingerprint(views)
     for attempt in range(attempts):
         try:
-            if _current_fingerprint(catalog) == fingerprint:
+            if _current_fingerprint(settings) == fingerprint:
                 return True
-            _rebuild(catalog, views, fingerprint, data_dir)
+            _rebuild(settings, views, fingerprint)
             log.info("catalog views rebuilt in %s", catalog)
             return True
         except duckdb.IOException as exc:  # the file is locked by another process
@@ -279,19 +241,19 @@ def _with_dependencies(views: dict[str, str], name: str) -> list[str]:
     return order
 
 
-def read_view(lake: LakePath, name: str, where: dict[str, object] | None = None,
+def read_view(storage: Storage, name: str, where: dict[str, object] | None = None,
               columns: str = "*"):
     """A catalog view's rows as a DataFrame, computed in memory (the catalog file stays closed).
 
     Views that read other views get those as CTEs. `where` holds equality filters on the view's
     columns (bound as parameters, never spliced).
     """
-    _ensure_schema_files(lake)
-    views = view_definitions(lake)
+    _ensure_schema_files(storage)
+    views = view_definitions(storage)
     ctes = ",\n".join(f'"{v}" AS ({views[v]})' for v in _with_dependencies(views, name))
     where = where or {}
     clause = " AND ".join(f'"{k}" = ?' for k in where) or "true"
-    con = lake_connection()
+    con = storage.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
         sql = f'WITH {ctes}\nSELECT {columns} FROM "{name}" WHERE {clause}'
@@ -300,5 +262,4 @@ def read_view(lake: LakePath, name: str, where: dict[str, object] | None = None,
         con.close()
 
 
-__all__ = ["CANDLES", "connect", "dataset_scan", "read_view", "refresh_catalog",
-           "view_definitions"]
+__all__ = ["CANDLES", "connect", "read_view", "refresh_catalog", "view_definitions"]

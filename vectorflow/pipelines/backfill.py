@@ -19,9 +19,11 @@ from vectorflow.exchanges.clock import exchange_clock
 from vectorflow.lake.coverage import SeriesKey, windows_to_fetch
 from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import CANDLES
-from vectorflow.pipelines.candles import SeriesUnit, UnitReport, ingest_series
+from vectorflow.pipelines.candles import IngestPlan, ingest_series
+from vectorflow.pipelines.run import Executor, run_reachable, run_units
 from vectorflow.settings import Settings
 from vectorflow.timeframes import floor_ms, timeframe_ms
+from vectorflow.units import Unit, UnitResult
 
 BACKFILL_FLUSH_ROWS = 20_000  # a stop loses at most this many fetched candles per series
 
@@ -86,7 +88,7 @@ class Progress:
         for listener in list(self.listeners):
             listener(snap)
 
-    def page(self, unit: SeriesUnit, candles: int, requests: int) -> None:
+    def page(self, unit: Unit, candles: int, requests: int) -> None:
         """A page of `unit` landed in the buffer (`ingest_series`'s page hook)."""
         with self._lock:
             self.pages += 1
@@ -94,7 +96,11 @@ class Progress:
             self.current = unit.label
         self._tell()
 
-    def series_finished(self, unit: SeriesUnit) -> None:
+    def finish(self) -> None:
+        """Tell the listeners the final counts (the backfill ended)."""
+        self._tell()
+
+    def series_finished(self, unit: Unit) -> None:
         """`unit` is done (landed or failed)."""
         with self._lock:
             self.series_done += 1
@@ -105,7 +111,7 @@ class Progress:
 LISTENERS: list[Callable[[Snapshot], None]] = []
 
 
-def expected_candles(unit: SeriesUnit, since_ms: int, until_ms: int, settings: Settings) -> int:
+def expected_candles(unit: Unit, since_ms: int, until_ms: int, settings: Settings) -> int:
     """Candles a backfill of `unit` has to fetch: closed by `until`, not covered (one request)."""
     client = connect(unit.exchange, settings)  # markets from the cache
     market = market_of(client, unit.symbol, unit.market)
@@ -116,25 +122,26 @@ def expected_candles(unit: SeriesUnit, since_ms: int, until_ms: int, settings: S
         "symbol_id": market["id"],
         "timeframe": unit.timeframe,
     }
-    folder = partition_dir(settings.lake_dir, CANDLES, values)
+    folder = partition_dir(settings.storage.root, CANDLES, values)
     key = SeriesKey(
         "candles", unit.exchange, unit.market, unit.symbol, market["id"], unit.timeframe
     )
     step = timeframe_ms(unit.timeframe)
     total = 0
-    coverage = key.folder(settings.lake_dir)
-    for start, end in windows_to_fetch(folder, coverage, since_ms, until_ms, unit.label):
+    coverage = key.folder(settings.storage.root)
+    windows = windows_to_fetch(settings.storage, folder, coverage, since_ms, until_ms, unit.label)
+    for start, end in windows:
         total += max(0, (floor_ms(end - step, unit.timeframe) - start) // step + 1)
     return total
 
 
 def backfill_series(
-    unit: SeriesUnit,
+    unit: Unit,
     since_ms: int,
     until_ms: int,
     settings: Settings,
     progress: Progress | None = None,
-) -> UnitReport:
+) -> UnitResult:
     """Ingest one series over [since, until), landing often, telling `progress` each page."""
     small = settings.with_overrides(flush_rows=min(settings.flush_rows, BACKFILL_FLUSH_ROWS))
     try:
@@ -144,3 +151,27 @@ def backfill_series(
     finally:
         if progress is not None:
             progress.series_finished(unit)
+
+
+def backfill_job(
+    settings: Settings,
+    plan: IngestPlan,
+    executor: Executor,
+    listeners: list[Callable[[Snapshot], None]] = (),
+) -> list[UnitResult]:
+    """Backfill every unit of `plan` (`since` required), telling `listeners` (and `LISTENERS`)
+    the progress; one result per unit."""
+    since, until = plan.since_ms, plan.until_ms
+
+    def work(units: list[Unit]) -> list[UnitResult]:
+        expected = executor.map(expected_candles, [(u, since, until, settings) for u in units])
+        estimated = [(u, e) for u, e in zip(units, expected, strict=True)]
+        failed = [UnitResult.of_error(u, e) for u, e in estimated if isinstance(e, BaseException)]
+        todo = [u for u, e in estimated if not isinstance(e, BaseException)]
+        total = sum(e for _, e in estimated if not isinstance(e, BaseException))
+        progress = Progress(len(todo), total, listeners=[*listeners, *LISTENERS])
+        results = run_units(executor, backfill_series, todo, since, until, settings, progress)
+        progress.finish()
+        return results + failed
+
+    return run_reachable(executor, plan.units, settings, work)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from vectorflow.pipelines.candles import SeriesUnit
+from vectorflow.lake.storage import Storage
 from vectorflow.playbooks.inputs import (
     ATR_PERIOD,
     DAY_MS,
@@ -26,6 +25,7 @@ from vectorflow.playbooks.inputs import (
 )
 from vectorflow.timeframes import floor_ms, ms_to_iso, timeframe_ms
 from vectorflow.timeframes import now_ms as wall_clock
+from vectorflow.units import Unit
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ _HISTORY_BARS = 2500  # read before as_of: ATR, 24 h, signals on the fly (regime
 _TPO_STEP = 1_800_000  # TPO profiles need candles of 30 minutes or less
 
 
-def staleness(candles: pd.DataFrame, unit: SeriesUnit, as_of_ms: int, lookback: int) -> str | None:
+def staleness(candles: pd.DataFrame, unit: Unit, as_of_ms: int, lookback: int) -> str | None:
     """Why these candles are too old or gappy to write from at as_of (None when they are fine)."""
     step = timeframe_ms(unit.timeframe)
     if candles.empty:
@@ -97,7 +97,7 @@ def signal_levels(signals: dict[str, object]) -> dict[str, float]:
 
 
 def compute_signals(
-    lake: Path, unit: SeriesUnit, as_of_ms: int, history: pd.DataFrame
+    lake: Storage, unit: Unit, as_of_ms: int, history: pd.DataFrame
 ) -> dict[str, object]:
     """Signals at as_of computed from `history` (the candles before it), when none are stored.
 
@@ -113,7 +113,7 @@ def compute_signals(
         return {}
     tpo = None
     if step > _TPO_STEP:
-        half_hour = SeriesUnit(unit.exchange, unit.market, unit.symbol, "30m")
+        half_hour = Unit(unit.exchange, unit.market, unit.symbol, "30m")
         tpo = read_candles(lake, half_hour, as_of_ms - 3 * DAY_MS, as_of_ms)
         tpo = None if tpo.empty else tpo
     try:
@@ -135,7 +135,7 @@ def _with_times(candles: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_inputs(
-    unit: SeriesUnit,
+    unit: Unit,
     candles: pd.DataFrame,
     as_of_ms: int,
     signals: dict[str, object] | None = None,
@@ -167,8 +167,8 @@ def build_inputs(
 
 
 def load_inputs(
-    lake: Path,
-    unit: SeriesUnit,
+    lake: Storage,
+    unit: Unit,
     as_of_ms: int | None = None,
     *,
     lookback_bars: int = 48,

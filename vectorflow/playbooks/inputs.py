@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import PurePath
 
 import duckdb
 import numpy as np
@@ -19,17 +19,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from vectorflow.lake.files import (
-    data_files,
-    parquet_dataset,
-    reading_again,
-    safe_component,
-    stored_range,
-)
-from vectorflow.lake.objects import lake_connection
+from vectorflow.lake.files import reading_again, safe_component
 from vectorflow.lake.schema import CANDLES, DATASETS, Dataset
-from vectorflow.pipelines.candles import SeriesUnit
+from vectorflow.lake.storage import Storage
 from vectorflow.timeframes import timeframe_ms
+from vectorflow.units import Unit
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +47,7 @@ SIGNAL_LEVELS = {
 class PlaybookInputs:
     """Everything one playbook is written from, and why it must be skipped (`stale`)."""
 
-    unit: SeriesUnit
+    unit: Unit
     as_of_ms: int
     market: dict[str, float] = field(default_factory=dict)
     levels: dict[str, float] = field(default_factory=dict)
@@ -76,8 +70,9 @@ def symbol_id(symbol: str) -> str:
     return symbol.split(":")[0].replace("/", "")
 
 
-def query_lake(sql: str, params: list) -> pd.DataFrame:
-    con = lake_connection()
+def query_lake(lake: Storage, sql: str, params: list) -> pd.DataFrame:
+    """Rows of `sql` over lake files (none found: an empty frame)."""
+    con = lake.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
         return con.execute(sql, params).df()
@@ -92,18 +87,18 @@ def query_lake(sql: str, params: list) -> pd.DataFrame:
 _CANDLE_COLUMNS = ["open_time", "open", "high", "low", "close", "volume", "quote_volume"]
 
 
-def _series_folders(lake: Path, dataset: str, unit: SeriesUnit) -> list[Path]:
+def _series_folders(lake: Storage, dataset: str, unit: Unit) -> list[PurePath]:
     """Partition folders of `dataset` that may hold the series (symbol ids are the exchange's)."""
-    market = lake / dataset / f"exchange={safe_component(unit.exchange)}"
+    market = lake.root / dataset / f"exchange={safe_component(unit.exchange)}"
     market = market / f"market={safe_component(unit.market)}"
-    folders = sorted(market.glob(f"*/timeframe={safe_component(unit.timeframe)}"))
+    folders = lake.folders(market, f"*/timeframe={safe_component(unit.timeframe)}")
     guess = market / f"symbol_id={safe_component(symbol_id(unit.symbol))}"
     guess = guess / f"timeframe={safe_component(unit.timeframe)}"
     return [guess] if guess in folders else folders
 
 
 def _read_window(
-    lake: Path, dataset: Dataset, unit: SeriesUnit, start_ms: int, end_ms: int
+    lake: Storage, dataset: Dataset, unit: Unit, start_ms: int, end_ms: int
 ) -> pd.DataFrame:
     """Rows of the series with `order_by` time in [start, end), one per time (newest wins).
 
@@ -117,12 +112,12 @@ def _read_window(
         files = [
             f.path
             for folder in _series_folders(lake, dataset.name, unit)
-            for f in data_files(folder)
+            for f in lake.files(folder, dataset)
             if f.last_ms >= start_ms and f.first_ms < end_ms
         ]
         if not files:
             return None
-        return parquet_dataset(files, dataset.schema).to_table(filter=window)
+        return lake.parquet_dataset(files, dataset.schema).to_table(filter=window)
 
     table = reading_again(read)
     if table is None:
@@ -138,7 +133,7 @@ def _ts(ms: int) -> pa.Scalar:
     return pa.scalar(ms, pa.int64()).cast(pa.timestamp("ms"))
 
 
-def read_candles(lake: Path, unit: SeriesUnit, start_ms: int, end_ms: int) -> pd.DataFrame:
+def read_candles(lake: Storage, unit: Unit, start_ms: int, end_ms: int) -> pd.DataFrame:
     """Stored candles of `unit` with open time in [start, end), oldest first, one per time."""
     frame = _read_window(lake, CANDLES, unit, start_ms, end_ms)
     if frame.empty:
@@ -146,18 +141,18 @@ def read_candles(lake: Path, unit: SeriesUnit, start_ms: int, end_ms: int) -> pd
     return frame[_CANDLE_COLUMNS]
 
 
-def last_close_time(lake: Path, unit: SeriesUnit) -> int | None:
+def last_close_time(lake: Storage, unit: Unit) -> int | None:
     """Close time of the newest stored candle of `unit` (None when nothing is stored)."""
     folders = _series_folders(lake, CANDLES.name, unit)
     if len(folders) == 1:  # the series' own folder: its file names say it
-        stored = stored_range(folders[0])
+        stored = lake.stored_range(folders[0], CANDLES)
         return None if stored is None else stored[1] + timeframe_ms(unit.timeframe)
     sql = """SELECT epoch_ms(max(open_time)) FROM read_parquet(?, hive_partitioning = false)
              WHERE symbol = ?"""
 
     def read() -> pd.DataFrame:  # the files of each folder's current snapshot
-        files = [str(f.path) for folder in folders for f in data_files(folder)]
-        return query_lake(sql, [files, unit.symbol]) if files else pd.DataFrame()
+        files = [str(f.path) for folder in folders for f in lake.files(folder, CANDLES)]
+        return query_lake(lake, sql, [files, unit.symbol]) if files else pd.DataFrame()
 
     frame = reading_again(read)
     if frame.empty or pd.isna(frame.iloc[0, 0]):
@@ -165,7 +160,7 @@ def last_close_time(lake: Path, unit: SeriesUnit) -> int | None:
     return int(frame.iloc[0, 0]) + timeframe_ms(unit.timeframe)
 
 
-def read_signals(lake: Path, unit: SeriesUnit, as_of_ms: int) -> dict[str, object]:
+def read_signals(lake: Storage, unit: Unit, as_of_ms: int) -> dict[str, object]:
     """The stored signals row of `unit` of the bar closing at as_of ({} when there is none)."""
     dataset = DATASETS.get("signals")
     if dataset is None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from vectorflow.lake.schema import PLAYBOOK_OUTCOMES
+from vectorflow.lake.storage import Storage
 from vectorflow.playbooks.grading import Plan, grade
 from vectorflow.playbooks.inputs import last_close_time, read_candles
 from vectorflow.playbooks.record import PlaybookRecord
@@ -64,7 +64,7 @@ def _outcome_row(record: PlaybookRecord, candles, newest: int, horizon: int, eva
     }
 
 
-def grade_playbooks(lake: Path, horizon: int) -> GradeReport:
+def grade_playbooks(lake: Storage, horizon: int) -> GradeReport:
     """Grade every ungraded directional playbook whose outcome is final; store the outcomes."""
     candidates = ungraded_playbooks(lake)
     by_series: dict = defaultdict(list)

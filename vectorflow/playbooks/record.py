@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, replace
 
-from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.playbooks.contract import Playbook
 from vectorflow.timeframes import ms_to_iso
+from vectorflow.units import Unit
 
 SOURCES = ("grok", "rules")
 STATUSES = ("ok", "repaired", "abstained", "error", "skipped_stale", "skipped_budget")
@@ -15,7 +15,7 @@ STATUSES = ("ok", "repaired", "abstained", "error", "skipped_stale", "skipped_bu
 CACHEABLE = ("ok", "repaired", "abstained")
 
 
-def playbook_id(unit: SeriesUnit, as_of_ms: int, source: str, inputs_hash: str, run_id: str) -> str:
+def playbook_id(unit: Unit, as_of_ms: int, source: str, inputs_hash: str, run_id: str) -> str:
     """A stable id: the same series, time, source, inputs and run always give the same id."""
     parts = [unit.exchange, unit.market, unit.symbol, unit.timeframe, str(as_of_ms), source]
     blob = "|".join([*parts, inputs_hash, run_id])
@@ -65,9 +65,9 @@ class PlaybookRecord:
     raw_answers: tuple[str, ...] = ()
 
     @property
-    def unit(self) -> SeriesUnit:
+    def unit(self) -> Unit:
         """The series this playbook is for."""
-        return SeriesUnit(self.exchange, self.market, self.symbol, self.timeframe)
+        return Unit(self.exchange, self.market, self.symbol, self.timeframe)
 
     def with_playbook(self, pb: Playbook) -> PlaybookRecord:
         """A copy carrying the fields of a validated playbook."""

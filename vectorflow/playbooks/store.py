@@ -10,17 +10,18 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import fields
-from pathlib import Path
+from pathlib import PurePath
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from vectorflow.lake.files import data_files, partition_dir, write_atomic
+from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import PLAYBOOK_OUTCOMES, PLAYBOOKS, Dataset
-from vectorflow.pipelines.candles import SeriesUnit
+from vectorflow.lake.storage import Storage
 from vectorflow.playbooks.inputs import plain_value, query_lake, symbol_id
 from vectorflow.playbooks.record import CACHEABLE, PlaybookRecord
 from vectorflow.timeframes import now_ms
+from vectorflow.units import Unit
 
 log = logging.getLogger(__name__)
 _RECORD_FIELDS = {f.name for f in fields(PlaybookRecord)}
@@ -39,7 +40,7 @@ def _table(dataset: Dataset, rows: list[dict], ingested_at_ms: int) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=dataset.schema)
 
 
-def write_rows(lake: Path, dataset: Dataset, rows: Iterable[dict]) -> list[Path]:
+def write_rows(lake: Storage, dataset: Dataset, rows: Iterable[dict]) -> list[PurePath]:
     """Write rows of `dataset` as one atomic file per series partition, named by as_of range."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
@@ -47,7 +48,7 @@ def write_rows(lake: Path, dataset: Dataset, rows: Iterable[dict]) -> list[Path]
     written, stamp = [], now_ms()
     for (exchange, market, symbol, timeframe), group in groups.items():
         folder = partition_dir(
-            lake,
+            lake.root,
             dataset,
             {
                 "exchange": exchange,
@@ -57,11 +58,11 @@ def write_rows(lake: Path, dataset: Dataset, rows: Iterable[dict]) -> list[Path]
             },
         )
         times = [row["as_of"] for row in group]
-        written.append(write_atomic(_table(dataset, group, stamp), folder, min(times), max(times)))
+        written.append(lake.write(_table(dataset, group, stamp), folder, min(times), max(times)))
     return written
 
 
-def write_playbooks(lake: Path, records: Iterable[PlaybookRecord]) -> list[Path]:
+def write_playbooks(lake: Storage, records: Iterable[PlaybookRecord]) -> list[PurePath]:
     """Land playbook records in the `playbooks` dataset."""
     return write_rows(lake, PLAYBOOKS, (r.as_row() for r in records))
 
@@ -98,7 +99,7 @@ def _arrow_rows(table: pa.Table) -> list[dict]:
 
 
 def find_cached(
-    lake: Path, unit: SeriesUnit, inputs_hash: str, as_of_ms: int
+    lake: Storage, unit: Unit, inputs_hash: str, as_of_ms: int
 ) -> PlaybookRecord | None:
     """The newest stored Grok answer for these exact inputs, if any is final.
 
@@ -110,8 +111,8 @@ def find_cached(
         "symbol_id": symbol_id(unit.symbol),
         "timeframe": unit.timeframe,
     }
-    folder = partition_dir(lake, PLAYBOOKS, values)
-    files = [str(f.path) for f in data_files(folder) if f.first_ms <= as_of_ms <= f.last_ms]
+    folder = partition_dir(lake.root, PLAYBOOKS, values)
+    files = [f.path for f in lake.files(folder, PLAYBOOKS) if f.first_ms <= as_of_ms <= f.last_ms]
     if not files:
         return None
     field = ds.field
@@ -120,38 +121,38 @@ def find_cached(
         & (field("source") == "grok")
         & field("status").isin(list(CACHEABLE))
     )
-    table = ds.dataset(files, schema=PLAYBOOKS.schema, format="parquet").to_table(filter=wanted)
+    table = lake.parquet_dataset(files, PLAYBOOKS.schema).to_table(filter=wanted)
     if table.num_rows == 0:
         return None
     newest = max(_arrow_rows(table), key=lambda r: (r["created_at"], r["ingested_at"]))
     return _record(newest)
 
 
-def ungraded_playbooks(lake: Path) -> list[PlaybookRecord]:
+def ungraded_playbooks(lake: Storage) -> list[PlaybookRecord]:
     """Directional, non-cached playbooks with no stored outcome yet, oldest first."""
-    playbooks = str(lake / PLAYBOOKS.name / "**" / "*.parquet")
-    outcomes = str(lake / PLAYBOOK_OUTCOMES.name / "**" / "*.parquet")
+    playbooks = str(lake.root / PLAYBOOKS.name / "**" / "*.parquet")
+    outcomes = str(lake.root / PLAYBOOK_OUTCOMES.name / "**" / "*.parquet")
     graded = "SELECT playbook_id FROM read_parquet(?, union_by_name = true)"
     sql = f"""{_SELECT}
         WHERE status IN ('ok', 'repaired') AND bias IN ('long', 'short') AND NOT cached
         QUALIFY row_number() OVER (PARTITION BY playbook_id ORDER BY ingested_at DESC) = 1"""
-    frame = query_lake(sql, [playbooks])
+    frame = query_lake(lake, sql, [playbooks])
     if frame.empty:
         return []
-    done = query_lake(graded, [outcomes])
+    done = query_lake(lake, graded, [outcomes])
     if not done.empty:
         frame = frame[~frame["playbook_id"].isin(set(done["playbook_id"]))]
     frame = frame.sort_values(["as_of_ms", "playbook_id"])
     return [_record(row) for row in frame.to_dict("records")]
 
 
-def read_playbooks(lake: Path, ids: list[str]) -> list[PlaybookRecord]:
+def read_playbooks(lake: Storage, ids: list[str]) -> list[PlaybookRecord]:
     """Stored playbooks by id (newest version of each), in the order of `ids`."""
     if not ids:
         return []
-    glob = str(lake / PLAYBOOKS.name / "**" / "*.parquet")
+    glob = str(lake.root / PLAYBOOKS.name / "**" / "*.parquet")
     sql = f"""{_SELECT} WHERE list_contains(?, playbook_id)
         QUALIFY row_number() OVER (PARTITION BY playbook_id ORDER BY ingested_at DESC) = 1"""
-    frame = query_lake(sql, [glob, list(ids)])
+    frame = query_lake(lake, sql, [glob, list(ids)])
     found = {row["playbook_id"]: _record(row) for row in frame.to_dict("records")}
     return [found[i] for i in ids if i in found]

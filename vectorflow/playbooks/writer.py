@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from vectorflow.errors import (
     BudgetSpent,
@@ -19,7 +18,7 @@ from vectorflow.errors import (
     PlaybookRejected,
     TransientError,
 )
-from vectorflow.pipelines.candles import SeriesUnit
+from vectorflow.lake.storage import Storage
 from vectorflow.playbooks.budget import TokenBudget, estimate_tokens
 from vectorflow.playbooks.client import Completion, GrokClient
 from vectorflow.playbooks.context import load_inputs
@@ -38,6 +37,7 @@ from vectorflow.playbooks.store import find_cached, write_playbooks
 from vectorflow.playbooks.validate import MarketFrame, validate_answer
 from vectorflow.settings.playbooks import PlaybookSettings
 from vectorflow.timeframes import now_ms
+from vectorflow.units import Unit
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class WriteContext:
     """What a run shares between its series: settings, client, budget, run id."""
 
     config: PlaybookSettings
-    lake: Path
+    lake: Storage
     run_id: str
     client: GrokClient | None = None  # None: no key configured, rules only (its guard: breaker)
     budget: TokenBudget | None = None
@@ -218,7 +218,7 @@ def playbooks_for(inputs: PlaybookInputs, ctx: WriteContext) -> list[PlaybookRec
 
 
 def write_series_playbook(
-    unit: SeriesUnit, ctx: WriteContext, *, as_of_ms: int | None = None
+    unit: Unit, ctx: WriteContext, *, as_of_ms: int | None = None
 ) -> list[PlaybookRecord]:
     """Read the inputs of `unit` from the lake, write its playbook(s) and store them."""
     inputs = load_inputs(

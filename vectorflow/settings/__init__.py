@@ -31,21 +31,33 @@ which may be absent). Every key can also be set from the environment: `VECTORFLO
     webhook_url = "https://hooks.slack.com/services/T000/B000/XXXX"
 
 Each section is a module of this package, depending on pydantic only; the packages that use a
-section import it from here.
+section import it from here. `read_settings` resolves the keys; `vectorflow.config.load_settings`
+adds the lake's storage (the lake sits above this package) and is what callers use.
 """
 
 from __future__ import annotations
 
 from vectorflow.settings.exchanges import ExchangeEndpoints
-from vectorflow.settings.load import load_settings
-from vectorflow.settings.model import SIGNAL_TIMEFRAMES, Settings
+from vectorflow.settings.load import (
+    ENV_ALIASES,
+    ENV_NESTED_DELIMITER,
+    ENV_PREFIX,
+    ReadSettings,
+    read_settings,
+)
+from vectorflow.settings.model import SIGNAL_TIMEFRAMES, Settings, SettingsKeys
 from vectorflow.settings.series import EXCHANGES, MARKETS
 
 __all__ = [
+    "ENV_ALIASES",
+    "ENV_NESTED_DELIMITER",
+    "ENV_PREFIX",
     "EXCHANGES",
     "MARKETS",
     "SIGNAL_TIMEFRAMES",
     "ExchangeEndpoints",
+    "ReadSettings",
     "Settings",
-    "load_settings",
+    "SettingsKeys",
+    "read_settings",
 ]

@@ -42,9 +42,20 @@ class ExchangeEndpoints(BaseModel):
     """Where one exchange is reached: a base URL replacing every host, and per-group URLs."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    url: str | None = None
-    ws_url: str | None = None  # replaces scheme and host of every WebSocket stream URL
-    urls: dict[str, str] = Field(default_factory=dict)
+    url: str | None = Field(
+        default=None,
+        description="Base URL replacing the scheme and host of every REST endpoint of this "
+        "exchange, paths kept (a proxy, a testnet, the simulator).",
+    )
+    ws_url: str | None = Field(
+        default=None,
+        description="The same for its WebSocket streams (capture-orderbook).",
+    )
+    urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="Whole URLs per ccxt API group, applied after `url` (testnets with a host "
+        'per group), e.g. fapiPublic = "https://testnet.binancefuture.com/fapi/v1".',
+    )
 
     @field_validator("url")
     @classmethod

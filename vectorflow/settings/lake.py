@@ -9,8 +9,9 @@
     orderbook_levels = 30
     candles = 0                    # 0 also means forever
 
-`VECTORFLOW_LAKE_URL` sets `url`. An s3:// lake reaches its endpoint through the standard AWS
-variables (`LOCATION_VARIABLES`; credentials through the AWS chain, never the settings).
+`VECTORFLOW_LAKE_URL` sets `url`; the lake's storage is opened from it when the settings load
+(`vectorflow.config`). An s3:// lake reaches its endpoint through the standard AWS variables
+(credentials through the AWS chain, never the settings).
 """
 
 from __future__ import annotations
@@ -42,9 +43,6 @@ DATASETS: tuple[str, ...] = (
     "backtest_trades",
 )
 
-#: The variables that say where the S3 endpoint is (kept with the settings that named the lake)
-LOCATION_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
-
 
 def check_lake_url(url: str) -> str:
     """`url` stripped: a folder, or s3://bucket/prefix; ValueError naming a bad URL."""
@@ -63,13 +61,30 @@ class LakeSettings(BaseModel):
     """Where the lake is and how it is kept."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    url: str = ""
-    merge_files: int = Field(default=8, ge=0)
-    merge_rows: int = Field(default=50_000, ge=0)
-    delete_grace_seconds: float = Field(default=0.0, ge=0)
+    url: str = Field(
+        default="",
+        description='Where the lake is: "" for <data dir>/lake, a folder, or s3://bucket/prefix.',
+    )
+    merge_files: int = Field(
+        default=8,
+        ge=0,
+        description="When a period of a partition holds this many small files, ingest merges "
+        "them into one.",
+    )
+    merge_rows: int = Field(
+        default=50_000, ge=0, description="A file with fewer rows than this counts as small."
+    )
+    delete_grace_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="How long a superseded snapshot stays before a later write removes it "
+        "(at least 2 s).",
+    )
     retention_days: Annotated[dict[str, NonNegativeFloat], known(DATASETS, "dataset")] = Field(
-        default_factory=dict
-    )  # 0 keeps forever
+        default_factory=dict,
+        description="Days of rows kept per dataset, applied by compaction; 0 or absent keeps "
+        "them forever, except orderbook_levels: 30 unless set.",
+    )
 
     @field_validator("url")
     @classmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -19,10 +20,10 @@ from pydantic_settings.exceptions import SettingsError
 from pydantic_settings.sources.utils import parse_env_vars
 
 from vectorflow.errors import InvalidInput
-from vectorflow.settings.lake import LOCATION_VARIABLES
-from vectorflow.settings.model import Settings, SettingsKeys
+from vectorflow.settings.model import SettingsKeys
 
 ENV_PREFIX = "VECTORFLOW_"
+ENV_NESTED_DELIMITER = "__"
 CONFIG_ENV = "VECTORFLOW_CONFIG"
 DATA_DIR_ENV = "VECTORFLOW_DATA_DIR"
 
@@ -46,30 +47,33 @@ ENV_ALIASES: dict[str, tuple[str, ...]] = {
 SECRET_KEYS = frozenset({("notifications", "webhook_url"), ("resilience", "shared_state_url")})
 
 
-def load_settings(
+@dataclass(frozen=True)
+class ReadSettings:
+    """What the settings file and the environment say: every key checked, and where from."""
+
+    data_dir: Path
+    config_path: Path
+    keys: SettingsKeys
+    env: dict[str, str]  # the environment that was read (the lake's storage reads it too)
+
+
+def read_settings(
     data_dir: str | Path | None = None, env: Mapping[str, str] | None = None
-) -> Settings:
-    """Resolve settings: `data_dir` (command line), then environment, then file, then defaults.
+) -> ReadSettings:
+    """Resolve the keys: `data_dir` (command line), then environment, then file, then defaults.
 
     `env` replaces the process environment (nothing is read from os.environ when it is given).
+    A whole `Settings`, the lake's storage included, is `vectorflow.config.load_settings`.
     """
     env = dict(os.environ if env is None else env)
     root = Path(data_dir or env.get(DATA_DIR_ENV, "").strip() or "data").expanduser().resolve()
     config = config_path(root, env)
-    file_values = _read_file(config)
-    env_values = _read_env(env)
-    values = _merge(file_values, env_values)
+    values = _merge(_read_file(config), _read_env(env))
     try:
         keys = SettingsKeys.model_validate(values)
     except ValidationError as exc:
         raise InvalidInput(_explain(exc, env, config)) from None
-    return Settings(
-        **dict(keys),
-        data_dir=root,
-        config_path=config,
-        lake_url=keys.lake.url,
-        lake_location=tuple((k, env[k]) for k in LOCATION_VARIABLES if env.get(k)),
-    )
+    return ReadSettings(data_dir=root, config_path=config, keys=keys, env=env)
 
 
 def config_path(data_dir: Path, env: Mapping[str, str]) -> Path:
@@ -109,7 +113,7 @@ class _GivenEnv(EnvSettingsSource):
             SettingsKeys,  # type: ignore[arg-type] - only its fields and config are read
             case_sensitive=False,
             env_prefix=ENV_PREFIX,
-            env_nested_delimiter="__",
+            env_nested_delimiter=ENV_NESTED_DELIMITER,
             env_ignore_empty=True,
         )
 
@@ -185,7 +189,7 @@ def _variable(loc: tuple[str, ...], env: Mapping[str, str]) -> tuple[str | None,
     """The environment variable that set the value at `loc`, if one did, and the depth it names."""
     upper = {k.upper(): k for k in env if env[k].strip()}
     for depth in range(len(loc), 0, -1):
-        name = ENV_PREFIX + "__".join(loc[:depth]).upper()
+        name = ENV_PREFIX + ENV_NESTED_DELIMITER.join(loc[:depth]).upper()
         if name in upper:
             return upper[name], depth
     for name, path in ENV_ALIASES.items():

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vectorflow.settings.backtest import BacktestConfig
 from vectorflow.settings.checks import known
 from vectorflow.settings.exchanges import ExchangeEndpoints
-from vectorflow.settings.lake import SCHEME, LakeSettings
+from vectorflow.settings.lake import LakeSettings
 from vectorflow.settings.notifications import NotificationSettings
 from vectorflow.settings.playbooks import PlaybookSettings
 from vectorflow.settings.resilience import ResilienceSettings
@@ -26,21 +26,60 @@ class SettingsKeys(BaseModel):
     """Every key of the settings file; each can also be set from the environment."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    workers: int = Field(default=4, ge=1, le=64)  # concurrent ingest units
-    markets_cache_hours: float = Field(default=24.0, ge=0)  # load_markets results reused
-    request_timeout_seconds: float = Field(default=10.0, gt=0)  # connect+read, every request
-    flush_rows: int = Field(default=200_000, ge=1000)  # rows buffered per series per file
-    signal_timeframes: tuple[str, ...] = SIGNAL_TIMEFRAMES
-    tpo_row_sizes: dict[str, float] = Field(default_factory=dict)  # per unified symbol
-    series: SeriesSettings = Field(default_factory=SeriesSettings)
-    exchanges: Annotated[dict[str, ExchangeEndpoints], known(EXCHANGES, "exchange")] = Field(
-        default_factory=dict
+    workers: int = Field(
+        default=4, ge=1, le=64, description="Units (one series each) fetched at once."
     )
-    resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
-    backtest: BacktestConfig = Field(default_factory=BacktestConfig)
-    playbooks: PlaybookSettings = Field(default_factory=PlaybookSettings)
-    lake: LakeSettings = Field(default_factory=LakeSettings)
-    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    markets_cache_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="How long an exchange's market list is reused from the cache before it is "
+        "loaded again.",
+    )
+    request_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Connect and read timeout of every exchange request."
+    )
+    flush_rows: int = Field(
+        default=200_000,
+        ge=1000,
+        description="Candles buffered per series before they are written to the lake.",
+    )
+    signal_timeframes: tuple[str, ...] = Field(
+        default=SIGNAL_TIMEFRAMES,
+        description="Timeframes whose series get signals after each ingest (finer candles "
+        "still feed their TPO profiles).",
+    )
+    tpo_row_sizes: dict[str, float] = Field(
+        default_factory=dict,
+        description='TPO row size per unified symbol, e.g. "BTC/USDT" = 10; a symbol not '
+        "listed gets one derived from its price.",
+    )
+    series: SeriesSettings = Field(
+        default_factory=SeriesSettings,
+        description="What is collected when no parameter or option names other series.",
+    )
+    exchanges: Annotated[dict[str, ExchangeEndpoints], known(EXCHANGES, "exchange")] = Field(
+        default_factory=dict,
+        description="Where each exchange is reached, by name (binance, bybit).",
+    )
+    resilience: ResilienceSettings = Field(
+        default_factory=ResilienceSettings,
+        description="Retries, circuit breakers, waits and rate budgets.",
+    )
+    backtest: BacktestConfig = Field(
+        default_factory=BacktestConfig,
+        description="Costs, grids, splits and series of the backtests.",
+    )
+    playbooks: PlaybookSettings = Field(
+        default_factory=PlaybookSettings,
+        description="How playbooks are written, checked and graded.",
+    )
+    lake: LakeSettings = Field(
+        default_factory=LakeSettings,
+        description="Where the lake is, how small files are merged, how long rows are kept.",
+    )
+    notifications: NotificationSettings = Field(
+        default_factory=NotificationSettings, description="Messages about failed runs."
+    )
 
     @field_validator("tpo_row_sizes")
     @classmethod
@@ -59,26 +98,14 @@ class SettingsKeys(BaseModel):
 
 
 class Settings(SettingsKeys):
-    """Resolved settings of one run (`vectorflow.settings.load_settings` builds them)."""
+    """Resolved settings of one run (`vectorflow.config.load_settings` builds them)."""
 
     data_dir: Path
     config_path: Path
-    lake_url: str = ""  # VECTORFLOW_LAKE_URL or [lake] url: a folder or s3://bucket/prefix
-    #: where the S3 endpoint is (AWS_ENDPOINT_URL, AWS_REGION...) in the environment that was read
-    lake_location: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def lake_dir(self):
-        """Root of the Parquet lake: `<data dir>/lake` unless `lake_url` names another place."""
-        if self.lake_url.startswith(SCHEME):
-            # the lake's own storage factory replaces this (vectorflow/lake is being made pluggable)
-            from vectorflow.lake.objects import configure
-
-            locks, shared = self.data_dir / "locks", self.resilience.shared_state_url
-            return configure(self.lake_url, locks, shared, dict(self.lake_location))
-        if self.lake_url:
-            return Path(self.lake_url).expanduser().resolve()
-        return self.data_dir / "lake"
+    #: The lake: where (`storage.root`) and how its files are kept, a
+    #: `vectorflow.lake.storage.Storage` opened once from `lake.url` when the settings load.
+    #: Typed loosely because the lake sits above this core package and may not be imported here.
+    storage: Any = Field(repr=False, exclude=True)
 
     @property
     def catalog_path(self) -> Path:

@@ -19,7 +19,12 @@ class NotificationSettings(BaseModel):
     """Where failed runs are reported."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    webhook_url: str | None = Field(default=None, repr=False)
+    webhook_url: str | None = Field(
+        default=None,
+        repr=False,
+        description="Where `vectorflow up` has Prefect post every failed or crashed flow run "
+        "(a Slack incoming webhook or any http(s) endpoint).",
+    )
 
     @field_validator("webhook_url")
     @classmethod

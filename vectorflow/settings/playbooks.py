@@ -25,19 +25,69 @@ class PlaybookSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: str = Field(default=DEFAULT_MODEL, min_length=1, max_length=100)
-    base_url: str = DEFAULT_BASE_URL
-    temperature: float = Field(default=0.1, ge=0, le=2)
-    max_tokens: int = Field(default=8192, ge=256)  # reasoning tokens count against it too
-    connect_timeout_seconds: float = Field(default=5.0, gt=0)
-    read_timeout_seconds: float = Field(default=60.0, gt=0)
-    attempts: int = Field(default=3, ge=1, le=10)  # per request, transient errors only
-    retry_after_cap_seconds: float = Field(default=60.0, ge=0)
-    token_budget: int = Field(default=200_000, ge=0)
-    concurrency: int = Field(default=20, ge=1, le=64)  # LLM calls wait on I/O, not CPU
-    max_atr_distance: float = Field(default=5.0, gt=0)  # prices within this many ATRs of close
-    lookback_bars: int = Field(default=48, ge=2)  # bars checked for gaps before a request
-    horizon_bars: int = Field(default=48, ge=1)
+    model: str = Field(
+        default=DEFAULT_MODEL,
+        min_length=1,
+        max_length=100,
+        description="The LLM asked for playbooks, checked against the API's model list at the "
+        "start of a run.",
+    )
+    base_url: str = Field(
+        default=DEFAULT_BASE_URL,
+        description="OpenAI-compatible API root (xAI's, or the fake LLM's "
+        "http://127.0.0.1:N/v1).",
+    )
+    temperature: float = Field(
+        default=0.1, ge=0, le=2, description="Sampling temperature of each request."
+    )
+    max_tokens: int = Field(  # reasoning tokens count against it too
+        default=8192,
+        ge=256,
+        description="Most tokens one answer may take, reasoning tokens included.",
+    )
+    connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Connect timeout of each LLM request."
+    )
+    read_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Read timeout of each LLM request."
+    )
+    attempts: int = Field(  # per request, transient errors only
+        default=3,
+        ge=1,
+        le=10,
+        description="Tries per LLM request, the first included; only transient errors are "
+        "retried.",
+    )
+    retry_after_cap_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="A Retry-After longer than this fails the request instead of waiting.",
+    )
+    token_budget: int = Field(
+        default=200_000,
+        ge=0,
+        description="Tokens one run may spend; series after that are skipped_budget.",
+    )
+    concurrency: int = Field(  # LLM calls wait on I/O, not CPU
+        default=20, ge=1, le=64, description="Series written at once (requests in flight)."
+    )
+    max_atr_distance: float = Field(  # prices within this many ATRs of close
+        default=5.0,
+        gt=0,
+        description="Every price of a playbook must lie within this many ATRs of the last "
+        "close.",
+    )
+    lookback_bars: int = Field(  # bars checked for gaps before a request
+        default=48,
+        ge=2,
+        description="Bars before as_of checked for gaps; a gap there skips the request "
+        "(skipped_stale).",
+    )
+    horizon_bars: int = Field(
+        default=48,
+        ge=1,
+        description="Bars after as_of a playbook is graded over before it expires.",
+    )
 
     @field_validator("model", mode="before")
     @classmethod

@@ -59,19 +59,55 @@ class ResilienceSettings(BaseModel):
     """Retry, breaker, wait and budget settings (see the module docstring for each value)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    time_scale: float = Field(default=1.0, gt=0, le=100)
-    retry_attempts: int = Field(default=5, ge=1, le=20)
-    retry_base_seconds: float = Field(default=0.5, ge=0)
-    retry_max_seconds: float = Field(default=30.0, ge=0)
-    breaker_failures: int = Field(default=5, ge=1, le=1000)
-    breaker_cooldown_seconds: float = Field(default=300.0, ge=0)
-    max_wait_seconds: float = Field(default=900.0, ge=0)
-    budgets: Annotated[dict[str, PositiveInt], known(BUDGETS, "budget")] = Field(
-        default_factory=dict
+    time_scale: float = Field(
+        default=1.0,
+        gt=0,
+        le=100,
+        description="Multiplies every window, ban, wait and cool-down, the exchanges' own "
+        "included; below 1 for tests and demos (the simulator reads it too).",
     )
-    #: where breakers live when hosts share them (a PostgreSQL URL; it may hold a password,
-    #: hence never in repr); "" keeps them in the host's state.db
-    shared_state_url: str = Field(default="", repr=False)
+    retry_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=20,
+        description="Tries per exchange request, the first included (transient errors only).",
+    )
+    retry_base_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        description="Backoff before retry n: base * 2**(n-1), jittered, capped.",
+    )
+    retry_max_seconds: float = Field(
+        default=30.0, ge=0, description="The longest backoff between two tries."
+    )
+    breaker_failures: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Consecutive transient failures that open a circuit breaker.",
+    )
+    breaker_cooldown_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="How long a breaker stays open before one probe request may go.",
+    )
+    max_wait_seconds: float = Field(
+        default=900.0,
+        ge=0,
+        description="A ban or Retry-After longer than this fails the call instead of waiting.",
+    )
+    budgets: Annotated[dict[str, PositiveInt], known(BUDGETS, "budget")] = Field(
+        default_factory=dict,
+        description="Per-IP request budgets by name (binance_spot, binance_usdm, "
+        "binance_open_interest_hist, binance_funding, bybit), replacing the exchange's own.",
+    )
+    #: it may hold a password, hence never in repr
+    shared_state_url: str = Field(
+        default="",
+        repr=False,
+        description="PostgreSQL URL where every host keeps its circuit breakers (and, for a "
+        "lake on S3, its partition locks); empty: each host keeps them to itself.",
+    )
 
     @field_validator("shared_state_url")
     @classmethod

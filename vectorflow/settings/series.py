@@ -42,16 +42,40 @@ class SeriesSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     exchanges: Annotated[list[str], known(EXCHANGES, "exchange")] = Field(
-        default_factory=lambda: list(DEFAULT_EXCHANGES), min_length=1
+        default_factory=lambda: list(DEFAULT_EXCHANGES),
+        min_length=1,
+        description="Exchanges collected from (binance, bybit).",
     )
     markets: Annotated[list[str], known(MARKETS, "market")] = Field(
-        default_factory=lambda: list(DEFAULT_MARKETS), min_length=1
+        default_factory=lambda: list(DEFAULT_MARKETS),
+        min_length=1,
+        description="Markets collected (spot, linear): narrows which of `symbols` are fetched.",
     )
-    symbols: list[str] = Field(default_factory=lambda: list(DEFAULT_SYMBOLS), min_length=1)
-    timeframes: list[str] = Field(default_factory=lambda: list(DEFAULT_TIMEFRAMES), min_length=1)
-    first_run_days: float = Field(default=30.0, gt=0)
-    derivatives_period: str = "5m"
-    orderbook_levels: int = Field(default=100, ge=1, le=1000)
+    symbols: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SYMBOLS),
+        min_length=1,
+        description="Unified symbols; each implies its market (BTC/USDT spot, BTC/USDT:USDT "
+        "the USDT-margined perpetual).",
+    )
+    timeframes: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_TIMEFRAMES),
+        min_length=1,
+        description="Candle timeframes collected.",
+    )
+    first_run_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="How far back a series with nothing stored starts (days).",
+    )
+    derivatives_period: str = Field(
+        default="5m", description="Period of the open interest history (5m, 15m, 30m, 1h, 4h, 1d)."
+    )
+    orderbook_levels: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="Levels per side kept of each REST order book snapshot.",
+    )
 
     @field_validator("timeframes")
     @classmethod
