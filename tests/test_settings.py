@@ -127,6 +127,19 @@ def test_every_key_can_be_set_from_the_environment_and_the_long_name_wins(data_d
     assert settings.playbooks.token_budget == 5000 and settings.workers == 4  # file, default
 
 
+def test_the_lake_storage_is_opened_from_the_resolved_lake_url(data_dir, tmp_path):
+    assert load_settings(data_dir, env={}).storage.root == data_dir / "lake"
+    (data_dir / "vectorflow.toml").write_text(f'[lake]\nurl = "{tmp_path / "filed"}"\n')
+    assert load_settings(data_dir, env={}).storage.root == tmp_path / "filed"
+    env = {"VECTORFLOW_LAKE_URL": str(tmp_path / "short"), "VECTORFLOW_LAKE__URL": str(tmp_path)}
+    settings = load_settings(data_dir, env=env)
+    assert settings.storage.root == tmp_path  # the long name wins, as for every key
+    assert settings.with_overrides(workers=2).storage is settings.storage  # opened once
+    (data_dir / "vectorflow.toml").write_text('[lake]\nurl = "ftp://host/lake"\n')
+    with pytest.raises(InvalidInput, match="settings file .*lake.url: lake URL 'ftp://host/lake'"):
+        load_settings(data_dir, env={})
+
+
 @pytest.mark.parametrize(
     "env,named",
     [
