@@ -17,11 +17,11 @@ import pytest
 
 from tests.conftest import run_cli, sim_env, sim_settings
 from tests.lake.helpers import candle_rows, candles
+from vectorflow.config import load_settings
 from vectorflow.lake.doctor import check_lake, repair_lake
 from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import CANDLES
 from vectorflow.pipelines.candles import SeriesUnit, ingest_series
-from vectorflow.settings import load_settings
 
 HOUR = 3_600_000
 UNIT = SeriesUnit("binance", "spot", "BTC/USDT", "1h")

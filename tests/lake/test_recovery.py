@@ -146,8 +146,8 @@ def test_a_lost_current_reads_every_row_and_is_relinked_with_a_warning(
 
 def _land_rows_without_repair(sim, data_dir: Path) -> list:
     """The candles the library reads (backtests, playbooks), the lake left as it is."""
-    from vectorflow.backtest.config import SeriesRef
     from vectorflow.backtest.data import find_series, read_candles
+    from vectorflow.settings.backtest import SeriesRef
 
     lake = sim_settings(sim, data_dir).storage
     series = find_series(lake, SeriesRef(exchange="binance", market="spot", symbol="BTC/USDT",
