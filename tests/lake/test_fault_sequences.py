@@ -26,10 +26,11 @@ from vectorflow.lake.doctor import check_lake, repair_lake
 from vectorflow.lake.reads import read_rows
 from vectorflow.lake.schema import CANDLES
 from vectorflow.lake.storage import local
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series
+from vectorflow.pipelines.candles import ingest_series
+from vectorflow.units import Unit
 
 HOUR = 3_600_000
-UNIT = SeriesUnit("bybit", "spot", "BTC/USDT", "1h")
+UNIT = Unit("bybit", "spot", "BTC/USDT", "1h")
 WINDOWS = 6  # the fault-free lake: six ingest runs of 12 hours
 FOLDER = "lake/candles/exchange=bybit/market=spot/symbol_id=BTCUSDT/timeframe=1h"
 STEPS = st.tuples(
