@@ -49,10 +49,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root (f
 import pyarrow.parquet as pq  # noqa: E402
 
 import vectorflow.exchanges.client as vf_client  # noqa: E402
+from vectorflow.config import load_settings  # noqa: E402
 from vectorflow.lake.schema import CANDLES  # noqa: E402
 from vectorflow.lake.storage import LocalStorage  # noqa: E402
 from vectorflow.pipelines.candles import ingest_series  # noqa: E402
-from vectorflow.settings import load_settings  # noqa: E402
 from vectorflow.sim import ExchangeSimulator  # noqa: E402
 from vectorflow.timeframes import floor_ms, ms_to_iso, parse_time  # noqa: E402
 from vectorflow.units import Unit  # noqa: E402

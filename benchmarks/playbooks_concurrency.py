@@ -144,12 +144,12 @@ def run() -> int:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
+    from vectorflow.config import load_settings
     from vectorflow.lake.catalog import refresh_catalog
-    from vectorflow.settings import load_settings
 
     template = TMP / "template"
     count = store_series(template / "lake")
-    refresh_catalog(template)  # a scheduled run finds its catalog built
+    refresh_catalog(load_settings(template))  # a scheduled run finds its catalog built
     default_workers = load_settings(template).playbooks.concurrency
     series = dict(exchanges=EXCHANGES, markets=MARKETS, symbols=symbols(), timeframes=["1h"])
     print(

@@ -193,9 +193,9 @@ def store_books(lake: Path, closes: dict, days: int) -> int:
 
 def build(data_dir: Path, book_days: int) -> None:
     """The lake, its signals and the settings file of the 20 series."""
+    from vectorflow.config import load_settings
     from vectorflow.lake.catalog import refresh_catalog
     from vectorflow.pipelines.signals import update_signals
-    from vectorflow.settings import load_settings
     from vectorflow.units import Unit
 
     lake = data_dir / "lake"
@@ -211,7 +211,7 @@ def build(data_dir: Path, book_days: int) -> None:
     )
     settings = load_settings(data_dir)
     started = time.perf_counter()
-    refresh_catalog(data_dir)
+    refresh_catalog(settings)
     for base in BASES:
         for exchange, market in VENUES:
             for timeframe in ("4h", "1d"):
@@ -224,9 +224,9 @@ def run_replay(data_dir: Path, symbols: list[str] | None = None) -> tuple[float,
     """Wall seconds of one replay-playbooks flow run (rules, 4h, 90 days), and its report
     (the comparison computed again afterwards, not timed)."""
     from flows.replay import replay_playbooks
+    from vectorflow.config import load_settings
     from vectorflow.pipelines.candles import plan_ingest
     from vectorflow.playbooks.replay import replay_plan, replay_report
-    from vectorflow.settings import load_settings
 
     start, end = ms_to_iso(END - REPLAY_DAYS * DAY), ms_to_iso(END)
     started = time.perf_counter()

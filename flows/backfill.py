@@ -18,10 +18,10 @@ from flows.reporting import artifact_family, final_state, publish_summary, run_n
 from flows.runners import unit_task_runner
 from tasks import backfill, candles
 from tasks.executor import TaskExecutor
+from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
 from vectorflow.pipelines.backfill import Snapshot, backfill_job
 from vectorflow.pipelines.candles import plan_ingest
-from vectorflow.settings import load_settings
 
 ARTIFACT_EVERY_S = 2.0  # progress artifact updates at most this often
 

@@ -22,9 +22,10 @@ from flows.parameters import Exchange, Market, Timeframe, run_form
 from flows.reporting import artifact_family, cell, markdown_table, report_link
 from tasks.backtest import backtest_series_task
 from tasks.candles import refresh_catalog_task
-from vectorflow.backtest.config import SeriesRef
 from vectorflow.backtest.run import BacktestRequest, check_request
-from vectorflow.settings import Settings, load_settings
+from vectorflow.config import load_settings
+from vectorflow.settings import Settings
+from vectorflow.settings.backtest import SeriesRef
 
 LEADER_COLUMNS = (
     "oos_total_return", "oos_sharpe_ratio", "oos_max_drawdown", "oos_win_rate",

@@ -9,8 +9,8 @@ from flows.reporting import final_state, publish_summary, run_name
 from flows.runners import unit_task_runner
 from tasks import candles, signals
 from tasks.executor import TaskExecutor
+from vectorflow.config import load_settings
 from vectorflow.pipelines.candles import ingest_job, plan_ingest
-from vectorflow.settings import load_settings
 
 #: A scheduled run catching up after downtime fits well inside this; longer histories are what
 #: `backfill` is for (no timeout, resumable).

@@ -10,8 +10,8 @@ from flows.reporting import final_state, publish_summary, run_name
 from tasks import maintenance
 from tasks.candles import refresh_catalog_task
 from tasks.executor import TaskExecutor
+from vectorflow.config import load_settings
 from vectorflow.pipelines.maintenance import check_datasets, compact_job
-from vectorflow.settings import load_settings
 
 
 @flow(

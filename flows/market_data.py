@@ -16,8 +16,8 @@ from flows.reporting import final_state, publish_summary, run_name
 from flows.runners import unit_task_runner
 from tasks import candles, market_data
 from tasks.executor import TaskExecutor
+from vectorflow.config import load_settings
 from vectorflow.pipelines.market_data import MARKET_DATASETS, market_data_job, plan_market_data
-from vectorflow.settings import load_settings
 
 
 @flow(

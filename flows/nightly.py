@@ -30,9 +30,9 @@ from tasks.backtest import (
 from tasks.candles import refresh_catalog_task
 from tasks.playbooks import grade_task
 from tasks.signals import refresh_signals
-from vectorflow.backtest.config import SeriesRef
 from vectorflow.backtest.run import BacktestRequest, check_options, strategy_names
-from vectorflow.settings import load_settings
+from vectorflow.config import load_settings
+from vectorflow.settings.backtest import SeriesRef
 from vectorflow.units import Status, Unit, UnitResult
 
 

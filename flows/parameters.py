@@ -26,11 +26,11 @@ from typing import Annotated, Literal
 from prefect.utilities.callables import parameter_docstrings
 from pydantic import MISSING, Field, WithJsonSchema
 
-from vectorflow.backtest.config import RANKABLE_METRICS
 from vectorflow.backtest.strategies import all_strategies
 from vectorflow.exchanges.specs import MARKETS, SPECS
 from vectorflow.lake.compact import range_datasets
 from vectorflow.pipelines.market_data import MARKET_DATASETS
+from vectorflow.settings.backtest import RANKABLE_METRICS
 from vectorflow.timeframes import TIMEFRAMES
 
 #: A UTC time: a date and time picker in UTC on the form. Python callers may also pass a date

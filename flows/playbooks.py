@@ -19,11 +19,11 @@ from tasks.playbooks import (
     playbook_task,
 )
 from tasks.signals import refresh_signals
+from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
 from vectorflow.pipelines.candles import plan_ingest
 from vectorflow.pipelines.playbooks import playbook_unit
 from vectorflow.playbooks.budget import end_run_budget
-from vectorflow.settings import load_settings
 from vectorflow.timeframes import now_ms, parse_time
 from vectorflow.units import UnitResult
 from vectorflow.values import count
@@ -97,7 +97,7 @@ def generate_playbooks(
     budget = end_run_budget(run_id)
     if budget is not None and mode["mode"] == "grok":
         logger.info("tokens spent: %d of %d", budget.spent, budget.limit)
-    if settings.notify_playbooks and settings.webhook_url:
+    if settings.notifications.playbooks and settings.webhook_url:
         notify_task(settings, [r.detail["playbook_id"] for r in results if r.ok])
     refresh_catalog_task(settings)
     notes = [f"{mode['mode']} playbooks by status: {tally(results, 'playbook')}", *notes]

@@ -18,13 +18,13 @@ from tasks.playbooks import (
     replay_report_task,
     replay_series_task,
 )
+from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
 from vectorflow.pipelines.candles import plan_ingest
 from vectorflow.pipelines.playbooks import playbook_unit
 from vectorflow.playbooks.budget import end_run_budget
 from vectorflow.playbooks.compare import comparison_markdown
 from vectorflow.playbooks.replay import replay_plan
-from vectorflow.settings import load_settings
 from vectorflow.units import UnitResult
 
 

@@ -20,8 +20,9 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Completed, Failed
 
 from flows.failures import quiet_expected_failures
+from vectorflow.config import load_settings
 from vectorflow.resilience.guard import guard_for
-from vectorflow.settings import Settings, load_settings
+from vectorflow.settings import Settings
 from vectorflow.units import Status, UnitResult, UnitsFailed, counts, run_message
 
 quiet_expected_failures()  # every flow module imports this one

@@ -9,9 +9,9 @@ from flows.reporting import final_state, publish_summary, run_name
 from flows.runners import unit_task_runner
 from tasks import candles, signals
 from tasks.executor import TaskExecutor
+from vectorflow.config import load_settings
 from vectorflow.pipelines.candles import plan_ingest
 from vectorflow.pipelines.signals import signals_job
-from vectorflow.settings import load_settings
 
 
 @flow(

@@ -15,11 +15,11 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.candles import log_result
 from tasks.secrets import resolve
-from vectorflow.errors import CircuitOpen, PermanentError, TransientError
+from vectorflow.errors import CircuitOpen, TransientError
 from vectorflow.pipelines.playbook_ticks import market_ticks
 from vectorflow.pipelines.playbooks import record_result, replay_result
 from vectorflow.playbooks.budget import run_budget
-from vectorflow.playbooks.guard import GrokBreaker, grok_client
+from vectorflow.playbooks.client import grok_client
 from vectorflow.playbooks.notify import notify_stored
 from vectorflow.playbooks.outcomes import grade_playbooks
 from vectorflow.playbooks.replay import ReplayPlan, replay_report, replay_series
@@ -40,23 +40,17 @@ def check_grok_task(settings: Settings) -> dict:
     if key is None:
         logger.info("no XAI_API_KEY and no Secret block: rule-based playbooks")
         return {"mode": "rules", "reason": "no key configured"}
-    breaker, client = GrokBreaker.from_settings(settings), grok_client(settings, key)
+    client = grok_client(settings, key)  # its guard keeps the (playbook, grok) breaker
     try:
-        breaker.admit()
         client.check_model()
     except CircuitOpen as exc:
         logger.warning("%s: rule-based playbooks", exc)
         return {"mode": "rules", "reason": str(exc)}
     except TransientError as exc:
-        breaker.failure(exc)
         logger.warning("grok unreachable (%s): rule-based playbooks", exc)
         return {"mode": "rules", "reason": str(exc)}
-    except PermanentError:
-        breaker.success()  # the API answered: a refusal is no outage
-        raise
     finally:
         client.close()
-    breaker.success()
     logger.info(
         "grok model %s offered by %s", settings.playbooks.model, settings.playbooks.base_url
     )
@@ -83,7 +77,6 @@ def _context(
         run_id=run_id,
         client=client,
         budget=run_budget(budget_key or run_id, settings.playbooks.token_budget),
-        breaker=GrokBreaker.from_settings(settings) if client is not None else None,
         timeframes=tuple(settings.series.timeframes),
         tpo_row_sizes=dict(settings.tpo_row_sizes),
         ticks=dict(ticks),
@@ -163,7 +156,7 @@ def notify_task(settings: Settings, playbook_ids: list[str]) -> dict:
         playbook_ids,
         settings.webhook_url,
         settings.data_dir / "notifications.db",
-        min_confidence=settings.notify_min_confidence,
+        min_confidence=settings.notifications.playbooks_min_confidence,
         now_ms=now_ms(),
     )
     return {"posted": report.posted, "already": report.already, "failed": report.failed}

@@ -1,8 +1,9 @@
 """Checks of user-given values: counts, numbers, ports, literal names and the data dir.
 
 One function per kind of value, shared by the command line (`vectorflow.cli.arguments` wraps
-them as argparse types), the flows and the settings; times are `vectorflow.timeframes.
-parse_time`. Each raises InvalidInput with one line naming the value.
+them as argparse types) and the flows and library entry points (the settings file's keys keep
+their pydantic bounds); times are `vectorflow.timeframes.parse_time`. Each raises InvalidInput
+with one line naming the value.
 """
 
 from __future__ import annotations

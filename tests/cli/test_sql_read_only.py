@@ -37,7 +37,7 @@ def lake_dir(sim, tmp_path_factory) -> Path:
             unit = Unit(exchange, market, symbol, "1h")
             ingest_series(unit, now - 3 * DAY, now, settings, clock=sim.now_ms)
             update_signals(unit, settings)
-    refresh_catalog(data_dir)
+    refresh_catalog(settings)
     return data_dir
 
 

@@ -7,8 +7,8 @@ import sys
 
 from flows.failures import ENGINE_EXIT, ExpectedFailures
 from flows.reporting import cell, markdown_table, report_link, tally
+from vectorflow.config import load_settings
 from vectorflow.errors import UnknownSymbol
-from vectorflow.settings import load_settings
 from vectorflow.units import Status, Unit, UnitResult, UnitsFailed
 
 

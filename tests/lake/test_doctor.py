@@ -17,14 +17,15 @@ import pytest
 
 from tests.conftest import run_cli, sim_env, sim_settings
 from tests.lake.helpers import candle_rows, candles
+from vectorflow.config import load_settings
 from vectorflow.lake.doctor import check_lake, repair_lake
 from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import CANDLES
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series
-from vectorflow.settings import load_settings
+from vectorflow.pipelines.candles import ingest_series
+from vectorflow.units import Unit
 
 HOUR = 3_600_000
-UNIT = SeriesUnit("binance", "spot", "BTC/USDT", "1h")
+UNIT = Unit("binance", "spot", "BTC/USDT", "1h")
 FOLDER = "lake/candles/exchange=binance/market=spot/symbol_id=BTCUSDT/timeframe=1h"
 
 

@@ -26,10 +26,11 @@ from vectorflow.lake.doctor import check_lake, repair_lake
 from vectorflow.lake.reads import read_rows
 from vectorflow.lake.schema import CANDLES
 from vectorflow.lake.storage import local
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series
+from vectorflow.pipelines.candles import ingest_series
+from vectorflow.units import Unit
 
 HOUR = 3_600_000
-UNIT = SeriesUnit("bybit", "spot", "BTC/USDT", "1h")
+UNIT = Unit("bybit", "spot", "BTC/USDT", "1h")
 WINDOWS = 6  # the fault-free lake: six ingest runs of 12 hours
 FOLDER = "lake/candles/exchange=bybit/market=spot/symbol_id=BTCUSDT/timeframe=1h"
 STEPS = st.tuples(
@@ -147,7 +148,7 @@ def test_doctor_and_one_rerun_restore_the_fault_free_lake(sim, tmp_path, fault_f
         _step(sim, data_dir, kind, arg, seen, damaged)
     storage = sim_settings(sim, data_dir).storage
     repair_lake(storage, grace_seconds=0.0)
-    refresh_catalog(data_dir)
+    refresh_catalog(sim_settings(sim, data_dir))
     assert check_lake(storage) == []
     assert seen - damaged <= set(candle_rows(data_dir)), steps  # only damage needs a refetch
     first, _ = sim.bundled_range("1h")

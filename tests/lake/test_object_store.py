@@ -22,11 +22,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import SIM_NOW, query_catalog, run_cli, sim_env
+from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
 from vectorflow.lake import store
 from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import CANDLES
-from vectorflow.settings import load_settings
 from vectorflow.sim.s3 import LocalS3
 from vectorflow.timeframes import ms_to_iso, parse_time
 
@@ -170,7 +170,7 @@ WRITER = textwrap.dedent(
     import sys
     from vectorflow.units import Unit
     from vectorflow.pipelines.candles import ingest_series
-    from vectorflow.settings import load_settings
+    from vectorflow.config import load_settings
     settings = load_settings()
     unit = Unit("binance", "spot", "BTC/USDT", "1h")
     ingest_series(unit, int(sys.argv[1]), int(sys.argv[2]), settings)
@@ -238,7 +238,7 @@ TWIN = textwrap.dedent(
     import pathlib, sys, time
     from vectorflow.units import Unit
     from vectorflow.pipelines.candles import ingest_series
-    from vectorflow.settings import load_settings
+    from vectorflow.config import load_settings
     settings = load_settings()
     settings.storage.fs  # connect first: both writers then start together
     go = pathlib.Path(sys.argv[3])

@@ -17,12 +17,13 @@ from tests.conftest import query_catalog, sim_settings
 from tests.lake.helpers import candle_rows, copy_without_symlinks
 from vectorflow.lake.compact import compact_lake, prune
 from vectorflow.lake.schema import CANDLES
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series
-from vectorflow.pipelines.market_data import MarketUnit, ingest_market_unit
+from vectorflow.pipelines.candles import ingest_series
+from vectorflow.pipelines.market_data import ingest_market_unit
+from vectorflow.units import Unit
 
 HOUR = 3_600_000
-UNIT = SeriesUnit("binance", "spot", "BTC/USDT", "1h")
-BOOK = MarketUnit("orderbook_levels", "bybit", "linear", "BTC/USDT:USDT", "10")
+UNIT = Unit("binance", "spot", "BTC/USDT", "1h")
+BOOK = Unit("bybit", "linear", "BTC/USDT:USDT", None, "orderbook_levels")
 SNAPSHOT_TIMES = "SELECT count(DISTINCT snapshot_time) FROM orderbook_levels"
 
 
@@ -118,12 +119,12 @@ def test_order_book_snapshots_survive_a_lost_current(fresh_sim, data_dir):
     now = fresh_sim.now_ms()
     for minutes in (0, 1, 2):
         fresh_sim.set_now(now + minutes * 60_000)
-        ingest_market_unit(BOOK, None, fresh_sim.now_ms(), settings, clock=fresh_sim.now_ms)
+        ingest_market_unit(BOOK, None, fresh_sim.now_ms(), settings, 10, clock=fresh_sim.now_ms)
     assert query_catalog(data_dir, SNAPSHOT_TIMES) == [(3,)]
     (current,) = (data_dir / "lake/orderbook_levels").glob("exchange=*/*/*/current")
     os.unlink(current)
     fresh_sim.set_now(now + 3 * 60_000)
-    ingest_market_unit(BOOK, None, fresh_sim.now_ms(), settings, clock=fresh_sim.now_ms)
+    ingest_market_unit(BOOK, None, fresh_sim.now_ms(), settings, 10, clock=fresh_sim.now_ms)
     assert query_catalog(data_dir, SNAPSHOT_TIMES) == [(4,)]
 
 
@@ -146,8 +147,8 @@ def test_a_lost_current_reads_every_row_and_is_relinked_with_a_warning(
 
 def _land_rows_without_repair(sim, data_dir: Path) -> list:
     """The candles the library reads (backtests, playbooks), the lake left as it is."""
-    from vectorflow.backtest.config import SeriesRef
     from vectorflow.backtest.data import find_series, read_candles
+    from vectorflow.settings.backtest import SeriesRef
 
     lake = sim_settings(sim, data_dir).storage
     series = find_series(lake, SeriesRef(exchange="binance", market="spot", symbol="BTC/USDT",

@@ -22,7 +22,7 @@ KILLED = textwrap.dedent("""
     import os, signal, sys
     import vectorflow.pipelines.backfill as backfill
     from vectorflow.units import Unit
-    from vectorflow.settings import load_settings
+    from vectorflow.config import load_settings
     backfill.BACKFILL_FLUSH_ROWS = 2000
     unit = Unit("binance", "linear", "BTC/USDT:USDT", "1m")
     progress = backfill.Progress(series_total=1, candles_expected=0)

@@ -121,8 +121,8 @@ def test_a_failed_run_posts_its_deployment_run_state_and_failed_units(
 
 
 def test_the_webhook_url_comes_from_the_environment_then_the_settings_file(data_dir):
+    from vectorflow.config import load_settings
     from vectorflow.errors import InvalidInput
-    from vectorflow.settings import load_settings
 
     (data_dir / "vectorflow.toml").write_text(
         '[notifications]\nwebhook_url = "https://hooks.example/file"\n'

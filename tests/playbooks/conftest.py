@@ -10,12 +10,15 @@ import pyarrow as pa
 import pytest
 
 from tests.lake.helpers import publish_as_is
+from vectorflow.config import load_settings
 from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import CANDLES
 from vectorflow.lake.storage import LocalStorage, Storage
-from vectorflow.playbooks.config import PlaybookSettings
 from vectorflow.playbooks.reads import symbol_id
+from vectorflow.resilience.guard import Guard
 from vectorflow.resilience.retry import RetryPolicy
+from vectorflow.settings.playbooks import PlaybookSettings
+from vectorflow.settings.resilience import ResilienceSettings
 from vectorflow.sim.llm import FakeLLM
 from vectorflow.units import Unit
 
@@ -42,6 +45,10 @@ def market(tmp_path_factory):
         build_market_lake(sim, root / "full")
     truncate_lake(root / "full" / "lake", root / "past" / "lake", AS_OF_PAST)
     return root / "full", root / "past"
+def guard_of(data_dir: Path, **resilience) -> Guard:
+    """The resilience guard of `data_dir` (its own state.db), with these `[resilience]` values."""
+    settings = load_settings(data_dir, env={})
+    return Guard(settings.with_overrides(resilience=ResilienceSettings(**resilience)))
 
 
 @pytest.fixture

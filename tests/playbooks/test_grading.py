@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from tests.playbooks.conftest import AS_OF, HOUR, UNIT, lake_of, make_candles, store_candles
+from vectorflow.config import load_settings
 from vectorflow.lake.catalog import refresh_catalog
 from vectorflow.playbooks.compare import bootstrap_interval, compare_sources
 from vectorflow.playbooks.grading import Plan, grade, grade_no_trade
@@ -175,7 +176,7 @@ def test_grading_stored_playbooks_fills_outcomes_and_the_scorecard(data_dir):
     report = grade_playbooks(lake, horizon=4)
     assert (report.candidates, report.graded) == (2, 2)  # cached copies are not graded twice
     assert grade_playbooks(lake, horizon=4).candidates == 0  # graded once
-    refresh_catalog(data_dir)
+    refresh_catalog(load_settings(data_dir))
     con = duckdb.connect(str(data_dir / "vectorflow.duckdb"), read_only=True)
     outcomes = dict(con.execute("SELECT playbook_id, outcome FROM playbook_outcomes").fetchall())
     card = con.execute(
@@ -234,7 +235,7 @@ def test_the_scorecard_separates_venues_and_scores_no_trade_and_calibration(data
     ])  # fmt: skip
     report = grade_playbooks(lake, horizon=4)
     assert report.graded == 2 and {r["bias"] for r in report.rows} == {"long", "no_trade"}
-    refresh_catalog(data_dir)
+    refresh_catalog(load_settings(data_dir))
     con = duckdb.connect(str(data_dir / "vectorflow.duckdb"), read_only=True)
     card = con.execute(
         "SELECT exchange, market, playbooks, no_trade, win_rate, avoided_loss_share, brier "

@@ -11,11 +11,11 @@ from tests.conftest import query_catalog
 from tests.playbooks.conftest import AS_OF, CANARY, HOUR, UNIT, lake_of
 from tests.playbooks.test_writer import context, inputs, run
 from vectorflow.errors import InvalidInput
-from vectorflow.playbooks.config import PlaybookSettings
 from vectorflow.playbooks.inputs import PlaybookInputs
 from vectorflow.playbooks.outcomes import grade_playbooks
 from vectorflow.playbooks.store import write_playbooks
 from vectorflow.playbooks.writer import WriteContext, playbooks_for
+from vectorflow.settings.playbooks import PlaybookSettings
 
 GIVEAWAYS = (
     CANARY,

@@ -20,7 +20,6 @@ from vectorflow.errors import InvalidInput
 from vectorflow.pipelines.playbooks import replay_result
 from vectorflow.playbooks.budget import TokenBudget
 from vectorflow.playbooks.client import GrokClient
-from vectorflow.playbooks.config import PlaybookSettings
 from vectorflow.playbooks.replay import (
     estimate_series,
     replay_plan,
@@ -29,6 +28,7 @@ from vectorflow.playbooks.replay import (
 )
 from vectorflow.playbooks.store import series_playbooks
 from vectorflow.playbooks.writer import WriteContext, write_series_playbook
+from vectorflow.settings.playbooks import PlaybookSettings
 from vectorflow.units import Status, Unit
 
 SPOT = Unit("bybit", "spot", "BTC/USDT", "1h")

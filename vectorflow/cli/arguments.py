@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from vectorflow import values
 from vectorflow.errors import InvalidInput
-from vectorflow.settings import load_settings
+from vectorflow.settings import read_settings
 
 
 def _typed(check: Callable, name: str, **options) -> Callable[[str], object]:
@@ -61,4 +61,4 @@ def check_data_dir(args: argparse.Namespace) -> None:
     """InvalidInput naming the data dir when the command cannot use it (a file, read-only)."""
     use = _data_dir_use(args)
     if use is not None:
-        values.data_dir(load_settings(args.data_dir).data_dir, writable=use == "write")
+        values.data_dir(read_settings(args.data_dir).data_dir, writable=use == "write")

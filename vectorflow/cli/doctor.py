@@ -24,11 +24,11 @@ def _print_problems(problems, fmt: str, heading: str) -> None:
 
 def doctor(args: argparse.Namespace) -> int:
     """Check the lake; with --repair, repair it and check it again."""
+    from vectorflow.config import load_settings
     from vectorflow.errors import InvalidInput
     from vectorflow.lake.catalog import refresh_catalog
     from vectorflow.lake.doctor import check_lake, repair_lake
     from vectorflow.lake.schema import DATASETS
-    from vectorflow.settings import load_settings
 
     unknown = sorted(set(args.dataset or []) - set(DATASETS))
     if unknown:
@@ -46,7 +46,7 @@ def doctor(args: argparse.Namespace) -> int:
         return BROKEN
     done = repair_lake(settings.storage, settings.lake.delete_grace_seconds, args.dataset)
     print("repaired:\n" + "\n".join(f"  - {line}" for line in done))
-    refresh_catalog(settings.data_dir)
+    refresh_catalog(settings)
     left = check_lake(settings.storage, args.dataset)
     if left:
         _print_problems(left, args.format, f"{len(left)} problem(s) left:")

@@ -9,8 +9,8 @@ from vectorflow.cli import INVALID, OK, UNITS_FAILED, arguments, command_parser
 from vectorflow.cli.modes import add_mode_option
 from vectorflow.cli.output import format_rows
 from vectorflow.cli.runs import run_flow, run_pipeline
+from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
-from vectorflow.settings import load_settings
 
 COMPACT_COLUMNS = [
     "dataset",
@@ -59,7 +59,7 @@ def market_data(args: argparse.Namespace) -> int:
         return market_data_job(settings, plan, ThreadExecutor(settings.workers))
 
     flow_parameters = dict(parameters, data_dir=args.data_dir)
-    return run_pipeline(settings.data_dir, args.prefect, MARKET_DATA_FLOW, flow_parameters, local)
+    return run_pipeline(settings, args.prefect, MARKET_DATA_FLOW, flow_parameters, local)
 
 
 def _stderr_handlers() -> list:
@@ -146,7 +146,7 @@ def backfill(args: argparse.Namespace) -> int:
     LISTENERS.append(listener)
     try:
         flow_parameters = dict(parameters, data_dir=args.data_dir)
-        return run_pipeline(settings.data_dir, args.prefect, BACKFILL_FLOW, flow_parameters, local)
+        return run_pipeline(settings, args.prefect, BACKFILL_FLOW, flow_parameters, local)
     finally:
         LISTENERS.remove(listener)
         stop()
@@ -164,7 +164,7 @@ def compact(args: argparse.Namespace) -> int:
         return compact_job(settings, datasets, ThreadExecutor(2))
 
     parameters = dict(datasets=args.dataset, data_dir=args.data_dir)
-    return run_pipeline(settings.data_dir, args.prefect, COMPACT_FLOW, parameters, local)
+    return run_pipeline(settings, args.prefect, COMPACT_FLOW, parameters, local)
 
 
 def prune(args: argparse.Namespace) -> int:
@@ -188,7 +188,7 @@ def prune(args: argparse.Namespace) -> int:
         print("nothing was deleted", file=sys.stderr)
         return UNITS_FAILED
     reports = prune_lake(settings, dataset, before=before, match=match)
-    refresh_catalog(settings.data_dir)
+    refresh_catalog(settings)
     rows = [r.as_row() for r in reports]
     print(format_rows(COMPACT_COLUMNS, [[r.get(c) for c in COMPACT_COLUMNS] for r in rows]))
     return OK

@@ -27,8 +27,8 @@ from vectorflow.cli import INVALID, OK, arguments, command_parser, prefect_envir
 from vectorflow.cli.drain import drain, paused_file, resume_recorded
 from vectorflow.cli.notifications import configure_notifications, webhook_host
 from vectorflow.cli.stranded import POOL, reconcile
+from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
-from vectorflow.settings import load_settings
 
 #: What the command line of each process `up` starts contains (a recycled pid is not ours).
 OURS = (b"prefect", b"vectorflow", b"http.server")

@@ -19,8 +19,8 @@ from vectorflow.cli import (
 )
 from vectorflow.cli.output import format_rows
 from vectorflow.cli.runs import flow_rows
+from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
-from vectorflow.settings import load_settings
 
 
 def printable(text: object) -> str:
@@ -157,7 +157,7 @@ def grade(args: argparse.Namespace) -> int:
         columns = list(report["rows"][0])
         print(format_rows(columns, [[r[c] for c in columns] for r in report["rows"]]))
     print("\nscorecard:")
-    _print_query(settings.data_dir, "FROM playbook_scorecard ORDER BY ALL", "table")
+    _print_query(settings, "FROM playbook_scorecard ORDER BY ALL", "table")
     return OK
 
 

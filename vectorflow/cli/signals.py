@@ -6,8 +6,8 @@ import argparse
 from typing import TYPE_CHECKING
 
 from vectorflow.cli import OK, command_parser
+from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
-from vectorflow.settings import load_settings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,7 +80,7 @@ def signals(args: argparse.Namespace) -> int:
     if args.tpo_row_size is not None and args.tpo_row_size <= 0:
         raise InvalidInput(f"--tpo-row-size {args.tpo_row_size} must be positive")
     update_signals(unit, settings, tpo_row_size=args.tpo_row_size)
-    refresh_catalog(settings.data_dir)
+    refresh_catalog(settings)
     series = {
         "exchange": unit.exchange,
         "market": unit.market,

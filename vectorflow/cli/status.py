@@ -187,7 +187,7 @@ def _lake(args, settings) -> None:
 
 def status(args: argparse.Namespace) -> int:
     """Print the system's health; the exit code says healthy, stale or broken."""
-    from vectorflow.settings import load_settings
+    from vectorflow.config import load_settings
     from vectorflow.timeframes import now_ms, parse_time
 
     settings = load_settings(args.data_dir)

@@ -13,7 +13,6 @@ import logging
 import re
 import time
 from collections.abc import Iterable
-from pathlib import Path
 
 import duckdb
 
@@ -23,17 +22,11 @@ from vectorflow.lake.files import reading_again
 from vectorflow.lake.market_views import market_views
 from vectorflow.lake.schema import CANDLES, DATASETS
 from vectorflow.lake.storage import Storage
+from vectorflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
 STORAGE = {"storage_compatibility_version": "v1.0.0"}
-
-
-def storage_of(data_dir: Path) -> Storage:
-    """The lake storage of a data dir (its settings' lake URL)."""
-    from vectorflow.settings import load_settings
-
-    return load_settings(data_dir).storage
 
 
 #: latest_playbooks: the newest playbook per series; a row that is no playbook (error, skipped)
@@ -167,12 +160,12 @@ def _fingerprint(views: dict[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def connect(catalog: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection to the catalog with the session time zone set to UTC (that reads
-    the lake wherever it is, `s3://` included)."""
-    con = storage_of(catalog.parent).connect(
-        str(catalog), read_only=read_only, config=dict(STORAGE) if not read_only else {}
-    )
+def connect(settings: Settings, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection to the catalog of `settings` with the session time zone set to UTC
+    (that reads their lake wherever it is, `s3://` included)."""
+    catalog = str(settings.catalog_path)
+    config = dict(STORAGE) if not read_only else {}
+    con = settings.storage.connect(catalog, read_only=read_only, config=config)
     con.execute("SET TimeZone = 'UTC'")
     return con
 
@@ -191,10 +184,10 @@ def _create_views(con: duckdb.DuckDBPyConnection, views: dict[str, str]) -> None
         con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {sql}')
 
 
-def _current_fingerprint(catalog: Path) -> str | None:
-    if not catalog.exists():
+def _current_fingerprint(settings: Settings) -> str | None:
+    if not settings.catalog_path.exists():
         return None
-    con = connect(catalog, read_only=True)
+    con = connect(settings, read_only=True)
     try:
         row = con.execute(
             "SELECT value FROM vectorflow_meta WHERE key = 'views_fingerprint'"
@@ -229,8 +222,8 @@ def relink_partitions(storage: Storage, datasets: Iterable[str] | None = None) -
     return done
 
 
-def _rebuild(catalog: Path, views: dict[str, str], fingerprint: str, storage: Storage) -> None:
-    con = connect(catalog, read_only=False)
+def _rebuild(settings: Settings, views: dict[str, str], fingerprint: str) -> None:
+    con = connect(settings, read_only=False)
     try:
         con.execute("BEGIN")
         _create_views(con, views)
@@ -242,8 +235,8 @@ def _rebuild(catalog: Path, views: dict[str, str], fingerprint: str, storage: St
             "INSERT INTO vectorflow_meta VALUES (?, ?)",
             [
                 ["views_fingerprint", fingerprint],  # it covers the lake's paths (a moved dir)
-                ["data_dir", str(catalog.parent)],
-                ["lake", str(storage.root)],
+                ["data_dir", str(settings.data_dir)],
+                ["lake", str(settings.storage.root)],
             ],
         )
         con.execute("COMMIT")
@@ -251,7 +244,7 @@ def _rebuild(catalog: Path, views: dict[str, str], fingerprint: str, storage: St
         con.close()
 
 
-def refresh_catalog(data_dir: Path, *, attempts: int = 3, wait_s: float = 0.5) -> bool:
+def refresh_catalog(settings: Settings, *, attempts: int = 3, wait_s: float = 0.5) -> bool:
     """Make the catalog's views match the lake's datasets; False (never an error) if it is locked
     or cannot be written.
 
@@ -259,17 +252,16 @@ def refresh_catalog(data_dir: Path, *, attempts: int = 3, wait_s: float = 0.5) -
     views already there keep working because they read the lake through globs. A damaged one
     is moved to `<data dir>/quarantine/` and rebuilt (it holds views only).
     """
-    storage = storage_of(data_dir)
-    catalog = data_dir / "vectorflow.duckdb"
+    storage, catalog = settings.storage, settings.catalog_path
     _ensure_schema_files(storage)
     relink_partitions(storage)
     views = view_definitions(storage)
     fingerprint = _fingerprint(views)
     for attempt in range(attempts):
         try:
-            if _current_fingerprint(catalog) == fingerprint:
+            if _current_fingerprint(settings) == fingerprint:
                 return True
-            _rebuild(catalog, views, fingerprint, storage)
+            _rebuild(settings, views, fingerprint)
             log.info("catalog views rebuilt in %s", catalog)
             return True
         except duckdb.Error as exc:
@@ -277,7 +269,7 @@ def refresh_catalog(data_dir: Path, *, attempts: int = 3, wait_s: float = 0.5) -
             if failure is None:
                 raise
             if failure == catalog_file.DAMAGED and catalog_file.quarantine(
-                catalog, first_line(exc)
+                catalog, settings.data_dir, first_line(exc)
             ):
                 continue  # moved aside: the next attempt builds it anew
             if failure != catalog_file.LOCKED:

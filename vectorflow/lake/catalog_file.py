@@ -13,7 +13,7 @@ from pathlib import Path, PurePath
 
 import duckdb
 
-from vectorflow.lake.quarantine import set_aside
+from vectorflow.quarantine import set_aside
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def failure(exc: duckdb.Error) -> str | None:
     return None
 
 
-def quarantine(catalog: Path, reason: str) -> Path | None:
+def quarantine(catalog: Path, data_dir: Path, reason: str) -> Path | None:
     """Move a damaged catalog (and its WAL) to `<data dir>/quarantine/` with a note; None when
     it cannot be moved (a read-only data dir) or is gone."""
     if not catalog.is_file() or not os.access(catalog.parent, os.W_OK):
@@ -51,9 +51,7 @@ def quarantine(catalog: Path, reason: str) -> Path | None:
         f"could not be opened ({reason}); a new catalog was built from the lake "
         "(it holds views only)"
     )
-    target = set_aside(catalog.parent, catalog, PurePath(catalog.name), note, move=True)
-    wal = catalog.with_name(catalog.name + ".wal")
-    if wal.exists():  # never replayed into the new catalog
-        os.replace(wal, target.with_name(target.name + ".wal"))
+    target = set_aside(data_dir, catalog, PurePath(catalog.name), note, move=True,
+                       companions=(".wal",))  # a WAL is never replayed into the new catalog
     log.warning("catalog %s is damaged (%s): moved to %s and rebuilt", catalog, reason, target)
     return target

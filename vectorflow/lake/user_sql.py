@@ -18,19 +18,13 @@ views are built in an in-memory database over this data dir's own lake.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import duckdb
 
 from vectorflow.errors import InvalidInput
-from vectorflow.lake.catalog import (
-    connect,
-    connect_in_memory,
-    execute_retrying,
-    refresh_catalog,
-    storage_of,
-)
+from vectorflow.lake.catalog import connect, connect_in_memory, execute_retrying, refresh_catalog
 from vectorflow.lake.storage import LakePath
+from vectorflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +63,15 @@ def _lock_down(con: duckdb.DuckDBPyConnection, lake: LakePath) -> None:
         con.execute(f"SET {setting}")
 
 
-def open_session(data_dir: Path) -> duckdb.DuckDBPyConnection:
+def open_session(settings: Settings) -> duckdb.DuckDBPyConnection:
     """A locked-down connection holding the catalog's views over this data dir's lake."""
-    storage = storage_of(data_dir)
+    storage = settings.storage
     con = None
     try:
-        if refresh_catalog(data_dir):
-            con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+        if refresh_catalog(settings):
+            con = connect(settings, read_only=True)
     except (OSError, duckdb.IOException) as exc:  # a read-only lake, a writer holding the file
-        log.info("catalog of %s not used (%s)", data_dir, str(exc).splitlines()[0])
+        log.info("catalog of %s not used (%s)", settings.data_dir, str(exc).splitlines()[0])
     if con is None:
         log.info("reading %s through in-memory views", storage.root)
         con = connect_in_memory(storage)
@@ -85,10 +79,10 @@ def open_session(data_dir: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def run_query(data_dir: Path, sql: str) -> tuple[list[str], list[tuple]]:
+def run_query(settings: Settings, sql: str) -> tuple[list[str], list[tuple]]:
     """Column names and rows of a query that only reads (InvalidInput otherwise)."""
     check_reads_only(sql)
-    con = open_session(data_dir)
+    con = open_session(settings)
     try:
         cursor = execute_retrying(con, sql)  # a compaction may replace files meanwhile
         return [d[0] for d in cursor.description or []], cursor.fetchall()

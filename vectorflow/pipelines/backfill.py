@@ -9,7 +9,6 @@ terminal bar of `vectorflow backfill`, the Prefect progress artifact of the back
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -163,7 +162,7 @@ def backfill_series(
     progress: Progress | None = None,
 ) -> UnitResult:
     """Ingest one series over [since, until), landing often, telling `progress` each page."""
-    small = dataclasses.replace(settings, flush_rows=min(settings.flush_rows, BACKFILL_FLUSH_ROWS))
+    small = settings.with_overrides(flush_rows=min(settings.flush_rows, BACKFILL_FLUSH_ROWS))
     ok = False
     try:
         result = ingest_series(

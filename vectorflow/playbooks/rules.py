@@ -31,11 +31,12 @@ it becomes no_trade.
 
 from __future__ import annotations
 
+from vectorflow.errors import PlaybookRejected
 from vectorflow.playbooks.contract import Entry, Playbook, Risk, Target
 from vectorflow.playbooks.inputs import PlaybookInputs
 from vectorflow.playbooks.rules_text import conditions, level_label, price_text
 from vectorflow.playbooks.ticks import to_tick
-from vectorflow.playbooks.validate import MarketFrame, PlaybookRejected, check_playbook
+from vectorflow.playbooks.validate import MarketFrame, check_playbook
 
 RULES_VERSION = "rules-v2"
 ADX_MIN = 25.0

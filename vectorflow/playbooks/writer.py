@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
-from vectorflow.errors import CircuitOpen, PermanentError, TransientError
+from vectorflow.errors import (
+    BudgetSpent,
+    CircuitOpen,
+    PermanentError,
+    PlaybookRejected,
+    TransientError,
+)
 from vectorflow.lake.storage import Storage
 from vectorflow.playbooks.budget import TokenBudget, estimate_tokens
 from vectorflow.playbooks.client import Completion, GrokClient
-from vectorflow.playbooks.config import PlaybookSettings
 from vectorflow.playbooks.contract import PROMPT_VERSION, SYSTEM_PROMPT, Playbook
 from vectorflow.playbooks.history import LoadOptions, load_inputs
 from vectorflow.playbooks.inputs import PlaybookInputs
@@ -32,33 +36,23 @@ from vectorflow.playbooks.record import PlaybookRecord, playbook_id
 from vectorflow.playbooks.rules import RULES_VERSION, rules_playbook
 from vectorflow.playbooks.store import find_cached, write_playbooks
 from vectorflow.playbooks.ticks import market_label
-from vectorflow.playbooks.validate import MarketFrame, PlaybookRejected, validate_answer
+from vectorflow.playbooks.validate import MarketFrame, validate_answer
+from vectorflow.settings.playbooks import PlaybookSettings
 from vectorflow.timeframes import now_ms
 from vectorflow.units import Unit
 
 log = logging.getLogger(__name__)
 
 
-class Breaker(Protocol):
-    """The circuit breaker the Grok calls go through (`vectorflow.playbooks.guard`)."""
-
-    def admit(self) -> None: ...  # raises CircuitOpen without touching the network
-
-    def success(self) -> None: ...
-
-    def failure(self, error: BaseException) -> None: ...
-
-
 @dataclass(frozen=True)
 class WriteContext:
-    """What a run shares between its series: settings, client, budget, breaker, run id."""
+    """What a run shares between its series: settings, client, budget, run id."""
 
     config: PlaybookSettings
     lake: Storage
     run_id: str
-    client: GrokClient | None = None  # None: no key configured, rules only
+    client: GrokClient | None = None  # None: no key configured, rules only (its guard: breaker)
     budget: TokenBudget | None = None
-    breaker: Breaker | None = None
     timeframes: tuple[str, ...] = ()  # configured: a series' higher timeframe is the next one
     tpo_row_sizes: dict[str, float] = field(default_factory=dict)  # by unified symbol
     ticks: dict[str, float] = field(default_factory=dict)  # by unit label, from the markets
@@ -127,37 +121,21 @@ class _Spend:
         return dict(vars(self))
 
 
-class _BudgetSpent(Exception):
-    """The run's token budget refused a request."""
-
-
 def _ask(ctx: WriteContext, msgs: list[dict], spend: _Spend) -> Completion:
-    """One request through the breaker, paid from the budget (_BudgetSpent when it refuses)."""
+    """One request (through the client's guard), paid from the budget (BudgetSpent if refused)."""
     estimate = estimate_tokens(*(m["content"] for m in msgs))
     if ctx.budget is not None and not ctx.budget.reserve(estimate):
-        raise _BudgetSpent
-    actual = 0  # nothing sent while the breaker refuses
+        raise BudgetSpent("the run's token budget is spent")
+    actual = estimate  # a failed request is charged its estimate: it may have been billed
     before = ctx.client.requests_made
     try:
-        if ctx.breaker is not None:
-            ctx.breaker.admit()
-        actual = estimate  # a failed request is charged its estimate: it may have been billed
         completion = ctx.client.complete(msgs)
         actual = completion.tokens_in + completion.tokens_out or estimate
-    except TransientError as exc:
-        if ctx.breaker is not None:
-            ctx.breaker.failure(exc)
-        raise
-    except PermanentError:
-        if ctx.breaker is not None:
-            ctx.breaker.success()  # a refusal is an answer: the API is up
-        raise
     finally:
-        spend.requests += ctx.client.requests_made - before  # retries included
+        sent = ctx.client.requests_made - before  # retries included; 0: the breaker refused
+        spend.requests += sent
         if ctx.budget is not None:
-            ctx.budget.settle(estimate, actual)
-    if ctx.breaker is not None:
-        ctx.breaker.success()
+            ctx.budget.settle(estimate, actual if sent else 0)
     spend.tokens_in += completion.tokens_in
     spend.tokens_out += completion.tokens_out
     spend.latency_ms += completion.latency_ms
@@ -206,9 +184,9 @@ def _grok(inputs: PlaybookInputs, ctx: WriteContext, text: str) -> PlaybookRecor
             return done("repaired", _answer(ctx, repair, spend, answers, frame))
         except PlaybookRejected as again:
             return done("abstained", error=f"first answer: {first}; repaired answer: {again}")
-        except _BudgetSpent:
+        except BudgetSpent:
             return done("abstained", error=f"{first}; no budget left for a repair")
-    except _BudgetSpent:
+    except BudgetSpent:
         return done("skipped_budget", error="the run's token budget is spent")
     except CircuitOpen:
         if not answers:

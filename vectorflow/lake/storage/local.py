@@ -40,7 +40,6 @@ from vectorflow.lake.files import (
     version_number,
 )
 from vectorflow.lake.locks import file_lock
-from vectorflow.lake.quarantine import set_aside
 from vectorflow.lake.scan import deduplicated_scan, quote, range_dataset_scan
 from vectorflow.lake.schema import Dataset
 from vectorflow.lake.storage import layout
@@ -59,6 +58,7 @@ from vectorflow.lake.storage.snapshots import (
     snapshot_numbers,
     write_manifest,
 )
+from vectorflow.quarantine import set_aside
 
 LOCK_NAME = ".lock"
 

@@ -44,12 +44,12 @@ from vectorflow.lake.files import (
     visible_files,
 )
 from vectorflow.lake.locks import file_lock
-from vectorflow.lake.quarantine import quarantine_target, write_note
 from vectorflow.lake.reads import conform
 from vectorflow.lake.scan import deduplicated_scan
 from vectorflow.lake.schema import Dataset
 from vectorflow.lake.storage.base import Problem
 from vectorflow.lake.storage.s3 import ObjectPath, register
+from vectorflow.quarantine import quarantine_target, write_note
 
 STRAY_TEMP_SECONDS = 3600  # a temp object this old is a crashed writer's leftover
 
