@@ -8,6 +8,7 @@ from pathlib import Path
 
 from prefect import flow
 from prefect.artifacts import create_link_artifact, create_table_artifact
+from prefect.states import Failed
 
 from tasks.backtest import backtest_series_task
 from tasks.candles import refresh_catalog_task
@@ -16,8 +17,9 @@ from vectorflow.backtest.run import BacktestRequest, check_request
 from vectorflow.settings import load_settings
 
 LEADER_COLUMNS = (
-    "oos_total_return", "oos_sharpe_ratio", "oos_max_drawdown", "oos_win_rate",
-    "oos_profit_factor", "oos_trades", "is_total_return", "is_sharpe_ratio", "is_max_drawdown",
+    "oos_windows", "trials", "dsr", "pbo", "oos_total_return", "oos_sharpe_ratio",
+    "oos_max_drawdown", "oos_win_rate", "oos_profit_factor", "oos_trades", "is_total_return",
+    "is_sharpe_ratio", "is_max_drawdown",
 )  # fmt: skip
 
 
@@ -29,7 +31,8 @@ def _finite(value):
 
 
 def leader_rows(summaries: list[dict]) -> list[dict]:
-    """One artifact row per series and strategy: its best out-of-sample run, in-sample beside."""
+    """One artifact row per series and strategy: its chained out-of-sample result, the latest
+    in-sample choice beside it."""
     rows = []
     for s in summaries:
         for row in s["leaderboard"]:
@@ -38,7 +41,6 @@ def leader_rows(summaries: list[dict]) -> list[dict]:
                     "series": f"{s['exchange']} {s['market']} {s['symbol']} {s['timeframe']}",
                     "strategy": row["strategy"],
                     "params": row["params"],
-                    "window": row["window_index"],
                     **{k: _finite(row[k]) for k in LEADER_COLUMNS},
                     "report": s["report"],
                 }
@@ -56,8 +58,9 @@ def publish(summaries: list[dict], key: str) -> None:
     create_table_artifact(
         table=rows,
         key=key,
-        description="Best out-of-sample run per series and strategy (in-sample beside it); "
-        "metrics are fractions, null where vectorbt's value is inf/NaN",
+        description="Per series and strategy: the in-sample choices' chained out-of-sample "
+        "result, DSR and PBO of the latest choice, its in-sample figures beside; metrics are "
+        "fractions, null where vectorbt's value is inf/NaN",
     )
     for s in summaries:
         if s.get("report"):
@@ -66,7 +69,7 @@ def publish(summaries: list[dict], key: str) -> None:
                 link=Path(s["report"]).as_uri(),
                 link_text=f"backtest report {series}",
                 key=f"backtest-report-{_slug(series)}",
-                description=f"Equity, drawdown and leaderboard of {series} (open the file)",
+                description=f"Chart, equity, leaderboard and grids of {series} (open the file)",
             )
 
 
@@ -99,8 +102,10 @@ def backtest(
         since=since,
         until=until,
     )
-    check_request(request)
+    check_request(request, settings)
     summary = backtest_series_task(settings, request)
     refresh_catalog_task(settings)
     publish([summary], key="backtest-leaders")
+    if summary["failed"]:
+        return Failed(message=f"strategies failed: {', '.join(summary['failed'])}", data=summary)
     return summary

@@ -6,7 +6,8 @@ next ones, and a series whose backtest fails is reported while the others still 
 The backtests run in the `nightly-backtests` subflow, on the task runner `[backtest]
 dask_address` chooses (`flows/runners.py`): per series a plan task (the lake reads), one task
 per strategy (its grid over every window: pure compute, spread over the runner's workers), then
-a landing task (rows, report). The numbers do not depend on the runner.
+a landing task (rows, report). The numbers do not depend on the runner. A strategy task that
+fails (a broken user strategy) is reported on its own; the series' other strategies still land.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from tasks.candles import refresh_catalog_task
 from tasks.playbooks import grade_task
 from tasks.signals import refresh_signals_of
 from vectorflow.backtest.config import SeriesRef
-from vectorflow.backtest.run import BacktestRequest, check_options, strategy_names
+from vectorflow.backtest.run import BacktestRequest, check_options, failed_run, strategy_names
 from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.settings import load_settings
 
@@ -83,20 +84,23 @@ def nightly_backtests(
             failures.append(_failed(request.ref, error))
             continue
         runs = [
-            backtest_strategy_task.with_options(
+            (name, backtest_strategy_task.with_options(
                 task_run_name=f"backtest-{_label(request.ref)}-{name}"
-            ).submit(plan, name)
-            for name in strategy_names(settings.backtest, request)
-        ]
+            ).submit(plan, name))
+            for name in strategy_names(settings, request)
+        ]  # fmt: skip
         running.append((request.ref, plan, runs))
     landing = []
     for ref, plan, runs in running:
-        errors = [e for e in map(_error, runs) if e]
-        if errors:
-            failures.append(_failed(ref, "; ".join(errors)))
-            continue
+        done = []
+        for name, run in runs:
+            if error := _error(run):
+                failures.append({**_failed(ref, error), "strategy": name})
+                done.append(failed_run(name, error[:500]))
+            else:
+                done.append(run)
         land = finish_series_task.with_options(task_run_name=f"land-{_label(ref)}")
-        landing.append((ref, land.submit(settings, plan, runs)))
+        landing.append((ref, land.submit(settings, plan, done)))
     summaries = []
     for ref, land in landing:
         if error := _error(land):
@@ -120,7 +124,7 @@ def nightly(
     """
     logger = get_run_logger()
     settings = load_settings(data_dir)
-    check_options(strategies or settings.backtest.strategies, grid, metric)
+    check_options(strategies or settings.backtest.strategies, grid, metric, settings)
     steps = {"compaction": _outcome(compact_lake(data_dir=data_dir, return_state=True),
                                     "compaction", logger)}  # fmt: skip
     series = configured_series_task(settings)
@@ -154,6 +158,10 @@ def nightly(
     publish_summary("nightly", steps_rows + series_rows, settings)
     result = {"steps": steps, "series": summaries, "failed": failures}
     if failures:
-        names = ", ".join(f"{f['exchange']} {f['market']} {f['symbol']}" for f in failures)
+        names = ", ".join(
+            f"{f['exchange']} {f['market']} {f['symbol']}"
+            + (f" {f['strategy']}" if f.get("strategy") else "")
+            for f in failures
+        )
         return Failed(message=f"{len(failures)} series failed: {names}", data=result)
     return result

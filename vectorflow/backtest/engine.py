@@ -17,7 +17,6 @@ squares, sum of squared losses, sum of log growth) for the overfitting statistic
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from numba import njit
 from vectorbt.generic.nb import crossed_above_1d_nb
 from vectorbt.portfolio.enums import (
@@ -374,10 +373,9 @@ def simulate_grid(bars, signals, settings, *, sl_stop=None, tp_stop=None, blocks
     metrics = np.empty((k, len(METRICS)), dtype=np.float64)
     sums = np.zeros((k, max(blocks, 1), BLOCK_STATS), dtype=np.float64)
     sums[:, :, 4] = 1.0  # growth factors multiply
-    ann_factor = float(pd.Timedelta(settings.year_freq) / settings.freq)
     simulate_grid_nb(*ohlc, pack_signals(signals, settings.both_sides),
                      _stop_array(sl_stop, k, use_stops), _stop_array(tp_stop, k, use_stops),
                      use_stops, float(settings.fees), float(settings.slippage),
-                     float(settings.init_cash), ann_factor, block_index(n, blocks), metrics,
-                     sums)  # fmt: skip
+                     float(settings.init_cash), settings.ann_factor, block_index(n, blocks),
+                     metrics, sums)  # fmt: skip
     return metrics, sums

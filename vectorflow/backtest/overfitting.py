@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass, field
 from statistics import NormalDist
 
 import numpy as np
@@ -168,3 +169,45 @@ def probability_of_overfitting(sums: np.ndarray, metric: str = "sharpe_ratio") -
     totals = np.concatenate([sums[:, :, :4].sum(axis=1), sums[:, :, 4:].prod(axis=1)], axis=1)
     logits = cscv_logits_nb(sums, totals, splits, STATISTICS.get(metric, 0))
     return float(np.mean(logits <= 0))
+
+
+@dataclass(frozen=True)
+class ChoiceStatistics:
+    """How far to trust one grid's in-sample choice; None (with the reason) where undefined."""
+
+    trials: int
+    dsr: float | None
+    pbo: float | None
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+def choice_statistics(
+    bar_sharpes: np.ndarray,
+    chosen: int,
+    chosen_returns: np.ndarray,
+    sums: np.ndarray,
+    metric: str = "sharpe_ratio",
+) -> ChoiceStatistics:
+    """DSR of the chosen set (per-bar Sharpe ratios of every set, the chosen one's returns) and
+    PBO of the grid (its block sums)."""
+    sharpes = np.asarray(bar_sharpes, dtype=np.float64)
+    trials, reasons = len(sharpes), {}
+    skewness, kurtosis = return_moments(chosen_returns)
+    dsr = deflated_sharpe_ratio(
+        float(sharpes[chosen]), trials=trials, trials_variance=trials_sharpe_variance(sharpes),
+        observations=len(chosen_returns), skewness=skewness, kurtosis=kurtosis,
+    )  # fmt: skip
+    if dsr is None:
+        reasons["dsr"] = (
+            "the chosen set's returns never vary (no trades)"
+            if not math.isfinite(sharpes[chosen]) or math.isnan(kurtosis)
+            else "undefined for these return moments"
+        )
+    pbo = probability_of_overfitting(sums, metric)
+    if pbo is None:
+        reasons["pbo"] = (
+            "one parameter set: nothing was selected"
+            if trials < 2
+            else f"fewer than 2 bars in each of {sums.shape[1]} blocks"
+        )
+    return ChoiceStatistics(trials, dsr, pbo, reasons)
