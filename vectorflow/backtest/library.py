@@ -70,6 +70,7 @@ def where(exc: BaseException, source: str | None = None) -> str:
 
 
 def _location(func) -> str:
+    func = inspect.unwrap(func)  # per_set and other decorators: the user's own function
     try:
         return f"{inspect.getsourcefile(func)}:{inspect.getsourcelines(func)[1]}"
     except (OSError, TypeError):
