@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from vectorflow.backtest.engine import simulate_grid
 from vectorflow.backtest.library import StrategyError, where
 from vectorflow.backtest.metrics import COUNT_METRICS, METRICS
 from vectorflow.backtest.overfitting import DEFAULT_BLOCKS
@@ -146,6 +145,8 @@ def run_grid(
     """Metrics of every parameter set over `bars`, `chunk` sets at a time (default: from memory)."""
     if not combos:
         raise InvalidInput(f"{strategy.name}: the grid is empty")
+    from vectorflow.backtest.engine import simulate_grid  # numba + vectorbt: loaded when run
+
     size = chunk or chunk_size(len(bars), memory_budget_mb)
     metrics, sums = [], []
     for first in range(0, len(combos), size):
