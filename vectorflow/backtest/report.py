@@ -49,8 +49,8 @@ _NOTES = (
     "{metric}; the set ranked first runs on the window's out-of-sample bars, and those parts "
     "are chained (each starting from the previous one's ending equity). Nothing is chosen "
     "after looking at out-of-sample results. DSR: the probability that the choice's true "
-    "Sharpe ratio is above zero given the {trials} sets tried (Bailey and López de Prado, "
-    "2014). PBO: the probability that the in-sample best does no better than the median out "
+    "Sharpe ratio is above zero given the number of sets tried (trials; Bailey and López de "
+    "Prado, 2014). PBO: the probability that the in-sample best does no better than the median out "
     "of sample, by combinatorially symmetric cross-validation of the in-sample grid (Bailey, "
     "Borwein, López de Prado and Zhu, 2015). Both are of the latest window's choice. Equity "
     "with fees and slippage; buy and hold without."
@@ -121,7 +121,8 @@ def _heatmaps(result, colours: dict[str, str]) -> str:
             title += f" (window {grid.window_index})"
         fig = heatmap_figure(grid, colours[outcome.strategy], title)
         if fig is not None:
-            divs.append(fig.to_html(full_html=False, include_plotlyjs=False))
+            divs.append(fig.to_html(full_html=False, include_plotlyjs=False,
+                                    config={"displayModeBar": False}))  # fmt: skip
     if not divs:
         return ""
     return "<h2>In-sample grids</h2><div class='maps'>" + "".join(divs) + "</div>"
@@ -140,13 +141,12 @@ def _page(result) -> str:
     colours = strategy_colours([o.strategy for o in result.outcomes])
     board = result.leaderboard()
     metric = board[0]["selection_metric"] if board else "the selection metric"
-    trials = "/".join(sorted({str(r["trials"]) for r in board})) or "N"
     chart = series_figure(result, colours).to_html(full_html=False, include_plotlyjs=False)
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{_STYLE}</style><script>{get_plotlyjs()}</script></head><body>"
         f"<h1>{html.escape(title)}</h1><p>{html.escape(facts)}</p>"
-        f"<p class='note'>{html.escape(_NOTES.format(metric=metric, trials=trials))}</p>"
+        f"<p class='note'>{html.escape(_NOTES.format(metric=metric))}</p>"
         f"{chart}{_board_table(result, colours)}{_heatmaps(result, colours)}</body></html>"
     )
 

@@ -113,7 +113,8 @@ def _axes(combos: list[dict]) -> tuple[str, str, str | None, list[str]] | None:
 
 
 def heatmap_figure(grid, colour: str, title: str):
-    """The in-sample metric over the grid's two main parameters (vectorbt's heatmap), or None."""
+    """The in-sample metric over the grid's two main parameters (vectorbt's heatmap; a third
+    as a slider, starting on the choice's value), the choice starred; None below two."""
     import plotly.graph_objects as go
 
     if grid is None or (axes := _axes(grid.combos)) is None:
@@ -126,13 +127,17 @@ def heatmap_figure(grid, colour: str, title: str):
                                       names=levels)  # fmt: skip
     values = pd.Series([np.nan if grid.values[i] is None else grid.values[i] for i in keep],
                        index=index).groupby(level=levels).first()  # fmt: skip
-    fig = values.vbt.heatmap(x_level=x, y_level=y, slider_level=slider, fig=go.Figure(),
+    active = 0  # the slider starts on the choice's slice
+    if slider:
+        active = sorted(set(values.index.get_level_values(slider))).index(chosen[slider])
+    fig = values.vbt.heatmap(x_level=x, y_level=y, slider_level=slider, active=active,
+                             fig=go.Figure(), is_x_category=True, is_y_category=True,
                              trace_kwargs=dict(colorbar=dict(title=grid.metric)))  # fmt: skip
-    fig.add_trace(go.Scatter(x=[chosen[x]], y=[chosen[y]], mode="markers", name="chosen",
+    fig.add_trace(go.Scatter(x=[str(chosen[x])], y=[str(chosen[y])], mode="markers", name="chosen",
                              marker=dict(symbol="star", size=16, color=colour,
                                          line=dict(width=1, color="#000"))))  # fmt: skip
     suffix = f"; {', '.join(f'{k}={chosen[k]}' for k in fixed)} fixed" if fixed else ""
     fig.update_layout(title=dict(text=f"{title}{suffix}", font=dict(color=colour, size=14)),
-                      height=380, width=520, margin=dict(l=60, r=20, t=50, b=40),
+                      height=400, width=520, margin=dict(l=60, r=20, t=60, b=40),
                       xaxis_title=x, yaxis_title=y, showlegend=False)  # fmt: skip
     return fig
