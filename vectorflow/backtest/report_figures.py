@@ -33,6 +33,7 @@ def format_params(params: str | dict) -> str:
     values = json.loads(params) if isinstance(params, str) else params
 
     def show(v) -> str:
+        """One value: integers as they are, floats without trailing zeros, booleans lower case."""
         if isinstance(v, bool):
             return "true" if v else "false"
         return f"{v:g}" if isinstance(v, float) else str(v)

@@ -101,6 +101,7 @@ def per_set(func: Callable) -> Callable:
 
     @functools.wraps(func)
     def grid(bars, *frames, **params):
+        """The wrapped function once per parameter set, its columns side by side."""
         sets = len(next(iter(params.values()))) if params else 1
         columns = [
             as_signals(func(bars, *frames, **{k: _plain(v[j]) for k, v in params.items()}),
