@@ -119,6 +119,8 @@ def test_spot_is_long_only_with_spot_fees(landed):
 
 
 def test_board_is_the_in_sample_winner_run_out_of_sample(landed):
+    # Regression: the board showed the best of the leaders' out-of-sample runs, a choice made
+    # after seeing the out-of-sample data
     """Recomputed with vectorbt alone: every set in sample, the best by the metric, that set on
     the bars after the split; the board shows exactly its figures, whatever the other leaders
     did out of sample."""

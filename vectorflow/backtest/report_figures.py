@@ -117,6 +117,7 @@ def heatmap_figure(grid, colour: str, title: str):
     """The in-sample metric over the grid's two main parameters (vectorbt's heatmap; a third
     as a slider, starting on the choice's value), the choice starred; None below two."""
     import plotly.graph_objects as go
+    import vectorbt  # noqa: F401 - registers pandas' .vbt accessor
 
     if grid is None or (axes := _axes(grid.combos)) is None:
         return None
