@@ -4,14 +4,16 @@ vectorbt stays the reference: this is `Portfolio.from_signals` as `portfolio.sim
 (all cash per entry, fills at the bar's close, taker fee and slippage, optional stop-loss and
 take-profit checked against each bar's open/high/low, long only or both sides), run with
 vectorbt's own order functions (`execute_order_nb`, `signals_to_size_nb`, its conflict resolvers,
-`get_stop_price_nb`, `add_nb`), one column at a time. Instead of order records, a Portfolio and
-eleven metric calls per chunk, each column's value is rebuilt bar by bar the way vectorbt's
-`value()` rebuilds it from its records, its returns go through vectorbt's own return kernels,
-and its trades are booked as vectorbt's exit trades are. tests/backtest/test_engine.py checks
-every metric against `metrics.raw_metrics` of a vectorbt Portfolio within 1e-9.
+`get_stop_price_nb`, `add_nb`), one column at a time; a bar without a signal or an armed stop
+skips the order logic. Instead of order records, a Portfolio and eleven metric calls per chunk,
+each column's value is rebuilt bar by bar the way vectorbt's `value()` rebuilds it from its
+records (`get_return_nb` per bar), the ratios are vectorbt's returns kernels' arithmetic (the
+same sums in the same order, in one pass), and its trades are booked as vectorbt's exit trades
+are. tests/backtest/test_engine.py checks every metric against `metrics.raw_metrics` of a
+vectorbt Portfolio within 1e-9.
 
 Besides the metrics, each column yields per-block sums of its bar returns (count, sum, sum of
-squares, sum of squared losses, sum of log growth) for the overfitting statistics.
+squares, sum of squared losses, growth factor) for the overfitting statistics.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from vectorflow.backtest.metrics import METRICS
 
 MIN_SIZE = 1e-8  # vectorbt's default `min_size`
 ABS_TOL = 1e-12  # vectorbt.utils.math_.abs_tol: add_nb rounds sums this close to 0 to 0
-BLOCK_STATS = 5  # count, sum, sum of squares, sum of squared losses, sum of log(1 + r)
+BLOCK_STATS = 5  # count, sum, sum of squares, sum of squared losses, product of (1 + r)
 
 # the state of one column, in a float array (numba helpers mutate it in place)
 CASH, FREE, POS, DEBT, VALP, SL_PRICE, SL_STOP, TP_PRICE, TP_STOP = range(9)
