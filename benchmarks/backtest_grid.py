@@ -44,10 +44,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root
 
+from vectorflow.numba_cache import use_numba_cache  # noqa: E402
+
+use_numba_cache()  # before numba loads: the grid module decorates cached kernels at import
+
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-import vectorflow.backtest  # noqa: E402,F401 - sets NUMBA_CACHE_DIR before vectorbt loads
 from vectorflow.backtest.grid import param_grid, run_grid, simulate_params  # noqa: E402
 from vectorflow.backtest.metrics import raw_metrics  # noqa: E402
 from vectorflow.backtest.portfolio import YEAR_FREQ, PortfolioSettings  # noqa: E402

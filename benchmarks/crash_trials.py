@@ -33,13 +33,14 @@ from tests.resilience.conftest import (  # noqa: E402
     timed_backfill,
     write_settings,
 )
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series  # noqa: E402
-from vectorflow.settings import load_settings  # noqa: E402
+from vectorflow.config import load_settings  # noqa: E402
+from vectorflow.pipelines.candles import ingest_series  # noqa: E402
 from vectorflow.sim import ExchangeSimulator  # noqa: E402
+from vectorflow.units import Unit  # noqa: E402
 
 SCALE = 0.01
 DAYS = 6
-UNIT = SeriesUnit("binance", "spot", "BTC/USDT", "1m")
+UNIT = Unit("binance", "spot", "BTC/USDT", "1m")
 SPEC = "binance/spot/BTC/USDT/1m"
 
 

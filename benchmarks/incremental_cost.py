@@ -49,13 +49,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root (f
 import pyarrow.parquet as pq  # noqa: E402
 
 import vectorflow.exchanges.client as vf_client  # noqa: E402
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series  # noqa: E402
-from vectorflow.lake.files import data_files, stored_range  # noqa: E402
-from vectorflow.settings import load_settings  # noqa: E402
+from vectorflow.config import load_settings  # noqa: E402
+from vectorflow.lake.schema import CANDLES  # noqa: E402
+from vectorflow.lake.storage import LocalStorage  # noqa: E402
+from vectorflow.pipelines.candles import ingest_series  # noqa: E402
 from vectorflow.sim import ExchangeSimulator  # noqa: E402
 from vectorflow.timeframes import floor_ms, ms_to_iso, parse_time  # noqa: E402
+from vectorflow.units import Unit  # noqa: E402
 
-UNIT = SeriesUnit(**UNIT_ARGS)
+UNIT = Unit(**UNIT_ARGS)
 
 
 def kline_requests(sim: ExchangeSimulator) -> int:
@@ -82,7 +84,7 @@ def build(
             since = first_open + (first_run - 1) * per_run * STEP if k == first_run else None
             settings = load_settings(data_dir, env={"VECTORFLOW_BINANCE_URL": sim.url})
             report = ingest_series(UNIT, since, sim.now_ms(), settings, clock=sim.now_ms)
-            assert report.rows_written == per_run and report.gaps == 0, report
+            assert report.rows_written == per_run and report.detail["gaps"] == 0, report
     assert sim.now_ms() == end_ms
     print(
         f"built both data dirs by {sum(runs.values())} incremental runs in "
@@ -91,7 +93,7 @@ def build(
 
 
 def describe(data_dir: Path) -> tuple[int, int]:
-    files = data_files(series_folder(data_dir))
+    files = LocalStorage(data_dir / "lake", data_dir).files(series_folder(data_dir), CANDLES)
     rows = sum(pq.ParquetFile(f.path).metadata.num_rows for f in files)
     return len(files), rows
 
@@ -210,14 +212,16 @@ def run() -> int:
     build(sim, dirs, runs, per_run, end_ms)
     for name, data_dir in dirs.items():
         files, rows = describe(data_dir)
-        first, last = stored_range(series_folder(data_dir))
+        lake = LocalStorage(data_dir / "lake", data_dir)
+        first, last = lake.stored_range(series_folder(data_dir), CANDLES)
         print(
             f"  {name:<4} {rows:>8,} candles in {files:>4} files, {ms_to_iso(first)} .. "
             f"{ms_to_iso(last)}"
         )
     for name, data_dir in dirs.items():
-        folder = series_folder(data_dir)
-        cost = timeit.repeat(lambda f=folder: stored_range(f), number=20, repeat=15)
+        folder, lake = series_folder(data_dir), LocalStorage(data_dir / "lake", data_dir)
+        stored = lake.stored_range
+        cost = timeit.repeat(lambda f=folder, read=stored: read(f, CANDLES), number=20, repeat=15)
         print(
             f"  {name:<4} stored_range (file names -> stored range): "
             f"{statistics.median(cost) / 20 * 1e6:,.0f} us per call"

@@ -63,12 +63,13 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 import vectorflow.exchanges.client as vf_client  # noqa: E402
+from vectorflow.config import load_settings  # noqa: E402
 from vectorflow.exchanges.urls import override_api_urls  # noqa: E402
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series  # noqa: E402
+from vectorflow.pipelines.candles import ingest_series  # noqa: E402
 from vectorflow.resilience.limiter import RateLimiter  # noqa: E402
-from vectorflow.settings import load_settings  # noqa: E402
 from vectorflow.sim import ExchangeSimulator  # noqa: E402
 from vectorflow.timeframes import ms_to_iso  # noqa: E402
+from vectorflow.units import Unit  # noqa: E402
 
 STEP = 60_000
 
@@ -213,7 +214,7 @@ def profile_library(sim: ExchangeSimulator, since: int, until: int) -> None:
     profiler = cProfile.Profile()
     started = time.perf_counter()
     profiler.enable()
-    report = ingest_series(SeriesUnit(**UNIT_ARGS), since, until, settings, clock=sim.now_ms)
+    report = ingest_series(Unit(**UNIT_ARGS), since, until, settings, clock=sim.now_ms)
     profiler.disable()
     wall = time.perf_counter() - started
     shutil.rmtree(data_dir)

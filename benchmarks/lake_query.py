@@ -40,20 +40,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import duckdb  # noqa: E402
 
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series  # noqa: E402
-from vectorflow.lake import store  # noqa: E402
+from vectorflow.config import load_settings  # noqa: E402
 from vectorflow.lake.catalog import connect, refresh_catalog  # noqa: E402
 from vectorflow.lake.compact import compact_lake, partition_folders  # noqa: E402
 from vectorflow.lake.schema import CANDLES  # noqa: E402
-from vectorflow.settings import load_settings  # noqa: E402
+from vectorflow.lake.storage.snapshots import effective_grace  # noqa: E402
+from vectorflow.pipelines.candles import ingest_series  # noqa: E402
 from vectorflow.sim import ExchangeSimulator  # noqa: E402
 from vectorflow.timeframes import parse_time  # noqa: E402
+from vectorflow.units import Unit  # noqa: E402
 
 TARGET_BEFORE, TARGET_AFTER = 3.0, 1.2
 END = "2026-06-01T00:00:30Z"
 MINUTE, DAY = 60_000, 86_400_000
 UNITS = [
-    SeriesUnit(exchange, market, symbol, "1m")
+    Unit(exchange, market, symbol, "1m")
     for exchange in ("binance", "bybit")
     for market, symbol in (("spot", "BTC/USDT"), ("linear", "BTC/USDT:USDT"))
 ]
@@ -84,10 +85,10 @@ def build(data_dir: Path, runs: int, minutes: int, days: int) -> None:
         print(f"built the lake by {runs} incremental runs in {time.perf_counter() - started:.0f} s")
     # Runs minutes apart remove superseded snapshots on their next write; here runs follow
     # each other at once, so do that step once at the end, as the next run would.
-    time.sleep(store.effective_grace(settings.lake.delete_grace_seconds))
-    for folder in partition_folders(data_dir / "lake", CANDLES):
-        with store.partition_lock(folder):
-            store.remove_superseded(folder, settings.lake.delete_grace_seconds)
+    time.sleep(effective_grace(settings.lake.delete_grace_seconds))
+    for folder in partition_folders(settings.storage, CANDLES):
+        with settings.storage.lock(folder):
+            settings.storage.tidy(folder, settings.lake.delete_grace_seconds)
 
 
 def files_of(data_dir: Path) -> str:
@@ -112,7 +113,7 @@ def timings(sources: dict[str, tuple], reps: int) -> dict[tuple[str, str], float
 
 
 def single_file(data_dir: Path, target: Path) -> None:
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    con = connect(load_settings(data_dir), read_only=True)
     con.execute(
         f"COPY (SELECT * FROM candles ORDER BY exchange, market, symbol, timeframe, open_time) "
         f"TO '{target}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
@@ -152,7 +153,7 @@ def main() -> None:
     END_Q = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(end / 1000))
     data_dir = TMP / "data"
     build(data_dir, args.runs, args.minutes, args.days)
-    refresh_catalog(data_dir)
+    refresh_catalog(load_settings(data_dir))
     single = TMP / "single.parquet"
     single_file(data_dir, single)
     rows = duckdb.sql(f"SELECT count(*) FROM '{single}'").fetchall()[0][0]
@@ -160,13 +161,13 @@ def main() -> None:
 
     base = duckdb.connect()
     base.execute("SET TimeZone = 'UTC'")
-    lake = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    lake = connect(load_settings(data_dir), read_only=True)
     before = timings({"single": (base, f"'{single}'"), "lake": (lake, "candles")}, args.reps)
     lake.close()
     started = time.perf_counter()
     compact_lake(load_settings(data_dir), ["candles"])
     print(f"compacted in {time.perf_counter() - started:.1f} s: {files_of(data_dir)}")
-    lake = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    lake = connect(load_settings(data_dir), read_only=True)
     naive = duckdb.connect()
     after = timings(
         {

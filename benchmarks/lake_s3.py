@@ -1,19 +1,20 @@
 #!/usr/bin/env python
 """Lake on S3 vs on local disk: ingest throughput (candles/s) through the library's ingest.
 
-Both sides run exactly the same work through `vectorflow.pipelines.candles.ingest_series`: four series
-of 1m candles (Binance and Bybit, spot and perpetual BTC/USDT), a first run of `--days` days
-(one file per series), then `--runs` incremental runs of `--minutes` candles per series (the
-simulator's clock advanced between runs, as a scheduled deployment sees it). Every incremental
-run lands one new small file per series, and ingest merges a period's small files once there
-are `merge_files` (8) of them (with 30 days the first run's 43,200-row file is still "small",
-under `merge_rows` = 50,000, so each merge rewrites it too), so the figure holds both the bulk
-upload and the per-write cost of many small writes. Local: the lake in `<data dir>/lake` (temp
-file, fsync, rename, per-partition snapshots). S3: the lake at `VECTORFLOW_LAKE_URL=s3://
-<bucket>/lake` on `vectorflow.sim.s3.LocalS3` (moto's S3 server), where every file is an
-upload of a temp object (multipart: create, part, complete), a server-side copy, a delete and
-pyarrow's re-creation of the folder marker (`vectorflow.lake.files.put_object`), every
-planning step lists the partition, and every merge reads its inputs through DuckDB.
+Both sides run exactly the same work through `vectorflow.pipelines.candles.ingest_series`: four
+series of 1m candles (Binance and Bybit, spot and perpetual BTC/USDT), a first run of `--days`
+days (one file per series), then `--runs` incremental runs of `--minutes` candles per series
+(the simulator's clock advanced between runs, as a scheduled deployment sees it). Every
+incremental run lands one new small file per series, and ingest merges a period's small files
+once there are `merge_files` (8) of them (with 30 days the first run's 43,200-row file is still
+"small", under `merge_rows` = 50,000, so each merge rewrites it too), so the figure holds both
+the bulk upload and the per-write cost of many small writes. Local: the lake in `<data
+dir>/lake` (temp file, fsync, rename, per-partition snapshots). S3: the lake at
+`VECTORFLOW_LAKE_URL=s3:// <bucket>/lake` on `vectorflow.sim.s3.LocalS3` (moto's S3 server),
+where every file is an upload of a temp object (multipart: create, part, complete), a server-
+side copy, a delete and pyarrow's re-creation of the folder marker
+(`vectorflow.lake.files.put_object`), every planning step lists the partition, and every merge
+reads its inputs through DuckDB.
 
 Each side has its own simulator (`vectorflow.sim.ExchangeSimulator`, default seed, clock set
 to the same start), warmed before the timed runs (series generated, imports, S3 client), so
@@ -68,19 +69,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import duckdb  # noqa: E402
 import pyarrow.fs as pafs  # noqa: E402
 
-import vectorflow.lake.store as lake_store  # noqa: E402
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series  # noqa: E402
+from vectorflow.config import load_settings  # noqa: E402
 from vectorflow.lake.catalog import connect, refresh_catalog  # noqa: E402
 from vectorflow.lake.compact import compact_lake  # noqa: E402
-from vectorflow.settings import load_settings  # noqa: E402
+from vectorflow.lake.storage.local import SnapshotVersion  # noqa: E402
+from vectorflow.lake.storage.objects import ObjectVersion  # noqa: E402
+from vectorflow.pipelines.candles import ingest_series  # noqa: E402
 from vectorflow.sim import ExchangeSimulator  # noqa: E402
 from vectorflow.sim.s3 import LocalS3  # noqa: E402
 from vectorflow.timeframes import ms_to_iso, parse_time  # noqa: E402
+from vectorflow.units import Unit  # noqa: E402
 
 END = "2026-06-01T00:00:30Z"
 MINUTE, DAY = 60_000, 86_400_000
 UNITS = [
-    SeriesUnit(exchange, market, symbol, "1m")
+    Unit(exchange, market, symbol, "1m")
     for exchange in ("binance", "bybit")
     for market, symbol in (("spot", "BTC/USDT"), ("linear", "BTC/USDT:USDT"))
 ]
@@ -131,19 +134,21 @@ class WriteCounter:
 
     def __init__(self) -> None:
         self.count = 0
-        self._write = lake_store.write_atomic
+        for version in (SnapshotVersion, ObjectVersion):
+            version.write = self._counted(version.write)
 
+    def _counted(self, write):
         def counted(*args, **kwargs):
             self.count += 1
-            return self._write(*args, **kwargs)
+            return write(*args, **kwargs)
 
-        lake_store.write_atomic = counted
+        return counted
 
 
 def use_side(side: str, sim: ExchangeSimulator, lake_env: dict[str, str]) -> None:
     """Point this process at one side: its simulator, and the lake on disk or in the bucket.
 
-    `refresh_catalog`, `connect` and `Settings.lake_dir` read os.environ (the S3 client too).
+    `refresh_catalog`, `connect` and `load_settings` read os.environ (the S3 client too).
     """
     for key in [k for k in os.environ if k.startswith(("VECTORFLOW_", "AWS_"))]:
         del os.environ[key]
@@ -163,7 +168,7 @@ def ingest(
     plain: list[tuple[float, int]] = []  # incremental unit runs: (seconds, S3 requests)
     merging: list[tuple[float, int]] = []  # ... those that also merged small files
 
-    def one(unit: SeriesUnit, since: int | None) -> None:
+    def one(unit: Unit, since: int | None) -> None:
         nonlocal rows, requests
         files, asked, started = writes.count, s3req.total(), time.perf_counter()
         report = ingest_series(unit, since, sim.now_ms(), settings, clock=sim.now_ms)
@@ -206,7 +211,7 @@ def ingest(
 
 
 def check(data_dir: Path) -> tuple:
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    con = connect(load_settings(data_dir), read_only=True)
     try:
         return tuple(con.execute(CHECK).fetchone())
     finally:
@@ -235,7 +240,7 @@ def run_side(side, rep, sim, s3, start, args, writes: WriteCounter, s3req: S3Req
     result = ingest(data_dir, sim, start, args, s3req, writes)
     s3req.counts.clear()
     started = time.perf_counter()
-    refresh_catalog(data_dir)
+    refresh_catalog(load_settings(data_dir))
     result["catalog"] = time.perf_counter() - started
     result["s3_catalog"] = s3req.total()
     result["check"] = check(data_dir)
@@ -261,7 +266,7 @@ def warm(sims: dict, s3: LocalS3, end: int) -> None:
         for unit in UNITS:
             report = ingest_series(unit, end - DAY, end, settings, clock=sim.now_ms)
             assert report.status == "ok", f"warm-up {unit.label}: {report.error}"
-        refresh_catalog(TMP / f"warm-{side}")
+        refresh_catalog(load_settings(TMP / f"warm-{side}"))
         check(TMP / f"warm-{side}")
         shutil.rmtree(TMP / f"warm-{side}", ignore_errors=True)
 

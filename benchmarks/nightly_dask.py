@@ -72,8 +72,10 @@ def store_candles(lake: Path, days: int) -> int:
     import numpy as np
     import pyarrow as pa
 
-    from vectorflow.lake.files import partition_dir, write_atomic
+    from vectorflow.lake.files import partition_dir
     from vectorflow.lake.schema import CANDLES
+    from vectorflow.lake.storage import LocalStorage
+    from vectorflow.lake.store import append
     from vectorflow.sim.series import History
     from vectorflow.timeframes import parse_time, timeframe_ms
 
@@ -108,9 +110,10 @@ def store_candles(lake: Path, days: int) -> int:
         }
         values = {"exchange": exchange, "market": market, "symbol_id": f"{base}USDT",
                   "timeframe": timeframe}  # fmt: skip
-        folder = partition_dir(lake, CANDLES, values)
-        write_atomic(pa.Table.from_pydict(data, schema=CANDLES.schema), folder,
-                     int(times[0]), int(times[-1]))  # fmt: skip
+        storage = LocalStorage(lake, lake.parent)
+        append(storage, CANDLES, partition_dir(lake, CANDLES, values),
+               pa.Table.from_pydict(data, schema=CANDLES.schema), merge_rows=0, merge_files=0,
+               grace_seconds=0)  # fmt: skip
         rows += n
     return rows
 
@@ -125,17 +128,17 @@ def settings_file(dask_address: str) -> str:
 
 def store_signals(data_dir: Path) -> None:
     """What the nightly's signals refresh leaves: every series' signals in the lake."""
-    from vectorflow.pipelines.candles import SeriesUnit
-    from vectorflow.settings import load_settings
+    from vectorflow.config import load_settings
     from vectorflow.pipelines.signals import update_signals
+    from vectorflow.units import Unit
 
     settings = load_settings(data_dir, env={})
     for exchange, market, base, timeframe in series_list():
-        update_signals(SeriesUnit(exchange, market, unified(base, market), timeframe), settings)
+        update_signals(Unit(exchange, market, unified(base, market), timeframe), settings)
 
 
 def fresh_copy(template: Path, target: Path, dask_address: str) -> Path:
-    shutil.copytree(template, target)
+    shutil.copytree(template, target, symlinks=True)
     (target / "vectorflow.toml").write_text(settings_file(dask_address))
     return target
 
@@ -145,7 +148,7 @@ def run_backtests(data_dir: Path, series: list | None = None) -> tuple[float, di
     from flows.nightly import nightly_backtests
     from flows.runners import backtest_task_runner
     from vectorflow.backtest.run import configured_series
-    from vectorflow.settings import load_settings
+    from vectorflow.config import load_settings
 
     settings = load_settings(data_dir, env={})
     series = series or configured_series(settings)
@@ -170,7 +173,7 @@ def warm_worker(data_dir: str) -> float:
         plan_series,
         run_strategy,
     )
-    from vectorflow.settings import load_settings
+    from vectorflow.config import load_settings
 
     started = time.perf_counter()
     settings = load_settings(data_dir, env={})
@@ -182,7 +185,7 @@ def warm_worker(data_dir: str) -> float:
 
 def configured_series_of(data_dir: Path) -> list:
     from vectorflow.backtest.run import configured_series
-    from vectorflow.settings import load_settings
+    from vectorflow.config import load_settings
 
     return configured_series(load_settings(data_dir, env={}))
 
@@ -216,7 +219,9 @@ def run(tmp: Path) -> int:
                       DASK_DISTRIBUTED__LOGGING__DISTRIBUTED="warning")  # fmt: skip
     for key in [k for k in os.environ if k.startswith("VECTORFLOW_")]:
         del os.environ[key]
-    import vectorflow.backtest  # noqa: F401,I001 - NUMBA_CACHE_DIR before vectorbt (workers too)
+    from vectorflow.numba_cache import use_numba_cache
+
+    use_numba_cache()  # NUMBA_CACHE_DIR before vectorbt loads, inherited by the Dask workers
     from distributed import Client, LocalCluster
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness

@@ -41,9 +41,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root (f
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
-from vectorflow.lake.files import partition_dir, write_atomic  # noqa: E402
+from vectorflow.lake.files import partition_dir  # noqa: E402
 from vectorflow.lake.schema import CANDLES  # noqa: E402
-from vectorflow.playbooks.inputs import symbol_id  # noqa: E402
+from vectorflow.lake.storage import LocalStorage  # noqa: E402
+from vectorflow.lake.store import append  # noqa: E402
+from vectorflow.playbooks.reads import symbol_id  # noqa: E402
 from vectorflow.sim.llm import FakeLLM  # noqa: E402
 from vectorflow.timeframes import ms_to_iso  # noqa: E402
 
@@ -96,7 +98,9 @@ def store_series(lake: Path, bars: int = 600) -> int:
                 "symbol_id": symbol_id(symbol),
                 "timeframe": "1h",
             }
-            write_atomic(table, partition_dir(lake, CANDLES, values), int(times[0]), int(times[-1]))
+            folder = partition_dir(lake, CANDLES, values)
+            append(LocalStorage(lake, lake.parent), CANDLES, folder, table, merge_rows=0,
+                   merge_files=0, grace_seconds=0)  # fmt: skip
             count += 1
     return count
 
@@ -104,7 +108,7 @@ def store_series(lake: Path, bars: int = 600) -> int:
 def fresh_data_dir(template: Path, name: str) -> Path:
     """A copy of the candle-only data dir: no cached answer from an earlier run."""
     target = TMP / name
-    shutil.copytree(template, target)
+    shutil.copytree(template, target, symlinks=True)
     return target
 
 
@@ -140,12 +144,12 @@ def run() -> int:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
+    from vectorflow.config import load_settings
     from vectorflow.lake.catalog import refresh_catalog
-    from vectorflow.settings import load_settings
 
     template = TMP / "template"
     count = store_series(template / "lake")
-    refresh_catalog(template)  # a scheduled run finds its catalog built
+    refresh_catalog(load_settings(template))  # a scheduled run finds its catalog built
     default_workers = load_settings(template).playbooks.concurrency
     series = dict(exchanges=EXCHANGES, markets=MARKETS, symbols=symbols(), timeframes=["1h"])
     print(

@@ -46,11 +46,12 @@ DAY = 86_400_000
 
 
 def _lane_vectorflow(base: str, since: int, until: int, stop_at: float) -> tuple[int, int]:
-    from vectorflow.pipelines.candles import SeriesUnit, ingest_series
-    from vectorflow.settings import load_settings
+    from vectorflow.config import load_settings
+    from vectorflow.pipelines.candles import ingest_series
+    from vectorflow.units import Unit
 
     settings = load_settings()
-    unit = SeriesUnit("binance", "spot", f"{base}/USDT", "1m")
+    unit = Unit("binance", "spot", f"{base}/USDT", "1m")
     passes = errors = 0
     while time.time() < stop_at:
         try:
@@ -58,7 +59,7 @@ def _lane_vectorflow(base: str, since: int, until: int, stop_at: float) -> tuple
             passes += 1
         except Exception:  # noqa: BLE001 - counted; the sim's log has the detail
             errors += 1
-        for folder in settings.lake_dir.glob(f"*/**/symbol_id={base}USDT"):
+        for folder in settings.storage.root.glob(f"*/**/symbol_id={base}USDT"):
             shutil.rmtree(folder, ignore_errors=True)
     return passes, errors
 
@@ -109,11 +110,12 @@ def _worker(env: dict, side: str, bases: list[str], since: int, until: int, star
 
 def pace(sim, data_dir: Path) -> float:
     """Pages per second of one thread on this machine, with the budget out of the way."""
-    from vectorflow.pipelines.candles import SeriesUnit, ingest_series
-    from vectorflow.settings import load_settings
+    from vectorflow.config import load_settings
+    from vectorflow.pipelines.candles import ingest_series
+    from vectorflow.units import Unit
 
     settings = load_settings(data_dir, env=env_for(sim, data_dir, 1.0))
-    unit = SeriesUnit("binance", "spot", "BNB/USDT", "1m")
+    unit = Unit("binance", "spot", "BNB/USDT", "1m")
     now = sim.now_ms()
     ingest_series(unit, now - 2 * DAY, now, settings)
     started = time.perf_counter()

@@ -3,50 +3,28 @@
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_table_artifact
-from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.parameters import run_form
 from flows.reporting import final_state, publish_summary, run_name
-from tasks.candles import ingest_series_task, load_markets_task, refresh_catalog_task
-from tasks.signals import signals_of
-from vectorflow.errors import CircuitOpen, InvalidInput
-from vectorflow.pipelines.candles import UnitReport, plan_ingest
-from vectorflow.settings import load_settings
+from flows.runners import unit_task_runner
+from tasks import candles, signals
+from tasks.executor import TaskExecutor
+from vectorflow.config import load_settings
+from vectorflow.pipelines.candles import ingest_job, plan_ingest
 
 #: A scheduled run catching up after downtime fits well inside this; longer histories are what
 #: `backfill` is for (no timeout, resumable).
 INGEST_TIMEOUT_S = 1800
 
 
-def _workers() -> int:
-    """Concurrent units from the settings (a broken settings file fails the run, not the import)."""
-    try:
-        return load_settings().workers
-    except InvalidInput:
-        return 4
-
-
-def _failed_row(unit, error: BaseException) -> dict:
-    notes = " ".join(getattr(error, "__notes__", []))
-    report = UnitReport(
-        unit.exchange,
-        unit.market,
-        unit.symbol,
-        unit.timeframe,
-        status="skipped" if isinstance(error, CircuitOpen) else "failed",
-        error=f"{type(error).__name__}: {error} {notes}".strip(),
-    )
-    return report.as_row()
-
-
 @flow(
     name="ingest-candles",
     flow_run_name=run_name("ingest", "exchanges", "timeframes"),
-    task_runner=ThreadPoolTaskRunner(max_workers=_workers()),
+    task_runner=unit_task_runner(),
     timeout_seconds=INGEST_TIMEOUT_S,
 )
 def ingest_candles(
-    exchanges: list[str] | None = None,  # None: the settings file's [series]
+    exchanges: list[str] | None = None,
     markets: list[str] | None = None,
     symbols: list[str] | None = None,
     timeframes: list[str] | None = None,
@@ -54,61 +32,24 @@ def ingest_candles(
     until: str | None = None,
     data_dir: str | None = None,
 ) -> list[dict]:
-    """Fetch closed candles into the lake: symbols imply their market (BTC/USDT:USDT is linear).
+    """Fetch closed candles into the lake, then the signals of the series that got new bars.
 
-    since/until: UTC date (2024-01-01) or ISO timestamp, half-open on candle open time;
-    without since, each series resumes after its last stored candle.
+    Args:
+        since: First candle open time, UTC (e.g. 2024-01-01T00:00:00Z). Empty: each series
+            resumes after its last stored candle (a new one starts [series] first_run_days back).
+        until: End of the range, exclusive, UTC (e.g. 2024-02-01T00:00:00Z). Empty: now.
+        data_dir: For Python callers only (a deployment's runs use VECTORFLOW_DATA_DIR).
     """
     logger = get_run_logger()
     settings = load_settings(data_dir)
     plan = plan_ingest(
         **settings.series.pick(exchanges, markets, symbols, timeframes), since=since, until=until
     )
-    logger.info("%d units into %s", len(plan.units), settings.lake_dir)
-    market_futures = {
-        ex: load_markets_task.submit(ex, settings)
-        for ex in dict.fromkeys(u.exchange for u in plan.units)
-    }
-    market_errors = {}
-    for exchange, future in market_futures.items():
-        outcome = future.result(raise_on_failure=False)
-        if isinstance(outcome, BaseException):
-            market_errors[exchange] = outcome
-    futures = {
-        unit: ingest_series_task.submit(unit, plan.since_ms, plan.until_ms, settings)
-        for unit in plan.units
-        if unit.exchange not in market_errors
-    }
-    rows = []
-    for unit in plan.units:
-        if unit.exchange in market_errors:
-            rows.append(_failed_row(unit, market_errors[unit.exchange]))
-            continue
-        outcome = futures[unit].result(raise_on_failure=False)
-        rows.append(_failed_row(unit, outcome) if isinstance(outcome, BaseException) else outcome)
-    add_signals(plan.units, rows, settings, logger)
-    refresh_catalog_task(settings)
-    create_table_artifact(
-        table=rows,
-        key="ingest-candles-summary",
-        description="Rows written, first/last candle and gaps per unit",
-    )
-    publish_summary("ingest-candles", rows, settings)
-    return final_state(rows, logger)
+    logger.info("%d units into %s", len(plan.units), settings.storage.root)
+    results = ingest_job(settings, plan, TaskExecutor(candles.STEPS, signals.STEPS))
+    candles.refresh_catalog_task(settings)
+    publish_summary("ingest-candles", results, settings)
+    return final_state(results, logger)
 
 
-def add_signals(units, rows: list[dict], settings, logger) -> None:
-    """Signals of the newly closed bars of each series that landed rows; failures are logged.
-
-    Only for the settings' `signal_timeframes`; run after all units, so that a series' finer
-    candles (used for TPO) have landed too.
-    """
-    pairs = list(zip(units, rows, strict=True))
-    landed = [unit for unit, row in pairs if row["status"] == "ok" and row["rows_written"]]
-    outcomes = signals_of(landed, settings)
-    for unit, row in pairs:
-        outcome = outcomes.get(unit)
-        row["signal_rows"] = outcome["rows_written"] if isinstance(outcome, dict) else 0
-        if isinstance(outcome, BaseException):
-            logger.error("signals of %s failed: %s", unit.label, outcome)
-            row["error"] = f"signals: {type(outcome).__name__}: {outcome}"
+run_form(ingest_candles)

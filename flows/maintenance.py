@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.reporting import run_name
+from flows.parameters import LAKE_DATASETS, run_form
+from flows.reporting import final_state, publish_summary, run_name
+from tasks import maintenance
 from tasks.candles import refresh_catalog_task
-from tasks.maintenance import compact_partition_task
-from vectorflow.errors import InvalidInput
-from vectorflow.lake.compact import partition_folders, range_datasets
-from vectorflow.settings import load_settings
+from tasks.executor import TaskExecutor
+from vectorflow.config import load_settings
+from vectorflow.pipelines.maintenance import check_datasets, compact_job
 
 
 @flow(
@@ -26,25 +26,19 @@ def compact_lake(datasets: list[str] | None = None, data_dir: str | None = None)
     Safe while ingest runs: each partition is rewritten under its write lock and published as
     one new snapshot (outputs without their inputs); superseded snapshots stay for running
     queries for the grace period.
+
+    Args:
+        datasets: Datasets to compact. Empty: every dataset.
+        data_dir: For Python callers only (a deployment's runs use VECTORFLOW_DATA_DIR).
     """
+    logger = get_run_logger()
     settings = load_settings(data_dir)
-    chosen = [ds for ds in range_datasets() if not datasets or ds.name in datasets]
-    unknown = sorted(set(datasets or []) - {ds.name for ds in chosen})
-    if unknown:
-        names = ", ".join(ds.name for ds in range_datasets())
-        raise InvalidInput(f"unknown dataset {', '.join(unknown)}; expected one of {names}")
-    futures = [
-        compact_partition_task.submit(ds.name, str(folder.relative_to(settings.lake_dir)), settings)
-        for ds in chosen
-        for folder in partition_folders(settings.lake_dir, ds)
-    ]
-    rows = [f.result() for f in futures]
+    results = compact_job(settings, check_datasets(datasets), TaskExecutor(maintenance.STEPS))
     refresh_catalog_task(settings)
-    changed = [r for r in rows if r["files_out"] or r["compacted"] or r["deleted"]]
-    get_run_logger().info("%d partitions, %d changed", len(rows), len(changed))
-    create_table_artifact(
-        table=changed or [{"partitions": len(rows), "changed": 0}],
-        key="compact-lake-summary",
-        description="Files in and out, rows written and files deleted per partition",
-    )
-    return rows
+    changed = [r for r in results if r.detail.get("files_out") or r.detail.get("compacted")]
+    logger.info("%d partitions, %d changed", len(results), len(changed))
+    publish_summary("compact-lake", results, settings)
+    return final_state(results, logger)
+
+
+run_form(compact_lake, datasets=LAKE_DATASETS)

@@ -10,32 +10,24 @@ from __future__ import annotations
 from typing import Literal
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_table_artifact
-from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.ingest import _workers
+from flows.parameters import run_form
 from flows.reporting import final_state, publish_summary, run_name
-from tasks.candles import load_markets_task, refresh_catalog_task
-from tasks.market_data import capture_order_book_task, ingest_market_unit_task
-from vectorflow.errors import InvalidInput
-from vectorflow.pipelines.market_data import (
-    MARKET_DATASETS,
-    failed_report,
-    plan_market_data,
-    units_by_exchange,
-)
-from vectorflow.pipelines.orderbook_stream import check_capture
-from vectorflow.settings import load_settings
+from flows.runners import unit_task_runner
+from tasks import candles, market_data
+from tasks.executor import TaskExecutor
+from vectorflow.config import load_settings
+from vectorflow.pipelines.market_data import MARKET_DATASETS, market_data_job, plan_market_data
 
 
 @flow(
     name="ingest-market-data",
     flow_run_name=run_name("market-data", "datasets", "exchanges"),
-    task_runner=ThreadPoolTaskRunner(max_workers=_workers()),
+    task_runner=unit_task_runner(),
     timeout_seconds=600,  # order books every minute, derivatives every 15: never this long
 )
 def ingest_market_data(
-    exchanges: list[str] | None = None,  # None: the settings file's [series]
+    exchanges: list[str] | None = None,
     markets: list[str] | None = None,
     symbols: list[str] | None = None,
     datasets: list[str] = list(MARKET_DATASETS),  # noqa: B006
@@ -48,60 +40,48 @@ def ingest_market_data(
     stream_seconds: float = 60.0,
     stream_every: str = "1s",
 ) -> list[dict]:
-    """Order book snapshots (top `levels` per side), open interest (at `period`) and funding.
+    """Order book snapshots, open interest and funding rates of the configured markets.
 
     Open interest and funding resume after what is stored (a first run starts 30 days back,
-    or at since); Binance serves open interest for the last 30 days only. Order books: one REST
-    snapshot per run (`mode="rest"`), or (`mode="stream"`, `levels` up to 200) each book kept
-    from its WebSocket stream for `stream_seconds`, a snapshot landed every `stream_every`.
+    or at since); Binance serves open interest for the last 30 days only.
+
+    Args:
+        datasets: What to fetch: order book snapshots (orderbook_levels), open interest and
+            funding rates (perpetuals only).
+        period: Period of the open interest history. Empty: [series] derivatives_period.
+        levels: Order book levels kept per side (REST: up to 1000; stream: up to 200). Empty:
+            [series] orderbook_levels.
+        since: Open interest and funding from this UTC time (e.g. 2024-01-01T00:00:00Z).
+            Empty: resume after what is stored.
+        until: Open interest and funding up to this UTC time, exclusive. Empty: now.
+        data_dir: For Python callers only (a deployment's runs use VECTORFLOW_DATA_DIR).
+        mode: Order books as one REST snapshot per run (rest), or kept from the exchange's
+            WebSocket stream for stream_seconds (stream).
+        stream_seconds: How long stream mode keeps the books (seconds).
+        stream_every: How often stream mode lands a snapshot (e.g. 1s, 5s).
     """
     logger = get_run_logger()
     settings = load_settings(data_dir)
     series = settings.series.pick(exchanges, markets, symbols)
-    levels = levels or settings.series.orderbook_levels
     plan = plan_market_data(
         series["exchanges"],
         series["markets"],
         series["symbols"],
         datasets,
         period=period or settings.series.derivatives_period,
-        levels=levels,
+        levels=levels or settings.series.orderbook_levels,
         since=since,
         until=until,
     )
-    if mode not in ("rest", "stream"):
-        raise InvalidInput(f"mode {mode!r}: expected rest or stream")
-    for unit in plan.units:
-        if mode == "stream" and unit.dataset == "orderbook_levels":
-            check_capture(unit.exchange, unit.market, stream_seconds, levels, stream_every)
-    logger.info("%d units into %s (order books: %s)", len(plan.units), settings.lake_dir, mode)
-    loads = {ex: load_markets_task.submit(ex, settings) for ex in units_by_exchange(plan.units)}
-    broken = {}
-    for exchange, future in loads.items():
-        outcome = future.result(raise_on_failure=False)
-        if isinstance(outcome, BaseException):
-            broken[exchange] = outcome
-    futures = {}
-    for unit in plan.units:
-        if unit.exchange in broken:
-            continue
-        if mode == "stream" and unit.dataset == "orderbook_levels":
-            futures[unit] = capture_order_book_task.submit(
-                unit, stream_seconds, stream_every, settings
-            )
-        else:
-            futures[unit] = ingest_market_unit_task.submit(
-                unit, plan.since_ms, plan.until_ms, settings
-            )
-    rows = []
-    for unit in plan.units:
-        outcome = broken.get(unit.exchange) or futures[unit].result(raise_on_failure=False)
-        rows.append(failed_report(unit, outcome) if isinstance(outcome, BaseException) else outcome)
-    refresh_catalog_task(settings)
-    create_table_artifact(
-        table=rows,
-        key="ingest-market-data-summary",
-        description="Rows written, first/last time and requests per unit",
-    )
-    publish_summary("ingest-market-data", rows, settings)
-    return final_state(rows, logger)
+    logger.info("%d units into %s (order books: %s)", len(plan.units), settings.storage.root, mode)
+    executor = TaskExecutor(candles.STEPS, market_data.STEPS)
+    results = market_data_job(
+        settings, plan, executor, mode=mode, stream_seconds=stream_seconds,
+        stream_every=stream_every,
+    )  # fmt: skip
+    candles.refresh_catalog_task(settings)
+    publish_summary("ingest-market-data", results, settings)
+    return final_state(results, logger)
+
+
+run_form(ingest_market_data)

@@ -12,12 +12,15 @@ fails (a broken user strategy) is reported on its own; the series' other strateg
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from prefect import flow, get_run_logger
 from prefect.states import Failed
 
-from flows.backtest import publish
+from flows.backtest import best_out_of_sample, publish
 from flows.maintenance import compact_lake
-from flows.reporting import publish_summary, run_name
+from flows.parameters import run_form
+from flows.reporting import artifact_family, publish_summary, run_name
 from flows.runners import backtest_task_runner
 from tasks.backtest import (
     backtest_strategy_task,
@@ -27,11 +30,11 @@ from tasks.backtest import (
 )
 from tasks.candles import refresh_catalog_task
 from tasks.playbooks import grade_task
-from tasks.signals import refresh_signals_of
-from vectorflow.backtest.config import SeriesRef
+from tasks.signals import refresh_signals
 from vectorflow.backtest.run import BacktestRequest, check_options, failed_run, strategy_names
-from vectorflow.pipelines.candles import SeriesUnit
-from vectorflow.settings import load_settings
+from vectorflow.config import load_settings
+from vectorflow.settings.backtest import SeriesRef
+from vectorflow.units import Status, Unit, UnitResult
 
 
 def _outcome(state, step: str, logger) -> str:
@@ -59,11 +62,55 @@ def _error(future) -> str | None:
     return f"{state.name}: {state.message}"
 
 
+def _results(summaries: list[dict], failures: list[dict]) -> list[UnitResult]:
+    """The backtested series as unit results (runs stored as rows); a series some of whose
+    strategies failed is failed, with the rows its other strategies landed."""
+
+    def unit(s: dict) -> Unit:
+        return Unit(s["exchange"], s["market"], s["symbol"], s["timeframe"], "backtests")
+
+    def result(s: dict) -> UnitResult:
+        failed = "; ".join(f"{name}: {why}" for name, why in s.get("failed", {}).items())
+        return UnitResult(unit(s), Status.FAILED if failed else Status.OK,
+                          rows_written=int(s.get("runs") or 0), error=failed or None,
+                          detail={"trades": s.get("trades")})  # fmt: skip
+
+    series_failed = [f for f in failures if not f.get("strategy")]  # the others: in `s`
+    return [result(s) for s in summaries] + [
+        UnitResult(unit(f), Status.FAILED, error=f["error"]) for f in series_failed
+    ]
+
+
 def _label(ref: SeriesRef) -> str:
     return f"{ref.exchange}-{ref.market}-{ref.symbol}-{ref.timeframe}"
 
 
-@flow(name="nightly-backtests")
+def _backtest_run_name() -> str:
+    """`nightly-backtests 4 series 2026-11-26T02:00Z`: what the subflow run covers."""
+    from prefect.runtime import flow_run
+
+    series = (flow_run.parameters or {}).get("series") or []
+    return f"nightly-backtests {len(series)} series {datetime.now(UTC):%Y-%m-%dT%H:%MZ}"
+
+
+def backtest_notes(summaries: list[dict], failures: list[dict]) -> list[str]:
+    """What the backtests did, for the run summary: series, strategies, the best result."""
+    strategies = sorted({r["strategy"] for s in summaries for r in s.get("leaderboard", [])})
+    runs, trades = (sum(int(s.get(k) or 0) for s in summaries) for k in ("runs", "trades"))
+    series_failed = sum(not f.get("strategy") for f in failures)
+    broken = sorted({f["strategy"] for f in failures if f.get("strategy")})
+    notes = [
+        f"backtests: {len(summaries)} series backtested, {series_failed} failed; strategies "
+        f"run: {', '.join(strategies) or 'none'}; {runs:,} runs, {trades:,} trades",
+    ]
+    if broken:
+        notes.append(f"strategies failed: {', '.join(broken)}")
+    if best := best_out_of_sample(summaries):
+        notes.append(f"best out of sample: {best}")
+    return notes
+
+
+@flow(name="nightly-backtests", flow_run_name=_backtest_run_name)
 def nightly_backtests(
     series: list[SeriesRef],
     strategies: list[str] | None = None,
@@ -121,6 +168,15 @@ def nightly(
     """Compaction, signals, then every configured series' backtests, then playbook grading.
 
     Series, grid, split and costs come from the `[backtest]` settings; parameters override.
+
+    Args:
+        strategies: Strategies to run on every series. Empty: [backtest] strategies, or every
+            strategy.
+        grid: Parameter grid of each strategy (default or small). Empty: [backtest] grid.
+        walk_forward: Rolling in-sample/out-of-sample windows instead of one split. Empty:
+            [backtest] walk_forward.
+        metric: In-sample metric that picks the parameters. Empty: [backtest] metric.
+        data_dir: For Python callers only (a deployment's runs use VECTORFLOW_DATA_DIR).
     """
     logger = get_run_logger()
     settings = load_settings(data_dir)
@@ -128,8 +184,8 @@ def nightly(
     steps = {"compaction": _outcome(compact_lake(data_dir=data_dir, return_state=True),
                                     "compaction", logger)}  # fmt: skip
     series = configured_series_task(settings)
-    units = [SeriesUnit(r.exchange, r.market, r.symbol, r.timeframe) for r in series]
-    failed_signals = refresh_signals_of(units, settings)
+    units = [Unit(r.exchange, r.market, r.symbol, r.timeframe) for r in series]
+    failed_signals = refresh_signals(units, settings)
     steps["signals refresh"] = f"failed: {'; '.join(failed_signals)}" if failed_signals else "ok"
     backtests = nightly_backtests.with_options(
         task_runner=backtest_task_runner(settings.backtest.dask_address)
@@ -147,15 +203,9 @@ def nightly(
     steps["playbook grading"] = _outcome(
         grade_task(settings, return_state=True), "playbook grading", logger
     )
-    publish(summaries, key="nightly-backtest-leaders")
-    steps_rows = [
-        {"dataset": f"step: {step}", "status": "ok" if done == "ok" else "failed", "error": done}
-        for step, done in steps.items()
-    ]
-    series_rows = [{**s, "status": "ok"} for s in summaries] + [
-        {**f, "status": "failed"} for f in failures
-    ]
-    publish_summary("nightly", steps_rows + series_rows, settings)
+    publish(summaries, artifact_family("nightly"), settings)
+    notes = [*backtest_notes(summaries, failures), *(f"{s}: {done}" for s, done in steps.items())]
+    publish_summary("nightly", _results(summaries, failures), settings, notes)
     result = {"steps": steps, "series": summaries, "failed": failures}
     if failures:
         names = ", ".join(
@@ -165,3 +215,6 @@ def nightly(
         )
         return Failed(message=f"{len(failures)} series failed: {names}", data=result)
     return result
+
+
+run_form(nightly)

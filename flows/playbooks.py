@@ -6,21 +6,29 @@ import uuid
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.reporting import publish_summary, run_name
+from flows.parameters import run_form
+from flows.reporting import final_state, publish_summary, run_name, tally
 from tasks.candles import refresh_catalog_task
-from tasks.playbooks import check_grok_task, grade_task, playbook_task
-from tasks.signals import refresh_signals_of
+from tasks.playbooks import (
+    check_grok_task,
+    grade_task,
+    market_ticks_task,
+    notify_task,
+    playbook_task,
+)
+from tasks.signals import refresh_signals
+from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
 from vectorflow.pipelines.candles import plan_ingest
+from vectorflow.pipelines.playbooks import playbook_unit
 from vectorflow.playbooks.budget import end_run_budget
-from vectorflow.settings import load_settings
 from vectorflow.timeframes import parse_time
+from vectorflow.units import UnitResult
 
 
-def _concurrency() -> int:
+def concurrency() -> int:
     """Series written at once, from the settings (a broken file fails the run, not the import)."""
     try:
         return load_settings().playbooks.concurrency
@@ -28,33 +36,21 @@ def _concurrency() -> int:
         return 20
 
 
-def _run_id() -> str:
+def flow_run_id() -> str:
+    """This flow run's id (a fresh uuid outside a run)."""
     from prefect.runtime import flow_run
 
     return str(flow_run.id or uuid.uuid4())
 
 
-def _failed_row(unit, error: BaseException) -> dict:
-    return {
-        "playbook_id": None,
-        "exchange": unit.exchange,
-        "market": unit.market,
-        "symbol": unit.symbol,
-        "timeframe": unit.timeframe,
-        "source": None,
-        "status": "error",
-        "error": f"{type(error).__name__}: {error}"[:1000],
-    }
-
-
 @flow(
     name="generate-playbooks",
     flow_run_name=run_name("playbooks", "exchanges", "timeframes"),
-    task_runner=ThreadPoolTaskRunner(max_workers=_concurrency()),
+    task_runner=ThreadPoolTaskRunner(max_workers=concurrency()),
     timeout_seconds=1800,
 )
 def generate_playbooks(
-    exchanges: list[str] | None = None,  # None: the settings file's [series]
+    exchanges: list[str] | None = None,
     markets: list[str] | None = None,
     symbols: list[str] | None = None,
     timeframes: list[str] | None = None,
@@ -64,10 +60,14 @@ def generate_playbooks(
 ) -> list[dict]:
     """Write a playbook for each series from its stored candles and signals (Grok or rules).
 
-    as_of: UTC time of the playbooks, or a list of times (a backfill that grading can score);
-    default: each series' newest closed candle, judged stale when that is more than two
-    timeframes old. The xAI key comes from XAI_API_KEY or the
-    Prefect Secret block, never from a parameter.
+    The xAI key comes from XAI_API_KEY or the Prefect Secret block, never from a parameter.
+
+    Args:
+        as_of: UTC times of the playbooks (e.g. 2024-01-01T12:00:00Z), several for a history
+            that grading can score. Empty: each series' newest closed candle (stale when that
+            is more than two timeframes old).
+        token_budget: Grok tokens this run may spend. Empty: [playbooks] token_budget.
+        data_dir: For Python callers only (a deployment's runs use VECTORFLOW_DATA_DIR).
     """
     logger = get_run_logger()
     settings = load_settings(data_dir)
@@ -77,34 +77,30 @@ def generate_playbooks(
     plan = plan_ingest(**settings.series.pick(exchanges, markets, symbols, timeframes))
     times = [as_of] if isinstance(as_of, str) else list(as_of or [])
     as_ofs = [parse_time(t, name="as_of") for t in times] or [None]
-    notes = refresh_signals_of(list(plan.units), settings)  # signals -> playbooks
+    notes = refresh_signals(list(plan.units), settings)  # signals -> playbooks
     mode = check_grok_task(settings)
-    run_id = _run_id()
+    ticks = market_ticks_task(settings, list(plan.units))
+    run_id = flow_run_id()
     logger.info("%d series, %s playbooks, run %s", len(plan.units), mode["mode"], run_id)
     futures = [
-        (unit, playbook_task.submit(unit, settings, run_id, mode["mode"], as_of_ms))
+        (unit, playbook_task.submit(unit, settings, run_id, mode["mode"], as_of_ms, ticks))
         for as_of_ms in as_ofs
         for unit in plan.units
     ]
-    rows = []
+    results = []
     for unit, future in futures:
         outcome = future.result(raise_on_failure=False)
-        rows += [_failed_row(unit, outcome)] if isinstance(outcome, BaseException) else outcome
+        failed = isinstance(outcome, BaseException)
+        results += [UnitResult.of_error(playbook_unit(unit), outcome)] if failed else outcome
     budget = end_run_budget(run_id)
     if budget is not None and mode["mode"] == "grok":
         logger.info("tokens spent: %d of %d", budget.spent, budget.limit)
+    if settings.notifications.playbooks and settings.webhook_url:
+        notify_task(settings, [r.detail["playbook_id"] for r in results if r.ok])
     refresh_catalog_task(settings)
-    create_table_artifact(
-        table=rows, key="playbooks-summary", description="Playbook per series: source and status"
-    )
-    publish_summary("generate-playbooks", rows, settings, notes)
-    errors = [r for r in rows if r["status"] == "error"]
-    if errors:
-        names = ", ".join(
-            f"{r['exchange']} {r['market']} {r['symbol']} {r['timeframe']}" for r in errors
-        )
-        return Failed(message=f"{len(errors)} playbook requests failed: {names}", data=rows)
-    return rows
+    notes = [f"{mode['mode']} playbooks by status: {tally(results, 'playbook')}", *notes]
+    publish_summary("generate-playbooks", results, settings, notes)
+    return final_state(results, logger)
 
 
 @flow(name="grade-playbooks")
@@ -122,3 +118,6 @@ def grade_playbooks_flow(horizon_bars: int | None = None, data_dir: str | None =
         description=f"{report['graded']} playbooks graded, {report['pending']} still open",
     )
     return report
+
+
+run_form(generate_playbooks)

@@ -3,22 +3,29 @@
 Run names read like `ingest binance,bybit 1h,5m 2026-11-26T10:05Z`: the job, the series the run
 covers (a parameter left out shows the settings file's `[series]` value) and the scheduled
 UTC minute. The markdown summary artifact says what landed, what was skipped or failed and why,
-and which circuit breakers are not closed.
+and which circuit breakers are not closed. Every artifact of a run is keyed by its deployment
+(`snapshot-orderbooks-units`), or by its flow when it runs outside one.
 """
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
 
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Completed, Failed
 
+from flows.failures import quiet_expected_failures
+from vectorflow.config import load_settings
 from vectorflow.resilience.guard import guard_for
-from vectorflow.settings import Settings, load_settings
+from vectorflow.settings import Settings
+from vectorflow.units import Status, UnitResult, UnitsFailed, counts, run_message
 
-#: Row fields that name a unit, in the order they are shown.
-UNIT_FIELDS = ("exchange", "market", "symbol", "timeframe", "dataset")
+quiet_expected_failures()  # every flow module imports this one
 
 
 def _configured_series(parameters: dict):
@@ -52,29 +59,31 @@ def run_name(job: str, *fields: str) -> Callable[[], str]:
     return name
 
 
-def unit_label(row: dict) -> str:
-    """`binance spot BTC/USDT 1h` from a result row's unit fields."""
-    return " ".join(str(row[f]) for f in UNIT_FIELDS if row.get(f))
+def artifact_family(job: str) -> str:
+    """The key prefix of a run's artifacts: its deployment's name, else `job`."""
+    from prefect.runtime import deployment
+
+    return deployment.name or job
 
 
-def summary_markdown(job: str, rows: list[dict], settings: Settings, notes: list[str]) -> str:
+def summary_markdown(job: str, results: list[UnitResult], settings: Settings,
+                     notes: list[str]) -> str:  # fmt: skip
     """The run summary: landed, skipped and failed units, and the breakers not closed."""
-    skipped = [r for r in rows if str(r.get("status")).startswith("skipped")]
-    failed = [r for r in rows if r.get("status") in ("failed", "error", "invalid")]
-    ok = [r for r in rows if r not in skipped and r not in failed]
-    written = sum(int(r.get("rows_written") or 0) for r in rows)
+    n = counts(results)
+    written = sum(r.rows_written for r in results)
     lines = [
-        f"### {job}: {len(ok)} of {len(rows)} units ok, {len(skipped)} skipped, "
-        f"{len(failed)} failed",
+        f"### {job}: {n[Status.OK]} of {len(results)} units ok, {n[Status.SKIPPED]} skipped, "
+        f"{n[Status.FAILED]} failed",
         "",
-        f"**Landed:** {written:,} rows." if any("rows_written" in r for r in rows) else "",
+        f"**Landed:** {written:,} rows.",
     ]
-    landed = [r for r in ok if r.get("rows_written")]
-    lines += [f"- {unit_label(r)}: {int(r['rows_written']):,} rows" for r in landed]
-    for title, group in (("Skipped", skipped), ("Failed", failed)):
+    lines += [f"- {r.unit.label}: {r.rows_written:,} rows" for r in results
+              if r.ok and r.rows_written]  # fmt: skip
+    for title, status in (("Skipped", Status.SKIPPED), ("Failed", Status.FAILED)):
+        group = [r for r in results if r.status == status]
         if group:
             lines += ["", f"**{title}:**"]
-            lines += [f"- {unit_label(r)}: {str(r.get('error') or '')[:300]}" for r in group]
+            lines += [f"- {r.unit.label}: {str(r.error or '')[:300]}" for r in group]
     if notes:
         lines += ["", *[f"- {note}" for note in notes]]
     lines += ["", _breakers(settings)]
@@ -82,9 +91,9 @@ def summary_markdown(job: str, rows: list[dict], settings: Settings, notes: list
 
 
 def _breakers(settings: Settings) -> str:
-    if not settings.state_path.exists():
-        return "**Circuit breakers:** none recorded yet."
-    states = guard_for(settings).breakers.states()
+    states = guard_for(settings).breakers.states() if settings.state_path.exists() else []
+    if not states:
+        return "**Circuit breakers:** none has tripped yet."
     not_closed = [b for b in states if b.state != "closed"]
     if not not_closed:
         return f"**Circuit breakers:** all {len(states)} closed."
@@ -94,32 +103,80 @@ def _breakers(settings: Settings) -> str:
 
 
 def publish_summary(
-    job: str, rows: list[dict], settings: Settings, notes: list[str] | None = None
+    job: str, results: list[UnitResult], settings: Settings, notes: list[str] | None = None
 ) -> str:
-    """Publish the run's markdown summary artifact (key `<job>-run-summary`); its text."""
-    markdown = summary_markdown(job, rows, settings, notes or [])
+    """Publish the run's unit table and markdown summary artifacts (keys `<family>-units` and
+    `<family>-run-summary`, `artifact_family`); the markdown."""
+    family = artifact_family(job)
+    markdown = summary_markdown(family, results, settings, notes or [])
+    create_table_artifact(
+        table=[_status_first(r.as_row()) for r in results] or [{"units": 0}],
+        key=f"{family}-units",
+        description=f"What each unit of the {family} run did (status and error first)",
+    )
     create_markdown_artifact(
-        markdown=markdown, key=f"{job}-run-summary", description=f"What the {job} run did"
+        markdown=markdown, key=f"{family}-run-summary", description=f"What the {family} run did"
     )
     return markdown
 
 
-def final_state(rows: list[dict], logger) -> list[dict] | Completed | Failed:
-    """Failed if any unit failed (the message names them); Completed "degraded" if units were
-    only skipped by open circuit breakers; else the rows."""
-    failed = [r for r in rows if r["status"] == "failed"]
-    skipped = [r for r in rows if r["status"] == "skipped"]
+def _status_first(row: dict) -> dict:
+    """A table row with status and error in the first columns, where a person looks first."""
+    return {"status": row.get("status"), "error": row.get("error"), **row}
 
-    def names(units: list[dict]) -> str:
-        return ", ".join(unit_label(r) for r in units)
 
-    also = f"; {len(skipped)} skipped by an open circuit: {names(skipped)}" if skipped else ""
-    if failed:
-        return Failed(
-            message=f"{len(failed)} of {len(rows)} units failed: {names(failed)}{also}", data=rows
-        )
-    if skipped:
-        message = f"degraded: {len(skipped)} of {len(rows)} units skipped by an open circuit: "
-        logger.warning("%s%s", message, names(skipped))
-        return Completed(message=message + names(skipped), data=rows)
+def tally(results: list[UnitResult], key: str) -> str:
+    """How many results have each value of `detail[key]`: `3 valid, 1 error`."""
+    found = Counter(str(r.detail.get(key) or r.status) for r in results)
+    return ", ".join(f"{n} {value}" for value, n in found.most_common()) or "none"
+
+
+def cell(value: object) -> str:
+    """A value as a markdown table cell: numbers rounded to 4 significant digits, parameter
+    dicts (or their JSON) as `fast=10 slow=30`, nothing as an em dash."""
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+    if isinstance(value, dict):
+        return " ".join(f"{k}={cell(v)}" for k, v in value.items())
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(rows: list[dict], columns: list[str] | None = None) -> str:
+    """Rows as a markdown table: every column any row has (or `columns`), in first-seen order."""
+    columns = columns or list(dict.fromkeys(k for row in rows for k in row))
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def report_link(path: str | Path, settings: Settings) -> str:
+    """Where a browser opens a report under `settings.reports_dir`: its URL under
+    `settings.reports_url` (`vectorflow up` serves the folder), else the file itself."""
+    path = Path(path)
+    if settings.reports_url is None:
+        return path.as_uri()
+    try:
+        relative = path.relative_to(settings.reports_dir)
+    except ValueError:
+        return path.as_uri()
+    return f"{settings.reports_url.rstrip('/')}/{quote(relative.as_posix())}"
+
+
+def final_state(results: list[UnitResult], logger) -> list[dict] | Completed | Failed:
+    """Failed if any unit failed (the message names them, the rows ride on the exception);
+    Completed "degraded" if units were only skipped (an open circuit breaker); else the rows."""
+    rows = [r.as_row() for r in results]
+    message = run_message(results)
+    if any(r.status == Status.FAILED for r in results):
+        return Failed(message=message, data=UnitsFailed(message, rows))
+    if message:
+        logger.warning("%s", message)
+        return Completed(message=message, data=rows)
     return rows

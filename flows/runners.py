@@ -1,4 +1,4 @@
-"""Task runners chosen by a setting: where the nightly's backtest tasks run.
+"""Task runners chosen by settings: threads for units, and where the nightly's backtests run.
 
 `[backtest] dask_address` (env `VECTORFLOW_DASK_ADDRESS`):
 
@@ -14,6 +14,19 @@
 from __future__ import annotations
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+
+from vectorflow.config import load_settings
+from vectorflow.errors import InvalidInput
+
+
+def unit_task_runner() -> ThreadPoolTaskRunner:
+    """Threads for a flow's units: the settings' `workers` (4 when the settings file is broken:
+    the run then fails on it, not the import of the flow)."""
+    try:
+        workers = load_settings().workers
+    except InvalidInput:
+        workers = 4
+    return ThreadPoolTaskRunner(max_workers=workers)
 
 
 def backtest_task_runner(dask_address: str = "") -> TaskRunner:

@@ -1,27 +1,20 @@
-"""Lake maintenance tasks: compaction (with retention) and pruning."""
+"""Lake maintenance tasks: compaction (with retention) of one partition."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from vectorflow.lake.compact import compact_partition
-from vectorflow.lake.schema import DATASETS
+from tasks.candles import log_result
+from vectorflow.pipelines.maintenance import compact_one
 from vectorflow.settings import Settings
+from vectorflow.units import UnitResult
 
 
 @task(name="compact-partition", cache_policy=NO_CACHE, task_run_name="compact-{partition}")
-def compact_partition_task(dataset: str, partition: str, settings: Settings) -> dict:
+def compact_partition_task(dataset: str, partition: str, settings: Settings) -> UnitResult:
     """Compact one partition folder (relative to the lake) and apply its dataset's retention."""
-    report = compact_partition(DATASETS[dataset], settings.lake_dir / Path(partition), settings)
-    if report.files_out or report.deleted:
-        get_run_logger().info(
-            "%s: %d files -> %d, %d deleted",
-            partition,
-            report.files_in,
-            report.files_out,
-            report.deleted,
-        )
-    return report.as_row()
+    return log_result(compact_one(dataset, partition, settings))
+
+
+STEPS = {compact_one: compact_partition_task}

@@ -73,12 +73,13 @@ def land_bundled(sim, data_dir, refs, timeframes=("1h", "30m")) -> None:
     """Ingest the simulator's bundled history of `refs` (SeriesRef) at `timeframes` into
     `data_dir` (30m feeds the TPO signals of 1h series)."""
     from tests.conftest import SIM_NOW, sim_settings
-    from vectorflow.pipelines.candles import SeriesUnit, ingest_series
+    from vectorflow.pipelines.candles import ingest_series
     from vectorflow.timeframes import parse_time
+    from vectorflow.units import Unit
 
     settings = sim_settings(sim, data_dir)
     first, _ = sim.bundled_range("5m")
     for ref in refs:
         for timeframe in timeframes:
-            unit = SeriesUnit(ref.exchange, ref.market, ref.symbol, timeframe)
+            unit = Unit(ref.exchange, ref.market, ref.symbol, timeframe)
             assert ingest_series(unit, first, parse_time(SIM_NOW), settings).rows_written > 500

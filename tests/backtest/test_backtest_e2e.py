@@ -13,14 +13,14 @@ import pytest
 
 from tests.backtest.helpers import land_bundled
 from tests.conftest import query_catalog, run_cli
-from vectorflow.backtest.config import SeriesRef
 from vectorflow.backtest.data import load_bars
 from vectorflow.backtest.grid import param_grid
 from vectorflow.backtest.metrics import raw_metrics
 from vectorflow.backtest.portfolio import portfolio_settings, simulate
 from vectorflow.backtest.run import BacktestRequest, backtest_series
 from vectorflow.backtest.strategies import Signals, get_strategy
-from vectorflow.settings import load_settings
+from vectorflow.config import load_settings
+from vectorflow.settings.backtest import SeriesRef
 
 LINEAR = SeriesRef(exchange="binance", market="linear", symbol="BTC/USDT:USDT", timeframe="1h")
 SPOT = SeriesRef(exchange="binance", market="spot", symbol="BTC/USDT", timeframe="1h")
@@ -129,7 +129,7 @@ def test_board_is_the_in_sample_winner_run_out_of_sample(landed):
                               metric="sortino_ratio")  # fmt: skip
     result = backtest_series(settings, request, report=False)
     (row,) = result.leaderboard()
-    _, _, bars = load_bars(settings.lake_dir, SPOT)
+    _, _, bars = load_bars(settings.storage, SPOT)
     cut = round(len(bars) * settings.backtest.in_sample_fraction)
     ps = portfolio_settings(settings.backtest, "binance", "spot", "1h")
     ma = get_strategy("ma_cross")
@@ -212,7 +212,7 @@ def exploder(bars, *, window):
 
 def test_nightly_command_runs_every_series(landed, prefect_api, tmp_path):
     data_dir = tmp_path / "data"
-    shutil.copytree(landed / "lake" / "candles", data_dir / "lake" / "candles")
+    shutil.copytree(landed / "lake" / "candles", data_dir / "lake" / "candles", symlinks=True)
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "mine.py").write_text(USER_STRATEGIES)
     (data_dir / "vectorflow.toml").write_text(

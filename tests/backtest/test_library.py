@@ -14,8 +14,8 @@ from vectorflow.backtest.grid import param_grid, run_grid
 from vectorflow.backtest.library import StrategyError, strategy_library
 from vectorflow.backtest.run import backtest_config, check_options, strategy_names
 from vectorflow.backtest.strategies import get_strategy
+from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
-from vectorflow.settings import load_settings
 
 GOOD = '''
 import numpy as np
@@ -92,8 +92,8 @@ def test_folder_strategies_run_with_grids_from_the_settings_file(tmp_path):
 
 
 def _request(*names):
-    from vectorflow.backtest.config import SeriesRef
     from vectorflow.backtest.run import BacktestRequest
+    from vectorflow.settings.backtest import SeriesRef
 
     return BacktestRequest(SeriesRef(exchange="binance", market="spot", symbol="BTC/USDT",
                                      timeframe="1h"), strategies=names)  # fmt: skip

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import run_cli, sim_env
+from vectorflow.config import load_settings
 from vectorflow.lake.catalog import connect
 from vectorflow.timeframes import ms_to_iso
+from vectorflow.units import UnitsFailed
 
 
 @pytest.fixture
@@ -17,7 +19,7 @@ def sim_environment(sim, data_dir, monkeypatch):
 
 
 def _series_counts(data_dir) -> dict[tuple, int]:
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    con = connect(load_settings(data_dir), read_only=True)
     try:
         rows = con.execute(
             "SELECT exchange, market, symbol, timeframe, count(*) FROM candles GROUP BY ALL"
@@ -35,7 +37,7 @@ def _artifact_rows(flow_run_id) -> list[dict]:
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
         )
-    (table,) = [a for a in artifacts if a.key == "ingest-candles-summary"]
+    (table,) = [a for a in artifacts if a.key == "ingest-candles-units"]
     data = table.data
     return data if isinstance(data, list) else __import__("json").loads(data)
 
@@ -53,7 +55,11 @@ def test_one_failing_unit_never_stops_the_others(prefect_api, sim, sim_environme
     )
     assert state.is_failed()
     assert "1 of 4 units failed: bybit spot BNB/USDT 1h" in state.message
-    rows = {(r["exchange"], r["symbol"]): r for r in state.result(raise_on_failure=False)}
+    # Regression: the rows rode on Failed(data=rows), which Prefect cannot resolve into an
+    # exception ("Unexpected result for failed state"); now the failure is an exception holding them
+    failure = state.result(raise_on_failure=False)
+    assert isinstance(failure, UnitsFailed) and str(failure) == state.message
+    rows = {(r["exchange"], r["symbol"]): r for r in failure.rows}
     assert rows[("bybit", "BNB/USDT")]["status"] == "failed"
     assert "BNB/USDT" in rows[("bybit", "BNB/USDT")]["error"]
     landed = _series_counts(sim_environment)

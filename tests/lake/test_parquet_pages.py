@@ -6,8 +6,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vectorflow.lake.files import write_atomic
 from vectorflow.lake.schema import CANDLES
+from vectorflow.lake.storage import LocalStorage
 
 MINUTE = 60_000
 
@@ -37,7 +37,7 @@ def _vector_types(path) -> list[tuple[str, int]]:
 def test_no_duckdb_vector_of_a_written_file_spans_two_pages(tmp_path):
     n = 50_000
     table = _candles(n)
-    path = write_atomic(table, tmp_path, 0, (n - 1) * MINUTE)
+    path = LocalStorage(tmp_path, tmp_path).write(table, tmp_path, 0, (n - 1) * MINUTE)
     assert pq.read_table(path).equals(table)
     # Pages of 20,480 rows end where DuckDB's 2,048-row vectors do: every vector of the
     # one-value column is read as a dictionary (grouped by it at the cost of one value).

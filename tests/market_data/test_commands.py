@@ -22,7 +22,8 @@ def test_market_data_then_compact(prefect_api, sim, data_dir):
     env = sim_env(sim, data_dir)
     done = run_cli(["market-data", "--symbol", "BTC/USDT:USDT", "--period", "1h"], env, prefect_api)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count(" ok ") == 6  # 2 exchanges x order book, open interest, funding
+    # 2 exchanges x order book, open interest, funding
+    assert [line[:3] for line in done.stdout.splitlines()].count("ok ") == 6
     assert _count(data_dir, "orderbook_levels") == 2 * 2 * 100
     assert _count(data_dir, "open_interest") > 2 * 29 * 24
     assert _count(data_dir, "funding_rates") >= 2 * 29 * 3
@@ -43,6 +44,7 @@ def test_backfill_shows_progress_and_reports_it_to_prefect(prefect_api, sim, dat
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "1/1 series" in done.stderr and "candles" in done.stderr  # the terminal bar's last state
+    assert done.stderr.count("1/1 series") == 1  # drawn once, before the table
     assert _count(data_dir, "candles") == (sim.now_ms() - since) // 3_600_000
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(

@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 
 import duckdb
-import pyarrow as pa
 
 from tests.conftest import query_catalog, run_cli, sim_env, sim_settings
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series
+from vectorflow.config import load_settings
 from vectorflow.lake.catalog import connect, execute_retrying, refresh_catalog
 from vectorflow.lake.compact import compact_lake, compact_partition
-from vectorflow.lake.files import data_files, write_atomic
 from vectorflow.lake.schema import CANDLES
-from vectorflow.pipelines.market_data import MarketUnit, ingest_market_unit
+from vectorflow.pipelines.candles import ingest_series
+from vectorflow.pipelines.market_data import ingest_market_unit
 from vectorflow.timeframes import parse_time
+from vectorflow.units import Unit
 
 MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 VALUES = "exchange, market, symbol, timeframe, open_time, open, high, low, close, volume"
 
 
 def _with_lake(settings, **changes):
-    return dataclasses.replace(settings, lake=settings.lake.model_copy(update=changes))
+    return settings.with_overrides(lake=settings.lake.model_copy(update=changes))
 
 
 class _Reader(threading.Thread):
@@ -36,12 +35,12 @@ class _Reader(threading.Thread):
 
     def __init__(self, data_dir):
         super().__init__(daemon=True)
-        self.catalog, self.stop = data_dir / "vectorflow.duckdb", threading.Event()
+        self.settings, self.stop = load_settings(data_dir), threading.Event()
         self.answers, self.errors = [], []
 
     def run(self):
         while not self.stop.is_set():
-            con = connect(self.catalog, read_only=True)
+            con = connect(self.settings, read_only=True)
             try:
                 self.answers.append(
                     execute_retrying(
@@ -65,11 +64,11 @@ def test_compaction_during_a_concurrent_ingest_loses_and_duplicates_nothing(
     # every 50 ms kept each period under 8 and the append-time merge never ran here)
     settings = _with_lake(sim_settings(fresh_sim, data_dir), delete_grace_seconds=1.0,
                           merge_files=3)  # fmt: skip
-    unit = SeriesUnit("binance", "linear", "BTC/USDT:USDT", "1m")
+    unit = Unit("binance", "linear", "BTC/USDT:USDT", "1m")
     start = parse_time("2026-05-31T18:00:00Z")  # the run crosses into June: May gets compacted
     fresh_sim.set_now(start + 4 * HOUR + 30_000)
     ingest_series(unit, start, fresh_sim.now_ms(), settings, clock=fresh_sim.now_ms)
-    refresh_catalog(data_dir)
+    refresh_catalog(load_settings(data_dir))
     folder = next(data_dir.glob("lake/candles/*/*/*/timeframe=1m"))
     reader, done, merges = _Reader(data_dir), threading.Event(), []
 
@@ -100,7 +99,7 @@ def test_compaction_during_a_concurrent_ingest_loses_and_duplicates_nothing(
         assert rows == distinct == span
     counts = [a[0] for a in reader.answers]
     assert counts == sorted(counts)  # rows only ever appear
-    files = data_files(folder)
+    files = settings.storage.files(folder, CANDLES)
     assert any(f.compact for f in files)  # May is one compacted file
     got = query_catalog(data_dir, f"SELECT {VALUES} FROM candles ORDER BY open_time")
     other = tmp_path / "straight"
@@ -113,60 +112,27 @@ def test_compaction_during_a_concurrent_ingest_loses_and_duplicates_nothing(
 
 def test_compaction_never_merges_across_a_hole_nobody_fetched(fresh_sim, data_dir):
     settings = _with_lake(sim_settings(fresh_sim, data_dir), delete_grace_seconds=0)
-    unit = SeriesUnit("bybit", "spot", "BTC/USDT", "1h")
+    unit = Unit("bybit", "spot", "BTC/USDT", "1h")
     t0 = parse_time("2026-05-02T00:00:00Z")
     ingest_series(unit, t0, t0 + 30 * HOUR, settings, clock=fresh_sim.now_ms)
     ingest_series(unit, t0 + 40 * HOUR, t0 + 60 * HOUR, settings, clock=fresh_sim.now_ms)
     compact_lake(settings, ["candles"], now=fresh_sim.now_ms())
     folder = next(data_dir.glob("lake/candles/*/*/*/timeframe=1h"))
-    names = sorted((f.first_ms, f.last_ms, f.compact) for f in data_files(folder))
+    files = settings.storage.files(folder, CANDLES)
+    names = sorted((f.first_ms, f.last_ms, f.compact) for f in files)
     assert names == [(t0, t0 + 29 * HOUR, True), (t0 + 40 * HOUR, t0 + 59 * HOUR, True)]
     fresh_sim.clear_requests()
     report = ingest_series(unit, t0, t0 + 60 * HOUR, settings, clock=fresh_sim.now_ms)
     assert report.rows_written == 10  # the hole is still known to be missing, and is fetched
 
 
-def test_the_view_deduplicates_only_overlapping_files_newest_first(data_dir):
-    folder = data_dir / "lake/candles/exchange=binance/market=spot/symbol_id=BTCUSDT/timeframe=1h"
-
-    def table(hours, close, ingested):
-        n = len(hours)
-        row = {f.name: [None] * n for f in CANDLES.schema}
-        row.update(
-            exchange=["binance"] * n,
-            market=["spot"] * n,
-            symbol=["BTC/USDT"] * n,
-            timeframe=["1h"] * n,
-            open_time=[h * HOUR for h in hours],
-            open=[1.0] * n,
-            high=[1.0] * n,
-            low=[1.0] * n,
-            close=[close] * n,
-            volume=[1.0] * n,
-            ingested_at=[ingested] * n,
-        )
-        return pa.table(row, schema=CANDLES.schema)
-
-    cold = write_atomic(table(range(0, 10), 1.0, 1), folder, 0, 9 * HOUR, compact=True)
-    settled = cold.name.split("_")  # as if written long ago: creation time 0 in its token
-    cold.rename(cold.with_name(f"{settled[0]}_{settled[1]}_{'0' * 13}{settled[2][13:]}"))
-    write_atomic(table(range(2, 5), 9.0, 2), folder, 2 * HOUR, 4 * HOUR)  # inside: dominated
-    write_atomic(table(range(10, 20), 2.0, 3), folder, 10 * HOUR, 19 * HOUR)
-    write_atomic(table(range(15, 25), 3.0, 4), folder, 15 * HOUR, 24 * HOUR)  # overlaps, newer
-    sql = "SELECT epoch_ms(open_time) // 3600000, close FROM candles ORDER BY 1"
-    rows = query_catalog(data_dir, sql)
-    assert rows == [(h, 1.0) for h in range(10)] + [(h, 2.0) for h in range(10, 15)] + [
-        (h, 3.0) for h in range(15, 25)
-    ]
-
-
 def test_retention_drops_old_order_book_days(fresh_sim, data_dir):
     settings = _with_lake(sim_settings(fresh_sim, data_dir), delete_grace_seconds=0)
-    unit = MarketUnit("orderbook_levels", "bybit", "linear", "BTC/USDT:USDT", "10")
+    unit = Unit("bybit", "linear", "BTC/USDT:USDT", None, "orderbook_levels")
     now = fresh_sim.now_ms()
     for days_ago in (40, 35, 2, 0):
         fresh_sim.set_now(now - days_ago * DAY)
-        ingest_market_unit(unit, None, fresh_sim.now_ms(), settings, clock=fresh_sim.now_ms)
+        ingest_market_unit(unit, None, fresh_sim.now_ms(), settings, 10, clock=fresh_sim.now_ms)
     (books,) = query_catalog(data_dir, "SELECT count(DISTINCT snapshot_time) FROM orderbook_levels")
     assert books == (4,)
     compact_lake(settings, ["orderbook_levels"], now=now)
@@ -184,7 +150,7 @@ def test_prune_before_and_delete_a_series_from_the_command_line(sim, data_dir):
     settings = sim_settings(sim, data_dir)
     now = sim.now_ms()
     for exchange in ("binance", "bybit"):
-        unit = SeriesUnit(exchange, "linear", "BTC/USDT:USDT", "1h")
+        unit = Unit(exchange, "linear", "BTC/USDT:USDT", "1h")
         ingest_series(unit, now - 10 * DAY, now, settings, clock=sim.now_ms)
     env = sim_env(sim, data_dir)
     cutoff = now // DAY * DAY - 3 * DAY
@@ -213,24 +179,24 @@ def test_prune_before_and_delete_a_series_from_the_command_line(sim, data_dir):
 
 def test_this_years_file_absorbs_each_month_that_closes_while_queries_run(fresh_sim, data_dir):
     settings = _with_lake(sim_settings(fresh_sim, data_dir), delete_grace_seconds=0)
-    unit = SeriesUnit("bybit", "spot", "BTC/USDT", "1h")
+    unit = Unit("bybit", "spot", "BTC/USDT", "1h")
     folder_glob = "lake/candles/*/*/*/timeframe=1h"
     t0, t1 = parse_time("2026-04-10T00:00:00Z"), parse_time("2026-05-31T12:00:00Z")
     ingest_series(unit, t0, t1, settings, clock=fresh_sim.now_ms)
     compact_lake(settings, ["candles"], now=parse_time("2026-05-15T00:00:00Z"))
     folder = next(data_dir.glob(folder_glob))
-    assert not any(f.compact for f in data_files(folder))  # May is not over: nothing is final
+    assert not any(f.compact for f in settings.storage.files(folder, CANDLES))  # May: not final
     compact_lake(settings, ["candles"], now=parse_time("2026-06-01T00:30:00Z"))
-    (may,) = data_files(folder)
+    (may,) = settings.storage.files(folder, CANDLES)
     assert may.compact and (may.first_ms, may.last_ms) == (t0, t1 - HOUR)
     ingest_series(unit, t1, fresh_sim.now_ms(), settings, clock=fresh_sim.now_ms)  # into June
-    refresh_catalog(data_dir)
+    refresh_catalog(load_settings(data_dir))
     expected = (fresh_sim.now_ms() // HOUR * HOUR - t0) // HOUR
     answers, stop = [], threading.Event()
 
     def read():
         while not stop.is_set():
-            con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+            con = connect(load_settings(data_dir), read_only=True)
             try:
                 sql = "SELECT count(*), count(DISTINCT open_time) FROM candles"
                 answers.append(execute_retrying(con, sql, attempts=8).fetchone())
@@ -244,6 +210,6 @@ def test_this_years_file_absorbs_each_month_that_closes_while_queries_run(fresh_
     time.sleep(0.2)
     stop.set()
     reader.join()
-    (year,) = data_files(folder)  # the compacted file was renamed back, merged with June, again
+    (year,) = settings.storage.files(folder, CANDLES)  # renamed back, merged with June, again
     assert year.compact and year.first_ms == t0
     assert answers and all(a == (expected, expected) for a in answers)  # never a row twice

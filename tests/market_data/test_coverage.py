@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import query_catalog, sim_settings
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series
+from vectorflow.pipelines.candles import ingest_series
+from vectorflow.units import Unit
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
@@ -29,7 +30,7 @@ def test_a_symbol_listed_after_since_is_not_asked_again_from_since(
     fresh_sim, data_dir, exchange, market, symbol
 ):
     settings = sim_settings(fresh_sim, data_dir)
-    unit = SeriesUnit(exchange, market, symbol, "1h")
+    unit = Unit(exchange, market, symbol, "1h")
     listing = fresh_sim.listing_ms("NEWUSDT")  # about ten days before the simulator's now
     since = listing - 20 * DAY
     now = fresh_sim.now_ms()
@@ -55,7 +56,7 @@ def test_an_outage_is_recorded_empty_and_not_fetched_again(fresh_sim, data_dir):
     now = fresh_sim.now_ms()
     start, end = now // HOUR * HOUR - 50 * HOUR, now // HOUR * HOUR - 44 * HOUR
     fresh_sim.fault("missing", exchange="binance", start=start, end=end)  # maintenance
-    unit = SeriesUnit("binance", "spot", "BTC/USDT", "1h")
+    unit = Unit("binance", "spot", "BTC/USDT", "1h")
     since = now - 100 * HOUR
     ingest_series(unit, since, now, settings, clock=fresh_sim.now_ms)
     gaps = query_catalog(
@@ -76,7 +77,7 @@ def test_an_ongoing_outage_at_the_end_is_not_fetched_again(fresh_sim, data_dir):
     now = fresh_sim.now_ms()
     down = now // HOUR * HOUR - 3 * HOUR
     fresh_sim.fault("missing", exchange="bybit", start=down, end=now + 10 * HOUR)
-    unit = SeriesUnit("bybit", "linear", "BTC/USDT:USDT", "1h")
+    unit = Unit("bybit", "linear", "BTC/USDT:USDT", "1h")
     ingest_series(unit, now - 48 * HOUR, now, settings, clock=fresh_sim.now_ms)
     empty = query_catalog(data_dir, EMPTY_RANGES)
     assert empty == [(down, now // HOUR * HOUR)]  # up to the last closed hour
@@ -88,7 +89,7 @@ def test_an_ongoing_outage_at_the_end_is_not_fetched_again(fresh_sim, data_dir):
 
 def test_a_hole_nobody_fetched_is_never_fetched_then_filled_on_request(fresh_sim, data_dir):
     settings = sim_settings(fresh_sim, data_dir)
-    unit = SeriesUnit("bybit", "spot", "BTC/USDT", "1h")
+    unit = Unit("bybit", "spot", "BTC/USDT", "1h")
     t0 = fresh_sim.now_ms() // HOUR * HOUR - 100 * HOUR
     ingest_series(unit, t0, t0 + 30 * HOUR, settings, clock=fresh_sim.now_ms)
     ingest_series(unit, t0 + 40 * HOUR, t0 + 60 * HOUR, settings, clock=fresh_sim.now_ms)

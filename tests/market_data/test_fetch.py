@@ -14,8 +14,9 @@ from vectorflow.exchanges.open_interest import fetch_open_interest
 from vectorflow.exchanges.orderbook import fetch_order_book
 from vectorflow.lake.scan import snapshot_glob
 from vectorflow.lake.schema import FUNDING_RATES
-from vectorflow.pipelines.market_data import MarketUnit, ingest_market_unit
+from vectorflow.pipelines.market_data import ingest_market_unit
 from vectorflow.sim.derivatives import interval_change
+from vectorflow.units import Unit
 
 DAY = 86_400_000
 HOUR = 3_600_000
@@ -70,7 +71,7 @@ def test_bybit_funding_is_paged_back_with_start_and_end(fresh_sim, data_dir):
 def test_funding_interval_changes_from_8_to_4_hours(fresh_sim, data_dir, exchange):
     settings = sim_settings(fresh_sim, data_dir)
     now = fresh_sim.now_ms()
-    unit = MarketUnit("funding_rates", exchange, "linear", "SOL/USDT:USDT", "all")
+    unit = Unit(exchange, "linear", "SOL/USDT:USDT", None, "funding_rates")
     ingest_market_unit(unit, now - 20 * DAY, now, settings, clock=fresh_sim.now_ms)
     rows = duckdb.sql(
         f"SELECT epoch_ms(funding_time), interval_hours FROM "
@@ -108,10 +109,10 @@ def test_order_book_levels_and_time_source(
 def test_a_crossed_book_is_rejected_and_never_stored(fresh_sim, data_dir):
     crossed = {"lastUpdateId": 1, "E": 1, "T": 1, "bids": [["101", "1"]], "asks": [["100", "1"]]}
     fresh_sim.inject("/fapi/v1/depth", body=crossed, times=5)
-    unit = MarketUnit("orderbook_levels", "binance", "linear", "BTC/USDT:USDT", "100")
+    unit = Unit("binance", "linear", "BTC/USDT:USDT", None, "orderbook_levels")
     settings = sim_settings(fresh_sim, data_dir)
     with pytest.raises(MalformedResponse, match="crossed"):
-        ingest_market_unit(unit, None, fresh_sim.now_ms(), settings, clock=fresh_sim.now_ms)
+        ingest_market_unit(unit, None, fresh_sim.now_ms(), settings, 100, clock=fresh_sim.now_ms)
     assert not list(data_dir.glob("lake/orderbook_levels/**/*.parquet"))
 
 

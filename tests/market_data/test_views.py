@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import query_catalog, sim_settings
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series
 from vectorflow.lake.scan import snapshot_glob
 from vectorflow.lake.schema import DATASETS
-from vectorflow.pipelines.market_data import MarketUnit, ingest_market_unit
+from vectorflow.pipelines.candles import ingest_series
+from vectorflow.pipelines.market_data import ingest_market_unit
+from vectorflow.units import Unit
 
 HOUR = 3_600_000
 
@@ -24,8 +25,8 @@ def _raw(data_dir, dataset: str) -> dict[str, np.ndarray]:
 def test_orderbook_stats_match_the_levels(fresh_sim, data_dir):
     settings = sim_settings(fresh_sim, data_dir)
     for market, symbol in (("spot", "BTC/USDT"), ("linear", "SOL/USDT:USDT")):
-        unit = MarketUnit("orderbook_levels", "binance", market, symbol, "200")
-        ingest_market_unit(unit, None, fresh_sim.now_ms(), settings, clock=fresh_sim.now_ms)
+        unit = Unit("binance", market, symbol, None, "orderbook_levels")
+        ingest_market_unit(unit, None, fresh_sim.now_ms(), settings, 200, clock=fresh_sim.now_ms)
     raw = _raw(data_dir, "orderbook_levels")
     stats = query_catalog(
         data_dir,
@@ -56,10 +57,10 @@ def test_market_snapshot_compares_venues(fresh_sim, data_dir):
     now = fresh_sim.now_ms()
     for exchange in ("binance", "bybit"):
         for market, symbol in (("spot", "BTC/USDT"), ("linear", "BTC/USDT:USDT")):
-            unit = SeriesUnit(exchange, market, symbol, "1h")
+            unit = Unit(exchange, market, symbol, "1h")
             ingest_series(unit, now - 72 * HOUR, now, settings, clock=fresh_sim.now_ms)
     ingest_series(
-        SeriesUnit("binance", "spot", "BNB/USDT", "1h"),
+        Unit("binance", "spot", "BNB/USDT", "1h"),
         now - 72 * HOUR,
         now,
         settings,

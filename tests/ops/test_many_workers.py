@@ -19,8 +19,9 @@ import yaml
 
 from tests.conftest import SIM_NOW, query_catalog, sim_settings
 from tests.ops.helpers import deployments, postgres_server, running_stack, trigger, wait_run
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series
+from vectorflow.pipelines.candles import ingest_series
 from vectorflow.timeframes import ms_to_iso, parse_time
+from vectorflow.units import Unit
 
 ROOT = Path(__file__).resolve().parents[2]
 #: the flows that write candles; their deployments are found in prefect.yaml by entrypoint
@@ -48,7 +49,7 @@ def _reference(sim, data_dir: Path, since: int) -> None:
     settings = sim_settings(sim, data_dir)
     for exchange in ("binance", "bybit"):
         for symbol, market in (("BTC/USDT", "spot"), ("BTC/USDT:USDT", "linear")):
-            unit = SeriesUnit(exchange, market, symbol, "1h")
+            unit = Unit(exchange, market, symbol, "1h")
             assert ingest_series(unit, since, parse_time(SIM_NOW), settings).rows_written > 500
 
 
@@ -66,7 +67,7 @@ async def _stored_runs(database_url: str, ids: list[str]) -> int:
 @pytest.mark.slow
 def test_two_workers_on_postgres_land_a_burst_of_runs_once(sim, tmp_path):
     with postgres_server() as database_url, running_stack(
-        sim, tmp_path, "--workers", "2", "--worker-limit", "1", processes=3,
+        sim, tmp_path, "--workers", "2", "--worker-limit", "1", processes=4,
         env={"PREFECT_API_DATABASE_CONNECTION_URL": database_url,
              # a run queued behind its deployment's concurrency limit retries every 2 s, not 30
              "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "2"},

@@ -8,9 +8,10 @@ import pytest
 
 from tests.conftest import SIM_NOW, sim_settings
 from vectorflow.cli import INVALID, main
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series
+from vectorflow.pipelines.candles import ingest_series
 from vectorflow.resilience.guard import guard_for
 from vectorflow.timeframes import ms_to_iso, parse_time
+from vectorflow.units import Unit
 
 SERIES = "[series]\nexchanges = ['binance']\nsymbols = ['BTC/USDT']\ntimeframes = ['1h']\n"
 DAY = 86_400_000
@@ -22,7 +23,7 @@ def lake(fresh_sim, data_dir, monkeypatch):
     (data_dir / "vectorflow.toml").write_text(SERIES)
     settings = sim_settings(fresh_sim, data_dir)
     now = fresh_sim.now_ms()
-    unit = SeriesUnit("binance", "spot", "BTC/USDT", "1h")
+    unit = Unit("binance", "spot", "BTC/USDT", "1h")
     ingest_series(unit, now - 2 * DAY, now, settings, clock=fresh_sim.now_ms)
     monkeypatch.setenv("VECTORFLOW_DATA_DIR", str(data_dir))
     monkeypatch.delenv("PREFECT_API_URL", raising=False)

@@ -12,13 +12,15 @@ import duckdb
 import pytest
 
 from tests.conftest import sim_env, sim_settings
+from vectorflow.config import load_settings
 from vectorflow.errors import PermanentError
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series
 from vectorflow.lake.catalog import connect, refresh_catalog
 from vectorflow.lake.files import TMP_SUFFIX
+from vectorflow.pipelines.candles import ingest_series
 from vectorflow.timeframes import timeframe_ms
+from vectorflow.units import Unit
 
-UNIT = SeriesUnit("binance", "spot", "BTC/USDT", "1h")
+UNIT = Unit("binance", "spot", "BTC/USDT", "1h")
 HOUR = timeframe_ms("1h")
 
 
@@ -27,8 +29,9 @@ def _kline_requests(sim) -> int:
 
 
 def _candles(data_dir, where: str = "true") -> list[tuple]:
-    refresh_catalog(data_dir)
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    settings = load_settings(data_dir)
+    refresh_catalog(settings)
+    con = connect(settings, read_only=True)
     try:
         return con.execute(
             f"SELECT exchange, market, symbol, timeframe, epoch_ms(open_time), close "
@@ -67,9 +70,12 @@ def test_first_run_without_since_starts_first_run_days_back(fresh_sim, data_dir)
 
 def test_first_run_needs_since_when_windows_have_no_default(tmp_path):
     from vectorflow.lake.coverage import windows_to_fetch
+    from vectorflow.lake.storage import LocalStorage
 
+    lake = LocalStorage(tmp_path / "lake", tmp_path)
     with pytest.raises(PermanentError, match="give since"):
-        windows_to_fetch(tmp_path / "a", tmp_path / "b", None, 10**12, "binance spot x 1h")
+        windows_to_fetch(lake, lake.root / "candles" / "a", lake.root / "coverage_ranges" / "b",
+                         None, 10**12, "binance spot x 1h")  # fmt: skip
 
 
 def test_incremental_run_stores_only_new_candles(fresh_sim, data_dir):
@@ -78,7 +84,7 @@ def test_incremental_run_stores_only_new_candles(fresh_sim, data_dir):
     now = fresh_sim.now_ms()
     report = ingest_series(UNIT, first, now, settings, clock=fresh_sim.now_ms)
     closed = (now // HOUR * HOUR - first) // HOUR  # every closed hour since `first`
-    assert report.rows_written == closed and report.gaps == 0
+    assert report.rows_written == closed and report.detail["gaps"] == 0
 
     fresh_sim.set_now(now + 3 * HOUR)
     fresh_sim.clear_requests()
@@ -127,7 +133,7 @@ def test_concurrent_overlapping_runs_leave_unique_keys_in_the_view(fresh_sim, da
     for t in threads:
         t.join()
     # a retried write that landed twice: the same range again under another file name, copied
-    # into the partition folder (adopted into a snapshot by the next catalog refresh)
+    # into the partition folder (part of no snapshot: never read)
     landed = sorted(data_dir.glob("lake/candles/*/*/*/*/current/2*.parquet"))[0]
     shutil.copy(landed, landed.parent.parent / (landed.name[:-20] + "0" * 12 + ".parquet"))
     assert _duplicate_keys(data_dir) > 0  # the files overlap...
@@ -138,15 +144,16 @@ def test_concurrent_overlapping_runs_leave_unique_keys_in_the_view(fresh_sim, da
 CRASH = textwrap.dedent("""
     import os, sys
     import vectorflow.lake.files as files
-    from vectorflow.pipelines.candles import SeriesUnit, ingest_series
-    from vectorflow.settings import load_settings
+    from vectorflow.units import Unit
+    from vectorflow.pipelines.candles import ingest_series
+    from vectorflow.config import load_settings
     real_replace = os.replace
     def crash(src, dst):
         if str(src).endswith(files.TMP_SUFFIX):
             os._exit(9)  # killed after the temp file is written, before the rename
         real_replace(src, dst)
     os.replace = crash
-    unit = SeriesUnit("bybit", "linear", "BTC/USDT:USDT", "5m")
+    unit = Unit("bybit", "linear", "BTC/USDT:USDT", "5m")
     ingest_series(unit, int(sys.argv[1]), int(sys.argv[2]), load_settings())
 """)
 
@@ -164,7 +171,7 @@ def test_crash_between_temp_write_and_rename_leaves_lake_readable(fresh_sim, dat
     assert crashed.returncode == 9, crashed.stderr
     assert list(data_dir.glob(f"lake/candles/**/*{TMP_SUFFIX}"))  # the stray temp file is there
     assert _candles(data_dir) == []  # ...and invisible: the lake reads as empty, not broken
-    unit = SeriesUnit("bybit", "linear", "BTC/USDT:USDT", "5m")
+    unit = Unit("bybit", "linear", "BTC/USDT:USDT", "5m")
     report = ingest_series(
         unit, first, until, sim_settings(fresh_sim, data_dir), clock=fresh_sim.now_ms
     )

@@ -5,14 +5,16 @@ from __future__ import annotations
 import pandas as pd
 
 from tests.conftest import sim_settings
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series
+from vectorflow.config import load_settings
 from vectorflow.lake.catalog import connect, read_view, refresh_catalog
+from vectorflow.pipelines.candles import ingest_series
 from vectorflow.pipelines.signals import update_signals
 from vectorflow.signals import signals_at
 from vectorflow.timeframes import timeframe_ms
+from vectorflow.units import Unit
 
-HOURLY = SeriesUnit("binance", "linear", "BTC/USDT:USDT", "1h")
-FIVE = SeriesUnit("binance", "linear", "BTC/USDT:USDT", "5m")
+HOURLY = Unit("binance", "linear", "BTC/USDT:USDT", "1h")
+FIVE = Unit("binance", "linear", "BTC/USDT:USDT", "5m")
 HOUR = timeframe_ms("1h")
 
 
@@ -23,7 +25,7 @@ def test_signals_are_added_bar_by_bar_and_equal_a_direct_computation(fresh_sim, 
         ingest_series(unit, first, fresh_sim.now_ms(), settings, clock=fresh_sim.now_ms)
     report = update_signals(HOURLY, settings)
     candles = read_view(
-        settings.lake_dir,
+        settings.storage,
         "candles",
         {"exchange": "binance", "market": "linear", "symbol": "BTC/USDT:USDT", "timeframe": "1h"},
     )
@@ -35,14 +37,15 @@ def test_signals_are_added_bar_by_bar_and_equal_a_direct_computation(fresh_sim, 
         ingest_series(unit, None, fresh_sim.now_ms(), settings, clock=fresh_sim.now_ms)
     assert update_signals(HOURLY, settings).rows_written == 3
 
-    refresh_catalog(data_dir)
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    settings = load_settings(data_dir)
+    refresh_catalog(settings)
+    con = connect(settings, read_only=True)
     stored = con.execute("SELECT * FROM signals ORDER BY as_of").df()
     con.close()
     assert stored["as_of"].is_unique and len(stored) == len(candles) + 3
     # an independent path: the pure function on the lake's candles, at the last stored bar
     every = read_view(
-        settings.lake_dir,
+        settings.storage,
         "candles",
         {"exchange": "binance", "market": "linear", "symbol": "BTC/USDT:USDT"},
     )
@@ -65,7 +68,7 @@ def test_signals_command_prints_levels_regime_and_traps(sim, data_dir, monkeypat
     for key, value in sim_env(sim, data_dir).items():
         monkeypatch.setenv(key, value)
     first, _ = sim.bundled_range("5m")
-    ingest_series(SeriesUnit("bybit", "spot", "BTC/USDT", "1h"), first, sim.now_ms(),
+    ingest_series(Unit("bybit", "spot", "BTC/USDT", "1h"), first, sim.now_ms(),
                   sim_settings(sim, data_dir), clock=sim.now_ms)
     args = ["signals", "--exchange", "bybit", "--market", "spot", "--symbol", "BTC/USDT",
             "--timeframe", "1h"]
@@ -80,9 +83,9 @@ def test_signals_command_prints_levels_regime_and_traps(sim, data_dir, monkeypat
 def test_tpo_row_size_comes_from_the_settings_file_per_symbol(sim, data_dir):
     (data_dir / "vectorflow.toml").write_text('[tpo_row_sizes]\n"BTC/USDT" = 25.0\n')
     settings = sim_settings(sim, data_dir)
-    unit = SeriesUnit("bybit", "spot", "BTC/USDT", "30m")  # its own candles serve for TPO
+    unit = Unit("bybit", "spot", "BTC/USDT", "30m")  # its own candles serve for TPO
     first, _ = sim.bundled_range("1d")
     ingest_series(unit, first, first + 100 * HOUR, settings, clock=sim.now_ms)
     assert update_signals(unit, settings).rows_written == 200
-    sizes = read_view(settings.lake_dir, "signals", {"symbol": "BTC/USDT"}, "DISTINCT tpo_row_size")
+    sizes = read_view(settings.storage, "signals", {"symbol": "BTC/USDT"}, "DISTINCT tpo_row_size")
     assert set(sizes["tpo_row_size"].dropna()) == {25.0}

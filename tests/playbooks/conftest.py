@@ -9,20 +9,46 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from vectorflow.pipelines.candles import SeriesUnit
-from vectorflow.lake.files import partition_dir, write_atomic
+from tests.lake.helpers import publish_as_is
+from vectorflow.config import load_settings
+from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import CANDLES
-from vectorflow.playbooks.config import PlaybookSettings
-from vectorflow.playbooks.inputs import symbol_id
+from vectorflow.lake.storage import LocalStorage, Storage
+from vectorflow.playbooks.reads import symbol_id
+from vectorflow.resilience.guard import Guard
 from vectorflow.resilience.retry import RetryPolicy
+from vectorflow.settings.playbooks import PlaybookSettings
+from vectorflow.settings.resilience import ResilienceSettings
 from vectorflow.sim.llm import FakeLLM
+from vectorflow.units import Unit
 
 HOUR = 3_600_000
 #: as_of of the hand-made series: a candle close time (2026-05-28T20:00:00Z)
 AS_OF = 1_780_000_000_000 // HOUR * HOUR
 CANARY = "xai-CANARY-7f3d9c2b1a"
-UNIT = SeriesUnit("binance", "spot", "BTC/USDT", "1h")
+UNIT = Unit("binance", "spot", "BTC/USDT", "1h")
 FAST_RETRY = RetryPolicy(attempts=3, base_seconds=0.01, max_seconds=0.05)
+
+
+@pytest.fixture(scope="session")
+def market(tmp_path_factory):
+    """(data dir, the same truncated at AS_OF_PAST) of a lake landed from the simulator.
+
+    Shared by the session: a test that writes copies it (market_lake.copy_data_dir).
+    """
+    from tests.conftest import SIM_NOW
+    from tests.playbooks.market_lake import AS_OF_PAST, build_market_lake, truncate_lake
+    from vectorflow.sim import ExchangeSimulator
+
+    root = tmp_path_factory.mktemp("market")
+    with ExchangeSimulator(now=SIM_NOW) as sim:
+        build_market_lake(sim, root / "full")
+    truncate_lake(root / "full" / "lake", root / "past" / "lake", AS_OF_PAST)
+    return root / "full", root / "past"
+def guard_of(data_dir: Path, **resilience) -> Guard:
+    """The resilience guard of `data_dir` (its own state.db), with these `[resilience]` values."""
+    settings = load_settings(data_dir, env={})
+    return Guard(settings.with_overrides(resilience=ResilienceSettings(**resilience)))
 
 
 @pytest.fixture
@@ -60,9 +86,10 @@ def make_candles(
 
 
 def store_candles(
-    lake: Path, unit: SeriesUnit, candles: pd.DataFrame, ingested_at: int = AS_OF
+    lake: Storage, unit: Unit, candles: pd.DataFrame, ingested_at: int = AS_OF
 ) -> None:
-    """Land hand-made candles in the lake as the ingest would (pinned schema, atomic file)."""
+    """Land hand-made candles in the lake (pinned schema, one file in place of those it
+    overlaps: written later, they win)."""
     n = len(candles)
     times = candles["open_time"].to_numpy(dtype=np.int64)
     columns = {
@@ -78,7 +105,7 @@ def store_candles(
         "ingested_at": pa.array(np.full(n, ingested_at), pa.int64()).cast(pa.timestamp("ms")),
     }
     folder = partition_dir(
-        lake,
+        lake.root,
         CANDLES,
         {
             "exchange": unit.exchange,
@@ -88,4 +115,9 @@ def store_candles(
         },
     )
     table = pa.Table.from_pydict(columns, schema=CANDLES.schema)
-    write_atomic(table, folder, int(times[0]), int(times[-1]))
+    publish_as_is(lake, CANDLES, folder, table, int(times[0]), int(times[-1]))
+
+
+def lake_of(data_dir: Path) -> Storage:
+    """The lake of a test's data dir (on disk)."""
+    return LocalStorage(data_dir / "lake", data_dir)

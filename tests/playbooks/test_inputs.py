@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.playbooks.conftest import AS_OF, HOUR, UNIT, make_candles, store_candles
+from tests.playbooks.conftest import AS_OF, HOUR, UNIT, lake_of, make_candles, store_candles
 from vectorflow.lake.schema import DATASETS
-from vectorflow.playbooks.context import load_inputs
-from vectorflow.playbooks.inputs import read_candles, wilder_atr
+from vectorflow.playbooks.history import load_inputs
+from vectorflow.playbooks.inputs import ATR_WINDOW, wilder_atr
 from vectorflow.playbooks.prompt import build_payload, inputs_hash, payload_text
+from vectorflow.playbooks.reads import read_candles
 from vectorflow.playbooks.store import write_rows
 
 CANDLES = make_candles(600)
@@ -16,8 +17,8 @@ CANDLES = make_candles(600)
 
 @pytest.fixture
 def lake(data_dir):
-    store_candles(data_dir / "lake", UNIT, CANDLES)
-    return data_dir / "lake"
+    store_candles(lake_of(data_dir), UNIT, CANDLES)
+    return lake_of(data_dir)
 
 
 def test_candles_are_read_once_per_time_the_newest_write_winning(lake):
@@ -54,9 +55,8 @@ def test_without_stored_signals_they_are_computed_from_the_candles(lake):
     given = load_inputs(lake, UNIT, AS_OF)
     assert given.stale is None
     assert str(given.signals["regime"]).split("|")[0] in ("trend_up", "trend_down", "range")
-    assert given.atr == pytest.approx(
-        wilder_atr(*(CANDLES[k].to_numpy() for k in ("high", "low", "close")))
-    )
+    window = CANDLES.tail(ATR_WINDOW)  # Wilder's ATR over the last 250 bars before as_of
+    assert given.atr == wilder_atr(*(window[k].to_numpy() for k in ("high", "low", "close")))
     assert given.last_close == CANDLES["close"].iloc[-1]
 
 
@@ -65,7 +65,7 @@ def test_latest_candle_judged_against_the_clock(lake):
     assert fresh.as_of_ms == AS_OF and fresh.stale is None
     late = load_inputs(lake, UNIT, now_ms=AS_OF + 3 * HOUR)
     assert late.as_of_ms == AS_OF and "more than two timeframes" in late.stale
-    nothing = load_inputs(lake.parent / "elsewhere", UNIT, now_ms=AS_OF)
+    nothing = load_inputs(lake_of(lake.root.parent / "elsewhere"), UNIT, now_ms=AS_OF)
     assert nothing.stale.startswith("no candles stored")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -13,23 +14,24 @@ from tests.playbooks.conftest import (
     FAST_RETRY,
     HOUR,
     UNIT,
+    guard_of,
+    lake_of,
     llm_config,
     make_candles,
 )
-from vectorflow.pipelines.candles import SeriesUnit
+from vectorflow.lake.storage import Storage
 from vectorflow.playbooks.budget import TokenBudget, estimate_tokens
 from vectorflow.playbooks.client import GrokClient
-from vectorflow.playbooks.config import PlaybookSettings
 from vectorflow.playbooks.context import build_inputs
 from vectorflow.playbooks.contract import SYSTEM_PROMPT, Entry, Playbook, Risk, Target
-from vectorflow.playbooks.guard import GrokBreaker
 from vectorflow.playbooks.prompt import build_payload, payload_text
+from vectorflow.playbooks.rules import RULES_VERSION
 from vectorflow.playbooks.store import read_playbooks, write_playbooks
 from vectorflow.playbooks.validate import MarketFrame, check_playbook
 from vectorflow.playbooks.writer import WriteContext, playbooks_for
-from vectorflow.resilience.breaker import Breakers
-from vectorflow.resilience.store import StateStore
+from vectorflow.settings.playbooks import PlaybookSettings
 from vectorflow.sim.llm import Reply
+from vectorflow.units import Unit
 
 CANDLES = make_candles()
 LAST = float(CANDLES["close"].iloc[-1])
@@ -46,16 +48,16 @@ SIGNALS = {
 }
 
 
-def inputs(unit: SeriesUnit = UNIT, candles=CANDLES, signals=SIGNALS):
+def inputs(unit: Unit = UNIT, candles=CANDLES, signals=SIGNALS):
     return build_inputs(unit, candles, AS_OF, signals)
 
 
 def context(
-    llm, lake: Path, *, budget: int = 1_000_000, breaker=None, run_id: str = "run-1", **config
+    llm, lake: Storage, *, budget: int = 1_000_000, guard=None, run_id: str = "run-1", **config
 ) -> WriteContext:
     cfg = llm_config(llm, **config)
-    client = GrokClient(cfg, CANARY, FAST_RETRY)
-    return WriteContext(cfg, lake, run_id, client, TokenBudget(budget), breaker)
+    client = GrokClient(cfg, CANARY, guard or guard_of(lake.data_dir), FAST_RETRY)
+    return WriteContext(cfg, lake, run_id, client, TokenBudget(budget))
 
 
 def run(ctx: WriteContext, given=None):
@@ -111,7 +113,7 @@ def test_each_scripted_answer_gets_its_status_and_nothing_invalid_is_stored(
 ):
     llm.script(*script)
     given = inputs()
-    records = run(context(llm, data_dir / "lake"), given)
+    records = run(context(llm, lake_of(data_dir)), given)
     grok = records[0]
     assert (grok.source, grok.status) == ("grok", status)
     assert len(llm.chat_requests) == requests
@@ -131,7 +133,7 @@ def test_each_scripted_answer_gets_its_status_and_nothing_invalid_is_stored(
 
 def test_the_repair_request_quotes_the_error_and_the_first_answer(llm, data_dir):
     llm.script("wrong_order", "valid")
-    run(context(llm, data_dir / "lake"))
+    run(context(llm, lake_of(data_dir)))
     first, repair = (r["json"]["messages"] for r in llm.chat_requests)
     assert repair[:2] == first
     assert repair[2]["role"] == "assistant" and '"bias"' in repair[2]["content"]
@@ -142,14 +144,14 @@ def test_the_repair_request_quotes_the_error_and_the_first_answer(llm, data_dir)
 
 def test_a_slow_answer_past_the_timeout_ends_in_error_after_the_retries(llm, data_dir):
     llm.script(*[Reply(delay=1.5)] * 3)
-    records = run(context(llm, data_dir / "lake", read_timeout_seconds=0.3))
+    records = run(context(llm, lake_of(data_dir), read_timeout_seconds=0.3))
     assert records[0].status == "error" and "timed out" in records[0].error
     assert len(llm.chat_requests) == 3
 
 
 def test_injected_text_is_stored_as_data_and_nothing_else_happens(llm, data_dir, tmp_path):
     llm.script("injection")
-    lake = data_dir / "lake"
+    lake = lake_of(data_dir)
     (record,) = run(context(llm, lake))
     assert record.status == "ok"
     assert "DROP TABLE playbooks" in record.rationale and "rm -rf" in record.rationale
@@ -159,7 +161,7 @@ def test_injected_text_is_stored_as_data_and_nothing_else_happens(llm, data_dir,
 
 
 def test_the_same_inputs_are_answered_from_the_store(llm, data_dir):
-    lake = data_dir / "lake"
+    lake = lake_of(data_dir)
     llm.script("wrong_order", "valid")
     (first,) = run(context(llm, lake))
     (second,) = run(context(llm, lake, run_id="run-2"))
@@ -179,8 +181,8 @@ def test_the_same_inputs_are_answered_from_the_store(llm, data_dir):
 def test_the_token_budget_stops_new_requests(llm, data_dir):
     text = payload_text(build_payload(inputs()))
     one_request = estimate_tokens(SYSTEM_PROMPT, text)
-    ctx = context(llm, data_dir / "lake", budget=one_request + 10)
-    units = [SeriesUnit("binance", "spot", s, "1h") for s in ("BTC/USDT", "ETH/USDT", "SOL/USDT")]
+    ctx = context(llm, lake_of(data_dir), budget=one_request + 10)
+    units = [Unit("binance", "spot", s, "1h") for s in ("BTC/USDT", "ETH/USDT", "SOL/USDT")]
     statuses = [run(ctx, inputs(unit))[0].status for unit in units]
     assert statuses == ["ok", "skipped_budget", "skipped_budget"]
     assert len(llm.chat_requests) == 1
@@ -190,13 +192,13 @@ def test_the_token_budget_stops_new_requests(llm, data_dir):
 def test_a_repair_the_budget_cannot_pay_for_abstains(llm, data_dir):
     text = payload_text(build_payload(inputs()))
     llm.script("wrong_order", "valid")
-    (record,) = run(context(llm, data_dir / "lake", budget=estimate_tokens(SYSTEM_PROMPT, text)))
+    (record,) = run(context(llm, lake_of(data_dir), budget=estimate_tokens(SYSTEM_PROMPT, text)))
     assert record.status == "abstained" and "no budget left for a repair" in record.error
     assert len(llm.chat_requests) == 1
 
 
 def test_stale_or_gappy_candles_skip_the_request(llm, data_dir):
-    ctx = context(llm, data_dir / "lake")
+    ctx = context(llm, lake_of(data_dir))
     old = build_inputs(UNIT, make_candles(end_ms=AS_OF - 3 * HOUR), AS_OF, {})
     gappy = build_inputs(UNIT, CANDLES.drop(index=len(CANDLES) - 10), AS_OF, {})
     (stale,) = run(ctx, old)
@@ -207,32 +209,34 @@ def test_stale_or_gappy_candles_skip_the_request(llm, data_dir):
 
 
 def test_without_a_key_the_rules_write_the_playbook(data_dir):
-    ctx = WriteContext(PlaybookSettings(), data_dir / "lake", "run-1")
+    ctx = WriteContext(PlaybookSettings(), lake_of(data_dir), "run-1")
     (record,) = run(ctx)
-    assert (record.source, record.status, record.model) == ("rules", "ok", "rules-v1")
+    assert (record.source, record.status, record.model) == ("rules", "ok", RULES_VERSION)
     assert record.bias in ("long", "short", "no_trade") and record.prompt_version is None
+    assert record.valid_until == AS_OF + 48 * HOUR  # as_of + the horizon
     again = run(ctx)  # the same inputs give the same rule-based row, not a second one
     assert again[0].playbook_id == record.playbook_id
 
 
 def test_an_open_breaker_sends_nothing_and_the_rules_answer(llm, data_dir):
-    store = StateStore(data_dir / "state.db")
-    breaker = GrokBreaker(Breakers(store, failures=1, cooldown_seconds=300, probe_lease=5))
-    ctx = context(llm, data_dir / "lake", breaker=breaker)
+    guard = guard_of(data_dir, breaker_failures=1, breaker_cooldown_seconds=300)
+    ctx = context(llm, lake_of(data_dir), guard=guard)
     llm.script(*["server_error"] * 3)
     failed = run(ctx)
     assert [r.status for r in failed] == ["error", "ok"]  # the failure opens the breaker
     asked = len(llm.chat_requests)
-    after = run(ctx, inputs(SeriesUnit("bybit", "spot", "BTC/USDT", "1h")))
+    after = run(ctx, inputs(Unit("bybit", "spot", "BTC/USDT", "1h")))
     assert [(r.source, r.status) for r in after] == [("rules", "ok")]
     assert len(llm.chat_requests) == asked  # nothing reached the server
-    assert breaker.is_open()
+    assert [(b.kind, b.target, b.state) for b in guard.breakers.states()] == [
+        ("playbook", "grok", "open")
+    ]
 
 
 def test_payload_is_compact_json_of_numbers_and_labels():
     text = payload_text(build_payload(inputs()))
-    assert " " not in text.replace("trend_up|normal_vol", "")
-    payload = __import__("json").loads(text)
+    payload = json.loads(text)
+    assert text == json.dumps(payload, sort_keys=True, separators=(",", ":"))
     assert payload["regime"]["regime"] == "trend_up|normal_vol"
     assert payload["trap"] == {
         "type": "bear_trap",
@@ -241,3 +245,7 @@ def test_payload_is_compact_json_of_numbers_and_labels():
     }
     assert math.isclose(payload["market"]["last_price"], LAST, rel_tol=1e-7)
     assert set(payload) >= {"series", "as_of", "market", "levels", "regime", "trap"}
+    # sections not read say so rather than vanish
+    for name in ("order_book", "cross_exchange", "derivatives", "higher_timeframe"):
+        assert payload[name] == {"unavailable": "not read"}
+    assert payload["horizon"] == {"bars": 48, "valid_until": "2026-05-30T20:00:00Z"}

@@ -16,34 +16,28 @@ import argparse
 import json
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pandas  # noqa: F401 - imported by the first Parquet write otherwise: do it before "ready"
 import pyarrow.compute  # noqa: F401
 
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series
-from vectorflow.settings import load_settings
+from vectorflow.config import load_settings
+from vectorflow.pipelines.candles import ingest_series
+from vectorflow.pipelines.run import ThreadExecutor, run_units
+from vectorflow.units import Unit
 
 
-def parse_unit(text: str) -> SeriesUnit:
+def parse_unit(text: str) -> Unit:
     """`exchange/market/BASE/QUOTE[:SETTLE]/timeframe` as a unit."""
     exchange, market, rest = text.split("/", 2)
     symbol, _, timeframe = rest.rpartition("/")
-    return SeriesUnit(exchange, market, symbol, timeframe)
+    return Unit(exchange, market, symbol, timeframe)
 
 
-def run(units: list[SeriesUnit], since: int, until: int, threads: int) -> list[dict]:
+def run(units: list[Unit], since: int, until: int, threads: int) -> list[dict]:
     """Ingest every unit, `threads` at a time; a report row (or the error) per unit."""
     settings = load_settings()
-
-    def one(unit: SeriesUnit) -> dict:
-        try:
-            return ingest_series(unit, since, until, settings).as_row()
-        except Exception as exc:  # noqa: BLE001 - reported, the test decides
-            return {"unit": unit.label, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(one, units))
+    results = run_units(ThreadExecutor(threads), ingest_series, units, since, until, settings)
+    return [r.as_row() for r in results]
 
 
 def main(argv: list[str] | None = None) -> int:

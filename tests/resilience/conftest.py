@@ -11,17 +11,19 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SIM_NOW
-from vectorflow.pipelines.candles import SeriesUnit, UnitReport, ingest_series
+from vectorflow.config import load_settings
 from vectorflow.lake.catalog import connect, refresh_catalog
-from vectorflow.settings import Settings, load_settings
+from vectorflow.pipelines.candles import ingest_series
+from vectorflow.settings import Settings
 from vectorflow.sim import ExchangeSimulator
 from vectorflow.sim.limits import Limits
+from vectorflow.units import Unit, UnitResult
 
 #: one exchange minute lasts 0.6 s, a Binance 2-minute ban 1.2 s, a 0.5 s backoff 5 ms
 SCALE = 0.01
 REPO = Path(__file__).resolve().parents[2]
-BINANCE = SeriesUnit("binance", "spot", "BTC/USDT", "15m")  # 4 pages of klines
-BYBIT = SeriesUnit("bybit", "linear", "BTC/USDT:USDT", "15m")  # 4 bounded windows
+BINANCE = Unit("binance", "spot", "BTC/USDT", "15m")  # 4 pages of klines
+BYBIT = Unit("bybit", "linear", "BTC/USDT:USDT", "15m")  # 4 bounded windows
 KLINES = {"binance": "/api/v3/klines", "bybit": "/v5/market/kline"}
 COLUMNS = (
     "exchange, market, symbol, timeframe, epoch_ms(open_time) AS t, open, high, low, close, "
@@ -54,8 +56,9 @@ def _toml(value: object) -> str:
 
 def lake_rows(data_dir: Path) -> list[tuple]:
     """Every candle of the lake as users see it (the catalog's view), ingested_at left out."""
-    refresh_catalog(data_dir)
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    settings = load_settings(data_dir)
+    refresh_catalog(settings)
+    con = connect(settings, read_only=True)
     try:
         return con.execute(f"SELECT {COLUMNS} FROM candles ORDER BY ALL").fetchall()
     finally:
@@ -109,7 +112,7 @@ class Lab:
     def since(self) -> int:
         return self.sim.bundled_range("15m")[0]
 
-    def ingest(self, unit: SeriesUnit, settings: Settings | None = None) -> UnitReport:
+    def ingest(self, unit: Unit, settings: Settings | None = None) -> UnitResult:
         """Land `unit` from the start of the bundled range to the simulator's now."""
         settings = settings or self.settings()
         return ingest_series(unit, self.since(), self.sim.now_ms(), settings, clock=self.sim.now_ms)

@@ -11,9 +11,10 @@ import vectorflow.resilience.guard as guard_module
 from tests.resilience.conftest import BINANCE, BYBIT, KLINES, run_backfill
 from vectorflow.cli import main
 from vectorflow.errors import CircuitOpen, ExchangeUnavailable
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series
+from vectorflow.pipelines.candles import ingest_series
 from vectorflow.resilience.breaker import Breakers
 from vectorflow.resilience.store import StateStore
+from vectorflow.units import Unit
 
 COOLDOWN = 300  # exchange seconds: 3 s at the tests' time scale
 
@@ -36,7 +37,7 @@ def test_breaker_opens_fails_fast_everywhere_then_probes_and_closes(lab, baselin
     assert len(lab.klines("binance")) == 3
 
     # open: every call fails fast without a request -- here, in another process, after a restart
-    eth = SeriesUnit("binance", "spot", "ETH/USDT", "15m")
+    eth = Unit("binance", "spot", "ETH/USDT", "15m")
     report = ingest_series(eth, since, now, settings)
     assert report.status == "skipped"
     assert "circuit open for fetch_candles on binance" in report.error

@@ -12,8 +12,9 @@ import math
 import time
 
 from tests.resilience.conftest import run_backfill
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series
+from vectorflow.pipelines.candles import ingest_series
 from vectorflow.sim.limits import Limits
+from vectorflow.units import Unit
 
 BUDGET, PAGES_PER_WINDOW = 2400, 2400 // 5
 UNITS = [f"binance/linear/{base}/USDT:USDT/1m" for base in ("BTC", "ETH", "SOL", "XRP")]
@@ -23,7 +24,7 @@ def _pages_per_second(lab) -> float:
     """This machine's pace for 1000-row USDⓈ-M pages, one thread (the budget not in the way)."""
     settings = lab.settings()
     now = lab.sim.now_ms()
-    unit = SeriesUnit("binance", "linear", "BNB/USDT:USDT", "1m")
+    unit = Unit("binance", "linear", "BNB/USDT:USDT", "1m")
     ingest_series(unit, now - 2 * 86_400_000, now, settings)  # markets, warm caches
     started = time.perf_counter()
     report = ingest_series(unit, now - 32 * 86_400_000, now - 2 * 86_400_000, settings)

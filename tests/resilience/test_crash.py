@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 
 from tests.resilience.conftest import Lab, lake_rows, run_backfill, timed_backfill, write_settings
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series
-from vectorflow.settings import load_settings
+from vectorflow.config import load_settings
+from vectorflow.pipelines.candles import ingest_series
+from vectorflow.units import Unit
 
-UNIT = SeriesUnit("binance", "spot", "BTC/USDT", "1m")
+UNIT = Unit("binance", "spot", "BTC/USDT", "1m")
 SPEC = "binance/spot/BTC/USDT/1m"
 DAYS = 4  # 6 pages of 1000, each landed as it comes (flush_rows = 1000)
 TRIALS = 10

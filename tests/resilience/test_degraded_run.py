@@ -20,7 +20,7 @@ def _artifact_rows(flow_run_id) -> list[dict]:
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
         )
-    (table,) = [a for a in artifacts if a.key == "ingest-candles-summary"]
+    (table,) = [a for a in artifacts if a.key == "ingest-candles-units"]
     return table.data if isinstance(table.data, list) else json.loads(table.data)
 
 
@@ -49,7 +49,7 @@ def test_run_with_an_open_breaker_completes_degraded_naming_the_skipped(prefect_
         return_state=True,
     )
     assert state.is_completed()
-    assert state.message.startswith("degraded: 2 of 4 units skipped by an open circuit")
+    assert state.message.startswith("degraded: 2 of 4 units skipped: binance spot")
     assert "binance spot BTC/USDT 15m" in state.message
     rows = {(r["exchange"], r["symbol"]): r for r in state.result()}
     for symbol in ("BTC/USDT", "ETH/USDT"):

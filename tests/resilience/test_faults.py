@@ -76,7 +76,7 @@ def test_missing_range_lands_everything_around_it_and_counts_the_gap(lab, baseli
     lab.sim.fault("missing", KLINES["binance"], start=start, end=start + 40 * step)
     report = lab.ingest(BINANCE, lab.settings())
     expected = [r for r in baseline["rows"]["binance"] if not start <= r[4] < start + 40 * step]
-    assert report.status == "ok" and report.gaps == 40
+    assert report.status == "ok" and report.detail["gaps"] == 40
     assert lab.rows() == expected
     assert len(lab.klines("binance")) <= baseline["requests"]["binance"]  # no page twice
 

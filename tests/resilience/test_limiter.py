@@ -11,9 +11,10 @@ import requests
 
 from tests.resilience.conftest import KLINES, run_backfill
 from vectorflow.exchanges.specs import exchange_spec
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series
+from vectorflow.pipelines.candles import ingest_series
 from vectorflow.resilience.guard import Guard
 from vectorflow.sim.limits import Limits
+from vectorflow.units import Unit
 
 SPOT = exchange_spec("binance").budgets[0]
 
@@ -48,7 +49,7 @@ def test_retry_after_holds_every_process_until_it_ends(lab):
     settings = lab.settings()
     lab.sim.fault("rate_limit", KLINES["binance"], retry_after=300)  # 3 s at this scale
     since = lab.sim.now_ms() - 5 * 86_400_000
-    unit = SeriesUnit("binance", "spot", "ETH/USDT", "1h")
+    unit = Unit("binance", "spot", "ETH/USDT", "1h")
     here = threading.Thread(
         target=ingest_series, args=(unit, since, lab.sim.now_ms(), settings), daemon=True
     )
@@ -77,7 +78,7 @@ def test_the_servers_count_of_other_programs_use_is_respected(lab):
     for _ in range(295):  # 295 x weight 20 = 5900 of 6000
         assert other.get(f"{lab.sim.url}/api/v3/exchangeInfo").status_code == 200
     lab.sim.clear_requests()
-    unit = SeriesUnit("binance", "spot", "BTC/USDT", "1m")
+    unit = Unit("binance", "spot", "BTC/USDT", "1m")
     now = lab.sim.now_ms()
     report = ingest_series(unit, now - 100 * 86_400_000, now, settings, clock=lab.sim.now_ms)
     assert report.status == "ok" and report.rows_written == 100 * 1440 - 1  # now is mid-minute

@@ -8,9 +8,10 @@ import pytest
 
 from tests.ops.helpers import postgres_server
 from tests.resilience.conftest import BINANCE, BYBIT, KLINES, environment, write_settings
+from vectorflow.config import load_settings
 from vectorflow.errors import ExchangeUnavailable, InvalidInput
-from vectorflow.pipelines.candles import SeriesUnit, ingest_series
-from vectorflow.settings import load_settings
+from vectorflow.pipelines.candles import ingest_series
+from vectorflow.units import Unit
 
 
 def _host(lab, data_dir, url: str):
@@ -33,7 +34,7 @@ def test_a_breaker_opened_on_one_host_fails_fast_on_another(lab, tmp_path):
         assert len(lab.klines("binance")) == 3
 
         # host B has never seen a failure, and its state.db is its own: it fails fast anyway
-        eth = SeriesUnit("binance", "spot", "ETH/USDT", "15m")
+        eth = Unit("binance", "spot", "ETH/USDT", "15m")
         report = ingest_series(eth, lab.since(), lab.sim.now_ms(), host_b)
         assert report.status == "skipped", report
         assert "circuit open for fetch_candles on binance" in report.error

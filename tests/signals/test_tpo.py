@@ -1,4 +1,4 @@
-"""TPO profiles: SIGNALS.md's worked example and one case per rule."""
+"""TPO profiles: the worked example of docs/signals.md and one case per rule."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from vectorflow.signals.tpo import TpoSettings, profile_levels, tpo_profile
 
 NEXT_DAY = "2024-01-02T00:00:00Z"
 WORKED = [(105, 101), (104, 100), (106, 102), (107, 103), (106, 103), (104, 102), (105, 103)]
-WORKED.append((104, 103))  # periods A-H of SIGNALS.md's example as (high, low)
+WORKED.append((104, 103))  # periods A-H of docs/signals.md's worked example as (high, low)
 ONE = TpoSettings(row_size=1)
 
 

@@ -7,10 +7,12 @@ import socket
 import pyarrow as pa
 
 from tests.conftest import query_catalog, run_cli
+from tests.lake.helpers import publish_as_is
 from tests.stream.conftest import stream_env, stream_settings
-from vectorflow.lake.files import partition_dir, write_atomic
+from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import ORDERBOOK_LEVELS
-from vectorflow.pipelines.market_data import MarketUnit, ingest_market_unit
+from vectorflow.pipelines.market_data import ingest_market_unit
+from vectorflow.units import Unit
 
 ARGS = ["capture-orderbook", "--exchange", "bybit", "--market", "linear"]
 
@@ -58,12 +60,11 @@ def test_cli_rejects_bad_options(streams, data_dir):
 
 def test_rest_rows_and_files_without_the_column_read_as_rest(streams, data_dir):
     settings = stream_settings(streams, data_dir)
-    unit = MarketUnit("orderbook_levels", "binance", "linear", "BTC/USDT:USDT", "5")
-    ingest_market_unit(unit, None, streams.rest.now_ms(), settings)
+    unit = Unit("binance", "linear", "BTC/USDT:USDT", None, "orderbook_levels")
+    ingest_market_unit(unit, None, streams.rest.now_ms(), settings, 5)
     # a file written before the column existed
     values = {"exchange": "bybit", "market": "spot", "symbol_id": "BTCUSDT"}
-    folder = partition_dir(settings.lake_dir, ORDERBOOK_LEVELS, values)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = partition_dir(settings.storage.root, ORDERBOOK_LEVELS, values)
     old_schema = pa.schema([f for f in ORDERBOOK_LEVELS.schema if f.name != "source"])
     n, t = 2, pa.array([1_780_000_000_000] * 2).cast(pa.timestamp("ms"))
     old = pa.table(
@@ -83,7 +84,8 @@ def test_rest_rows_and_files_without_the_column_read_as_rest(streams, data_dir):
         },
         schema=old_schema,
     )
-    write_atomic(old, folder, 1_780_000_000_000, 1_780_000_000_000)
+    t0 = 1_780_000_000_000
+    publish_as_is(settings.storage, ORDERBOOK_LEVELS, folder, old, t0, t0)
     rows = query_catalog(
         data_dir, "SELECT exchange, source, count(*) FROM orderbook_levels GROUP BY ALL ORDER BY 1"
     )

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePath
 
 import numpy as np
 import pandas as pd
 
-from vectorflow.backtest.config import SeriesRef
 from vectorflow.errors import InvalidInput
-from vectorflow.lake.files import data_files, parquet_file, reading_again, visible_files
+from vectorflow.lake.files import reading_again, visible_files
+from vectorflow.lake.schema import CANDLES
+from vectorflow.lake.storage import Storage
+from vectorflow.settings.backtest import SeriesRef
 from vectorflow.timeframes import TIMEFRAMES, timeframe_ms
 
 log = logging.getLogger(__name__)
@@ -35,56 +37,56 @@ class StoredSeries:
 
     ref: SeriesRef
     symbol_id: str
-    folder: Path
+    folder: PurePath
 
 
-def _first_row(path: Path) -> dict:
-    batch = next(parquet_file(path).iter_batches(batch_size=1, columns=_SERIES_COLUMNS))
+def _first_row(lake: Storage, path: PurePath) -> dict:
+    batch = next(lake.parquet_file(path).iter_batches(batch_size=1, columns=_SERIES_COLUMNS))
     return {k: batch.column(k)[0].as_py() for k in _SERIES_COLUMNS}
 
 
-def stored_series(lake: Path, timeframes: list[str] | None = None) -> list[StoredSeries]:
+def stored_series(lake: Storage, timeframes: list[str] | None = None) -> list[StoredSeries]:
     """Every candle series with data in the lake (optionally only at `timeframes`)."""
     found = []
-    for folder in sorted((lake / "candles").glob("exchange=*/market=*/symbol_id=*/timeframe=*")):
+    pattern = "exchange=*/market=*/symbol_id=*/timeframe=*"
+    for folder in lake.folders(lake.root / CANDLES.name, pattern):
         if timeframes is not None and folder.name.split("=", 1)[1] not in timeframes:
             continue
-        files = data_files(folder)
+        files = lake.files(folder, CANDLES)
         if files:
-            ref = SeriesRef(**_first_row(files[-1].path))
+            ref = SeriesRef(**_first_row(lake, files[-1].path))
             found.append(StoredSeries(ref, folder.parent.name.split("=", 1)[1], folder))
     return found
 
 
-def find_series(lake: Path, ref: SeriesRef) -> StoredSeries:
+def find_series(lake: Storage, ref: SeriesRef) -> StoredSeries:
     """The stored series `ref`; InvalidInput when the lake has no candles for it."""
     for series in stored_series(lake, [ref.timeframe]):
         if series.ref == ref:
             return series
     raise InvalidInput(
         f"no candles stored for {ref.exchange} {ref.market} {ref.symbol} {ref.timeframe} in "
-        f"{lake}; ingest them first (vectorflow ingest --exchange {ref.exchange} --symbol "
+        f"{lake.root}; ingest them first (vectorflow ingest --exchange {ref.exchange} --symbol "
         f"{ref.symbol} --timeframe {ref.timeframe} --since ...)"
     )
 
 
 def read_candles(
-    series: StoredSeries, since_ms: int | None = None, until_ms: int | None = None
+    lake: Storage, series: StoredSeries, since_ms: int | None = None, until_ms: int | None = None
 ) -> pd.DataFrame:
     """The series' candles with open time in [since, until), oldest first, one row per candle
     (read like the `candles` view: the files no other file holds, newest row per key)."""
 
-    from vectorflow.lake.schema import CANDLES
-    from vectorflow.lake.store import read_rows
+    from vectorflow.lake.reads import read_rows
 
     def read() -> pd.DataFrame | None:
         files = [
             f.path
-            for f in visible_files(data_files(series.folder))
+            for f in visible_files(lake.files(series.folder, CANDLES))
             if (since_ms is None or f.last_ms >= since_ms)
             and (until_ms is None or f.first_ms < until_ms)
         ]
-        return read_rows(files, CANDLES).to_pandas() if files else None
+        return read_rows(lake, files, CANDLES).to_pandas() if files else None
 
     frame = reading_again(read)  # compaction may rename a file between listing and reading
     if frame is None:
@@ -106,13 +108,13 @@ def bars_from_candles(candles: pd.DataFrame, timeframe: str) -> pd.DataFrame:
     return pd.DataFrame({k: candles[k].to_numpy(np.float64) for k in BAR_COLUMNS}, index=index)
 
 
-def _stored_signals(lake: Path, ref: SeriesRef, bars: pd.DataFrame) -> pd.DataFrame | None:
+def _stored_signals(lake: Storage, ref: SeriesRef, bars: pd.DataFrame) -> pd.DataFrame | None:
     """The lake's signal rows for the bars, or None when they do not cover them."""
     import duckdb
 
     from vectorflow.lake.catalog import read_view
 
-    if bars.empty or not (lake / "signals").is_dir():
+    if bars.empty or not lake.exists(lake.root / "signals"):
         return None
     try:
         frame = read_view(lake, "signals", ref.model_dump())
@@ -129,7 +131,7 @@ def _stored_signals(lake: Path, ref: SeriesRef, bars: pd.DataFrame) -> pd.DataFr
 
 
 def _tpo_candles(
-    lake: Path, ref: SeriesRef, timeframe_step: int
+    lake: Storage, ref: SeriesRef, timeframe_step: int
 ) -> tuple[pd.DataFrame, str] | None:
     """The finest stored candles of 30 minutes or less of the same market, for TPO profiles."""
     if timeframe_step <= TPO_MAX_MS and TPO_MAX_MS % timeframe_step == 0:
@@ -141,12 +143,12 @@ def _tpo_candles(
         finer = ref.model_copy(update={"timeframe": timeframe})
         for series in stored_series(lake, [timeframe]):
             if series.ref == finer:
-                return read_candles(series), timeframe
+                return read_candles(lake, series), timeframe
     return None
 
 
 def load_signals(
-    lake: Path, ref: SeriesRef, candles: pd.DataFrame, bars: pd.DataFrame
+    lake: Storage, ref: SeriesRef, candles: pd.DataFrame, bars: pd.DataFrame
 ) -> tuple[pd.DataFrame | None, str]:
     """(signal frame aligned to the bars, where it came from: stored, computed or none)."""
     stored = _stored_signals(lake, ref, bars)
@@ -170,11 +172,11 @@ def load_signals(
 
 
 def load_bars(
-    lake: Path, ref: SeriesRef, since_ms: int | None = None, until_ms: int | None = None
+    lake: Storage, ref: SeriesRef, since_ms: int | None = None, until_ms: int | None = None
 ) -> tuple[StoredSeries, pd.DataFrame, pd.DataFrame]:
     """(the stored series, its candles, its bars) for [since, until) on open time."""
     series = find_series(lake, ref)
-    candles = read_candles(series, since_ms, until_ms)
+    candles = read_candles(lake, series, since_ms, until_ms)
     if candles.empty:
         raise InvalidInput(f"no {ref.timeframe} candles of {ref.symbol} in the requested window")
     return series, candles, bars_from_candles(candles, ref.timeframe)

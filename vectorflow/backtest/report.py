@@ -1,12 +1,9 @@
 """A series' backtest as one self-contained HTML page (plotly's script inline: it opens offline,
 from anywhere, on its own).
 
-`<data dir>/reports/backtest_<exchange>_<market>_<symbol>_<timeframe>.html`, replaced by each
-run: the series' candlesticks with every strategy's chosen sets' entries and exits, beneath
-them each strategy's chained out-of-sample equity (the in-sample choices, run on the bars after
-them) against buy and hold, and its drawdown; the board (out-of-sample figures, the overfitting
-statistics, the latest choice's in-sample figures); a heatmap of the in-sample metric over each
-strategy's grid. One colour per strategy everywhere (`report_figures`).
+Candlesticks with the chosen sets' entries and exits, each strategy's chained out-of-sample
+equity against buy and hold and its drawdown, the board with DSR and PBO, in-sample heatmaps:
+docs/playbooks-and-backtests.md#the-report.
 """
 
 from __future__ import annotations

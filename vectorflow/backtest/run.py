@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 
 from vectorflow.backtest.chain import chain_choices
-from vectorflow.backtest.config import RANKABLE_METRICS, BacktestConfig, SeriesRef
 from vectorflow.backtest.data import load_bars, load_signals, stored_series
 from vectorflow.backtest.grid import GRIDS, param_grid
 from vectorflow.backtest.library import StrategyError, strategy_library
@@ -42,7 +41,9 @@ from vectorflow.backtest.walk_forward import (
     rolling_windows,
 )
 from vectorflow.errors import InvalidInput
+from vectorflow.numba_cache import use_numba_cache
 from vectorflow.settings import Settings
+from vectorflow.settings.backtest import RANKABLE_METRICS, BacktestConfig, SeriesRef
 from vectorflow.timeframes import now_ms, parse_time
 
 
@@ -246,11 +247,11 @@ def plan_series(settings: Settings, request: BacktestRequest) -> SeriesPlan:
     walk_forward = cfg.walk_forward if request.walk_forward is None else request.walk_forward
     since = None if request.since is None else parse_time(request.since, name="since")
     until = None if request.until is None else parse_time(request.until, name="until")
-    series, candles, bars = load_bars(settings.lake_dir, ref, since, until)
+    series, candles, bars = load_bars(settings.storage, ref, since, until)
     windows = _windows(len(bars), ref.timeframe, walk_forward, cfg)
     signals, source = None, "not needed"
     if any(library.get(n).needs_signals and not library.get(n).error for n in names):
-        signals, source = load_signals(settings.lake_dir, ref, candles, bars)
+        signals, source = load_signals(settings.storage, ref, candles, bars)
     ctx = _context(request, cfg, walk_forward, now_ms())
     return SeriesPlan(
         request, cfg, ctx, series.symbol_id, bars, signals, source, windows, names, started
@@ -260,6 +261,7 @@ def plan_series(settings: Settings, request: BacktestRequest) -> SeriesPlan:
 def run_strategy(plan: SeriesPlan, name: str) -> StrategyRun:
     """One strategy's grid over every window of a planned series (no I/O); StrategyError when
     the strategy cannot load or raises (its file and line in the message)."""
+    use_numba_cache()  # before vectorbt loads numba, in whichever process runs the grid
     strategy = strategy_library(plan.cfg).get(name)
     if strategy.error:
         raise StrategyError(strategy.error)
@@ -283,7 +285,7 @@ def finish_series(
     first_out = windows[0].out_start if windows[0].has_out else windows[0].in_start
     result.benchmark = bars["close"].iloc[first_out:] / bars["close"].iloc[first_out]
     result.candles = bars.iloc[first_out:][["open", "high", "low", "close"]]
-    files = write_results(settings.lake_dir, ctx.ref, plan.symbol_id, all_runs, all_trades)
+    files = write_results(settings.storage, ctx.ref, plan.symbol_id, all_runs, all_trades)
     result.runs, result.trades = len(all_runs), len(all_trades)
     result.files = [str(f) for f in files]
     if report:
@@ -319,7 +321,7 @@ def configured_series(settings: Settings) -> list[SeriesRef]:
     cfg = settings.backtest
     if cfg.series:
         return list(cfg.series)
-    return [s.ref for s in stored_series(settings.lake_dir, list(cfg.timeframes))]
+    return [s.ref for s in stored_series(settings.storage, list(cfg.timeframes))]
 
 
 def check_options(

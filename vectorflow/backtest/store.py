@@ -14,19 +14,20 @@ import hashlib
 import json
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from vectorflow import __version__
-from vectorflow.backtest.config import SeriesRef
 from vectorflow.backtest.metrics import clean_metrics
 from vectorflow.backtest.overfitting import ChoiceStatistics
 from vectorflow.backtest.portfolio import PortfolioSettings
-from vectorflow.lake.files import partition_dir, write_atomic
+from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import BACKTEST_RUNS, BACKTEST_TRADES, Dataset
+from vectorflow.lake.storage import Storage
+from vectorflow.settings.backtest import SeriesRef
 
 
 @functools.cache
@@ -208,13 +209,13 @@ def trade_rows(ctx: RunContext, pf, runs: list[str], sample: str, ingested_at_ms
     return rows
 
 
-def _write(lake: Path, dataset: Dataset, rows: list[dict], symbol_id: str, ref: SeriesRef):
+def _write(lake: Storage, dataset: Dataset, rows: list[dict], symbol_id: str, ref: SeriesRef):
     if not rows:
         return None
     table = pa.Table.from_pylist(rows, schema=dataset.schema)
     times = table.column(dataset.order_by).cast(pa.int64()).to_numpy()
     folder = partition_dir(
-        lake,
+        lake.root,
         dataset,
         {
             "exchange": ref.exchange,
@@ -223,12 +224,12 @@ def _write(lake: Path, dataset: Dataset, rows: list[dict], symbol_id: str, ref: 
             "timeframe": ref.timeframe,
         },
     )
-    return write_atomic(table, folder, int(times.min()), int(times.max()))
+    return lake.write(table, folder, int(times.min()), int(times.max()))
 
 
 def write_results(
-    lake: Path, ref: SeriesRef, symbol_id: str, runs: list[dict], trades: list[dict]
-) -> list[Path]:
+    lake: Storage, ref: SeriesRef, symbol_id: str, runs: list[dict], trades: list[dict]
+) -> list[PurePath]:
     """Land the runs and trades of one backtest as one file each (temp file, then rename)."""
     written = [
         _write(lake, BACKTEST_RUNS, runs, symbol_id, ref),

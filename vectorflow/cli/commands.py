@@ -6,68 +6,49 @@ import argparse
 import sys
 import time
 
-import duckdb
-
 from vectorflow.cli import (
     INVALID,
     OK,
     QUERY_TO_TRY,
-    UNITS_FAILED,
     command_parser,
     prefect_environment,
 )
-from vectorflow.errors import InvalidInput
+from vectorflow.cli.modes import add_mode_option
 from vectorflow.cli.output import format_rows
-from vectorflow.settings import load_settings
+from vectorflow.cli.runs import run_flow, run_pipeline
+from vectorflow.config import load_settings
+from vectorflow.settings import Settings
 
-UNIT_COLUMNS = [
-    "exchange",
-    "market",
-    "symbol",
-    "timeframe",
-    "status",
-    "rows_written",
-    "first_candle",
-    "last_candle",
-    "gaps",
-    "requests",
-    "error",
-]
+INGEST_FLOW = "flows.ingest:ingest_candles"
 
 
 def _run_ingest_flow(data_dir: str | None, **parameters) -> int:
-    """Run the ingest flow in this process, print its units, and return the exit code."""
+    """Run the ingest flow in this process (the demo: on Prefect's local server, started once
+    for the whole demo), print its units, and return the exit code."""
     prefect_environment()
     from flows.ingest import ingest_candles
 
-    state = ingest_candles(**parameters, data_dir=data_dir, return_state=True)
-    outcome = state.result(raise_on_failure=False)
-    if isinstance(outcome, InvalidInput):
-        raise outcome
-    if isinstance(outcome, BaseException):
-        print(f"error: the ingest flow failed: {outcome}", file=sys.stderr)
-        return UNITS_FAILED
-    rows = [[row.get(c) for c in UNIT_COLUMNS] for row in outcome]
-    print(format_rows(UNIT_COLUMNS, rows))
-    if state.is_failed() or any(row.get("status") != "ok" for row in outcome):
-        if state.message:
-            print(state.message, file=sys.stderr)
-        return UNITS_FAILED  # failed units, or units skipped by an open circuit (degraded)
-    return OK
+    return run_flow(ingest_candles, data_dir=data_dir, **parameters)
 
 
 def ingest(args: argparse.Namespace) -> int:
-    """`vectorflow ingest`: validate the request, then run the ingest flow."""
-    from vectorflow.pipelines.candles import plan_ingest
+    """`vectorflow ingest`: validate the request, then land each series' missing candles."""
+    from vectorflow.pipelines.candles import ingest_job, plan_ingest
+    from vectorflow.pipelines.run import ThreadExecutor
 
-    series = load_settings(args.data_dir).series  # a malformed file is invalid input: exit 2
+    settings = load_settings(args.data_dir)  # a malformed file is invalid input: exit 2
     parameters = dict(
-        **series.pick(args.exchange, args.market, args.symbol, args.timeframe),
+        **settings.series.pick(args.exchange, args.market, args.symbol, args.timeframe),
         since=args.since,
         until=args.until,
     )
-    plan_ingest(**parameters)
-    return _run_ingest_flow(args.data_dir, **parameters)
+    plan = plan_ingest(**parameters)
+
+    def local():
+        return ingest_job(settings, plan, ThreadExecutor(settings.workers))
+
+    flow_parameters = dict(parameters, data_dir=args.data_dir)
+    return run_pipeline(settings, args.prefect, INGEST_FLOW, flow_parameters, local)
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -100,10 +81,10 @@ def demo(args: argparse.Namespace) -> int:
         )
         code = max(code, demo_market_data(args.data_dir))
     print(f"\ningest took {time.monotonic() - started:.1f} s. In the catalog now:\n")
-    _print_query(settings.data_dir, QUERY_TO_TRY, "table")
+    _print_query(settings, QUERY_TO_TRY, "table")
     for query in DEMO_QUERIES:  # one order book and one cross-exchange row
         print()
-        _print_query(settings.data_dir, query, "table")
+        _print_query(settings, query, "table")
     from vectorflow.cli.playbooks import demo_playbooks
 
     code = max(code, demo_playbooks(args.data_dir))
@@ -112,11 +93,11 @@ def demo(args: argparse.Namespace) -> int:
     return code
 
 
-def _print_query(data_dir, query: str, fmt: str) -> None:
+def _print_query(settings: Settings, query: str, fmt: str) -> None:
     from vectorflow.lake.catalog import connect, execute_retrying, refresh_catalog
 
-    refresh_catalog(data_dir)
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    refresh_catalog(settings)
+    con = connect(settings, read_only=True)
     try:
         cursor = execute_retrying(con, query)  # a compaction may replace files meanwhile
         columns = [d[0] for d in cursor.description or []]
@@ -127,9 +108,11 @@ def _print_query(data_dir, query: str, fmt: str) -> None:
 
 def sql(args: argparse.Namespace) -> int:
     """`vectorflow sql`: run one query read-only on the catalog."""
+    import duckdb
+
     settings = load_settings(args.data_dir)
     try:
-        _print_query(settings.data_dir, args.query, args.format)
+        _print_query(settings, args.query, args.format)
     except duckdb.Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return INVALID
@@ -150,7 +133,7 @@ def markets(args: argparse.Namespace) -> int:
 
 def sim(args: argparse.Namespace) -> int:
     """`vectorflow sim`: serve the exchange simulator until interrupted."""
-    from vectorflow.resilience.config import time_scale_from_env
+    from vectorflow.settings.resilience import time_scale_from_env
     from vectorflow.sim import serve
     from vectorflow.sim.faults import load_faults
     from vectorflow.sim.ws import WsFault
@@ -213,6 +196,7 @@ def add_parsers(sub) -> None:
     ingest_parser.add_argument(
         "--until", help="UTC date or ISO timestamp, exclusive (default: now)"
     )
+    add_mode_option(ingest_parser)
 
     sql_parser = command_parser(
         sub,

@@ -5,37 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vectorflow.cli import INVALID, OK, UNITS_FAILED, command_parser, prefect_environment
-from vectorflow.errors import InvalidInput
+from vectorflow.cli import INVALID, OK, command_parser
+from vectorflow.cli.modes import add_mode_option
 from vectorflow.cli.output import format_rows
-from vectorflow.settings import load_settings
+from vectorflow.cli.runs import run_flow, run_pipeline
+from vectorflow.config import load_settings
+from vectorflow.errors import InvalidInput
 
-MARKET_COLUMNS = [
-    "dataset",
-    "exchange",
-    "market",
-    "symbol",
-    "series",
-    "status",
-    "rows_written",
-    "first",
-    "last",
-    "requests",
-    "error",
-]
-BACKFILL_COLUMNS = [
-    "exchange",
-    "market",
-    "symbol",
-    "timeframe",
-    "status",
-    "rows_written",
-    "first_candle",
-    "last_candle",
-    "gaps",
-    "requests",
-    "error",
-]
 COMPACT_COLUMNS = [
     "dataset",
     "partition",
@@ -47,21 +23,9 @@ COMPACT_COLUMNS = [
 ]
 
 
-def run_flow(flow, columns: list[str], **parameters) -> int:
-    """Run a flow in this process, print its rows, and return the exit code."""
-    state = flow(**parameters, return_state=True)
-    outcome = state.result(raise_on_failure=False)
-    if isinstance(outcome, InvalidInput):
-        raise outcome
-    if isinstance(outcome, BaseException):
-        print(f"error: the {flow.name} flow failed: {outcome}", file=sys.stderr)
-        return UNITS_FAILED
-    print(format_rows(columns, [[row.get(c) for c in columns] for row in outcome]))
-    if state.is_failed() or any(row.get("status", "ok") != "ok" for row in outcome):
-        if state.message:
-            print(state.message, file=sys.stderr)
-        return UNITS_FAILED
-    return OK
+MARKET_DATA_FLOW = "flows.market_data:ingest_market_data"
+BACKFILL_FLOW = "flows.backfill:backfill_candles"
+COMPACT_FLOW = "flows.maintenance:compact_lake"
 
 
 def _series_options(parser: argparse.ArgumentParser) -> None:
@@ -74,9 +38,11 @@ def _series_options(parser: argparse.ArgumentParser) -> None:
 
 def market_data(args: argparse.Namespace) -> int:
     """`vectorflow market-data`: order books, open interest and funding into the lake."""
-    from vectorflow.pipelines.market_data import MARKET_DATASETS, plan_market_data
+    from vectorflow.pipelines.market_data import MARKET_DATASETS, market_data_job, plan_market_data
+    from vectorflow.pipelines.run import ThreadExecutor
 
-    series = load_settings(args.data_dir).series
+    settings = load_settings(args.data_dir)
+    series = settings.series
     picked = series.pick(args.exchange, args.market, args.symbol)
     picked.pop("timeframes")
     parameters = dict(
@@ -87,63 +53,100 @@ def market_data(args: argparse.Namespace) -> int:
         since=args.since,
         until=args.until,
     )
-    plan_market_data(**parameters)  # invalid input: exit 2 before Prefect starts
-    prefect_environment()
-    from flows.market_data import ingest_market_data
+    plan = plan_market_data(**parameters)  # invalid input: exit 2 before anything runs
 
-    return run_flow(ingest_market_data, MARKET_COLUMNS, data_dir=args.data_dir, **parameters)
+    def local():
+        return market_data_job(settings, plan, ThreadExecutor(settings.workers))
+
+    flow_parameters = dict(parameters, data_dir=args.data_dir)
+    return run_pipeline(settings, args.prefect, MARKET_DATA_FLOW, flow_parameters, local)
+
+
+def _stderr_handlers() -> list:
+    """The log handlers writing to this terminal's stderr (the root's, Prefect's)."""
+    import logging
+
+    handlers = [h for name in ("", "prefect") for h in logging.getLogger(name).handlers]
+    return [h for h in handlers if getattr(h, "stream", None) in (sys.stderr, sys.__stderr__)]
 
 
 def _progress_bar():
-    """A terminal bar on stderr fed by backfill progress snapshots; (listener, stop)."""
+    """A terminal bar on stderr fed by backfill progress snapshots; (listener, stop).
+
+    While it shows, log lines print above it: rich's live display takes over stderr, and the log
+    handlers writing there write through it. It stops at the backfill's final snapshot, before
+    the command prints its table, so the finished bar is drawn once, above the table.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn
 
     bar = Progress(
         TextColumn("{task.fields[series]} series"),
         TextColumn("{task.fields[pages]} pages"),
-        TextColumn("{task.completed:,.0f}/{task.total:,.0f} candles"),
+        TextColumn("{task.fields[candles]:,} candles"),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TextColumn("ETA {task.fields[eta]}"),
         console=Console(stderr=True),
+        redirect_stdout=False,
     )
-    task = bar.add_task("backfill", total=1, series="0/?", pages=0, eta="?")
+    task = bar.add_task("backfill", total=1, series="0/?", pages=0, candles=0, eta="?")
+    handlers = _stderr_handlers()
+    streams = [(h, h.stream, getattr(h, "console", None)) for h in handlers]
+
+    def stop() -> None:
+        if not bar.live.is_started:
+            return
+        bar.stop()
+        for handler, stream, console in streams:
+            handler.setStream(stream)
+            if console is not None:
+                console.file = stream
 
     def listener(snap) -> None:
         eta = "?" if snap.eta_seconds is None else f"{snap.eta_seconds:,.0f} s"
         bar.update(
             task,
-            total=max(snap.candles_expected, snap.candles, 1),
-            completed=snap.candles,
+            total=max(snap.candles_expected, 1),
+            completed=snap.covered if snap.candles_expected else snap.fraction,
             series=f"{snap.series_done}/{snap.series_total}",
             pages=snap.pages,
+            candles=snap.candles,
             eta=eta,
         )
+        if snap.series_done == snap.series_total:
+            stop()
 
     bar.start()
-    return listener, bar.stop
+    for handler, _, console in streams:  # sys.stderr is rich's proxy now: lines go above the bar
+        handler.setStream(sys.stderr)
+        if console is not None:
+            console.file = sys.stderr
+    return listener, stop
 
 
 def backfill(args: argparse.Namespace) -> int:
     """`vectorflow backfill`: a long candle history with progress; rerun to resume."""
-    from vectorflow.pipelines.backfill import LISTENERS
+    from vectorflow.pipelines.backfill import LISTENERS, backfill_job
     from vectorflow.pipelines.candles import plan_ingest
+    from vectorflow.pipelines.run import ThreadExecutor
 
-    series = load_settings(args.data_dir).series
+    settings = load_settings(args.data_dir)
     parameters = dict(
-        **series.pick(args.exchange, args.market, args.symbol, args.timeframe),
+        **settings.series.pick(args.exchange, args.market, args.symbol, args.timeframe),
         since=args.since,
         until=args.until,
     )
-    plan_ingest(**parameters)
-    prefect_environment()
-    from flows.backfill import backfill_candles
+    plan = plan_ingest(**parameters)
+
+    def local():
+        return backfill_job(settings, plan, ThreadExecutor(settings.workers))
 
     listener, stop = _progress_bar()
     LISTENERS.append(listener)
     try:
-        return run_flow(backfill_candles, BACKFILL_COLUMNS, data_dir=args.data_dir, **parameters)
+        flow_parameters = dict(parameters, data_dir=args.data_dir)
+        return run_pipeline(settings, args.prefect, BACKFILL_FLOW, flow_parameters, local)
     finally:
         LISTENERS.remove(listener)
         stop()
@@ -151,17 +154,17 @@ def backfill(args: argparse.Namespace) -> int:
 
 def compact(args: argparse.Namespace) -> int:
     """`vectorflow compact`: one sorted, deduplicated file per partition and period."""
-    from vectorflow.lake.compact import range_datasets
+    from vectorflow.pipelines.maintenance import check_datasets, compact_job
+    from vectorflow.pipelines.run import ThreadExecutor
 
-    load_settings(args.data_dir)
-    known = [ds.name for ds in range_datasets()]
-    for name in args.dataset or []:
-        if name not in known:
-            raise InvalidInput(f"unknown dataset {name!r}; expected one of {', '.join(known)}")
-    prefect_environment()
-    from flows.maintenance import compact_lake
+    settings = load_settings(args.data_dir)
+    datasets = check_datasets(args.dataset)
 
-    return run_flow(compact_lake, COMPACT_COLUMNS, datasets=args.dataset, data_dir=args.data_dir)
+    def local():
+        return compact_job(settings, datasets, ThreadExecutor(2))
+
+    parameters = dict(datasets=args.dataset, data_dir=args.data_dir)
+    return run_pipeline(settings, args.prefect, COMPACT_FLOW, parameters, local)
 
 
 def prune(args: argparse.Namespace) -> int:
@@ -191,7 +194,7 @@ def prune(args: argparse.Namespace) -> int:
         "period": args.series,
     }
     reports = prune_lake(settings, dataset, before=before, match=match)
-    refresh_catalog(settings.data_dir)
+    refresh_catalog(settings)
     rows = [r.as_row() for r in reports]
     print(format_rows(COMPACT_COLUMNS, [[r.get(c) for c in COMPACT_COLUMNS] for r in rows]))
     if not reports:
@@ -226,6 +229,7 @@ def add_parsers(sub) -> None:
     md.add_argument("--levels", type=int, help="order book levels per side (default 100)")
     md.add_argument("--since", help="UTC date or ISO time (default: resume, or 30 days back)")
     md.add_argument("--until", help="UTC date or ISO time, exclusive (default: now)")
+    add_mode_option(md)
     md.set_defaults(run=market_data)
 
     bf = command_parser(
@@ -238,6 +242,7 @@ def add_parsers(sub) -> None:
     bf.add_argument("--timeframe", action="append", help="1m 5m 15m 30m 1h 4h 1d ... (repeatable)")
     bf.add_argument("--since", required=True, help="UTC date or ISO timestamp, inclusive")
     bf.add_argument("--until", help="UTC date or ISO timestamp, exclusive (default: now)")
+    add_mode_option(bf)
     bf.set_defaults(run=backfill)
 
     cp = command_parser(
@@ -247,6 +252,7 @@ def add_parsers(sub) -> None:
         "vectorflow compact --dataset orderbook_levels",
     )
     cp.add_argument("--dataset", action="append", help="a dataset (repeatable; default all)")
+    add_mode_option(cp)
     cp.set_defaults(run=compact)
 
     pr = command_parser(
@@ -282,7 +288,6 @@ def demo_market_data(data_dir: str | None) -> int:
     print("\norder books, open interest (5m) and funding:", flush=True)
     return run_flow(
         ingest_market_data,
-        MARKET_COLUMNS,
         exchanges=["binance", "bybit"],
         markets=["spot", "linear"],
         symbols=["BTC/USDT", "BTC/USDT:USDT"],

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from vectorflow.cli import OK, command_parser
+from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
-from vectorflow.settings import load_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _fmt(value: object, digits: int = 2) -> str:
+    import pandas as pd
+
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
         return "-"
     if isinstance(value, float):
@@ -23,6 +27,8 @@ def _fmt(value: object, digits: int = 2) -> str:
 
 def describe(row: dict, events: pd.DataFrame) -> str:
     """The signals of one bar as a few readable lines, then the latest trap events."""
+    import pandas as pd
+
     pct = {
         k: (None if pd.isna(row.get(k)) else row[k] * 100)
         for k in ("natr", "oi_change", "price_change", "funding_annualized")
@@ -61,8 +67,10 @@ def describe(row: dict, events: pd.DataFrame) -> str:
 
 def signals(args: argparse.Namespace) -> int:
     """Update the stored signals of one series and print them at `--as-of` (default: latest)."""
-    from vectorflow.pipelines.candles import plan_ingest
+    import pandas as pd
+
     from vectorflow.lake.catalog import read_view, refresh_catalog
+    from vectorflow.pipelines.candles import plan_ingest
     from vectorflow.pipelines.signals import update_signals
     from vectorflow.timeframes import ms_to_iso, parse_time
 
@@ -72,14 +80,14 @@ def signals(args: argparse.Namespace) -> int:
     if args.tpo_row_size is not None and args.tpo_row_size <= 0:
         raise InvalidInput(f"--tpo-row-size {args.tpo_row_size} must be positive")
     update_signals(unit, settings, tpo_row_size=args.tpo_row_size)
-    refresh_catalog(settings.data_dir)
+    refresh_catalog(settings)
     series = {
         "exchange": unit.exchange,
         "market": unit.market,
         "symbol": unit.symbol,
         "timeframe": unit.timeframe,
     }
-    rows = read_view(settings.lake_dir, "signals", series).sort_values("as_of")
+    rows = read_view(settings.storage, "signals", series).sort_values("as_of")
     if rows.empty:
         raise InvalidInput(f"no candles stored for {unit.label}: run `vectorflow ingest` first")
     if args.as_of:
@@ -91,7 +99,7 @@ def signals(args: argparse.Namespace) -> int:
                 f"first stored bar of {unit.label}"
             )
     row = rows.iloc[-1].to_dict()
-    events = read_view(settings.lake_dir, "trap_events", series).sort_values("confirm_time")
+    events = read_view(settings.storage, "trap_events", series).sort_values("confirm_time")
     events = events[events["confirm_time"] <= row["as_of"]]
     print(f"{unit.label}\n{describe(row, events)}")
     return OK

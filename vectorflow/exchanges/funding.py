@@ -1,15 +1,7 @@
 """Funding rate history of perpetuals: Binance fundingRate, Bybit v5 funding/history.
 
-- Binance: ascending, up to 1000 rows from `startTime`, with the mark price; the interval of a
-  symbol is 8 h unless `GET /fapi/v1/fundingInfo` lists it with another `fundingIntervalHours`.
-- Bybit: newest first, up to 200 rows ending at `endTime` (`startTime` alone is an error), so
-  it is paged backwards with both; no mark price; instruments-info's `fundingInterval`
-  (minutes, in ccxt's market info) is the current interval.
-
-Each row's `interval_hours` is the time since the previous funding (the period it settles),
-read from the exchange's own times: an interval change (8 h -> 4 h) shows in the rows where it
-happened. The first row of a series, with no previous one, takes the next row's interval, or
-the exchange's current interval.
+Each row's `interval_hours` is the time since the previous funding, read from the exchange's
+own times. Paging, intervals and mark prices per exchange: docs/exchanges.md#what-is-fetched.
 """
 
 from __future__ import annotations

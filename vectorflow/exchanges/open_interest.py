@@ -1,11 +1,7 @@
 """Open interest history of perpetuals: Binance openInterestHist, Bybit v5 open-interest.
 
-- Binance serves only the last 30 days (an older `startTime` is an error): the window is
-  clipped to the horizon before any request. Pages are bounded windows of 500 periods, oldest
-  first; the value in quote currency comes with each row (`sumOpenInterestValue`).
-- Bybit lists newest first and pages with `nextPageCursor`, back to the listing. It sends the
-  base amount only: the value is computed from the close of the perpetual's candle that ends
-  at each time (the same period), fetched through the kline endpoint.
+Binance's 30-day horizon clips the window before any request; Bybit's quote value is computed
+from candle closes. Details per exchange: docs/exchanges.md#what-is-fetched.
 """
 
 from __future__ import annotations

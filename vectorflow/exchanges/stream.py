@@ -1,22 +1,9 @@
 """ccxt.pro order book streams: the clients, their sequence checks, and a bounded capture loop.
 
-How each venue's book is kept, and what a gap does (read from ccxt 4.5.90's `pro/binance.py`,
-`pro/bybit.py`):
-
-- Binance (diff-depth `<symbol>@depth@100ms`): ccxt buffers the deltas, takes a REST snapshot
-  (`lastUpdateId`), replays the buffered deltas from it and then checks each event: spot
-  `U == previous u + 1`, USDⓈ-M `pu == previous u`. A break raises `ChecksumError` into the
-  watcher after dropping the book and the subscription, so watching again subscribes again
-  and rebuilds the book from a fresh snapshot: that is the resync. The snapshot request goes
-  through our guarded REST call (breaker, host rate limiter, retries) instead of ccxt's own.
-- Bybit v5 (`orderbook.<depth>.<SYMBOL>`): the stream sends a snapshot, then deltas whose `u`
-  grows by one. ccxt applies deltas without any check, so `BybitStream` checks `u` itself: a
-  break drops the book, raises `InvalidNonce` into the watcher and ignores deltas until a new
-  snapshot, which `resync()` asks for by unsubscribing and subscribing again.
-
-`capture()` watches one book until a deadline: it counts updates, resyncs and reconnects,
-reconnects with backoff when the connection drops (ccxt opens a new one when watched again),
-and hands a copy of the top levels to `on_snapshot` at the chosen cadence.
+Binance's sequence is checked by ccxt (a break raises into the watcher, which resubscribes from
+a fresh REST snapshot taken through the guarded call); Bybit's `u` is checked by `BybitStream`.
+`capture()` watches one book until a deadline, reconnecting with backoff, and hands the top
+levels to `on_snapshot` at the chosen cadence. Behaviour: docs/exchanges.md#order-book-streams.
 """
 
 from __future__ import annotations
@@ -31,6 +18,7 @@ import ccxt
 import ccxt.pro as ccxtpro
 import numpy as np
 
+from vectorflow import interrupt
 from vectorflow.errors import ExchangeUnavailable, MalformedResponse, TransientError
 from vectorflow.exchanges.client import call_endpoint
 from vectorflow.exchanges.orderbook import OrderBook, request_limit, validate_book
@@ -43,6 +31,7 @@ log = logging.getLogger(__name__)
 BREAKER_KIND = "stream_orderbook"
 BYBIT_TOPIC_DEPTHS = (50, 200)  # served for both spot and linear; a smaller depth is cut from 50
 MAX_DEPTH = 200
+STOP_CHECK_SECONDS = 1.0  # the capture looks for a stop (SIGINT, SIGTERM) at least this often
 
 
 class _Counts:
@@ -239,12 +228,13 @@ async def capture(
     synced, failures, admitted, watcher = False, 0, False, None
     try:
         while (now := time.monotonic()) < deadline:
+            interrupt.check(f"{client.id} {kind} {symbol} capture")  # what was captured lands
             if not admitted and breakers is not None:
                 breakers.admit(BREAKER_KIND, client.id)  # CircuitOpen: no connection attempted
             admitted = True
             # one watch stays pending across waits: cancelling it could lose a gap's rejection
             watcher = watcher or asyncio.ensure_future(client.watch_order_book(symbol, limit))
-            wait = (next_at if synced else deadline) - now
+            wait = min((next_at if synced else deadline) - now, STOP_CHECK_SECONDS)
             await asyncio.wait({watcher}, timeout=max(wait, 0.001))
             if watcher.done():
                 done, watcher = watcher, None
@@ -272,7 +262,8 @@ async def capture(
                         "%s %s %s stream at %s: %s; reconnecting in %.2f s",
                         client.id, kind, symbol, url, exc, pause,
                     )  # fmt: skip
-                    await asyncio.sleep(pause)
+                    what = f"{client.id} {kind} {symbol}: reconnecting to the stream"
+                    await asyncio.to_thread(interrupt.sleep, pause, what)
             if synced and time.monotonic() >= next_at:
                 next_at = _take(client, market, depth, kind, stats, on_snapshot, next_at, every_s)
     finally:

@@ -1,7 +1,7 @@
 """Compaction, retention and pruning of range datasets, safe while ingest runs.
 
-Per partition, under its write lock (ingest waits for it; readers never do), one new snapshot
-is built and published at once (`vectorflow.lake.store.Version`):
+Per partition, under its write lock (ingest waits for it; readers never do), one new state
+is built and published at once (`vectorflow.lake.storage.Storage.open_version`):
 
 - each period's final rows (before the current month for yearly files, before today for
   daily ones) become one deduplicated, sorted `*.compact.parquet` file: merged from their
@@ -24,17 +24,26 @@ meanwhile waits for the lock, then trims what the outputs already hold.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import PurePath
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from vectorflow.lake import store
 from vectorflow.lake.coverage import covered as covered_intervals
-from vectorflow.lake.files import FileRange, partition_dir
+from vectorflow.lake.files import (
+    FileRange,
+    compact_name,
+    partition_dir,
+    partition_pattern,
+    partition_values,
+)
+from vectorflow.lake.periods import period_start
+from vectorflow.lake.reads import name_range, read_rows
 from vectorflow.lake.schema import COVERAGE_RANGES, DATASETS, Dataset
+from vectorflow.lake.storage import Storage, Version
+from vectorflow.lake.verify import set_aside_unusable
 from vectorflow.settings import Settings
 from vectorflow.timeframes import ms_to_iso, now_ms
 
@@ -66,18 +75,16 @@ def range_datasets() -> list[Dataset]:
     return [ds for ds in DATASETS.values() if ds.complete_ranges]
 
 
-def partition_folders(lake: Path, dataset: Dataset, **match: str | None) -> Iterator[Path]:
+def partition_folders(
+    storage: Storage, dataset: Dataset, **match: str | None
+) -> list[PurePath]:
     """Partition folders of `dataset`, optionally only those with the given partition values."""
-    root = lake / dataset.name
-    if not root.is_dir():
-        return
-    pattern = "/".join(
-        f"{key}={match[key]}" if match.get(key) else f"{key}=*" for key in dataset.partitions
-    )
-    yield from sorted(p for p in root.glob(pattern) if p.is_dir())
+    return storage.folders(storage.root / dataset.name, partition_pattern(dataset, match))
 
 
-def _coverage_folder(lake: Path, dataset: Dataset, values: dict[str, str]) -> Path | None:
+def _coverage_folder(
+    lake: PurePath, dataset: Dataset, values: dict[str, str]
+) -> PurePath | None:
     """Where the empty ranges of the series in a partition are recorded (None: not recorded)."""
     series = values.get("timeframe") or values.get("period")
     if dataset.name == "funding_rates":
@@ -101,62 +108,69 @@ def _by_period(files: list[FileRange], period: str) -> list[list[FileRange]]:
     """Files grouped by the period of their first time; overlapping files join one group."""
     groups: dict[int, list[FileRange]] = {}
     for f in files:
-        groups.setdefault(store.period_start(f.first_ms, period), []).append(f)
+        groups.setdefault(period_start(f.first_ms, period), []).append(f)
     return [groups[k] for k in sorted(groups)]
 
 
-def _expire(dataset: Dataset, version: store.Version, cutoff: int, report: PartitionReport) -> None:
+def _expire(
+    storage: Storage, dataset: Dataset, version: Version, cutoff: int, report: PartitionReport
+) -> None:
     """Remove rows before `cutoff`: whole files go, a straddling file is rewritten without them."""
     for f in version.files:
         if f.last_ms < cutoff:
             version.remove(f)
             report.deleted += 1
-        elif f.first_ms < cutoff:
-            rows = store.read_rows([f.path], dataset)
+        elif f.first_ms < cutoff and set_aside_unusable(storage, dataset, version, [f]):
+            rows = read_rows(storage, [f.path], dataset)
             keep = pc.greater_equal(
                 rows.column(dataset.order_by), pa.scalar(cutoff, pa.timestamp("ms"))
             )
             kept = rows.filter(keep)
             report.expired_rows += rows.num_rows - kept.num_rows
             if kept.num_rows:
-                first, last = store.name_range(kept, dataset)
+                first, last = name_range(kept, dataset)
                 version.write(kept, first, last, compact=f.compact)
             version.remove(f)
             report.deleted += 1
 
 
 def _compact_final(
-    dataset: Dataset, version: store.Version, segment: list[FileRange], report: PartitionReport
-) -> None:
+    storage: Storage, dataset: Dataset, version: Version, segment: list[FileRange],
+    report: PartitionReport,
+) -> None:  # fmt: skip
     """One compacted file for a contiguous run of final rows: merged, or kept and renamed."""
     if len(segment) == 1 and segment[0].compact:
         return  # done already
     if len(segment) == 1:
-        version.rename(segment[0], store.compact_name(segment[0]))
+        version.rename(segment[0], compact_name(segment[0]))
         report.compacted += 1
-        report.outputs.append(store.compact_name(segment[0]))
-    else:
-        _merge(dataset, version, segment, report, compact=True)
+        report.outputs.append(compact_name(segment[0]))
+    elif _merge(storage, dataset, version, segment, report, compact=True):
         report.compacted += 1
 
 
 def _merge(
+    storage: Storage,
     dataset: Dataset,
-    version: store.Version,
+    version: Version,
     group: list[FileRange],
     report: PartitionReport,
     *,
     compact: bool = False,
-) -> None:
-    out = store.merge_group(dataset, version, group, compact=compact)
+) -> bool:
+    """Merge a group into one file (False: none of it could be read)."""
+    out = store.merge_group(storage, dataset, version, group, compact=compact)
+    if out is None:
+        return False
     report.files_in += len(group)
     report.files_out += 1
     report.rows_out += out.rows
     report.outputs.append(out.path.name)
+    return True
 
 
 def compact_partition(
-    dataset: Dataset, folder: Path, settings: Settings, *, now: int | None = None
+    dataset: Dataset, folder: PurePath, settings: Settings, *, now: int | None = None
 ) -> PartitionReport:
     """Compact one partition folder (see the module docstring); what it did.
 
@@ -165,29 +179,29 @@ def compact_partition(
     month at a time. Newer rows are merged into one ordinary file. One snapshot is published.
     """
     now = now_ms() if now is None else now
-    lake = settings.lake
-    report = PartitionReport(dataset.name, str(folder.relative_to(settings.lake_dir)))
-    values = store.partition_values(dataset, folder)
-    gap = store.adjacency_ms(dataset, values)
-    coverage = _coverage_folder(settings.lake_dir, dataset, values)
-    bridges = covered_intervals(coverage, None) if coverage is not None else []
-    final_before = store.period_start(now, dataset.settle_unit)
-    with store.partition_lock(folder):
-        version = store.open_version(folder, dataset)
+    lake, storage = settings.lake, settings.storage
+    report = PartitionReport(dataset.name, str(folder.relative_to(storage.root)))
+    values = partition_values(dataset, folder)
+    gap = dataset.gap_ms(values)
+    coverage = _coverage_folder(storage.root, dataset, values)
+    bridges = covered_intervals(storage, coverage, None) if coverage is not None else []
+    final_before = period_start(now, dataset.settle_unit)
+    with storage.lock(folder):
+        version = storage.open_version(folder, dataset)
         retention = lake.retention_ms(dataset.name)
         if retention is not None:
-            cutoff = store.period_start(now - retention, dataset.settle_unit)
-            _expire(dataset, version, cutoff, report)
+            cutoff = period_start(now - retention, dataset.settle_unit)
+            _expire(storage, dataset, version, cutoff, report)
         for group in _by_period(version.files, dataset.period):
             final = [f for f in group if f.last_ms < final_before]
             recent = [f for f in group if f.last_ms >= final_before and not f.compact]
             for segment in store.contiguous_groups(final, gap, bridges):
-                _compact_final(dataset, version, segment, report)
+                _compact_final(storage, dataset, version, segment, report)
             for segment in store.contiguous_groups(recent, gap, bridges):
                 if len(segment) > 1:
-                    _merge(dataset, version, segment, report)
+                    _merge(storage, dataset, version, segment, report)
         if not version.publish(lake.delete_grace_seconds):
-            store.remove_superseded(folder, lake.delete_grace_seconds)
+            storage.tidy(folder, lake.delete_grace_seconds)
     if report.files_out or report.compacted:
         log.info(
             "%s: %d files -> %d (%d rows), %d compacted",
@@ -207,7 +221,7 @@ def compact_lake(
     chosen = [ds for ds in range_datasets() if not datasets or ds.name in datasets]
     reports = []
     for dataset in chosen:
-        for folder in partition_folders(settings.lake_dir, dataset):
+        for folder in partition_folders(settings.storage, dataset):
             reports.append(compact_partition(dataset, folder, settings, now=now))
     return reports
 
@@ -221,18 +235,18 @@ def prune(
 ) -> list[PartitionReport]:
     """Delete rows before `before` (None: every row) of the matching partitions, and their
     recorded empty ranges: one snapshot without them is published per partition."""
-    reports = []
-    for folder in partition_folders(settings.lake_dir, dataset, **match):
-        report = PartitionReport(dataset.name, str(folder.relative_to(settings.lake_dir)))
-        values = store.partition_values(dataset, folder)
-        coverage = _coverage_folder(settings.lake_dir, dataset, values)
+    reports, storage = [], settings.storage
+    for folder in partition_folders(storage, dataset, **match):
+        report = PartitionReport(dataset.name, str(folder.relative_to(storage.root)))
+        values = partition_values(dataset, folder)
+        coverage = _coverage_folder(storage.root, dataset, values)
         targets = [(folder, dataset)]
-        if coverage is not None and coverage.is_dir():
+        if coverage is not None and storage.exists(coverage):
             targets.append((coverage, COVERAGE_RANGES))
         for target, kind in targets:
-            with store.partition_lock(target):
-                version = store.open_version(target, kind)
-                _expire(kind, version, before if before is not None else 2**62, report)
+            with storage.lock(target):
+                version = storage.open_version(target, kind)
+                _expire(storage, kind, version, before if before is not None else 2**62, report)
                 version.publish(settings.lake.delete_grace_seconds)
         log.info(
             "%s: pruned %s: %d files deleted",

@@ -12,15 +12,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePath
 
 import numpy as np
 import pyarrow as pa
 
 from vectorflow.errors import PermanentError
 from vectorflow.lake import store
-from vectorflow.lake.files import data_files, partition_dir, stored_range
-from vectorflow.lake.schema import COVERAGE_RANGES
+from vectorflow.lake.files import FileRange, partition_dir
+from vectorflow.lake.schema import COVERAGE_RANGES, DATASETS, Dataset
+from vectorflow.lake.storage import Storage
+from vectorflow.lake.verify import verified_files
 from vectorflow.settings import Settings
 from vectorflow.timeframes import now_ms
 
@@ -40,8 +42,8 @@ class SeriesKey:
     symbol_id: str
     series: str  # candles: timeframe; open interest: period; otherwise "all"
 
-    def folder(self, lake: Path) -> Path:
-        """The series' folder in `coverage_ranges`."""
+    def folder(self, lake: PurePath) -> PurePath:
+        """The series' folder in `coverage_ranges` (under the lake root `lake`)."""
         return partition_dir(
             lake,
             COVERAGE_RANGES,
@@ -66,11 +68,28 @@ def merge(intervals: Iterable[Interval]) -> list[Interval]:
     return [(a, b) for a, b in out]
 
 
-def covered(data_folder: Path, coverage_folder: Path | None) -> list[Interval]:
-    """What a series holds or knows to be empty: merged intervals from file names only."""
-    spans = [(f.first_ms, f.last_ms + 1) for f in data_files(data_folder)]
+def dataset_of(storage: Storage, folder: PurePath) -> Dataset:
+    """The dataset a partition folder belongs to (the first level under the lake root)."""
+    return DATASETS[folder.relative_to(storage.root).parts[0]]
+
+
+def _files(storage: Storage, folder: PurePath, verify: bool) -> list[FileRange]:
+    dataset = dataset_of(storage, folder)
+    if verify:  # planning a --since run: never trust a name over what the file holds
+        # (a repair publishes without removing superseded snapshots: the next write does)
+        return verified_files(storage, dataset, folder, grace_seconds=float("inf"))
+    return storage.files(folder, dataset)
+
+
+def covered(
+    storage: Storage, data_folder: PurePath, coverage_folder: PurePath | None, *,
+    verify: bool = False,
+) -> list[Interval]:  # fmt: skip
+    """What a series holds or knows to be empty: merged intervals from file names (with
+    `verify`, of files checked against what they hold, `vectorflow.lake.verify`)."""
+    spans = [(f.first_ms, f.last_ms + 1) for f in _files(storage, data_folder, verify)]
     if coverage_folder is not None:
-        spans += [(f.first_ms, f.last_ms + 1) for f in data_files(coverage_folder)]
+        spans += [(f.first_ms, f.last_ms + 1) for f in _files(storage, coverage_folder, verify)]
     return merge(spans)
 
 
@@ -98,8 +117,9 @@ def missing(
 
 
 def windows_to_fetch(
-    data_folder: Path,
-    coverage_folder: Path,
+    storage: Storage,
+    data_folder: PurePath,
+    coverage_folder: PurePath,
     since_ms: int | None,
     until_ms: int,
     label: str,
@@ -109,12 +129,19 @@ def windows_to_fetch(
     """What a run asks for: [since, until) minus what is covered, or what follows it.
 
     Without since (the scheduled, incremental case) only the covered end matters: two stamps
-    are parsed per folder (`stored_range`), whatever the number of files. A series with nothing
-    stored starts at `first_since_ms` (the settings' `first_run_days` back), when given.
+    are parsed per folder (`Storage.stored_range`), whatever the number of files. A series with
+    nothing stored starts at `first_since_ms` (the settings' `first_run_days` back), when given.
+    With since, every file is checked against what it holds first (a file that lies about its
+    range is rewritten or set aside, and the range it lacks is fetched).
     """
     if since_ms is not None:
-        return missing(covered(data_folder, coverage_folder), since_ms, until_ms, label)
-    ends = [r[1] + 1 for r in (stored_range(data_folder), stored_range(coverage_folder)) if r]
+        have = covered(storage, data_folder, coverage_folder, verify=True)
+        return missing(have, since_ms, until_ms, label)
+    ranges = (
+        storage.stored_range(data_folder, dataset_of(storage, data_folder)),
+        storage.stored_range(coverage_folder, COVERAGE_RANGES),
+    )
+    ends = [r[1] + 1 for r in ranges if r]
     if not ends and first_since_ms is not None:
         return missing([], first_since_ms, until_ms, label)
     if not ends:
@@ -163,13 +190,14 @@ def ranges_table(key: SeriesKey, spans: Sequence[Interval], ingested_at: int) ->
 
 def record_empty(settings: Settings, key: SeriesKey, spans: Sequence[Interval]) -> int:
     """Record ranges the exchange confirmed empty (those not yet covered); how many were new."""
-    folder = key.folder(settings.lake_dir)
-    have = covered(folder, None)
+    storage = settings.storage
+    folder = key.folder(storage.root)
+    have = covered(storage, folder, None)
     fresh = [(a, b) for a, b in merge(spans) if not any(x <= a and b <= y for x, y in have)]
     if not fresh:
         return 0
     table = ranges_table(key, fresh, now_ms())
-    store.append(COVERAGE_RANGES, folder, table, **settings.lake.append_options())
+    store.append(storage, COVERAGE_RANGES, folder, table, **settings.lake.append_options())
     log.info("%s %s %s %s: %d empty range(s) recorded", *_label(key), len(fresh))
     return len(fresh)
 

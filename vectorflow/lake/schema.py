@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from vectorflow.timeframes import timeframe_ms
+
 TIME = pa.timestamp("ms")  # UTC, no zone: no DuckDB session time zone can shift it
+FUNDING_GAP_MS = 8 * 3_600_000  # the longest funding interval: a shorter hole is no gap
 
 
 @dataclass(frozen=True)
@@ -19,18 +22,36 @@ class Dataset:
     partitions: tuple[str, ...]  # path components, in order; named so none collides with a column
     order_by: str  # the column that orders rows within a partition (newest wins)
     # A file holds every key of its partition between its first and last `order_by` time (a
-    # fetched range): views and compaction use the file-name ranges (`vectorflow.lake.store`).
+    # fetched range): views and compaction use the file-name ranges (`vectorflow.lake.store`)
     complete_ranges: bool = False
-    # Compaction leaves one file per partition and period (day/month/year): each period's part
-    # that lies before the current `settle_unit` (month for a year, else day) is one file.
+    # Compaction leaves one file per partition and period (day/month/year): the part of each
+    # period before the current `settle_unit` (month for a year, else day) is one file
     period: str = "month"
+    # values of columns added later, for rows of files written before them (column, value)
+    defaults: tuple[tuple[str, str], ...] = ()
+    # The gap rule, the largest distance between two rows of one fetched range: the partition
+    # key holding the series' timeframe, fixed ms, or None (order books: never refetched)
+    row_step: str | int | None = None
 
     @property
     def settle_unit(self) -> str:
         """Rows before the start of the current unit of this size are final (compacted)."""
         return "month" if self.period == "year" else "day"
-    # values of columns added later, for rows of files written before them (column, value)
-    defaults: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def stepped_by_series(self) -> bool:
+        """True when the step is the series' own timeframe (candles, open interest)."""
+        return isinstance(self.row_step, str)
+
+    def step_ms(self, series: str | None = None) -> int | None:
+        """The gap rule of a series (of `series`, its timeframe, when the step depends on it)."""
+        if self.stepped_by_series:
+            return timeframe_ms(series) if series else None
+        return self.row_step
+
+    def gap_ms(self, values: dict[str, str]) -> int | None:
+        """The gap rule of the partition with these partition values."""
+        return self.step_ms(values.get(self.row_step) if self.stepped_by_series else None)
 
     def select_list(self) -> str:
         """The SQL select list of the schema's columns, added columns defaulted for old files."""
@@ -45,20 +66,19 @@ class Dataset:
         return ", ".join(column(f.name) for f in self.schema)
 
 
+def _typed(names: str, kind: pa.DataType, *, nullable: bool = True) -> list[pa.Field]:
+    return [pa.field(name, kind, nullable=nullable) for name in names.split()]
+
+
+_SERIES = _typed("exchange market symbol timeframe", pa.string(), nullable=False)
+
 CANDLES = Dataset(
     name="candles",
     schema=pa.schema(
         [
-            pa.field("exchange", pa.string(), nullable=False),
-            pa.field("market", pa.string(), nullable=False),
-            pa.field("symbol", pa.string(), nullable=False),
-            pa.field("timeframe", pa.string(), nullable=False),
+            *_SERIES,
             pa.field("open_time", TIME, nullable=False),
-            pa.field("open", pa.float64(), nullable=False),
-            pa.field("high", pa.float64(), nullable=False),
-            pa.field("low", pa.float64(), nullable=False),
-            pa.field("close", pa.float64(), nullable=False),
-            pa.field("volume", pa.float64(), nullable=False),
+            *_typed("open high low close volume", pa.float64(), nullable=False),
             pa.field("quote_volume", pa.float64()),
             pa.field("trades", pa.int64()),
             pa.field("taker_buy_volume", pa.float64()),
@@ -70,14 +90,8 @@ CANDLES = Dataset(
     order_by="open_time",
     complete_ranges=True,
     period="year",  # one file per series and year (this year's: up to its last closed month)
+    row_step="timeframe",
 )
-
-_SERIES = [
-    pa.field("exchange", pa.string(), nullable=False),
-    pa.field("market", pa.string(), nullable=False),
-    pa.field("symbol", pa.string(), nullable=False),
-    pa.field("timeframe", pa.string(), nullable=False),
-]
 
 #: One row per playbook request (Grok or rules), with the raw answers kept alongside.
 PLAYBOOKS = Dataset(
@@ -123,6 +137,9 @@ PLAYBOOKS = Dataset(
             pa.field("error", pa.string()),
             pa.field("payload", pa.string()),  # the user payload sent (or that would be sent)
             pa.field("raw_answers", pa.list_(pa.string())),  # every answer text, in order
+            pa.field("level_prices", pa.list_(pa.float64())),  # of levels_used, in order
+            pa.field("valid_until", TIME),  # as_of + the grading horizon
+            pa.field("tick_size", pa.float64()),
             pa.field("ingested_at", TIME, nullable=False),
         ]
     ),
@@ -151,6 +168,10 @@ PLAYBOOK_OUTCOMES = Dataset(
             pa.field("mae", pa.float64()),  # maximum adverse excursion, fraction of entry
             pa.field("bars_to_outcome", pa.int32()),
             pa.field("horizon_bars", pa.int32(), nullable=False),
+            pa.field("bias", pa.string()),  # long | short | no_trade
+            pa.field("move", pa.float64()),  # close at the horizon / close at as_of - 1
+            pa.field("missed_r", pa.float64()),  # no_trade: the better 1-ATR-stop trade's R
+            pa.field("avoided_loss", pa.bool_()),  # no_trade: neither such trade would have won
             pa.field("ingested_at", TIME, nullable=False),
         ]
     ),
@@ -245,9 +266,7 @@ ORDERBOOK_LEVELS = Dataset(
     name="orderbook_levels",
     schema=pa.schema(
         [
-            pa.field("exchange", pa.string(), nullable=False),
-            pa.field("market", pa.string(), nullable=False),
-            pa.field("symbol", pa.string(), nullable=False),
+            *_typed("exchange market symbol", pa.string(), nullable=False),
             pa.field("snapshot_time", TIME, nullable=False),
             pa.field("side", pa.string(), nullable=False),  # bid | ask
             pa.field("level", pa.int32(), nullable=False),
@@ -288,6 +307,7 @@ OPEN_INTEREST = Dataset(
     order_by="time",
     complete_ranges=True,
     period="year",
+    row_step="period",
 )
 
 #: Funding rates of perpetuals, as fractions per funding interval.
@@ -295,8 +315,7 @@ FUNDING_RATES = Dataset(
     name="funding_rates",
     schema=pa.schema(
         [
-            pa.field("exchange", pa.string(), nullable=False),
-            pa.field("symbol", pa.string(), nullable=False),
+            *_typed("exchange symbol", pa.string(), nullable=False),
             pa.field("funding_time", TIME, nullable=False),
             pa.field("funding_rate", pa.float64(), nullable=False),
             pa.field("interval_hours", pa.float64(), nullable=False),
@@ -309,6 +328,7 @@ FUNDING_RATES = Dataset(
     order_by="funding_time",
     complete_ranges=True,
     period="year",
+    row_step=FUNDING_GAP_MS,
 )
 
 #: Ranges the exchange confirmed empty (before listing, maintenance, after delisting), per series
@@ -318,10 +338,7 @@ COVERAGE_RANGES = Dataset(
     schema=pa.schema(
         [
             pa.field("dataset", pa.string(), nullable=False),
-            pa.field("exchange", pa.string(), nullable=False),
-            pa.field("market", pa.string(), nullable=False),
-            pa.field("symbol", pa.string(), nullable=False),
-            pa.field("series", pa.string(), nullable=False),
+            *_typed("exchange market symbol series", pa.string(), nullable=False),
             pa.field("range_start", TIME, nullable=False),
             pa.field("range_end", TIME, nullable=False),  # exclusive
             pa.field("status", pa.string(), nullable=False),  # exchange_empty
@@ -333,11 +350,8 @@ COVERAGE_RANGES = Dataset(
     order_by="range_start",
     complete_ranges=True,
     period="year",
+    row_step=1,  # ranges that touch or overlap are one
 )
-
-def _typed(names: str, kind: pa.DataType) -> list[pa.Field]:
-    return [pa.field(name, kind) for name in names.split()]
-
 
 #: One row per series and closed bar (vectorflow.signals.STORED_COLUMNS, in that order).
 SIGNALS = Dataset(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -16,68 +16,32 @@ from vectorflow.exchanges.klines import Candles, FetchStats, fetch_closed_candle
 from vectorflow.exchanges.specs import MARKETS, exchange_spec, implied_market
 from vectorflow.lake import store
 from vectorflow.lake.coverage import SeriesKey, record_empty, windows_to_fetch
-from vectorflow.lake.files import partition_dir, stored_range
+from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import CANDLES
+from vectorflow.pipelines.run import Executor, run_reachable, run_units
+from vectorflow.pipelines.signals import signals_job
 from vectorflow.settings import Settings
 from vectorflow.timeframes import floor_ms, ms_to_iso, now_ms, parse_time, timeframe_ms
+from vectorflow.units import Status, Unit, UnitResult
 
 #: A candle that closed less than this long ago and is missing may still be on its way: the
 #: end of a window is recorded as empty only up to here
 PUBLISH_LAG_MS = 120_000
 
-#: Called after each landed page of a series: (unit, candles in the page, requests so far).
-PageHook = Callable[["SeriesUnit", int, int], None]
+#: Called after each landed page of a series: (unit, candles in the page, candle slots the page
+#: answered: its candles and the empty slots the exchange skipped before them, requests so far).
+PageHook = Callable[["Unit", int, int, int], None]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SeriesUnit:
-    """One (exchange, market, symbol, timeframe) series: the unit that lands or fails alone."""
-
-    exchange: str
-    market: str
-    symbol: str
-    timeframe: str
-
-    @property
-    def label(self) -> str:
-        """Human-readable name, e.g. `binance spot BTC/USDT 1h`."""
-        return f"{self.exchange} {self.market} {self.symbol} {self.timeframe}"
 
 
 @dataclass(frozen=True)
 class IngestPlan:
     """A validated ingest request: the units and the half-open window [since, until) in UTC ms."""
 
-    units: tuple[SeriesUnit, ...]
+    units: tuple[Unit, ...]
     since_ms: int | None
     until_ms: int
-
-
-@dataclass
-class UnitReport:
-    """What one unit did: rows written, candles covered, gaps seen, requests made, or its error."""
-
-    exchange: str
-    market: str
-    symbol: str
-    timeframe: str
-    status: str = "ok"
-    rows_written: int = 0
-    first_candle: str | None = None
-    last_candle: str | None = None
-    gaps: int = 0
-    requests: int = 0
-    seconds: float = 0.0
-    error: str | None = None
-    files: list[str] = field(default_factory=list)
-
-    def as_row(self) -> dict:
-        """The report as a flat dict for tables and JSON (files omitted)."""
-        row = asdict(self)
-        row.pop("files")
-        return row
 
 
 def _unique(values: Iterable[str]) -> list[str]:
@@ -122,7 +86,7 @@ def plan_ingest(
     if since_ms is not None and since_ms >= until_ms:
         raise InvalidInput(f"since {ms_to_iso(since_ms)} is not before until {ms_to_iso(until_ms)}")
     units = tuple(
-        SeriesUnit(exchange, implied[symbol], symbol, timeframe)
+        Unit(exchange, implied[symbol], symbol, timeframe)
         for exchange in exchanges
         for symbol in symbols
         if implied[symbol] in markets
@@ -131,7 +95,7 @@ def plan_ingest(
     return IngestPlan(units=units, since_ms=since_ms, until_ms=min(until_ms, now))
 
 
-def candles_table(unit: SeriesUnit, chunks: list[Candles], ingested_at_ms: int) -> pa.Table:
+def candles_table(unit: Unit, chunks: list[Candles], ingested_at_ms: int) -> pa.Table:
     """Arrow table in the pinned candles schema from validated candle arrays."""
     cols = {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
     n = len(cols["open_time"])
@@ -162,9 +126,9 @@ class _SeriesWriter:
 
     def __init__(
         self,
-        unit: SeriesUnit,
+        unit: Unit,
         folder,
-        report: UnitReport,
+        report: UnitResult,
         settings: Settings,
         window_start: int,
         previous_last: int | None,
@@ -178,13 +142,15 @@ class _SeriesWriter:
         self.reached = window_start  # the window is answered up to here (exclusive)
         self.empty: list[tuple[int, int]] = []
 
-    def add(self, page: Candles) -> None:
+    def add(self, page: Candles) -> int:
+        """Buffer a page (landing every `flush_rows`); the candle slots it answered."""
         times = page["open_time"]
+        reached_before = self.reached
         expected = np.r_[
             self.previous + self.step if self.previous is not None else times[0],
             times[:-1] + self.step,
         ]
-        self.report.gaps += int(((times - expected) // self.step).clip(min=0).sum())
+        self.report.detail["gaps"] += int(((times - expected) // self.step).clip(min=0).sum())
         starts = np.r_[self.reached, times[:-1] + self.step]
         holes = np.flatnonzero(times > starts)
         self.empty += [(int(starts[i]), int(times[i])) for i in holes]
@@ -194,6 +160,7 @@ class _SeriesWriter:
         self.buffered += len(times)
         if self.buffered >= self.flush_rows:
             self.flush()
+        return (self.reached - reached_before) // self.step
 
     def flush(self) -> None:
         if not self.chunks:
@@ -201,12 +168,12 @@ class _SeriesWriter:
         table = candles_table(self.unit, self.chunks, now_ms())
         first = int(self.chunks[0]["open_time"][0])
         last = int(self.chunks[-1]["open_time"][-1])
-        written = store.append(CANDLES, self.folder, table, **self.settings.lake.append_options())
-        report = self.report
-        report.rows_written += sum(w.new_rows for w in written)
-        report.files += [str(w.path) for w in written]
-        report.first_candle = min(filter(None, [report.first_candle, ms_to_iso(first)]))
-        report.last_candle = max(filter(None, [report.last_candle, ms_to_iso(last)]))
+        written = store.append(
+            self.settings.storage, CANDLES, self.folder, table,
+            **self.settings.lake.append_options(),
+        )  # fmt: skip
+        new_rows = sum(w.new_rows for w in written)
+        self.report.landed(new_rows, ms_to_iso(first), ms_to_iso(last), [w.path for w in written])
         self.chunks, self.buffered = [], 0
 
     def end_range(self, confirmed_until: int | None, key: SeriesKey) -> None:
@@ -220,14 +187,14 @@ class _SeriesWriter:
 
 
 def ingest_series(
-    unit: SeriesUnit,
+    unit: Unit,
     since_ms: int | None,
     until_ms: int,
     settings: Settings,
     *,
     clock: Callable[[], int] = now_ms,
     on_page: PageHook | None = None,
-) -> UnitReport:
+) -> UnitResult:
     """Fetch the closed candles `unit` is missing in [since, until) and land them in the lake.
 
     What is missing is [since, until) minus what is stored or known empty (without since: what
@@ -236,7 +203,7 @@ def ingest_series(
     it have landed. A call refused by an open circuit breaker ends the unit as `skipped`.
     """
     started = time.monotonic()
-    report = UnitReport(unit.exchange, unit.market, unit.symbol, unit.timeframe)
+    report = UnitResult(unit, detail={"gaps": 0})
     stats = FetchStats()
     try:
         client = connect(unit.exchange, settings)
@@ -244,7 +211,7 @@ def ingest_series(
         if unit.timeframe not in client.timeframes:
             raise PermanentError(f"{unit.exchange} has no {unit.timeframe!r} candles")
         folder = partition_dir(
-            settings.lake_dir,
+            settings.storage.root,
             CANDLES,
             {
                 "exchange": unit.exchange,
@@ -257,15 +224,16 @@ def ingest_series(
             "candles", unit.exchange, unit.market, unit.symbol, market["id"], unit.timeframe
         )
         windows = windows_to_fetch(
+            settings.storage,
             folder,
-            key.folder(settings.lake_dir),
+            key.folder(settings.storage.root),
             since_ms,
             until_ms,
             unit.label,
             first_since_ms=settings.series.first_since_ms(until_ms),
         )
         step = timeframe_ms(unit.timeframe)
-        stored = stored_range(folder) if windows else None
+        stored = settings.storage.stored_range(folder, CANDLES) if windows else None
         for start, end in windows:
             start = floor_ms(start + step - 1, unit.timeframe)  # first open time in the window
             after_candle = stored is not None and stored[1] == start - step  # gaps count from it
@@ -276,20 +244,46 @@ def ingest_series(
                 for page in fetch_closed_candles(
                     client, market, unit.timeframe, start, end, stats=stats, clock=clock
                 ):
-                    writer.add(page)
+                    answered = writer.add(page)
                     if on_page is not None:
-                        on_page(unit, len(page["open_time"]), stats.requests)
+                        on_page(unit, len(page["open_time"]), answered, stats.requests)
                 if stats.server_now is not None:  # the window was answered to its end
                     settled = stats.server_now - PUBLISH_LAG_MS
                     confirmed = min(end, floor_ms(settled, unit.timeframe))
             finally:
                 writer.end_range(confirmed, key)  # what was validated lands even on a failure
     except CircuitOpen as exc:
-        report.status, report.error = "skipped", str(exc)
+        report.status, report.error = Status.SKIPPED, str(exc)
         log.warning("%s: skipped: %s", unit.label, exc)
     except Exception as exc:
-        exc.add_note(f"{unit.label}: {report.rows_written} rows landed before the failure")
+        if report.rows_written:
+            exc.add_note(f"{report.rows_written} rows landed before the failure")
         raise
     report.requests = stats.requests
     report.seconds = round(time.monotonic() - started, 3)
     return report
+
+
+def ingest_job(settings: Settings, plan: IngestPlan, executor: Executor) -> list[UnitResult]:
+    """Land every unit of `plan` (each exchange's markets loaded once first), then bring the
+    signals of the series that landed rows up to date; one result per unit.
+
+    Signals run after every unit, so that a series' finer candles (its TPO input) have landed.
+    A signals failure is noted on its series' row; the candles stay landed.
+    """
+    window = (plan.since_ms, plan.until_ms, settings)
+
+    def work(units: list[Unit]) -> list[UnitResult]:
+        return run_units(executor, ingest_series, units, *window)
+
+    results = run_reachable(executor, plan.units, settings, work)
+    landed = [r.unit for r in results if r.ok and r.rows_written]
+    signals = {(r.unit.exchange, r.unit.symbol, r.unit.timeframe): r
+               for r in signals_job(settings, landed, executor)}  # fmt: skip
+    for result in results:
+        done = signals.get((result.unit.exchange, result.unit.symbol, result.unit.timeframe))
+        result.detail["signal_rows"] = done.rows_written if done else 0
+        if done is not None and not done.ok:
+            log.error("signals of %s failed: %s", result.unit.label, done.error)
+            result.error = f"signals: {done.error}"
+    return results

@@ -10,23 +10,19 @@ and never count as stale.
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import pandas as pd
-import pyarrow.fs as pafs
 
 from vectorflow.errors import InvalidInput
 from vectorflow.exchanges.specs import implied_market
 from vectorflow.lake.catalog import read_view
-from vectorflow.lake.files import COMPACT_SUFFIX, CURRENT
-from vectorflow.lake.objects import LakePath, fs_of, is_object
+from vectorflow.lake.files import COMPACT_SUFFIX
 from vectorflow.lake.schema import DATASETS
+from vectorflow.lake.storage import Storage
 from vectorflow.settings import Settings
-from vectorflow.timeframes import floor_ms, ms_to_iso, timeframe_ms
+from vectorflow.timeframes import floor_ms, ms_to_iso
 
-FUNDING_STEP_MS = 8 * 3_600_000  # the longest settlement interval of either exchange
 FRESH, STALE, MISSING, UNCONFIGURED = "fresh", "stale", "missing", "not configured"
 
 
@@ -50,12 +46,11 @@ class SeriesHealth:
 
 
 def _expected_last(dataset: str, series: str, now: int) -> int:
-    """Time of the newest row the series should hold at `now`."""
-    if dataset in ("candles", "open_interest"):
-        return floor_ms(now, series) - timeframe_ms(series)  # the last closed bar's open
-    if dataset == "funding_rates":
-        return now - FUNDING_STEP_MS
-    return now
+    """Time of the newest row the series should hold at `now` (by the dataset's gap rule)."""
+    ds = DATASETS[dataset]
+    if ds.stepped_by_series:
+        return floor_ms(now, series) - ds.step_ms(series)  # the last closed bar's open
+    return now - (ds.step_ms() or 0)  # funding: the last settlement; order books: now
 
 
 def _configured(settings: Settings, dataset: str, row: dict) -> bool:
@@ -74,7 +69,7 @@ def series_health(settings: Settings, now: int, grace_ms: int) -> list[SeriesHea
         "dataset, exchange, market, symbol, series, epoch_ms(last_time) AS last_ms, "
         "missing - coalesce(confirmed_empty, 0) AS gaps"  # gaps nobody fetched; null: not known
     )
-    frame = read_view(settings.lake_dir, "coverage", columns=columns)
+    frame = read_view(settings.storage, "coverage", columns=columns)
     out = []
     seen = set()
     for row in frame.to_dict("records"):
@@ -82,9 +77,8 @@ def series_health(settings: Settings, now: int, grace_ms: int) -> list[SeriesHea
         last = int(row["last_ms"])
         lag = _expected_last(dataset, row["series"], now) - last
         configured = _configured(settings, dataset, row)
-        stale = lag > grace_ms + (
-            timeframe_ms(row["series"]) if dataset in ("candles", "open_interest") else 0
-        )
+        ds = DATASETS[dataset]
+        stale = lag > grace_ms + (ds.step_ms(row["series"]) if ds.stepped_by_series else 0)
         gaps = None if pd.isna(row["gaps"]) else int(row["gaps"])
         state = (STALE if stale else FRESH) if configured else UNCONFIGURED
         key = (dataset, row["exchange"], row["market"], row["symbol"], row["series"])
@@ -112,31 +106,14 @@ class DatasetUsage:
     bytes: int
 
 
-def _visible_parquet(root: LakePath) -> list[tuple[str, int]]:
-    """(name, bytes) of the Parquet files of a dataset folder; of a snapshot layout, the
-    current snapshots only."""
-    if is_object(root):
-        selector = pafs.FileSelector(root.key, recursive=True, allow_not_found=True)
-        infos = fs_of(root).get_file_info(selector)
-        return [(i.base_name, i.size or 0) for i in infos if i.base_name.endswith(".parquet")]
-    found = []
-    for folder, dirs, names in os.walk(root):
-        if CURRENT in dirs:  # a partition of a range dataset: read its current snapshot only
-            dirs[:] = []
-            current = Path(folder) / CURRENT
-            found += [current / n for n in os.listdir(current) if n.endswith(".parquet")]
-        found += [Path(folder) / n for n in names if n.endswith(".parquet")]
-    return [(p.name, p.stat().st_size) for p in found if p.exists()]
-
-
-def lake_usage(lake: LakePath) -> list[DatasetUsage]:
+def lake_usage(storage: Storage) -> list[DatasetUsage]:
     """Files (compacted among them) and bytes per dataset; schema placeholders not counted."""
     usage = []
-    for name in DATASETS:
-        files = [(n, size) for n, size in _visible_parquet(lake / name) if not n.startswith("_")]
+    for dataset in DATASETS.values():
+        files = [(n, size) for n, size in storage.usage(dataset) if not n.startswith("_")]
         compacted = sum(n.endswith(COMPACT_SUFFIX) for n, _ in files)
         size = sum(size for _, size in files)
-        usage.append(DatasetUsage(name, len(files), compacted, size))
+        usage.append(DatasetUsage(dataset.name, len(files), compacted, size))
     return usage
 
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -29,13 +29,17 @@ from vectorflow.exchanges import open_interest as fx_oi
 from vectorflow.exchanges.client import connect, market_of
 from vectorflow.exchanges.clock import exchange_clock
 from vectorflow.exchanges.orderbook import DEFAULT_LEVELS, book_table, fetch_order_book
-from vectorflow.pipelines.candles import plan_ingest
 from vectorflow.lake import store
 from vectorflow.lake.coverage import SeriesKey, empty_spans, record_empty, windows_to_fetch
-from vectorflow.lake.files import partition_dir, stored_range
+from vectorflow.lake.files import partition_dir
+from vectorflow.lake.reads import times_of
 from vectorflow.lake.schema import FUNDING_RATES, OPEN_INTEREST, ORDERBOOK_LEVELS, Dataset
+from vectorflow.pipelines.candles import plan_ingest
+from vectorflow.pipelines.orderbook_stream import capture_unit, check_capture
+from vectorflow.pipelines.run import Executor, run_reachable, run_units
 from vectorflow.settings import Settings
 from vectorflow.timeframes import ms_to_iso, now_ms, timeframe_ms
+from vectorflow.units import Status, Unit, UnitResult
 
 log = logging.getLogger(__name__)
 
@@ -45,61 +49,13 @@ FUNDING_GAP_MS = 8 * 3_600_000
 
 
 @dataclass(frozen=True)
-class MarketUnit:
-    """One series of one market-data dataset: the unit that lands or fails alone."""
-
-    dataset: str  # orderbook_levels | open_interest | funding_rates
-    exchange: str
-    market: str
-    symbol: str
-    series: str  # open interest: its period; order books: levels; funding: "all"
-
-    @property
-    def label(self) -> str:
-        """Human-readable name, e.g. `binance linear BTC/USDT:USDT open_interest 5m`."""
-        return f"{self.exchange} {self.market} {self.symbol} {self.dataset} {self.series}"
-
-
-@dataclass
-class MarketReport:
-    """What one unit did: rows written, first and last time, requests, or its error."""
-
-    dataset: str
-    exchange: str
-    market: str
-    symbol: str
-    series: str
-    status: str = "ok"
-    rows_written: int = 0
-    first: str | None = None
-    last: str | None = None
-    requests: int = 0
-    seconds: float = 0.0
-    error: str | None = None
-    files: list[str] = field(default_factory=list)
-
-    def as_row(self) -> dict:
-        """The report as a flat dict for tables and JSON (files omitted)."""
-        row = asdict(self)
-        row.pop("files")
-        return row
-
-    def landed(self, table: pa.Table, dataset: Dataset, written: list[store.Written]) -> None:
-        """Count what a write added."""
-        t = store.times_of(table, dataset)
-        self.rows_written += sum(w.new_rows for w in written)
-        self.files += [str(w.path) for w in written]
-        self.first = min(filter(None, [self.first, ms_to_iso(int(t.min()))]))
-        self.last = max(filter(None, [self.last, ms_to_iso(int(t.max()))]))
-
-
-@dataclass(frozen=True)
 class MarketPlan:
     """A validated request: its units and the half-open window [since, until) in UTC ms."""
 
-    units: tuple[MarketUnit, ...]
+    units: tuple[Unit, ...]
     since_ms: int | None
     until_ms: int
+    levels: int = DEFAULT_LEVELS  # order book levels per side
 
 
 def plan_market_data(
@@ -130,39 +86,39 @@ def plan_market_data(
         for u in plan.units:
             if dataset != "orderbook_levels" and u.market != "linear":
                 continue
-            series = {"orderbook_levels": str(levels), "open_interest": period}.get(dataset, "all")
-            units.append(MarketUnit(dataset, u.exchange, u.market, u.symbol, series))
+            step = period if dataset == "open_interest" else None
+            units.append(Unit(u.exchange, u.market, u.symbol, step, dataset))
     if not units:
         raise InvalidInput("open interest and funding exist for perpetuals only (BTC/USDT:USDT)")
-    return MarketPlan(tuple(units), plan.since_ms, plan.until_ms)
+    return MarketPlan(tuple(units), plan.since_ms, plan.until_ms, levels)
 
 
 def _append(settings: Settings, dataset: Dataset, folder, table: pa.Table) -> list[store.Written]:
-    return store.append(dataset, folder, table, **settings.lake.append_options())
+    return store.append(settings.storage, dataset, folder, table, **settings.lake.append_options())
 
 
 def land_order_book(
-    unit: MarketUnit, settings: Settings, report: MarketReport, clock: Callable[[], int]
+    unit: Unit, settings: Settings, report: UnitResult, clock: Callable[[], int], levels: int
 ) -> None:
-    """Take one snapshot of the unit's book and land it."""
+    """Take one snapshot of the top `levels` of the unit's book and land it."""
     client = connect(unit.exchange, settings)
     market = market_of(client, unit.symbol, unit.market)
-    book = fetch_order_book(client, market, int(unit.series), clock=clock)
+    book = fetch_order_book(client, market, levels, clock=clock)
     report.requests += 1
     table = book_table(book, now_ms())
     values = {"exchange": unit.exchange, "market": unit.market, "symbol_id": market["id"]}
-    folder = partition_dir(settings.lake_dir, ORDERBOOK_LEVELS, values)
-    report.landed(table, ORDERBOOK_LEVELS, _append(settings, ORDERBOOK_LEVELS, folder, table))
+    folder = partition_dir(settings.storage.root, ORDERBOOK_LEVELS, values)
+    _landed(report, table, ORDERBOOK_LEVELS, _append(settings, ORDERBOOK_LEVELS, folder, table))
 
 
-def _oi_table(unit: MarketUnit, page: fx_oi.OpenInterest, binance: bool) -> pa.Table:
+def _oi_table(unit: Unit, page: fx_oi.OpenInterest, binance: bool) -> pa.Table:
     n = len(page["time"])
     value = page["open_interest_value"]
     return pa.table(
         {
             "exchange": [unit.exchange] * n,
             "symbol": [unit.symbol] * n,
-            "period": [unit.series] * n,
+            "period": [unit.timeframe] * n,
             "time": pa.array(page["time"]).cast(pa.timestamp("ms")),
             "open_interest": page["open_interest"],
             "open_interest_value": pa.array(value, pa.float64(), mask=np.isnan(value)),
@@ -173,7 +129,7 @@ def _oi_table(unit: MarketUnit, page: fx_oi.OpenInterest, binance: bool) -> pa.T
     )
 
 
-def _funding_table(unit: MarketUnit, page: fx_funding.Funding, hours: np.ndarray) -> pa.Table:
+def _funding_table(unit: Unit, page: fx_funding.Funding, hours: np.ndarray) -> pa.Table:
     n = len(page["funding_time"])
     mark = page["mark_price"]
     return pa.table(
@@ -194,36 +150,39 @@ def _funding_table(unit: MarketUnit, page: fx_funding.Funding, hours: np.ndarray
 class _Series:
     """Where a history unit lands and what it asks for: the parts shared by OI and funding."""
 
-    unit: MarketUnit
+    unit: Unit
     settings: Settings
     dataset: Dataset
     folder: object
     key: SeriesKey
 
     def windows(self, since_ms: int | None, until_ms: int, now: int) -> list[tuple[int, int]]:
-        coverage = self.key.folder(self.settings.lake_dir)
+        coverage = self.key.folder(self.settings.storage.root)
         first = self.settings.series.first_since_ms(now)  # a first run: `first_run_days` back
         return windows_to_fetch(
+            self.settings.storage,
             self.folder, coverage, since_ms, until_ms, self.unit.label, first_since_ms=first
         )
 
-    def land(self, table: pa.Table, report: MarketReport) -> None:
-        report.landed(table, self.dataset, _append(self.settings, self.dataset, self.folder, table))
+    def land(self, table: pa.Table, report: UnitResult) -> None:
+        written = _append(self.settings, self.dataset, self.folder, table)
+        _landed(report, table, self.dataset, written)
 
 
-def _series(unit: MarketUnit, settings: Settings, market: dict, dataset: Dataset) -> _Series:
-    values = {"exchange": unit.exchange, "symbol_id": market["id"], "period": unit.series}
-    folder = partition_dir(settings.lake_dir, dataset, values)
-    key = SeriesKey(dataset.name, unit.exchange, "linear", unit.symbol, market["id"], unit.series)
+def _series(unit: Unit, settings: Settings, market: dict, dataset: Dataset) -> _Series:
+    series = unit.timeframe or "all"  # open interest: its period
+    values = {"exchange": unit.exchange, "symbol_id": market["id"], "period": series}
+    folder = partition_dir(settings.storage.root, dataset, values)
+    key = SeriesKey(dataset.name, unit.exchange, "linear", unit.symbol, market["id"], series)
     return _Series(unit, settings, dataset, folder, key)
 
 
 def land_open_interest(
-    unit: MarketUnit,
+    unit: Unit,
     since_ms: int | None,
     until_ms: int,
     settings: Settings,
-    report: MarketReport,
+    report: UnitResult,
     clock: Callable[[], int],
 ) -> None:
     """Land the open interest history the unit is missing in [since, until)."""
@@ -231,17 +190,17 @@ def land_open_interest(
     market = market_of(client, unit.symbol, "linear")
     clock = exchange_clock(client, clock)  # the horizon is the exchange's 30 days
     series = _series(unit, settings, market, OPEN_INTEREST)
-    step = timeframe_ms(unit.series)
+    step = timeframe_ms(unit.timeframe)
     endpoint = fx_oi.market_data_spec(unit.exchange).open_interest
     stats = fx_oi.OpenInterestStats()
     for start, end in series.windows(since_ms, until_ms, clock()):
-        start = fx_oi.usable_since(endpoint, start, unit.series, clock())
+        start = fx_oi.usable_since(endpoint, start, unit.timeframe, clock())
         times = []
         for page in fx_oi.fetch_open_interest(
-            client, market, unit.series, start, end, stats=stats, clock=clock
+            client, market, unit.timeframe, start, end, stats=stats, clock=clock
         ):
             page, kline_requests = fx_oi.add_values_from_closes(
-                client, market, unit.series, page, clock=clock
+                client, market, unit.timeframe, page, clock=clock
             )
             report.requests += kline_requests
             series.land(_oi_table(unit, page, unit.exchange == "binance"), report)
@@ -254,11 +213,11 @@ def land_open_interest(
 
 
 def land_funding(
-    unit: MarketUnit,
+    unit: Unit,
     since_ms: int | None,
     until_ms: int,
     settings: Settings,
-    report: MarketReport,
+    report: UnitResult,
     clock: Callable[[], int],
 ) -> None:
     """Land the funding history the unit is missing in [since, until)."""
@@ -273,7 +232,7 @@ def land_funding(
         if not pages:
             continue
         page = {k: np.concatenate([p[k] for p in pages]) for k in pages[0]}
-        stored = stored_range(series.folder)
+        stored = settings.storage.stored_range(series.folder, FUNDING_RATES)
         previous = stored[1] if stored and stored[1] < int(page["funding_time"][0]) else None
         hours = fx_funding.interval_hours(page["funding_time"], previous, current)
         series.land(_funding_table(unit, page, hours), report)
@@ -284,48 +243,72 @@ def land_funding(
 
 
 def ingest_market_unit(
-    unit: MarketUnit,
+    unit: Unit,
     since_ms: int | None,
     until_ms: int,
     settings: Settings,
+    levels: int = DEFAULT_LEVELS,
     *,
     clock: Callable[[], int] = now_ms,
-) -> MarketReport:
-    """Land one unit; raises the classified error of a failure (what landed before stays)."""
+) -> UnitResult:
+    """Land one unit; raises the classified error of a failure (what landed before stays).
+
+    `levels`: order book levels per side. A call refused by an open breaker ends it `skipped`.
+    """
     started = time.monotonic()
-    report = MarketReport(unit.dataset, unit.exchange, unit.market, unit.symbol, unit.series)
+    report = UnitResult(unit)
     try:
         if unit.dataset == "orderbook_levels":
-            land_order_book(unit, settings, report, clock)
+            land_order_book(unit, settings, report, clock, levels)
         elif unit.dataset == "open_interest":
             land_open_interest(unit, since_ms, until_ms, settings, report, clock)
         else:
             land_funding(unit, since_ms, until_ms, settings, report, clock)
     except CircuitOpen as exc:
-        report.status, report.error = "skipped", str(exc)
+        report.status, report.error = Status.SKIPPED, str(exc)
         log.warning("%s: skipped: %s", unit.label, exc)
     except Exception as exc:
-        exc.add_note(f"{unit.label}: {report.rows_written} rows landed before the failure")
+        if report.rows_written:
+            exc.add_note(f"{report.rows_written} rows landed before the failure")
         raise
     report.seconds = round(time.monotonic() - started, 3)
     return report
 
 
-def failed_report(unit: MarketUnit, error: BaseException) -> dict:
-    """The row of a unit that failed (or was skipped by an open circuit)."""
-    notes = " ".join(getattr(error, "__notes__", []))
-    report = MarketReport(
-        unit.dataset,
-        unit.exchange,
-        unit.market,
-        unit.symbol,
-        unit.series,
-        status="skipped" if isinstance(error, CircuitOpen) else "failed",
-        error=f"{type(error).__name__}: {error} {notes}".strip(),
-    )
-    return report.as_row()
+def _landed(report: UnitResult, table: pa.Table, dataset: Dataset, written) -> None:
+    """Count what a write of `table` added."""
+    t = times_of(table, dataset)
+    new_rows = sum(w.new_rows for w in written)
+    first, last = ms_to_iso(int(t.min())), ms_to_iso(int(t.max()))
+    report.landed(new_rows, first, last, [w.path for w in written])
 
 
-def units_by_exchange(units: Iterable[MarketUnit]) -> Iterator[str]:
-    """The exchanges of some units, each once, in order."""
-    yield from dict.fromkeys(u.exchange for u in units)
+def market_data_job(
+    settings: Settings,
+    plan: MarketPlan,
+    executor: Executor,
+    *,
+    mode: str = "rest",
+    stream_seconds: float = 60.0,
+    stream_every: str = "1s",
+) -> list[UnitResult]:
+    """Land every unit of `plan` (each exchange's markets loaded once first); one result each.
+
+    `mode="stream"`: order book units keep their book from the WebSocket stream for
+    `stream_seconds`, landing a snapshot every `stream_every`, instead of one REST snapshot.
+    """
+    if mode not in ("rest", "stream"):
+        raise InvalidInput(f"mode {mode!r}: expected rest or stream")
+    streamed = [u for u in plan.units if mode == "stream" and u.dataset == "orderbook_levels"]
+    for unit in streamed:
+        check_capture(unit.exchange, unit.market, stream_seconds, plan.levels, stream_every)
+
+    def work(units: list[Unit]) -> list[UnitResult]:
+        fetch = [u for u in units if u not in streamed]
+        window = (plan.since_ms, plan.until_ms, settings)
+        results = run_units(executor, ingest_market_unit, fetch, *window, plan.levels)
+        stream = [u for u in units if u in streamed]
+        options = (settings, stream_seconds, stream_every, plan.levels)
+        return results + run_units(executor, capture_unit, stream, *options)
+
+    return run_reachable(executor, plan.units, settings, work)

@@ -19,16 +19,18 @@ from dataclasses import asdict, dataclass
 
 import pyarrow as pa
 
-from vectorflow.errors import InvalidInput
+from vectorflow.errors import CircuitOpen, InvalidInput
 from vectorflow.exchanges import stream
 from vectorflow.exchanges.client import connect, market_of
 from vectorflow.exchanges.orderbook import OrderBook, book_table
 from vectorflow.lake import store
 from vectorflow.lake.files import partition_dir
+from vectorflow.lake.reads import times_of
 from vectorflow.lake.schema import ORDERBOOK_LEVELS
 from vectorflow.resilience.guard import guard_for
 from vectorflow.settings import EXCHANGES, Settings
 from vectorflow.timeframes import ms_to_iso, now_ms
+from vectorflow.units import Status, Unit, UnitResult
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,6 @@ class CaptureReport:
     market: str
     symbol: str
     depth: int
-    status: str = "ok"
     updates: int = 0
     resyncs: int = 0
     reconnects: int = 0
@@ -56,7 +57,6 @@ class CaptureReport:
     requests: int = 0
     seconds: float = 0.0
     url: str | None = None
-    error: str | None = None
 
     def as_row(self) -> dict:
         """The report as a flat dict."""
@@ -116,9 +116,10 @@ class _Lander:
                 return
             table = pa.concat_tables(tables)
             written = store.append(
-                ORDERBOOK_LEVELS, self.folder, table, **self.settings.lake.append_options()
-            )
-            times = store.times_of(table, ORDERBOOK_LEVELS)
+                self.settings.storage, ORDERBOOK_LEVELS, self.folder, table,
+                **self.settings.lake.append_options(),
+            )  # fmt: skip
+            times = times_of(table, ORDERBOOK_LEVELS)
             report = self.report
             report.rows_written += sum(w.new_rows for w in written)
             report.snapshots_written += len(tables)
@@ -169,7 +170,8 @@ def capture_order_book(
     sync_client = connect(exchange, settings)
     found = market_of(sync_client, symbol, market)
     values = {"exchange": exchange, "market": market, "symbol_id": found["id"]}
-    lander = _Lander(settings, partition_dir(settings.lake_dir, ORDERBOOK_LEVELS, values), report)
+    folder = partition_dir(settings.storage.root, ORDERBOOK_LEVELS, values)
+    lander = _Lander(settings, folder, report)
 
     async def main():
         client = stream.stream_client(exchange, settings, sync_client)
@@ -189,25 +191,24 @@ def capture_order_book(
     return report
 
 
-def capture_unit_row(unit, settings: Settings, *, seconds: float, every: str) -> dict:
-    """Capture an `orderbook_levels` MarketUnit; its row in the market-data flow's table.
-
-    An open breaker makes the row `skipped`; any other failure is raised (classified).
-    """
-    from vectorflow.errors import CircuitOpen
-
+def capture_unit(
+    unit: Unit, settings: Settings, seconds: float, every: str, levels: int
+) -> UnitResult:
+    """Capture the book of an `orderbook_levels` unit for `seconds` (top `levels` per side, a
+    snapshot every `every`); its result. An open breaker makes it `skipped`; any other failure
+    is raised (classified)."""
     try:
         report = capture_order_book(
-            unit.exchange,
-            unit.market,
-            unit.symbol,
-            settings,
-            seconds=seconds,
-            depth=int(unit.series),
-            every=every,
-        )
+            unit.exchange, unit.market, unit.symbol, settings,
+            seconds=seconds, depth=levels, every=every,
+        )  # fmt: skip
     except CircuitOpen as exc:
         log.warning("%s: skipped: %s", unit.label, exc)
-        report = CaptureReport(unit.exchange, unit.market, unit.symbol, int(unit.series))
-        report.status, report.error = "skipped", str(exc)
-    return report.as_row() | {"dataset": unit.dataset, "series": unit.series}
+        return UnitResult(unit, Status.SKIPPED, error=str(exc))
+    counts = ("updates", "resyncs", "reconnects", "snapshots_written")
+    result = UnitResult(
+        unit, requests=report.requests, seconds=report.seconds,
+        detail={name: getattr(report, name) for name in counts},
+    )  # fmt: skip
+    result.landed(report.rows_written, report.first, report.last)
+    return result

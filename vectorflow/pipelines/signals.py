@@ -10,20 +10,21 @@ rerun never duplicates anything.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import PurePath
 
 import pandas as pd
 import pyarrow as pa
 
-from vectorflow.pipelines.candles import SeriesUnit
 from vectorflow.lake.catalog import read_view, view_definitions
-from vectorflow.lake.files import partition_dir, safe_component, stored_range, write_atomic
+from vectorflow.lake.files import partition_dir, safe_component
 from vectorflow.lake.schema import SIGNALS, TRAP_EVENTS, Dataset
+from vectorflow.lake.storage import Storage
+from vectorflow.pipelines.run import Executor, run_units
 from vectorflow.settings import Settings
 from vectorflow.signals import SignalOptions, signals_update
 from vectorflow.signals.tpo import TpoSettings
 from vectorflow.timeframes import now_ms, timeframe_ms
+from vectorflow.units import Unit, UnitResult
 
 log = logging.getLogger(__name__)
 
@@ -31,24 +32,7 @@ _BOOL = {"tpo_poor_high", "tpo_poor_low"}
 _TEXT = {"regime", "last_trap_type", "oi_quadrant", "type", "side", "level_source"}
 
 
-@dataclass
-class SignalsReport:
-    """What one signals update stored."""
-
-    exchange: str
-    market: str
-    symbol: str
-    timeframe: str
-    rows_written: int = 0
-    events_written: int = 0
-    last_as_of: str | None = None
-
-    def as_row(self) -> dict:
-        """The report as a flat dict."""
-        return asdict(self)
-
-
-def _finest_tpo_candles(lake: Path, unit: SeriesUnit) -> tuple[pd.DataFrame | None, str | None]:
+def _finest_tpo_candles(lake: Storage, unit: Unit) -> tuple[pd.DataFrame | None, str | None]:
     where = {"exchange": unit.exchange, "market": unit.market, "symbol": unit.symbol}
     stored = read_view(lake, "candles", where, "DISTINCT timeframe")
     fine = sorted(
@@ -61,7 +45,7 @@ def _finest_tpo_candles(lake: Path, unit: SeriesUnit) -> tuple[pd.DataFrame | No
     return tpo.sort_values("open_time"), fine[0]
 
 
-def _derivatives(lake: Path, unit: SeriesUnit) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+def _derivatives(lake: Storage, unit: Unit) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     if unit.market != "linear":
         return None, None
     where = {"exchange": unit.exchange, "symbol": unit.symbol}
@@ -74,7 +58,7 @@ def _derivatives(lake: Path, unit: SeriesUnit) -> tuple[pd.DataFrame | None, pd.
     )
 
 
-def _table(frame: pd.DataFrame, unit: SeriesUnit, dataset: Dataset) -> pa.Table:
+def _table(frame: pd.DataFrame, unit: Unit, dataset: Dataset) -> pa.Table:
     out = frame.copy()
     for name, value in (
         ("exchange", unit.exchange),
@@ -90,25 +74,27 @@ def _table(frame: pd.DataFrame, unit: SeriesUnit, dataset: Dataset) -> pa.Table:
     return pa.Table.from_pandas(out, schema=dataset.schema, preserve_index=False)
 
 
-def _write(frame: pd.DataFrame, unit: SeriesUnit, dataset: Dataset, folder: Path) -> int:
+def _write(
+    lake: Storage, frame: pd.DataFrame, unit: Unit, dataset: Dataset, folder: PurePath
+) -> int:
     if frame.empty:
         return 0
     table = _table(frame, unit, dataset)
     times = table.column(dataset.order_by).cast(pa.int64()).to_numpy()
-    write_atomic(table, folder, int(times.min()), int(times.max()))
+    lake.write(table, folder, int(times.min()), int(times.max()))
     return table.num_rows
 
 
 def update_signals(
-    unit: SeriesUnit, settings: Settings, *, tpo_row_size: float | None = None
-) -> SignalsReport:
+    unit: Unit, settings: Settings, *, tpo_row_size: float | None = None
+) -> UnitResult:
     """Add the signals of the bars of `unit` closed since its last stored `as_of`.
 
     The TPO row size is `tpo_row_size`, else the settings' `tpo_row_sizes[symbol]`, else the
     documented default derived from price.
     """
-    lake = settings.lake_dir
-    report = SignalsReport(unit.exchange, unit.market, unit.symbol, unit.timeframe)
+    lake = settings.storage
+    report = UnitResult(unit, detail={"events_written": 0, "last_as_of": None})
     where = {
         "exchange": unit.exchange,
         "market": unit.market,
@@ -126,8 +112,8 @@ def update_signals(
         "symbol_id": symbol_id,
         "timeframe": unit.timeframe,
     }
-    signals_dir = partition_dir(lake, SIGNALS, values)
-    stored = stored_range(signals_dir)
+    signals_dir = partition_dir(lake.root, SIGNALS, values)
+    stored = lake.stored_range(signals_dir, SIGNALS)
     tpo, tpo_tf = _finest_tpo_candles(lake, unit)
     oi, funding = _derivatives(lake, unit)
     tpo_row_size = tpo_row_size or settings.tpo_row_sizes.get(unit.symbol)
@@ -144,13 +130,30 @@ def update_signals(
         funding=funding,
         options=options,
     )
-    report.rows_written = _write(rows, unit, SIGNALS, signals_dir)
-    report.events_written = _write(
-        events, unit, TRAP_EVENTS, partition_dir(lake, TRAP_EVENTS, values)
-    )
+    report.rows_written = _write(lake, rows, unit, SIGNALS, signals_dir)
+    events_folder = partition_dir(lake.root, TRAP_EVENTS, values)
+    events_written = _write(lake, events, unit, TRAP_EVENTS, events_folder)
+    report.detail["events_written"] = events_written
     if not rows.empty:
-        report.last_as_of = rows["as_of"].max().strftime("%Y-%m-%dT%H:%M:%SZ")
-    log.info(
-        "%s: %d signal rows, %d trap events", unit.label, report.rows_written, report.events_written
-    )
+        report.first = rows["as_of"].min().strftime("%Y-%m-%dT%H:%M:%SZ")
+        report.last = report.detail["last_as_of"] = rows["as_of"].max().strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
+    log.info("%s: %d signal rows, %d trap events", unit.label, report.rows_written, events_written)
     return report
+
+
+def signal_units(units: list[Unit], settings: Settings) -> list[Unit]:
+    """The units among `units` whose timeframe gets signals (`signal_timeframes`), as signal
+    units."""
+    return [
+        Unit(u.exchange, u.market, u.symbol, u.timeframe, "signals")
+        for u in units
+        if u.timeframe in settings.signal_timeframes
+    ]
+
+
+def signals_job(settings: Settings, units: list[Unit], executor: Executor) -> list[UnitResult]:
+    """Bring the stored signals of each series (at the settings' `signal_timeframes`) up to
+    date, concurrently; one result per signal unit."""
+    return run_units(executor, update_signals, signal_units(units, settings), settings)

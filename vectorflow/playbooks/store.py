@@ -10,17 +10,19 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import fields
-from pathlib import Path
+from pathlib import PurePath
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from vectorflow.pipelines.candles import SeriesUnit
-from vectorflow.lake.files import data_files, partition_dir, write_atomic
+from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import PLAYBOOK_OUTCOMES, PLAYBOOKS, Dataset
-from vectorflow.playbooks.inputs import plain_value, query_lake, symbol_id
+from vectorflow.lake.storage import Storage
+from vectorflow.playbooks.inputs import plain_value
+from vectorflow.playbooks.reads import ms_timestamp, query_lake, series_values, symbol_id
 from vectorflow.playbooks.record import CACHEABLE, PlaybookRecord
 from vectorflow.timeframes import now_ms
+from vectorflow.units import Unit
 
 log = logging.getLogger(__name__)
 _RECORD_FIELDS = {f.name for f in fields(PlaybookRecord)}
@@ -39,7 +41,7 @@ def _table(dataset: Dataset, rows: list[dict], ingested_at_ms: int) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=dataset.schema)
 
 
-def write_rows(lake: Path, dataset: Dataset, rows: Iterable[dict]) -> list[Path]:
+def write_rows(lake: Storage, dataset: Dataset, rows: Iterable[dict]) -> list[PurePath]:
     """Write rows of `dataset` as one atomic file per series partition, named by as_of range."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
@@ -47,7 +49,7 @@ def write_rows(lake: Path, dataset: Dataset, rows: Iterable[dict]) -> list[Path]
     written, stamp = [], now_ms()
     for (exchange, market, symbol, timeframe), group in groups.items():
         folder = partition_dir(
-            lake,
+            lake.root,
             dataset,
             {
                 "exchange": exchange,
@@ -57,11 +59,11 @@ def write_rows(lake: Path, dataset: Dataset, rows: Iterable[dict]) -> list[Path]
             },
         )
         times = [row["as_of"] for row in group]
-        written.append(write_atomic(_table(dataset, group, stamp), folder, min(times), max(times)))
+        written.append(lake.write(_table(dataset, group, stamp), folder, min(times), max(times)))
     return written
 
 
-def write_playbooks(lake: Path, records: Iterable[PlaybookRecord]) -> list[Path]:
+def write_playbooks(lake: Storage, records: Iterable[PlaybookRecord]) -> list[PurePath]:
     """Land playbook records in the `playbooks` dataset."""
     return write_rows(lake, PLAYBOOKS, (r.as_row() for r in records))
 
@@ -75,6 +77,8 @@ def _record(row: dict) -> PlaybookRecord:
     for name in ("levels_used", "raw_answers"):
         items = row.get(name)
         values[name] = tuple(str(v) for v in (items if items is not None else []))
+    prices = row.get("level_prices")
+    values["level_prices"] = tuple(float(p) for p in (prices if prices is not None else []))
     for name in ("as_of", "created_at"):
         values[name] = int(row[f"{name}_ms"])
     return PlaybookRecord(**values)
@@ -98,20 +102,14 @@ def _arrow_rows(table: pa.Table) -> list[dict]:
 
 
 def find_cached(
-    lake: Path, unit: SeriesUnit, inputs_hash: str, as_of_ms: int
+    lake: Storage, unit: Unit, inputs_hash: str, as_of_ms: int
 ) -> PlaybookRecord | None:
     """The newest stored Grok answer for these exact inputs, if any is final.
 
     The inputs include as_of, so only the files whose name range holds as_of are opened.
     """
-    values = {
-        "exchange": unit.exchange,
-        "market": unit.market,
-        "symbol_id": symbol_id(unit.symbol),
-        "timeframe": unit.timeframe,
-    }
-    folder = partition_dir(lake, PLAYBOOKS, values)
-    files = [str(f.path) for f in data_files(folder) if f.first_ms <= as_of_ms <= f.last_ms]
+    folder = partition_dir(lake.root, PLAYBOOKS, series_values(unit))
+    files = [f.path for f in lake.files(folder, PLAYBOOKS) if f.first_ms <= as_of_ms <= f.last_ms]
     if not files:
         return None
     field = ds.field
@@ -120,38 +118,83 @@ def find_cached(
         & (field("source") == "grok")
         & field("status").isin(list(CACHEABLE))
     )
-    table = ds.dataset(files, schema=PLAYBOOKS.schema, format="parquet").to_table(filter=wanted)
+    table = lake.parquet_dataset(files, PLAYBOOKS.schema).to_table(filter=wanted)
     if table.num_rows == 0:
         return None
     newest = max(_arrow_rows(table), key=lambda r: (r["created_at"], r["ingested_at"]))
     return _record(newest)
 
 
-def ungraded_playbooks(lake: Path) -> list[PlaybookRecord]:
-    """Directional, non-cached playbooks with no stored outcome yet, oldest first."""
-    playbooks = str(lake / PLAYBOOKS.name / "**" / "*.parquet")
-    outcomes = str(lake / PLAYBOOK_OUTCOMES.name / "**" / "*.parquet")
+def ungraded_playbooks(lake: Storage) -> list[PlaybookRecord]:
+    """Valid (`ok`, `repaired`), non-cached playbooks with no stored outcome yet, oldest first."""
+    playbooks = str(lake.root / PLAYBOOKS.name / "**" / "*.parquet")
+    outcomes = str(lake.root / PLAYBOOK_OUTCOMES.name / "**" / "*.parquet")
     graded = "SELECT playbook_id FROM read_parquet(?, union_by_name = true)"
     sql = f"""{_SELECT}
-        WHERE status IN ('ok', 'repaired') AND bias IN ('long', 'short') AND NOT cached
+        WHERE status IN ('ok', 'repaired') AND bias IN ('long', 'short', 'no_trade')
+              AND NOT cached AND (bias <> 'no_trade' OR last_price IS NOT NULL)
         QUALIFY row_number() OVER (PARTITION BY playbook_id ORDER BY ingested_at DESC) = 1"""
-    frame = query_lake(sql, [playbooks])
+    frame = query_lake(lake, sql, [playbooks])
     if frame.empty:
         return []
-    done = query_lake(graded, [outcomes])
+    done = query_lake(lake, graded, [outcomes])
     if not done.empty:
         frame = frame[~frame["playbook_id"].isin(set(done["playbook_id"]))]
     frame = frame.sort_values(["as_of_ms", "playbook_id"])
     return [_record(row) for row in frame.to_dict("records")]
 
 
-def read_playbooks(lake: Path, ids: list[str]) -> list[PlaybookRecord]:
+def read_playbooks(lake: Storage, ids: list[str]) -> list[PlaybookRecord]:
     """Stored playbooks by id (newest version of each), in the order of `ids`."""
     if not ids:
         return []
-    glob = str(lake / PLAYBOOKS.name / "**" / "*.parquet")
+    glob = str(lake.root / PLAYBOOKS.name / "**" / "*.parquet")
     sql = f"""{_SELECT} WHERE list_contains(?, playbook_id)
         QUALIFY row_number() OVER (PARTITION BY playbook_id ORDER BY ingested_at DESC) = 1"""
-    frame = query_lake(sql, [glob, list(ids)])
+    frame = query_lake(lake, sql, [glob, list(ids)])
     found = {row["playbook_id"]: _record(row) for row in frame.to_dict("records")}
     return [found[i] for i in ids if i in found]
+
+
+def graded_ids(lake: Storage, ids: list[str]) -> set[str]:
+    """Which of these playbooks already have a stored outcome."""
+    if not ids:
+        return set()
+    glob = str(lake.root / PLAYBOOK_OUTCOMES.name / "**" / "*.parquet")
+    sql = """SELECT DISTINCT playbook_id FROM read_parquet(?, union_by_name = true)
+             WHERE list_contains(?, playbook_id)"""
+    frame = query_lake(lake, sql, [glob, list(ids)])
+    return set(frame["playbook_id"]) if not frame.empty else set()
+
+
+def series_playbooks(
+    lake: Storage, unit: Unit, start_ms: int, end_ms: int, *, run_id: str | None = None
+) -> list[PlaybookRecord]:
+    """Stored playbooks of `unit` with as_of in [start, end] (of one run when given), oldest first.
+
+    The newest row of each playbook id wins.
+    """
+    folder = partition_dir(lake.root, PLAYBOOKS, series_values(unit))
+    stored = lake.files(folder, PLAYBOOKS)
+    files = [f.path for f in stored if f.last_ms >= start_ms and f.first_ms <= end_ms]
+    if not files:
+        return []
+    t = ds.field("as_of")
+    wanted = (t >= ms_timestamp(start_ms)) & (t <= ms_timestamp(end_ms))
+    wanted = wanted & (ds.field("symbol") == unit.symbol)
+    if run_id is not None:
+        wanted = wanted & (ds.field("run_id") == run_id)
+    table = lake.parquet_dataset(files, PLAYBOOKS.schema).to_table(filter=wanted)
+    newest: dict[str, dict] = {}
+    for row in sorted(_arrow_rows(table), key=lambda r: r["ingested_at"]):
+        newest[row["playbook_id"]] = row
+    return sorted((_record(r) for r in newest.values()), key=lambda r: (r.as_of, r.source))
+
+
+def cached_hashes(lake: Storage, unit: Unit, start_ms: int, end_ms: int) -> set[str]:
+    """Input hashes of final Grok answers stored for `unit` with as_of in [start, end]."""
+    return {
+        r.inputs_hash
+        for r in series_playbooks(lake, unit, start_ms, end_ms)
+        if r.source == "grok" and r.status in CACHEABLE and r.inputs_hash
+    }

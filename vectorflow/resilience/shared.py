@@ -11,7 +11,7 @@ Rate limits stay per host in `state.db` (`vectorflow.resilience.store`): Binance
 count request weight per IP address, so each host has its own budget.
 
 The same database serialises the writers of a partition of a lake on object storage across
-hosts (`advisory_lock`, used by `vectorflow.lake.store.partition_lock`).
+hosts (`advisory_lock`, used by `vectorflow.lake.storage.objects.ObjectStorage.lock`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""Signals (SIGNALS.md): TPO / market profile, regime, traps and sweeps, open interest and funding.
+"""Signals: TPO / market profile, regime, traps and sweeps, open interest and funding.
 
 Pure functions over DataFrames, one module per family (`tpo`, `regime`, `traps`,
 `open_interest`, with `rows` for exact price rows and `inputs` for frames → arrays); `compute`
 puts them together per series. Hot loops are numba-compiled with `cache=True`.
+Definitions: docs/signals.md.
 """
 
 from __future__ import annotations

@@ -1,42 +1,9 @@
 """The signal set of one series at a time `as_of`, and per closed bar for a range of bars.
 
-API (pure functions over DataFrames; no I/O, no Prefect; `...` = the same keyword inputs):
-
-    signals_at(candles, *, as_of, timeframe, tpo_candles=None, tpo_timeframe=None,
-               open_interest=None, funding=None, options=SignalOptions()) -> dict
-    signals_history(candles, *, timeframe, start=None, end=None, ...) -> DataFrame
-    trap_events(candles, *, timeframe, as_of=None, since=None, ...) -> DataFrame
-    signals_update(candles, *, timeframe, since=None, end=None, ...) -> (DataFrame, DataFrame)
-
-Inputs: `candles` in the `candles` view shape (`open_time` naive UTC, `open, high, low, close,
-volume`, optional `quote_volume`) of one series; `tpo_candles` the same series' finest stored
-candles of 30 minutes or less (omitted: `candles` serve when `timeframe` is 30m or less, else
-the TPO columns are null; `tpo_timeframe` is inferred from the open times when omitted);
-`open_interest` (`time, open_interest, open_interest_value`) and `funding` (`funding_time,
-funding_rate, interval_hours`) for perpetuals, None for spot (those columns are then null).
-Times may be epoch ms, ISO strings, datetimes or pandas timestamps (naive = UTC).
-
-Only data at or before `as_of` is used: a candle is usable when `open_time + timeframe <=
-as_of`, an OI or funding row when its time is `<= as_of`; every input is cut there first.
-Indicators with memory (Wilder smoothing, the trend hysteresis, trap scans) run from the first
-candle given, so pass the series' whole stored history (a year of 1h bars takes milliseconds);
-a bar's values then never change when later bars arrive.
-
-`signals_at` returns exactly STORED_COLUMNS (plus EXTRA_COLUMNS with `options.extras`, and the
-DEV_COLUMNS of the developing session with `options.developing`): floats (fractions, not
-percent) or None, naive UTC `pd.Timestamp`s, label strings, bools. `tpo_*`/`vp_*` describe the
-last UTC session completed at or before `as_of` (`tpo_session` = its start); `last_trap_*` the
-latest trap/sweep confirmed at or before `as_of` and not invalidated by then (`last_trap_time` =
-its confirming close). `signals_history` has one row per candle closing in (start, end] (`end`
-defaults to the last close): `as_of` (the close time) then the same columns, row k equal to
-`signals_at(..., as_of=that close)`; labels and nullable flags are object columns (None for
-null). `trap_events` has one row per event confirmed at or before `as_of` (TRAP_EVENT_COLUMNS;
-times are candle close times; `invalidated_time` null while valid); with `since`, only the
-events confirmed or invalidated after `since` (re-write those: the newest row per event wins).
-A natural key for stored events: (series, type, level_source, confirm_time).
-
-Incremental store: each run calls `signals_update(all stored candles, since=<last stored as_of>)`
-once and appends both frames: the rows of the bars closed since, and the changed events.
+`signals_at`, `signals_history`, `trap_events` and `signals_update` are pure functions over
+DataFrames (no I/O, no Prefect) that use only data at or before `as_of`; indicators with memory
+run from the first candle given, so callers pass a series' whole stored history. Inputs,
+outputs and every stored column: docs/signals.md ("From Python", "Stored columns").
 """
 
 from __future__ import annotations
@@ -88,7 +55,7 @@ TRAP_EVENT_COLUMNS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class SignalOptions:
-    """Parameters of every signal family; defaults are SIGNALS.md's."""
+    """Parameters of every signal family; defaults as in docs/signals.md."""
 
     tpo: tpo.TpoSettings = field(default_factory=tpo.TpoSettings)
     regime: regime.RegimeSettings = field(default_factory=regime.RegimeSettings)

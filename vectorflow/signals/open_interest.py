@@ -1,28 +1,7 @@
-"""Open interest and funding (SIGNALS.md §4): ΔOI, Δprice, quadrant, OI z-score, funding, flags.
+"""Open interest and funding: ΔOI, Δprice, quadrant, OI z-score, annualised funding, flags.
 
-Inputs are the `open_interest` (`time, open_interest, open_interest_value`) and `funding_rates`
-(`funding_time, funding_rate, interval_hours, mark_price`) shapes; spot markets pass none and
-get nulls. Choices SIGNALS.md leaves open:
-
-- Values at a time x are the last observation at or before x: open interest no older than
-  `max_age` (default max(2 bars, 2 h)), a close no older than one bar (the candle closing in
-  (x − bar, x]), a funding rate no older than two of its intervals; older → null. Use an OI
-  period no coarser than the signal timeframe, or the 1-bar change is mostly zero.
-- Windows k: 1 bar (`oi_change`, `price_change`) and 24 h (`oi_change_24h`, `price_change_24h`);
-  changes are fractions (x_now / x_then − 1) of open interest in base units (contracts).
-- Quadrant (stored `oi_quadrant`): over the 1-bar window, so it can be checked against the stored
-  `oi_change` and `price_change`; `oi_quadrant_24h` is the 24 h one. Dead bands are inclusive: a
-  change of exactly ±0.5 % OI / ±0.2 % price (within 1e-9 relative) is still inside the band.
-  Labels: `long_build_up`, `short_build_up`, `short_covering`, `long_unwinding`, `neutral`.
-- OI z-score: (OI − mean) / sample standard deviation (ddof 1) of the OI observations in the
-  30 days ending at the latest observation (at least `zscore_min_obs` of them, else null).
-- OI / volume: OI notional (`open_interest_value`, else OI × close) over the quote volume traded
-  in the window (1 bar and 24 h).
-- Funding: `rate × 24 / interval_hours × 365` (a missing interval counts as 8 h). Top decile of
-  its 30-day range: annualised funding ≥ min + 0.9 · (max − min) of the records in the 30 days
-  ending at the latest record, with max > min.
-- Flags (1-bar window, dead bands applied): crowded longs = top decile and OI z > 1 and price
-  up; squeeze fuel = funding < 0 and OI up and price up. Null without OI or funding.
+Spot markets pass no open interest or funding and get nulls. Definitions, windows, dead bands
+and staleness limits: docs/signals.md#open-interest-and-funding.
 """
 
 from __future__ import annotations
@@ -49,7 +28,7 @@ BAND_TOLERANCE = 1e-9
 
 @dataclass(frozen=True)
 class OiSettings:
-    """Open-interest and funding parameters (SIGNALS.md defaults)."""
+    """Open-interest and funding parameters (defaults: docs/signals.md)."""
 
     oi_band: float = 0.005
     price_band: float = 0.002

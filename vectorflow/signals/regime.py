@@ -1,28 +1,7 @@
-"""Regime (SIGNALS.md §2): Wilder ADX / +DI / −DI and ATR, NATR, its percentile rank, the label.
+"""Regime: Wilder ADX / +DI / −DI and ATR (equal to TA-Lib's), NATR, its rank, the label.
 
-The indicators follow TA-Lib's own algorithm step for step (so they equal `talib.ADX`,
-`PLUS_DI`, `MINUS_DI` and `ATR` from their first value on): true range from the second bar;
-+DM/−DM (a move counts when it is positive and larger than the other); the first smoothed DM/TR
-is the plain sum of bars 1…n−1, then Wilder's update `s − s/n + x`; DI = 100·DM/TR from bar n;
-ADX = mean of the first n DX values (bars n…2n−1), then `(adx·(n−1) + dx)/n`; ATR = the mean of
-the first n true ranges, then `(atr·(n−1) + tr)/n`. One numba-compiled pass computes all four.
-Where TA-Lib tests "near zero" (|x| < 1e-8) this tests exactly zero, so tiny-priced assets are
-not zeroed; with no true range the DIs are 0 and ADX keeps its previous value, as in TA-Lib.
-
-Choices SIGNALS.md leaves open:
-
-- NATR is ATR / close as a fraction (TA-Lib's NATR is the same in percent).
-- Percentile rank of NATR: the share of the past window's NATR values (the `window` bars before
-  the current one, not including it; default 90 days of bars) that are below the current value,
-  ties counting half; 0–1. Fewer past values than the window (early history) → over those
-  available; none → null.
-- Trend state with hysteresis: ADX ≥ 25 → `trend_up` if +DI > −DI else `trend_down`; ADX ≤ 20 →
-  `range`; in between the previous state, or `range` when there is none yet. The state runs
-  from the first ADX value of the candles given, so pass the whole stored series.
-- Volatility: rank ≥ 0.80 `high_vol`, ≤ 0.20 `low_vol`, else `normal_vol` (no hysteresis).
-- Label `trend|vol` once the series holds at least 250 bars up to the bar (the bar included)
-  and both axes exist; before that `insufficient_data`. Gaps in the candles are not filled:
-  the indicators run over the bars present.
+One numba-compiled pass computes the four indicators. Definitions, the trend hysteresis and the
+volatility rank: docs/signals.md#regime.
 """
 
 from __future__ import annotations
@@ -44,7 +23,7 @@ LABELS = np.array(
 
 @dataclass(frozen=True)
 class RegimeSettings:
-    """Regime parameters (SIGNALS.md defaults)."""
+    """Regime parameters (defaults: docs/signals.md)."""
 
     period: int = 14
     trend_on: float = 25.0

@@ -1,15 +1,7 @@
 """Exact price rows for profiles: the row size (set or defaulted) and integer row indices.
 
-- Row size: the per-symbol setting when given. Otherwise the largest 1-2-5 number (…, 1, 2, 5,
-  10, 20, …) at or below `fraction` (default 0.1 %) of a reference price (for TPO: the session's
-  first open, known once the session started, so never data after `as_of`), raised to a multiple
-  of the tick size when it is known (BTC at 20,000 → 20; at 60,000 → 50).
-- Exact rows: prices are snapped to the decimal grid 10^-d, d = the tick size's decimals when
-  known, else 8 (the most either exchange quotes), and at least the row size's decimals; row
-  indices are then integer floor divisions, so 0.1 + 0.2 = 0.30000000000000004 and 0.3 both fall
-  in row 3 of r = 0.1 (plain float division puts 0.3 / 0.1 in row 2). A price beyond 2^53 grid
-  units raises InvalidInput. Row prices (index × r) are exact integers divided by 10^d, i.e. the
-  float nearest the decimal value.
+Prices are snapped to a decimal grid and divided as integers, so float noise never moves a
+price to another row. The default row size and the grid: docs/signals.md#tpo-market-profile.
 """
 
 from __future__ import annotations

@@ -1,29 +1,8 @@
-"""TPO / market profile of UTC sessions (SIGNALS.md §1), from candles of 30 minutes or less.
+"""TPO / market profile of UTC sessions, from candles of 30 minutes or less.
 
-A session is a UTC day; its 48 periods of 30 minutes are lettered `A`–`Z`, `a`–`v`. A period's
-high/low is the max high / min low of the candles opening in it. A period prints every row from
-`floor(low / r)` to `floor(high / r)`; POC, value area (70 %, Dalton's two-row method or the
-single-row option), initial balance (periods A and B), range extension, single prints, tails,
-poor high/low and the volume profile follow SIGNALS.md exactly. Choices SIGNALS.md leaves open:
-
-- Row size `r` and exact rows: see `vectorflow.signals.rows` (the per-symbol
-  `TpoSettings.row_size`, else the 1-2-5 number at or below 0.1 % of the session's first open,
-  a tick multiple when `tick_size` is known; integer rows on a decimal grid, so no float drift).
-  The session's first open is known once it started, so a row size never depends on later data;
-  it can change between sessions and is stored with each profile (`tpo_row_size`).
-- Level prices (POC, VAH, VAL, IB high/low, volume-profile levels, tails) are each row's lower
-  edge, row index × r, as in the worked example; the top row of the value area spans
-  [VAH, VAH + r).
-- Value area: "next two rows" means the next two that exist; when a side has only one row left,
-  that row is its pair; a pair is added whole, then the 70 % test is made (accumulated ≥ 70 % of
-  the total, with a 1e-9 relative tolerance so float rounding of 0.7 × T never adds a pair).
-- Range extension and IB compare rows printed (a period printing a row above the IB high's row).
-- Tails: the number of consecutive single-print rows from the high down (selling tail) and from
-  the low up (buying tail); a tail exists when that number is 2 or more.
-- Volume profile: each candle's volume spread evenly over the rows from its low to its high;
-  a session without volume has no volume-profile levels.
-- A session is profiled from the candles present (gaps are not filled); a session without
-  candles has no profile.
+Periods, rows, POC, value area (two-row or single-row), initial balance, range extension,
+single prints, tails, poor high/low and the volume profile, with every choice the textbook
+leaves open and a worked example: docs/signals.md#tpo-market-profile.
 """
 
 from __future__ import annotations

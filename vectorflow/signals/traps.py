@@ -1,31 +1,7 @@
-"""Traps (failed breakouts) and sweeps (SIGNALS.md §3), against rolling and structural levels.
+"""Traps (failed breakouts) and sweeps, against rolling and structural levels.
 
-Per bar t, each level source gives a level known before the bar closed:
-
-| source | side | level at bar t |
-|---|---|---|
-| `rolling_high` / `rolling_low` | high / low | highest high / lowest low of the 20 bars before |
-| `prior_session_high` / `prior_session_low` | high / low | the previous UTC day's high / low |
-| `vah` / `val` | high / low | value-area high / low of the previous UTC day's TPO profile |
-| `ib_high` / `ib_low` | high / low | initial balance of the previous UTC day's TPO profile |
-
-"Previous day" is the day before the bar's open time, so a level never includes the bar itself.
-No swing pivots are used, so no level needs a confirmation lag.
-
-Events (`type`, with `side` the side of the level):
-- `bull_trap`: a breakout bar b closes above the level (its previous close at or below it), and
-  within M bars (default 3) a bar t closes back below that same level. The event's time is t,
-  the confirming close. If a close in between goes beyond the breakout extreme (the highest high
-  since b) the breakout ran on and yields no trap; if no close comes back within M bars the
-  breakout held and yields nothing. A new breakout of the same source replaces a pending one.
-- `sweep_high`: one bar whose high pierces the level by more than ε = max(0.05 %,
-  0.1 · ATR/close of that bar) of the level and closes back below it (its previous close at or
-  below the level); breakout and confirmation are that bar.
-- `bear_trap`, `sweep_low`: the mirror images on the low side.
-- Invalidation: the first later close beyond the event's extreme (the highest high from the
-  breakout through the confirming bar, lowest low for the low side) invalidates the event; its
-  index is kept so a caller can tell whether it happened by a given time.
-Prices compare strictly (a close equal to the level neither breaks out nor comes back).
+Level sources, the breakout / confirmation / invalidation rules and the event columns:
+docs/signals.md#traps-and-sweeps. Each level is known before the bar it is tested on closes.
 """
 
 from __future__ import annotations
@@ -54,7 +30,7 @@ TYPES[("low", 1)] = "sweep_low"
 
 @dataclass(frozen=True)
 class TrapSettings:
-    """Trap and sweep parameters (SIGNALS.md defaults)."""
+    """Trap and sweep parameters (defaults: docs/signals.md)."""
 
     lookback: int = 20
     confirm_bars: int = 3

@@ -1,17 +1,8 @@
 """Open interest and funding of the simulator's perpetuals, in the exchanges' real shapes.
 
-- Binance `GET /futures/data/openInterestHist`: ascending, periods 5m…1d, limit 30 / 500, only
-  the last 30 days (an older `startTime` is an error); `GET /fapi/v1/openInterest` (now).
-- Bybit `GET /v5/market/open-interest`: newest first, limit 50 / 200, cursor paging, back to
-  the listing; the value is in the base coin, no quote value.
-- Binance `GET /fapi/v1/fundingRate` (ascending, limit 100 / 1000, with `markPrice`) and
-  `GET /fapi/v1/fundingInfo` (only symbols whose interval or caps differ from the default).
-- Bybit `GET /v5/market/funding/history`: newest first, limit 200, `startTime` alone is an error.
-
-Funding is every 8 h (00, 08, 16 UTC), except NEWUSDT (4 h since its listing) and SOLUSDT,
-whose interval changed from 8 h to 4 h a week before the simulator's start (`interval_change`);
-Bybit's instruments-info reports the current interval (`fundingInterval`, minutes).
-Values are smooth deterministic functions of time (the same time always gives the same value).
+Binance openInterestHist / openInterest / fundingRate / fundingInfo and Bybit open-interest /
+funding/history, with their limits, orders and paging. Values are smooth deterministic
+functions of time. What users see: docs/exchanges.md#the-simulator.
 """
 
 from __future__ import annotations

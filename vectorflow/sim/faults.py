@@ -1,27 +1,7 @@
 """Scriptable faults of the simulator, per test (`sim.fault(...)`) or from the command line.
 
-A fault answers the next `times` matching requests (after letting `after` of them through):
-
-| kind        | answer                                                                          |
-|-------------|---------------------------------------------------------------------------------|
-| rate_limit  | 429 + Retry-After (Binance -1003 / Bybit 10006 body)                            |
-| ban         | Binance 418 + Retry-After, Bybit 403 "access too frequent"; the ban then holds   |
-|             | for every request to that exchange until it ends (Bybit: 10 minutes by default) |
-| error       | `status` (default 500) and/or an exchange code: Binance {"code", "msg"}, Bybit  |
-|             | HTTP 200 with retCode `code` (10006, 10016, 10001, ...)                         |
-| slow        | the real answer, held back `delay` seconds (host time: past the client timeout) |
-| reset       | the connection is reset (RST) without an answer                                 |
-| garbage     | 200 with a body that is not JSON                                                |
-| truncated   | the real answer cut in half                                                     |
-| duplicate   | the real answer with some rows repeated                                         |
-| shuffle     | the real answer with some rows out of order                                     |
-| missing     | kline rows with open time in [start, end) do not exist (an outage nobody traded |
-|             | through), pages filled from beyond the gap as the exchange does; no end by      |
-|             | default                                                                         |
-
-`retry_after` and ban lengths are exchange seconds (multiplied by the simulator's time scale).
-Command line: `KIND[@PATH][:key=value,...]`, e.g. `rate_limit@/api/v3/klines:after=2,retry_after=5`,
-or a JSON file holding a list of objects with the same keys.
+A fault answers the next `times` matching requests after letting `after` of them through;
+`KINDS` lists them. The kinds, their answers and keys: docs/exchanges.md#the-simulator.
 """
 
 from __future__ import annotations
@@ -56,7 +36,7 @@ GARBAGE = "<html><body><h1>502 Bad Gateway</h1></body></html>"
 
 @dataclass
 class Fault:
-    """One scripted fault (see the module docstring for the kinds)."""
+    """One scripted fault (the kinds: docs/exchanges.md#the-simulator)."""
 
     kind: str
     path: str | None = None  # exact path; None: any path of `exchange` (of any exchange if None)

@@ -1,17 +1,8 @@
 """The exchanges' real per-IP budgets and bans, as the simulator enforces them.
 
-Counted always (for `X-MBX-USED-WEIGHT-1M`), enforced when `enforce` is on:
-
-- Binance: spot 6000 weight per minute, USDⓈ-M 2400, fixed windows starting on the minute;
-  openInterestHist 1000 requests / 5 min, fundingRate + fundingInfo 500 / 5 min. Over a budget:
-  429 with Retry-After (seconds to the window's end). Requests that go on arriving before that
-  Retry-After has passed are answered 429 too; the third such request earns a 418 IP ban of
-  2 minutes, doubled for each later ban. Refused requests are not counted.
-- Bybit: 600 requests per 5 s per IP, over any 5 s (sliding); over it: HTTP 403 "access too
-  frequent" and a 10-minute ban.
-
-Windows and bans are on the host's wall clock multiplied by `time_scale` (the same clock and
-scale the client's limiter uses), independent of the simulator's pinned data clock.
+Counted always (for `X-MBX-USED-WEIGHT-1M`), enforced when `enforce` is on, on the host's wall
+clock multiplied by `time_scale` (the client's limiter uses the same), independent of the
+simulator's pinned data clock. The rules: docs/exchanges.md#the-simulator.
 """
 
 from __future__ import annotations

@@ -1,22 +1,9 @@
 """WebSocket order book streams of the simulator: Binance diff-depth and Bybit v5 orderbook.
 
-`WsSimulator(rest_sim)` serves, on its own port and event loop (a daemon thread):
-
-- Binance spot at `/ws[/N]`, USDⓈ-M at `/public/ws[/N]` (ccxt's paths): `{"method":
-  "SUBSCRIBE", "params": ["btcusdt@depth@100ms"], "id": 1}` -> `{"result": null, "id": 1}`,
-  then `depthUpdate` events (`E`, `s`, `U`, `u`, `b`, `a`; USDⓈ-M also `T` and `pu`). A
-  stream name in the path (`/ws/btcusdt@depth@100ms`) subscribes at once. The REST snapshot
-  (`lastUpdateId`) comes from the REST simulator, whose depth routes answer from the live
-  book while it is streamed.
-- Bybit v5 at `/v5/public/spot` and `/v5/public/linear`: `{"op": "subscribe", "args":
-  ["orderbook.50.BTCUSDT"]}` -> an ack, a `snapshot`, then `delta`s (`u` + 1 each, `seq`,
-  `cts`, `ts`); `{"op": "ping"}` -> pong (the spot and the linear shapes); `unsubscribe`.
-
-Books evolve every `tick_ms` (`vectorflow.sim.livebook`); `true_book()` tells what the exchange
-held at an update id or a time. Faults (`WsFault`): `drop` (`times` delta messages not sent;
-the book moved on), `gap` (the update ids jump by `size`: a hole in the sequence), `swap` (two
-deltas sent out of order), `disconnect` (the server closes the connection). Each fires after
-`after` delta messages of a matching stream (exchange, market) have gone out.
+`WsSimulator(rest_sim)` serves, on its own port and event loop (a daemon thread), Binance spot
+at `/ws[/N]`, USDⓈ-M at `/public/ws[/N]` and Bybit at `/v5/public/{spot,linear}`, with books
+evolving every `tick_ms` (`vectorflow.sim.livebook`); `true_book()` tells what the exchange held
+at an update id or a time. Stream faults (`WsFault`): docs/exchanges.md#the-simulator.
 """
 
 from __future__ import annotations
@@ -47,7 +34,7 @@ BINANCE_PATHS = {"ws": "spot", "public": "linear"}
 
 @dataclass
 class WsFault:
-    """One scripted stream fault (see the module docstring)."""
+    """One scripted stream fault (the kinds: docs/exchanges.md#the-simulator)."""
 
     kind: str
     exchange: str | None = None

@@ -1,4 +1,4 @@
-"""The `[backtest]` section of the settings file: portfolio costs, grids, splits, nightly series.
+"""The `[backtest]` section: portfolio costs, grids, splits, the nightly series.
 
     [backtest]
     slippage = 0.0005              # fraction of the price, each fill
@@ -19,7 +19,7 @@
     dask_address = ""              # nightly: "" = the flow's process, one unit at a time;
                                    # "local" = a temporary Dask LocalCluster on this machine;
                                    # "tcp://host:8786" = that Dask scheduler's workers
-                                   # (env VECTORFLOW_DASK_ADDRESS wins)
+                                   # (or VECTORFLOW_DASK_ADDRESS)
 
     [backtest.fees]                # taker fee fraction per market (0.1 % spot, 0.05 % perpetual)
     spot = 0.001
@@ -35,8 +35,6 @@
     in_sample_days = 20
     out_of_sample_days = 7
     max_windows = 12
-
-No vectorbt here: the settings module imports this file.
 """
 
 from __future__ import annotations
@@ -45,6 +43,8 @@ import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from vectorflow.settings.checks import check_name
 
 DEFAULT_FEES: dict[str, float] = {"spot": 0.001, "linear": 0.0005}
 
@@ -65,14 +65,13 @@ GridValue = bool | int | float | str  # one value of a strategy parameter
 _DASK_ADDRESS = re.compile(r"^(?:(?:tcp|tls|ucx|inproc)://)?[A-Za-z0-9_.\-\[\]:/]+:\d{1,5}$")
 
 
-def check_dask_address(value: str, name: str = "dask_address") -> str:
+def check_dask_address(value: str) -> str:
     """Empty (local threads), "local" (a temporary LocalCluster) or a Dask scheduler address."""
     value = value.strip()
     if value in ("", "local") or _DASK_ADDRESS.match(value):
         return value
     raise ValueError(
-        f"{name} {value!r} is not a Dask scheduler address (e.g. tcp://10.0.0.5:8786), "
-        f"'local' or empty"
+        f"{value!r} is not a Dask scheduler address (e.g. tcp://10.0.0.5:8786), 'local' or empty"
     )
 
 
@@ -80,45 +79,121 @@ class SeriesRef(BaseModel):
     """One stored candle series to backtest."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    exchange: str
-    market: str
-    symbol: str
-    timeframe: str
+    exchange: str = Field(description="Exchange of the stored series (binance, bybit).")
+    market: str = Field(description="Its market (spot, linear).")
+    symbol: str = Field(description="Its unified symbol, e.g. BTC/USDT:USDT.")
+    timeframe: str = Field(description="Its candle timeframe, e.g. 1h.")
 
 
 class WindowConfig(BaseModel):
     """Walk-forward windows: in-sample days, then out-of-sample days; steps by the latter."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    in_sample_days: float = Field(default=20.0, gt=0)
-    out_of_sample_days: float = Field(default=7.0, gt=0)
-    max_windows: int = Field(default=12, ge=1, le=1000)
+    in_sample_days: float = Field(
+        default=20.0, gt=0, description="Days of bars each window's grid is chosen on."
+    )
+    out_of_sample_days: float = Field(
+        default=7.0,
+        gt=0,
+        description="Days after them its leaders are tested on; windows step by this much.",
+    )
+    max_windows: int = Field(
+        default=12, ge=1, le=1000, description="Only the latest this many windows are run."
+    )
 
 
 class BacktestConfig(BaseModel):
     """Portfolio costs, grid and split choices of the backtests (see the module docstring)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    fees: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_FEES))
-    exchange_fees: dict[str, dict[str, float]] = Field(default_factory=dict)
-    slippage: float = Field(default=0.0005, ge=0, lt=0.1)
-    init_cash: float = Field(default=10_000.0, gt=0)
-    memory_budget_mb: float = Field(default=1024.0, ge=16)
-    leaders: int = Field(default=3, ge=1, le=100)
-    metric: str = "sharpe_ratio"
-    grid: Literal["default", "small"] = "default"
-    strategies: list[str] = Field(default_factory=list)
-    timeframes: list[str] = Field(default_factory=lambda: ["1h"])
-    series: list[SeriesRef] = Field(default_factory=list)
-    walk_forward: bool = True
-    in_sample_fraction: float = Field(default=0.7, gt=0, le=1)
-    windows: WindowConfig = Field(default_factory=WindowConfig)
-    sl_stop: list[float] = Field(default_factory=list)
-    tp_stop: list[float] = Field(default_factory=list)
-    dask_address: str = ""
-    pbo_blocks: int = Field(default=16, ge=4, le=24)
-    strategy_paths: list[str] = Field(default_factory=list)
-    grids: dict[str, dict[str, list[GridValue]]] = Field(default_factory=dict)
+    fees: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_FEES),
+        description="Taker fee per market, as a fraction of each fill's value.",
+    )
+    exchange_fees: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Per-exchange fee overrides, e.g. [backtest.exchange_fees.bybit] spot = 0.001.",
+    )
+    slippage: float = Field(
+        default=0.0005, ge=0, lt=0.1, description="Fraction of the price lost on each fill."
+    )
+    init_cash: float = Field(
+        default=10_000.0, gt=0, description="Starting cash of each run, in the quote currency."
+    )
+    memory_budget_mb: float = Field(
+        default=1024.0,
+        ge=16,
+        description="Peak memory of one grid chunk; a grid runs in as many chunks as it needs.",
+    )
+    leaders: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Best in-sample parameter sets per strategy that run out of sample and "
+        "keep their trades.",
+    )
+    metric: str = Field(
+        default="sharpe_ratio",
+        description="In-sample metric that ranks the parameter sets (higher is better).",
+    )
+    grid: Literal["default", "small"] = Field(
+        default="default", description="Which parameter grid of each strategy runs."
+    )
+    strategies: list[str] = Field(
+        default_factory=list, description="Strategies the nightly runs; empty: every one."
+    )
+    timeframes: list[str] = Field(
+        default_factory=lambda: ["1h"],
+        description="The nightly backtests every stored series at these timeframes (unless "
+        "`series` is set).",
+    )
+    series: list[SeriesRef] = Field(
+        default_factory=list,
+        description="Exactly these series instead, as [[backtest.series]] tables.",
+    )
+    walk_forward: bool = Field(
+        default=True,
+        description="Nightly: rolling walk-forward windows; false: one in/out-of-sample split.",
+    )
+    in_sample_fraction: float = Field(
+        default=0.7,
+        gt=0,
+        le=1,
+        description="The share of bars in sample when walk_forward is off (1.0: no "
+        "out-of-sample part).",
+    )
+    windows: WindowConfig = Field(default_factory=WindowConfig, description="Walk-forward windows.")
+    sl_stop: list[float] = Field(
+        default_factory=list,
+        description="Stop-loss fractions added to every grid as one more parameter, e.g. "
+        "[0.02, 0.05].",
+    )
+    tp_stop: list[float] = Field(
+        default_factory=list, description="Take-profit fractions added to every grid."
+    )
+    dask_address: str = Field(
+        default="",
+        description="Where the nightly runs its backtest tasks: empty, in the flow's process; "
+        '"local", on a temporary Dask LocalCluster; "tcp://host:8786", on that Dask '
+        "scheduler's workers.",
+    )
+    pbo_blocks: int = Field(
+        default=16,
+        ge=4,
+        le=24,
+        description="Blocks the in-sample bars are split into for the Probability of Backtest "
+        "Overfitting (even; every half of them is tried as in-sample).",
+    )
+    strategy_paths: list[str] = Field(
+        default_factory=list,
+        description="Folders of user strategies (*.py files), relative to the settings file.",
+    )
+    grids: dict[str, dict[str, list[GridValue]]] = Field(
+        default_factory=dict,
+        description="A strategy's grid as values per parameter, e.g. "
+        "[backtest.grids.momentum] lookback = [12, 24]; for user strategies, or replacing a "
+        "built-in one's grids.",
+    )
 
     @field_validator("pbo_blocks")
     @classmethod
@@ -144,11 +219,7 @@ class BacktestConfig(BaseModel):
     @field_validator("metric")
     @classmethod
     def _metric(cls, value: str) -> str:
-        if value not in RANKABLE_METRICS:
-            raise ValueError(
-                f"unknown metric {value!r}; expected one of {', '.join(RANKABLE_METRICS)}"
-            )
-        return value
+        return check_name(value, RANKABLE_METRICS, "metric")
 
     @field_validator("fees")
     @classmethod
