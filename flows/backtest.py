@@ -17,6 +17,7 @@ from prefect.artifacts import (
     create_markdown_artifact,
     create_table_artifact,
 )
+from prefect.states import Failed
 
 from flows.parameters import Exchange, Market, Timeframe, run_form
 from flows.reporting import artifact_family, cell, markdown_table, report_link
@@ -28,8 +29,9 @@ from vectorflow.settings import Settings
 from vectorflow.settings.backtest import SeriesRef
 
 LEADER_COLUMNS = (
-    "oos_total_return", "oos_sharpe_ratio", "oos_max_drawdown", "oos_win_rate",
-    "oos_profit_factor", "oos_trades", "is_total_return", "is_sharpe_ratio", "is_max_drawdown",
+    "oos_windows", "trials", "dsr", "pbo", "oos_total_return", "oos_sharpe_ratio",
+    "oos_max_drawdown", "oos_win_rate", "oos_profit_factor", "oos_trades", "is_total_return",
+    "is_sharpe_ratio", "is_max_drawdown",
 )  # fmt: skip
 
 
@@ -41,16 +43,16 @@ def _finite(value):
 
 
 def leader_rows(summaries: list[dict]) -> list[dict]:
-    """One artifact row per series and strategy: its best out-of-sample run, in-sample beside."""
+    """One artifact row per series and strategy: its chained out-of-sample result, the latest
+    in-sample choice beside it."""
     rows = []
     for s in summaries:
         for row in s["leaderboard"]:
             rows.append(
                 {
-                    "series": f"{s['exchange']} {s['market']} {s['symbol']} {s['timeframe']}",
+                    "series": _series(s),
                     "strategy": row["strategy"],
                     "params": row["params"],
-                    "window": row["window_index"],
                     **{k: _finite(row[k]) for k in LEADER_COLUMNS},
                     "report": s["report"],
                 }
@@ -113,8 +115,9 @@ def publish(summaries: list[dict], job: str, settings: Settings) -> None:
     create_table_artifact(
         table=rows,
         key=f"{job}-leaders",
-        description="Best out-of-sample run per series and strategy (in-sample beside it); "
-        "metrics are fractions, null where vectorbt's value is inf/NaN",
+        description="Per series and strategy: the in-sample choices' chained out-of-sample "
+        "result, DSR and PBO of the latest choice, its in-sample figures beside; metrics are "
+        "fractions, null where vectorbt's value is inf/NaN",
     )
     create_markdown_artifact(
         markdown=leaderboard_markdown(summaries, settings),
@@ -127,7 +130,7 @@ def publish(summaries: list[dict], job: str, settings: Settings) -> None:
                 link=report_link(s["report"], settings),
                 link_text=f"backtest report {_series(s)}",
                 key=f"{job}-report-{_slug(_series(s))}",
-                description=f"Equity, drawdown and leaderboard of {_series(s)}",
+                description=f"Chart, equity, leaderboard and grids of {_series(s)}",
             )
 
 
@@ -170,10 +173,12 @@ def backtest(
         since=since,
         until=until,
     )
-    check_request(request)
+    check_request(request, settings)
     summary = backtest_series_task(settings, request)
     refresh_catalog_task(settings)
     publish([summary], artifact_family("backtest"), settings)
+    if summary["failed"]:
+        return Failed(message=f"strategies failed: {', '.join(summary['failed'])}", data=summary)
     return summary
 
 

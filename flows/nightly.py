@@ -6,7 +6,8 @@ next ones, and a series whose backtest fails is reported while the others still 
 The backtests run in the `nightly-backtests` subflow, on the task runner `[backtest]
 dask_address` chooses (`flows/runners.py`): per series a plan task (the lake reads), one task
 per strategy (its grid over every window: pure compute, spread over the runner's workers), then
-a landing task (rows, report). The numbers do not depend on the runner.
+a landing task (rows, report). The numbers do not depend on the runner. A strategy task that
+fails (a broken user strategy) is reported on its own; the series' other strategies still land.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from tasks.backtest import (
 from tasks.candles import refresh_catalog_task
 from tasks.playbooks import grade_task
 from tasks.signals import refresh_signals
-from vectorflow.backtest.run import BacktestRequest, check_options, strategy_names
+from vectorflow.backtest.run import BacktestRequest, check_options, failed_run, strategy_names
 from vectorflow.config import load_settings
 from vectorflow.settings.backtest import SeriesRef
 from vectorflow.units import Status, Unit, UnitResult
@@ -62,14 +63,22 @@ def _error(future) -> str | None:
 
 
 def _results(summaries: list[dict], failures: list[dict]) -> list[UnitResult]:
-    """The backtested series as unit results (runs stored as rows)."""
+    """The backtested series as unit results (runs stored as rows); a series some of whose
+    strategies failed is failed, with the rows its other strategies landed."""
 
     def unit(s: dict) -> Unit:
         return Unit(s["exchange"], s["market"], s["symbol"], s["timeframe"], "backtests")
 
-    done = [UnitResult(unit(s), rows_written=int(s.get("runs") or 0),
-                       detail={"trades": s.get("trades")}) for s in summaries]  # fmt: skip
-    return done + [UnitResult(unit(f), Status.FAILED, error=f["error"]) for f in failures]
+    def result(s: dict) -> UnitResult:
+        failed = "; ".join(f"{name}: {why}" for name, why in s.get("failed", {}).items())
+        return UnitResult(unit(s), Status.FAILED if failed else Status.OK,
+                          rows_written=int(s.get("runs") or 0), error=failed or None,
+                          detail={"trades": s.get("trades")})  # fmt: skip
+
+    series_failed = [f for f in failures if not f.get("strategy")]  # the others: in `s`
+    return [result(s) for s in summaries] + [
+        UnitResult(unit(f), Status.FAILED, error=f["error"]) for f in series_failed
+    ]
 
 
 def _label(ref: SeriesRef) -> str:
@@ -88,10 +97,14 @@ def backtest_notes(summaries: list[dict], failures: list[dict]) -> list[str]:
     """What the backtests did, for the run summary: series, strategies, the best result."""
     strategies = sorted({r["strategy"] for s in summaries for r in s.get("leaderboard", [])})
     runs, trades = (sum(int(s.get(k) or 0) for s in summaries) for k in ("runs", "trades"))
+    series_failed = sum(not f.get("strategy") for f in failures)
+    broken = sorted({f["strategy"] for f in failures if f.get("strategy")})
     notes = [
-        f"backtests: {len(summaries)} series backtested, {len(failures)} failed; strategies "
+        f"backtests: {len(summaries)} series backtested, {series_failed} failed; strategies "
         f"run: {', '.join(strategies) or 'none'}; {runs:,} runs, {trades:,} trades",
     ]
+    if broken:
+        notes.append(f"strategies failed: {', '.join(broken)}")
     if best := best_out_of_sample(summaries):
         notes.append(f"best out of sample: {best}")
     return notes
@@ -118,20 +131,23 @@ def nightly_backtests(
             failures.append(_failed(request.ref, error))
             continue
         runs = [
-            backtest_strategy_task.with_options(
+            (name, backtest_strategy_task.with_options(
                 task_run_name=f"backtest-{_label(request.ref)}-{name}"
-            ).submit(plan, name)
-            for name in strategy_names(settings.backtest, request)
-        ]
+            ).submit(plan, name))
+            for name in strategy_names(settings, request)
+        ]  # fmt: skip
         running.append((request.ref, plan, runs))
     landing = []
     for ref, plan, runs in running:
-        errors = [e for e in map(_error, runs) if e]
-        if errors:
-            failures.append(_failed(ref, "; ".join(errors)))
-            continue
+        done = []
+        for name, run in runs:
+            if error := _error(run):
+                failures.append({**_failed(ref, error), "strategy": name})
+                done.append(failed_run(name, error[:500]))
+            else:
+                done.append(run)
         land = finish_series_task.with_options(task_run_name=f"land-{_label(ref)}")
-        landing.append((ref, land.submit(settings, plan, runs)))
+        landing.append((ref, land.submit(settings, plan, done)))
     summaries = []
     for ref, land in landing:
         if error := _error(land):
@@ -164,7 +180,7 @@ def nightly(
     """
     logger = get_run_logger()
     settings = load_settings(data_dir)
-    check_options(strategies or settings.backtest.strategies, grid, metric)
+    check_options(strategies or settings.backtest.strategies, grid, metric, settings)
     steps = {"compaction": _outcome(compact_lake(data_dir=data_dir, return_state=True),
                                     "compaction", logger)}  # fmt: skip
     series = configured_series_task(settings)
@@ -192,7 +208,11 @@ def nightly(
     publish_summary("nightly", _results(summaries, failures), settings, notes)
     result = {"steps": steps, "series": summaries, "failed": failures}
     if failures:
-        names = ", ".join(f"{f['exchange']} {f['market']} {f['symbol']}" for f in failures)
+        names = ", ".join(
+            f"{f['exchange']} {f['market']} {f['symbol']}"
+            + (f" {f['strategy']}" if f.get("strategy") else "")
+            for f in failures
+        )
         return Failed(message=f"{len(failures)} series failed: {names}", data=result)
     return result
 

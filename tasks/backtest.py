@@ -49,6 +49,8 @@ def _log_summary(result: SeriesBacktest) -> dict:
     )
     for name, why in summary["skipped"].items():
         logger.warning("%s not run: %s", name, why)
+    for name, why in summary["failed"].items():
+        logger.error("%s failed: %s", name, why)
     return summary
 
 

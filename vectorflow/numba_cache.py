@@ -1,12 +1,13 @@
 """numba's on-disk cache: where the compiled kernels of the signals and of vectorbt live.
 
 numba compiles vectorbt's kernels on first use (~18 s here, ~5 s from its on-disk cache), and
-the signals' `@njit(cache=True)` loops once per install. The cache must live on persistent disk
-and `NUMBA_CACHE_DIR` must be set before numba reads it (at import, and where each cached
-function is decorated): `use_numba_cache()` sets it (an existing `NUMBA_CACHE_DIR` wins; default
-`~/.cache/vectorflow/numba`). It is called where numba is used, never on import: first thing in
-the CLI (whose flows, and the workers `vectorflow up` starts, inherit it) and in
-`vectorflow.backtest.run.run_strategy`, the entry of every grid (in a Dask worker too).
+the `@njit(cache=True)` loops of the signals and the overfitting statistics once per install.
+The cache must live on persistent disk and `NUMBA_CACHE_DIR` must be set before numba reads it
+(at import, and where each cached function is decorated): `use_numba_cache()` sets it (an
+existing `NUMBA_CACHE_DIR` wins; default `~/.cache/vectorflow/numba`). It is called where
+numba is used, never on import: first thing in the CLI (whose flows, and the workers
+`vectorflow up` starts, inherit it) and in `vectorflow.backtest.run.run_strategy`, the entry of
+every grid (in a Dask worker too).
 """
 
 from __future__ import annotations

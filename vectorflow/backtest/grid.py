@@ -1,15 +1,17 @@
-"""Parameter grids as vectorbt columns, evaluated in chunks so peak memory stays bounded.
+"""Parameter grids as signal columns, evaluated in chunks so peak memory stays bounded.
 
 A grid is a list of parameter sets (dicts keyed by the strategy function's parameter names, plus
 `sl_stop` / `tp_stop` when stops are part of the grid). A chunk of k sets becomes k columns: the
-strategy computes their signals at once, vectorbt simulates them side by side, and only their
-metrics (one row per set) are kept before the next chunk. Columns never interact (no shared
-cash, no grouping), so the chunk size changes memory and time, never a number.
+strategy computes their signals at once (indicators shared by the sets that use them), the
+engine (`vectorflow.backtest.engine`) simulates and measures each column in one numba pass, and
+only their metrics (one row per set, the numbers vectorbt's Portfolio gives) and per-block
+return sums are kept before the next chunk. Columns never interact (no shared cash, no
+grouping), so the chunk size changes memory and time, never a number. The leaders' runs, whose
+trades are stored, still go through vectorbt itself (`simulate_params`).
 """
 
 from __future__ import annotations
 
-import gc
 import itertools
 import logging
 from collections.abc import Sequence
@@ -18,9 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from vectorflow.backtest.metrics import raw_metrics
+from vectorflow.backtest.library import StrategyError, where
+from vectorflow.backtest.metrics import COUNT_METRICS, METRICS
+from vectorflow.backtest.overfitting import DEFAULT_BLOCKS
 from vectorflow.backtest.portfolio import PortfolioSettings, simulate
-from vectorflow.backtest.strategies import Signals, Strategy
+from vectorflow.backtest.strategies import Signals, Strategy, as_signals
 from vectorflow.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -28,10 +32,10 @@ log = logging.getLogger(__name__)
 STOP_PARAMS: tuple[str, ...] = ("sl_stop", "tp_stop")
 GRIDS: tuple[str, ...] = ("default", "small")
 
-#: Peak bytes per (bar x parameter set) of one chunk: signals, the simulation's arrays and
-#: vectorbt's cached series behind the metrics. Measured on a year of 1h bars with the MA grid
-#: (~140 B); rounded up.
-BYTES_PER_CELL = 160
+#: Peak bytes per (bar x parameter set) of one chunk: the strategy's per-set indicator arrays
+#: and signals, and their packed copy for the engine. Measured with tracemalloc on the default
+#: grids (MA cross ~8 B, RSI ~28 B, Bollinger ~70 B: vectorbt's bands per set); rounded up.
+BYTES_PER_CELL = 80
 
 
 def param_grid(
@@ -72,13 +76,31 @@ def chunk_size(n_bars: int, memory_budget_mb: float) -> int:
 def strategy_signals(
     strategy: Strategy, bars: pd.DataFrame, combos: list[dict], signals: pd.DataFrame | None
 ) -> Signals:
-    """The strategy's signals for `combos` (one column each) over `bars`."""
+    """The strategy's signals for `combos` (one column each) over `bars`; StrategyError (with
+    the file and line) when the strategy raises or returns something else."""
     params = {name: [c[name] for c in combos] for name in strategy.params}
-    if strategy.signal_columns:
+    args = (bars,)
+    if strategy.needs_signals:
         if signals is None:
             raise InvalidInput(f"{strategy.name} needs the signal columns, and there are none")
-        return strategy.func(bars, signals, **params)
-    return strategy.func(bars, **params)
+        args = (bars, signals)
+    try:
+        return as_signals(strategy.func(*args, **params), len(bars), len(combos))
+    except InvalidInput:
+        raise
+    except Exception as exc:  # the strategy's own code: fail its unit, say where
+        raise StrategyError(
+            f"{strategy.name} failed: {type(exc).__name__}: {exc} ({where(exc, strategy.source)})"
+        ) from exc
+
+
+def _stops(combos: list[dict]) -> dict[str, np.ndarray]:
+    """The stop levels of every set (NaN: none), for the stops that are part of the grid."""
+    return {
+        k: np.array([c.get(k, np.nan) for c in combos], dtype=np.float64)
+        for k in STOP_PARAMS
+        if any(k in c for c in combos)
+    }
 
 
 def simulate_params(
@@ -95,12 +117,7 @@ def simulate_params(
     if start:
         sig = Signals(*(None if s is None else s[start:] for s in sig))
         bars = bars.iloc[start:]
-    stops = {
-        k: np.array([c.get(k, np.nan) for c in combos], dtype=np.float64)
-        for k in STOP_PARAMS
-        if any(k in c for c in combos)
-    }
-    return simulate(bars, sig, settings, **stops)
+    return simulate(bars, sig, settings, **_stops(combos))
 
 
 @dataclass(frozen=True)
@@ -111,6 +128,7 @@ class GridResult:
     metrics: pd.DataFrame  # vectorbt's raw numbers, row i = combos[i]
     chunk_size: int
     chunks: int
+    blocks: np.ndarray  # per-block return sums, sets x blocks x 5 (overfitting.block_sums)
 
 
 def run_grid(
@@ -122,23 +140,25 @@ def run_grid(
     signals: pd.DataFrame | None = None,
     memory_budget_mb: float = 1024.0,
     chunk: int | None = None,
+    blocks: int = DEFAULT_BLOCKS,
 ) -> GridResult:
     """Metrics of every parameter set over `bars`, `chunk` sets at a time (default: from memory)."""
     if not combos:
         raise InvalidInput(f"{strategy.name}: the grid is empty")
+    from vectorflow.backtest.engine import simulate_grid  # numba + vectorbt: loaded when run
+
     size = chunk or chunk_size(len(bars), memory_budget_mb)
-    frames = []
+    metrics, sums = [], []
     for first in range(0, len(combos), size):
-        pf = simulate_params(
-            strategy, bars, combos[first : first + size], settings, signals=signals
-        )
-        frames.append(raw_metrics(pf, settings.year_freq))
-        del pf
-        if first + size < len(combos):  # vectorbt's objects hold reference cycles: free this
-            gc.collect()  # chunk's arrays before the next one allocates its own
-    metrics = pd.concat(frames, ignore_index=True)
-    chunks = len(frames)
+        part = combos[first : first + size]
+        sig = strategy_signals(strategy, bars, part, signals)
+        values, block_sums = simulate_grid(bars, sig, settings, blocks=blocks, **_stops(part))
+        del sig
+        metrics.append(values)
+        sums.append(block_sums)
+    frame = pd.DataFrame(np.concatenate(metrics), columns=list(METRICS))
+    frame = frame.astype({k: np.int64 for k in COUNT_METRICS})
     log.debug(
-        "%s: %d parameter sets in %d chunk(s) of %d", strategy.name, len(combos), chunks, size
+        "%s: %d parameter sets in %d chunk(s) of %d", strategy.name, len(combos), len(metrics), size
     )
-    return GridResult(combos=list(combos), metrics=metrics, chunk_size=size, chunks=chunks)
+    return GridResult(list(combos), frame, size, len(metrics), np.concatenate(sums))

@@ -1,7 +1,8 @@
 """Per-run metrics exactly as vectorbt computes them, and nulls (with a reason) for inf and NaN.
 
 The project adds no arithmetic of its own: every number is a vectorbt method on the portfolio,
-as fractions (vectorbt's `stats()` shows some of them in percent):
+as fractions (vectorbt's `stats()` shows some of them in percent). The grid engine
+(`vectorflow.backtest.engine`) gives the same numbers without building a Portfolio:
 
 | column | vectorbt |
 |---|---|

@@ -37,6 +37,11 @@ class PortfolioSettings:
         """The bar length, vectorbt's `freq`."""
         return pd.Timedelta(milliseconds=timeframe_ms(self.timeframe))
 
+    @property
+    def ann_factor(self) -> float:
+        """Bars per year: vectorbt's annualisation factor (year_freq / freq)."""
+        return float(pd.Timedelta(self.year_freq) / self.freq)
+
 
 def portfolio_settings(
     config: BacktestConfig, exchange: str, market: str, timeframe: str

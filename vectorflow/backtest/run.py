@@ -1,38 +1,40 @@
 """One series' backtest: read the lake, run every strategy's grid per window, store, report.
 
 For each strategy and window the whole grid runs in sample (one `backtest_runs` row per
-parameter set), the best `leaders` by the chosen metric keep their trades and run out of sample
-(rows and trades too). The leaderboard ranks the out-of-sample runs and shows the in-sample run
-that chose them beside each.
+parameter set) and is ranked by the chosen metric; rank 1 is the choice. The choice runs out of
+sample, and the choices' out-of-sample parts are chained into the strategy's result (the board
+entry), beside its overfitting statistics (DSR, PBO). The next leaders by in-sample rank run
+out of sample too, for inspection only. A strategy that fails (a broken user strategy) fails
+alone: the others still run and land.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from vectorflow.backtest.chain import chain_choices
 from vectorflow.backtest.data import load_bars, load_signals, stored_series
-from vectorflow.backtest.grid import param_grid
-from vectorflow.backtest.metrics import METRICS, rank_values
-from vectorflow.backtest.portfolio import portfolio_settings
-from vectorflow.backtest.store import (
-    RunContext,
-    Sample,
-    code_version,
-    run_id,
-    run_row,
-    trade_rows,
-    write_results,
+from vectorflow.backtest.grid import GRIDS, param_grid
+from vectorflow.backtest.library import StrategyError, strategy_library
+from vectorflow.backtest.outcome import (
+    StrategyOutcome,
+    board_row,
+    chained_row,
+    choices,
+    in_sample_grid,
+    window_rows,
 )
-from vectorflow.backtest.strategies import Strategy, all_strategies, get_strategy
+from vectorflow.backtest.portfolio import portfolio_settings
+from vectorflow.backtest.store import RunContext, code_version, write_results
+from vectorflow.backtest.strategies import Strategy
 from vectorflow.backtest.walk_forward import (
     Window,
-    WindowResult,
     days_to_bars,
     evaluate_window,
     holdout_window,
@@ -42,14 +44,7 @@ from vectorflow.errors import InvalidInput
 from vectorflow.numba_cache import use_numba_cache
 from vectorflow.settings import Settings
 from vectorflow.settings.backtest import RANKABLE_METRICS, BacktestConfig, SeriesRef
-from vectorflow.timeframes import now_ms, parse_time, timeframe_ms
-
-log = logging.getLogger(__name__)
-
-BOARD_METRICS = (  # every rankable metric, and what a reader wants beside it
-    "total_return", "sharpe_ratio", "sortino_ratio", "calmar_ratio", "max_drawdown", "win_rate",
-    "profit_factor", "trades", "exposure", "benchmark_return",
-)  # fmt: skip
+from vectorflow.timeframes import now_ms, parse_time
 
 
 @dataclass(frozen=True)
@@ -68,17 +63,6 @@ class BacktestRequest:
 
 
 @dataclass
-class StrategyOutcome:
-    """One strategy's results on the series (or why it was skipped)."""
-
-    strategy: str
-    combos: int = 0
-    skipped: str | None = None
-    board: list[dict] = field(default_factory=list)  # out-of-sample runs, best first
-    equity: pd.Series | None = None  # the in-sample best's out-of-sample value, chained / cash
-
-
-@dataclass
 class SeriesBacktest:
     """Everything one series' backtest produced."""
 
@@ -90,6 +74,7 @@ class SeriesBacktest:
     windows: int
     signals_source: str
     outcomes: list[StrategyOutcome]
+    candles: pd.DataFrame | None = None  # the bars (open, high, low, close), for the report
     benchmark: pd.Series | None = None  # buy and hold over the out-of-sample span, / first close
     runs: int = 0
     trades: int = 0
@@ -98,13 +83,17 @@ class SeriesBacktest:
     seconds: float = 0.0
 
     def leaderboard(self) -> list[dict]:
-        """The best out-of-sample run per strategy (in-sample beside it), best first."""
-        rows = [o.board[0] for o in self.outcomes if o.board]
-        return sorted(rows, key=_board_key)
+        """Per strategy its chained out-of-sample result (the latest choice beside it), best
+        first by the selection metric."""
+        return sorted((o.board for o in self.outcomes if o.board), key=_board_key)
 
     def skipped(self) -> dict[str, str]:
         """Strategies that did not run, with the reason."""
         return {o.strategy: o.skipped for o in self.outcomes if o.skipped}
+
+    def failed(self) -> dict[str, str]:
+        """Strategies that failed (raised, or could not load), with where and why."""
+        return {o.strategy: o.failed for o in self.outcomes if o.failed}
 
     def summary(self) -> dict:
         """Plain, JSON-ready facts of the backtest (the leaderboard holds None, never inf)."""
@@ -121,6 +110,7 @@ class SeriesBacktest:
             "seconds": self.seconds,
             "leaderboard": self.leaderboard(),
             "skipped": self.skipped(),
+            "failed": self.failed(),
         }
 
 
@@ -142,7 +132,7 @@ def _windows(n_bars: int, timeframe: str, walk_forward: bool, cfg) -> list[Windo
 
 
 def _missing_signals(strategy: Strategy, signals: pd.DataFrame | None, source: str) -> str | None:
-    if not strategy.signal_columns:
+    if not strategy.needs_signals:
         return None
     if signals is None:
         return f"no signals for this series: {source}"
@@ -152,114 +142,12 @@ def _missing_signals(strategy: Strategy, signals: pd.DataFrame | None, source: s
     return None
 
 
-def _window_rows(ctx: RunContext, res: WindowResult, bars: pd.DataFrame, stamp: int):
-    """(runs, trades, board rows) of one window of one strategy."""
-    w, grid, step = res.window, res.grid, timeframe_ms(ctx.ref.timeframe)
-    ins = Sample("in" if w.has_out else "full", w.index, bars.index[w.in_start : w.in_end], step)
-    rank = np.empty(len(res.order), dtype=np.int64)
-    rank[res.order] = np.arange(1, len(res.order) + 1)
-    in_ids = [run_id(ctx, combo, ins) for combo in grid.combos]
-    leaders = set(res.leaders)
-    runs = [
-        run_row(ctx, combo, ins, grid.metrics.iloc[i].to_dict(), run=in_ids[i],
-                is_rank=int(rank[i]), is_run_id=None, leader=i in leaders, ingested_at_ms=stamp)
-        for i, combo in enumerate(grid.combos)
-    ]  # fmt: skip
-    trades = trade_rows(ctx, res.in_portfolio, [in_ids[i] for i in res.leaders], ins.name, stamp)
-    board = []
-    if w.has_out:
-        out = Sample("out", w.index, bars.index[w.out_start : w.out_end], step)
-        out_ids = [run_id(ctx, grid.combos[i], out) for i in res.leaders]
-        for j, i in enumerate(res.leaders):
-            row = run_row(ctx, grid.combos[i], out, res.out_metrics.iloc[j].to_dict(),
-                          run=out_ids[j], is_rank=j + 1, is_run_id=in_ids[i], leader=True,
-                          ingested_at_ms=stamp)  # fmt: skip
-            runs.append(row)
-            board.append(_board_row(row, runs[i]))
-        trades += trade_rows(ctx, res.out_portfolio, out_ids, "out", stamp)
-    return runs, trades, board
-
-
-def _board_row(out: dict, ins: dict) -> dict:
-    row = {k: out[k] for k in ("strategy", "params", "window_index", "selection_metric")}
-    row["is_rank"] = out["is_rank"]
-    row |= {f"oos_{m}": out[m] for m in BOARD_METRICS}
-    row |= {f"is_{m}": ins[m] for m in BOARD_METRICS}
-    row["oos_null_reasons"], row["is_null_reasons"] = out["null_reasons"], ins["null_reasons"]
-    row["run_id"] = out["run_id"]
-    return row
-
-
-def _chained_equity(results: list[WindowResult], init_cash: float) -> pd.Series:
-    """The in-sample best's value in each out-of-sample part (or the full run), chained."""
-    parts, level = [], 1.0
-    for res in results:
-        pf = res.out_portfolio if res.out_portfolio is not None else res.in_portfolio
-        value = np.asarray(pf.value()).reshape(len(pf.wrapper.index), -1)[:, 0] / init_cash
-        parts.append(pd.Series(value * level, index=pf.wrapper.index))
-        level *= value[-1]
-    return pd.concat(parts)
-
-
-def _rank_board(board: list[dict], metric: str) -> list[dict]:
-    if not board:
-        return board
-    frame = pd.DataFrame(
-        {
-            m: [np.nan if r[f"oos_{m}"] is None else r[f"oos_{m}"] for r in board]
-            for m in METRICS
-            if f"oos_{m}" in board[0]
-        }  # fmt: skip
-    )
-    return [board[i] for i in rank_values(frame, metric)]
-
-
-def _run_strategy(strategy, bars, signals, source, windows, ctx, request, cfg, stamp):
-    """(outcome, runs, trades) of one strategy over every window."""
-    outcome = StrategyOutcome(strategy.name)
-    outcome.skipped = _missing_signals(strategy, signals, source)
-    if outcome.skipped:
-        return outcome, [], []
-    stops = {
-        "sl_stop": cfg.sl_stop if request.sl_stop is None else request.sl_stop,
-        "tp_stop": cfg.tp_stop if request.tp_stop is None else request.tp_stop,
-    }
-    combos = param_grid(strategy, request.grid or cfg.grid, **stops)
-    outcome.combos = len(combos)
-    runs, trades, board, results = [], [], [], []
-    for window in windows:
-        res = evaluate_window(
-            strategy, bars, combos, window, ctx.portfolio, signals=signals, metric=ctx.metric,
-            leaders=cfg.leaders, memory_budget_mb=cfg.memory_budget_mb,
-        )  # fmt: skip
-        w_runs, w_trades, w_board = _window_rows(ctx, res, bars, stamp)
-        runs += w_runs
-        trades += w_trades
-        board += w_board
-        results.append(res)
-    outcome.board = _rank_board(board, ctx.metric)
-    outcome.equity = _chained_equity(results, ctx.portfolio.init_cash)
-    return outcome, runs, trades
-
-
-def _context(request: BacktestRequest, cfg, walk_forward: bool, stamp: int) -> RunContext:
-    ref = request.ref
-    return RunContext(
-        batch_id=uuid.uuid4().hex[:16],
-        run_at_ms=stamp,
-        ref=ref,
-        strategy="",
-        split="walk_forward" if walk_forward else "holdout",
-        metric=request.metric or cfg.metric,
-        portfolio=portfolio_settings(cfg, ref.exchange, ref.market, ref.timeframe),
-        version=code_version(),
-    )
-
-
-def strategy_names(cfg, request: BacktestRequest) -> tuple[str, ...]:
-    """The strategies a request runs: its own, else `[backtest] strategies`, else every one."""
-    names = request.strategies or tuple(cfg.strategies)
-    return tuple(get_strategy(n).name for n in names) or tuple(s.name for s in all_strategies())
+def backtest_config(settings: Settings) -> BacktestConfig:
+    """`[backtest]` with the strategy folders made absolute (relative to the settings file)."""
+    cfg = settings.backtest
+    base = Path(settings.config_path).parent
+    paths = [str((base / Path(p).expanduser()).resolve()) for p in cfg.strategy_paths]
+    return cfg.model_copy(update={"strategy_paths": paths})
 
 
 @dataclass
@@ -269,7 +157,7 @@ class SeriesPlan:
     can run its strategies in others (the nightly flow's Dask workers)."""
 
     request: BacktestRequest
-    cfg: BacktestConfig
+    cfg: BacktestConfig  # strategy folders absolute
     ctx: RunContext
     symbol_id: str
     bars: pd.DataFrame
@@ -289,18 +177,80 @@ class StrategyRun:
     trades: list[dict]
 
 
+def failed_run(name: str, error: str) -> StrategyRun:
+    """The result of a strategy that failed: no rows, the error in its outcome."""
+    return StrategyRun(StrategyOutcome(name, failed=error), [], [])
+
+
+def _evaluate(strategy: Strategy, plan: SeriesPlan, ctx: RunContext) -> StrategyRun:
+    """Every window of one strategy: rows, the chain, the board entry."""
+    cfg, request, stamp = plan.cfg, plan.request, plan.ctx.run_at_ms
+    stops = {
+        "sl_stop": cfg.sl_stop if request.sl_stop is None else request.sl_stop,
+        "tp_stop": cfg.tp_stop if request.tp_stop is None else request.tp_stop,
+    }
+    combos = param_grid(strategy, request.grid or cfg.grid, **stops)
+    outcome = StrategyOutcome(strategy.name, combos=len(combos))
+    results, rows = [], []
+    for window in plan.windows:
+        res = evaluate_window(
+            strategy, plan.bars, combos, window, ctx.portfolio, signals=plan.signals,
+            metric=ctx.metric, leaders=cfg.leaders, memory_budget_mb=cfg.memory_budget_mb,
+            blocks=cfg.pbo_blocks,
+        )  # fmt: skip
+        results.append(res)
+        rows.append(window_rows(ctx, res, plan.bars, stamp))
+    runs = [r for w in rows for r in w.runs]
+    trades = [t for w in rows for t in w.trades]
+    outcome.choices, outcome.grid = choices(results), in_sample_grid(results[-1], ctx.metric)
+    chain = chain_choices([r.out_portfolio for r in results if r.out_portfolio is not None],
+                          ctx.portfolio)  # fmt: skip
+    if chain is None:  # no out-of-sample bars: the report shows the in-sample choice
+        pf = results[-1].in_portfolio
+        value = np.asarray(pf.value()).reshape(len(pf.wrapper.index), -1)[:, 0]
+        outcome.equity = pd.Series(value / ctx.portfolio.init_cash, index=pf.wrapper.index)
+        return StrategyRun(outcome, runs, trades)
+    chained = chained_row(ctx, chain, rows, results[-1], stamp)
+    runs.append(chained)
+    outcome.board = board_row(chained, rows[-1].chosen_in)
+    outcome.equity, outcome.trades = chain.equity, chain.trades
+    return StrategyRun(outcome, runs, trades)
+
+
+def _context(request: BacktestRequest, cfg, walk_forward: bool, stamp: int) -> RunContext:
+    ref = request.ref
+    return RunContext(
+        batch_id=uuid.uuid4().hex[:16],
+        run_at_ms=stamp,
+        ref=ref,
+        strategy="",
+        split="walk_forward" if walk_forward else "holdout",
+        metric=request.metric or cfg.metric,
+        portfolio=portfolio_settings(cfg, ref.exchange, ref.market, ref.timeframe),
+        version=code_version(),
+    )
+
+
+def strategy_names(settings: Settings, request: BacktestRequest) -> tuple[str, ...]:
+    """The strategies a request runs: its own, else `[backtest] strategies`, else every one."""
+    library = strategy_library(backtest_config(settings))
+    names = request.strategies or tuple(settings.backtest.strategies)
+    return tuple(library.get(n).name for n in names) or library.names()
+
+
 def plan_series(settings: Settings, request: BacktestRequest) -> SeriesPlan:
     """Read one stored series (and its signals when a strategy needs them); fix the windows."""
     started = time.time()
-    cfg, ref = settings.backtest, request.ref
-    names = strategy_names(cfg, request)
+    cfg, ref = backtest_config(settings), request.ref
+    library = strategy_library(cfg)
+    names = strategy_names(settings, request)
     walk_forward = cfg.walk_forward if request.walk_forward is None else request.walk_forward
     since = None if request.since is None else parse_time(request.since, name="since")
     until = None if request.until is None else parse_time(request.until, name="until")
     series, candles, bars = load_bars(settings.storage, ref, since, until)
     windows = _windows(len(bars), ref.timeframe, walk_forward, cfg)
     signals, source = None, "not needed"
-    if any(get_strategy(n).signal_columns for n in names):
+    if any(library.get(n).needs_signals and not library.get(n).error for n in names):
         signals, source = load_signals(settings.storage, ref, candles, bars)
     ctx = _context(request, cfg, walk_forward, now_ms())
     return SeriesPlan(
@@ -309,14 +259,16 @@ def plan_series(settings: Settings, request: BacktestRequest) -> SeriesPlan:
 
 
 def run_strategy(plan: SeriesPlan, name: str) -> StrategyRun:
-    """One strategy's grid over every window of a planned series (no I/O)."""
+    """One strategy's grid over every window of a planned series (no I/O); StrategyError when
+    the strategy cannot load or raises (its file and line in the message)."""
     use_numba_cache()  # before vectorbt loads numba, in whichever process runs the grid
-    strategy = get_strategy(name)
-    outcome, runs, trades = _run_strategy(
-        strategy, plan.bars, plan.signals, plan.signals_source, plan.windows,
-        replace(plan.ctx, strategy=strategy.name), plan.request, plan.cfg, plan.ctx.run_at_ms,
-    )  # fmt: skip
-    return StrategyRun(outcome, runs, trades)
+    strategy = strategy_library(plan.cfg).get(name)
+    if strategy.error:
+        raise StrategyError(strategy.error)
+    skipped = _missing_signals(strategy, plan.signals, plan.signals_source)
+    if skipped:
+        return StrategyRun(StrategyOutcome(strategy.name, skipped=skipped), [], [])
+    return _evaluate(strategy, plan, replace(plan.ctx, strategy=strategy.name))
 
 
 def finish_series(
@@ -332,6 +284,7 @@ def finish_series(
     all_trades = [row for r in results for row in r.trades]
     first_out = windows[0].out_start if windows[0].has_out else windows[0].in_start
     result.benchmark = bars["close"].iloc[first_out:] / bars["close"].iloc[first_out]
+    result.candles = bars.iloc[first_out:][["open", "high", "low", "close"]]
     files = write_results(settings.storage, ctx.ref, plan.symbol_id, all_runs, all_trades)
     result.runs, result.trades = len(all_runs), len(all_trades)
     result.files = [str(f) for f in files]
@@ -348,11 +301,17 @@ def backtest_series(
 ) -> SeriesBacktest:
     """Backtest one stored series with every requested strategy; land runs, trades, a report.
 
-    In one process: the plan, each strategy in turn, then the rows and the report. The nightly
-    flow runs the same three steps as tasks, the strategies spread over its task runner.
+    In one process: the plan, each strategy in turn (one that fails is reported, the others
+    run), then the rows and the report. The nightly flow runs the same steps as tasks, the
+    strategies spread over its task runner.
     """
     plan = plan_series(settings, request)
-    results = [run_strategy(plan, name) for name in plan.strategies]
+    results = []
+    for name in plan.strategies:
+        try:
+            results.append(run_strategy(plan, name))
+        except StrategyError as exc:
+            results.append(failed_run(name, str(exc)))
     return finish_series(settings, plan, results, report=report)
 
 
@@ -365,11 +324,15 @@ def configured_series(settings: Settings) -> list[SeriesRef]:
     return [s.ref for s in stored_series(settings.storage, list(cfg.timeframes))]
 
 
-def check_options(strategies=(), grid: str | None = None, metric: str | None = None) -> None:
-    """Validate names before any work (InvalidInput names the bad value)."""
+def check_options(
+    strategies=(), grid: str | None = None, metric: str | None = None, settings=None
+) -> None:
+    """Validate names before any work (InvalidInput names the bad value); user strategies are
+    known when `settings` is given."""
+    library = strategy_library(backtest_config(settings) if settings else BacktestConfig())
     for name in strategies:
-        get_strategy(name)
-    if grid is not None and grid not in ("default", "small"):
+        library.get(name)
+    if grid is not None and grid not in GRIDS:
         raise InvalidInput(f"unknown grid {grid!r}; expected default or small")
     if metric is not None and metric not in RANKABLE_METRICS:
         raise InvalidInput(
@@ -377,6 +340,6 @@ def check_options(strategies=(), grid: str | None = None, metric: str | None = N
         )
 
 
-def check_request(request: BacktestRequest) -> None:
+def check_request(request: BacktestRequest, settings=None) -> None:
     """Validate a request's names before any work."""
-    check_options(request.strategies, request.grid, request.metric)
+    check_options(request.strategies, request.grid, request.metric, settings)

@@ -15,8 +15,8 @@ from vectorflow.backtest.strategies import (
     Signals,
     Strategy,
     _first_bar,
-    _matrix,
     _params,
+    moving_averages,
     register,
 )
 
@@ -120,17 +120,14 @@ def regime_trend(bars: pd.DataFrame, signals: pd.DataFrame, *, fast, slow, high_
     """Moving-average trend only in `trend_*` regimes: long while the regime is `trend_up` and the
     fast SMA is above the slow one, short in `trend_down` below; `high_vol=False` stays out of
     high-volatility regimes."""
-    import vectorbt as vbt
-
     fast, slow = _params(fast, kind=np.int64), _params(slow, kind=np.int64)
     high_vol = _params(high_vol, kind=bool)
-    n = len(bars)
     label = signals["regime"].astype(object).where(signals["regime"].notna(), "").astype(str)
     up = label.str.startswith("trend_up").to_numpy()[:, None]
     down = label.str.startswith("trend_down").to_numpy()[:, None]
     calm = (~label.str.endswith("|high_vol").to_numpy())[:, None] | high_vol[None, :]
-    fast_ma = _matrix(vbt.MA.run(bars["close"], window=fast.tolist()).ma, n)
-    slow_ma = _matrix(vbt.MA.run(bars["close"], window=slow.tolist()).ma, n)
+    ma, fast_col, slow_col = moving_averages(bars["close"], fast, slow)
+    fast_ma, slow_ma = ma[:, fast_col], ma[:, slow_col]
     with np.errstate(invalid="ignore"):
         long_on = up & calm & (fast_ma > slow_ma)
         short_on = down & calm & (fast_ma < slow_ma)

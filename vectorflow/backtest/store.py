@@ -1,9 +1,10 @@
-"""Backtest results as lake rows: `backtest_runs` (one per strategy x params x window x sample)
-and `backtest_trades`, written with the lake's atomic writer.
+"""Backtest results as lake rows: `backtest_runs` (one per strategy x params x window x sample,
+and one `chained` row per strategy) and `backtest_trades`, written with the lake's atomic writer.
 
 A run id is a hash of everything that determines the run's numbers (series, strategy, params,
-sample and its bars, costs, code version), so re-running the same night on the same data writes
-the same ids and the views keep one row per run (the newest wins).
+sample and its bars, costs, code version; a chained row: its parts' ids), so re-running the
+same night on the same data writes the same ids and the views keep one row per run (the newest
+wins).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pyarrow as pa
 
 from vectorflow import __version__
 from vectorflow.backtest.metrics import clean_metrics
+from vectorflow.backtest.overfitting import ChoiceStatistics
 from vectorflow.backtest.portfolio import PortfolioSettings
 from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import BACKTEST_RUNS, BACKTEST_TRADES, Dataset
@@ -108,6 +110,20 @@ def run_id(ctx: RunContext, combo: dict, sample: Sample) -> str:
     return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:24]
 
 
+def chained_run_id(ctx: RunContext, part_ids: list[str]) -> str:
+    """The id of a chained row: a hash of its parts' run ids."""
+    identity = [ctx.ref.exchange, ctx.ref.market, ctx.ref.symbol, ctx.ref.timeframe,
+                ctx.strategy, "chained", *part_ids]  # fmt: skip
+    return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:24]
+
+
+def choice_fields(stats: ChoiceStatistics | None, windows: int | None = None) -> dict:
+    """The overfitting columns of a choice's row (none on other rows)."""
+    if stats is None:
+        return {"oos_windows": windows, "trials": None, "dsr": None, "pbo": None}
+    return {"oos_windows": windows, "trials": stats.trials, "dsr": stats.dsr, "pbo": stats.pbo}
+
+
 def run_row(
     ctx: RunContext,
     combo: dict,
@@ -119,9 +135,13 @@ def run_row(
     is_run_id: str | None,
     leader: bool,
     ingested_at_ms: int,
+    stats: ChoiceStatistics | None = None,
+    windows: int | None = None,
 ) -> dict:
-    """One `backtest_runs` row from vectorbt's raw metrics of one column."""
+    """One `backtest_runs` row from vectorbt's raw metrics of one column (or of a chain)."""
     metrics, reasons = clean_metrics(raw)
+    if stats is not None and stats.reasons:
+        reasons = json.dumps({**json.loads(reasons or "{}"), **stats.reasons}, sort_keys=True)
     p = ctx.portfolio
     return {
         "run_id": run,
@@ -143,6 +163,7 @@ def run_row(
         "is_rank": is_rank,
         "is_run_id": is_run_id,
         "leader": leader,
+        **choice_fields(stats, windows),
         **metrics,
         "null_reasons": reasons,
         "fees": p.fees,

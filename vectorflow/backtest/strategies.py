@@ -9,10 +9,15 @@ that bar's close, so nothing is known before it could be.
 
 Strategies that can trade both sides return short entries/exits as well; the portfolio uses
 them on perpetuals (`linear`) and ignores them on spot (long only).
+
+A strategy written for one parameter set at a time (scalar parameters, one column of signals)
+becomes a grid strategy with `per_set`. User strategies (`vectorflow.backtest.library`) follow
+the same contract; what any strategy returns goes through `as_signals`.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -42,11 +47,75 @@ class Strategy:
     grids: Mapping[str, Mapping[str, Sequence]]  # "default" and "small": values per parameter
     signal_columns: tuple[str, ...] = ()
     valid: Callable[[dict], bool] | None = field(default=None, compare=False)
+    takes_signals: bool = False  # also given the signal frame (implied by signal_columns)
+    source: str | None = None  # "file:line" of a user strategy's function
+    error: str | None = None  # why a user strategy cannot run: its units fail with this
 
     @property
     def params(self) -> tuple[str, ...]:
         """The strategy function's parameter names, in grid order."""
         return tuple(self.grids["default"])
+
+    @property
+    def needs_signals(self) -> bool:
+        """Whether the strategy is called with the signal frame."""
+        return self.takes_signals or bool(self.signal_columns)
+
+
+def _signal_array(values, n_bars: int, n_sets: int, what: str) -> np.ndarray:
+    array = np.asarray(values)
+    if array.dtype != np.bool_:
+        array = np.nan_to_num(array.astype(np.float64), nan=0.0) != 0  # NaN: no signal
+    if array.ndim == 1 and n_sets == 1:
+        array = array[:, None]
+    if array.shape != (n_bars, n_sets):
+        raise ValueError(
+            f"{what} has shape {array.shape}; expected (bars, parameter sets) = {(n_bars, n_sets)}"
+        )
+    return array
+
+
+def as_signals(result, n_bars: int, n_sets: int) -> Signals:
+    """What a strategy returned as Signals: (entries, exits) or (entries, exits, short_entries,
+    short_exits), arrays or frames of (bars x parameter sets), booleans or numbers (0, NaN: no)."""
+    if not isinstance(result, tuple) or len(result) not in (2, 4):
+        raise ValueError(
+            f"returned {type(result).__name__}; expected (entries, exits) or (entries, exits, "
+            "short_entries, short_exits)"
+        )
+    parts = list(result) + [None] * (4 - len(result))
+    if (parts[2] is None) != (parts[3] is None):
+        raise ValueError("returned short entries without short exits, or the reverse")
+    names = ("entries", "exits", "short_entries", "short_exits")
+    return Signals(
+        *(
+            None if v is None else _signal_array(v, n_bars, n_sets, k)
+            for k, v in zip(names, parts, strict=True)
+        )
+    )
+
+
+def per_set(func: Callable) -> Callable:
+    """A strategy written for one parameter set (scalar parameters, one column of signals) as a
+    grid strategy: called once per set, its columns side by side."""
+
+    @functools.wraps(func)
+    def grid(bars, *frames, **params):
+        """The wrapped function once per parameter set, its columns side by side."""
+        sets = len(next(iter(params.values()))) if params else 1
+        columns = [
+            as_signals(func(bars, *frames, **{k: _plain(v[j]) for k, v in params.items()}),
+                       len(bars), 1)
+            for j in range(sets)
+        ]  # fmt: skip
+        stacked = (None if c[0] is None else np.hstack(c) for c in zip(*columns, strict=True))
+        return Signals(*stacked)
+
+    return grid
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -63,6 +132,24 @@ def _crossed_above(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     a, b = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(b, np.float64))
     return crossed_above_nb(np.ascontiguousarray(a), np.ascontiguousarray(b))
+
+
+def _shared(windows: np.ndarray, compute) -> tuple[np.ndarray, np.ndarray]:
+    """(compute(distinct windows): one indicator column per distinct window, the column of each
+    set): an indicator is computed once per window, however many sets use it."""
+    distinct, column = np.unique(windows, return_inverse=True)
+    return compute(distinct.tolist()), column.reshape(-1)
+
+
+def moving_averages(close: pd.Series, *windows: np.ndarray) -> tuple[np.ndarray, ...]:
+    """vectorbt's simple moving averages, one column per distinct window, and for each of
+    `windows` the column of each of its sets."""
+    import vectorbt as vbt
+
+    sizes = [len(w) for w in windows]
+    ma, column = _shared(np.concatenate(windows), lambda w: _matrix(vbt.MA.run(close, window=w).ma,
+                                                                    len(close)))  # fmt: skip
+    return ma, *np.split(column, np.cumsum(sizes)[:-1])
 
 
 def _per_window(series: np.ndarray, windows: np.ndarray, func) -> np.ndarray:
@@ -93,13 +180,12 @@ def _params(values, *, kind=np.float64) -> np.ndarray:
 
 def ma_cross(bars: pd.DataFrame, *, fast, slow) -> Signals:
     """Long when the fast simple moving average crosses above the slow one; short the mirror."""
-    import vectorbt as vbt
+    from vectorflow.backtest.engine import crossed_above_columns_nb
 
     fast, slow = _params(fast, kind=np.int64), _params(slow, kind=np.int64)
-    close, n = bars["close"], len(bars)
-    fast_ma = _matrix(vbt.MA.run(close, window=fast.tolist()).ma, n)
-    slow_ma = _matrix(vbt.MA.run(close, window=slow.tolist()).ma, n)
-    up, down = _crossed_above(fast_ma, slow_ma), _crossed_above(slow_ma, fast_ma)
+    ma, fast_col, slow_col = moving_averages(bars["close"], fast, slow)
+    up = crossed_above_columns_nb(ma, fast_col, ma, slow_col)
+    down = crossed_above_columns_nb(ma, slow_col, ma, fast_col)
     return Signals(up, down, down, up)
 
 
@@ -109,7 +195,9 @@ def rsi_reversion(bars: pd.DataFrame, *, window, lower, upper) -> Signals:
 
     window = _params(window, kind=np.int64)
     lower, upper = _params(lower), _params(upper)
-    rsi = _matrix(vbt.RSI.run(bars["close"], window=window.tolist()).rsi, len(bars))
+    close, n = bars["close"], len(bars)
+    rsi, column = _shared(window, lambda w: _matrix(vbt.RSI.run(close, window=w).rsi, n))
+    rsi = rsi[:, column]
     oversold, overbought = _crossed_above(lower, rsi), _crossed_above(rsi, upper)
     return Signals(oversold, overbought, overbought, oversold)
 

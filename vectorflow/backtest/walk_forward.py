@@ -1,10 +1,13 @@
 """In-sample / out-of-sample windows, and the evaluation of a strategy's grid in each of them.
 
 A window is a run of consecutive bars split in two: the in-sample part picks the parameters (the
-whole grid is run there and ranked by one metric), the out-of-sample part that follows it judges
-the best `leaders` of them on bars the choice never saw. `holdout_window` is one such split of
-all bars; `rolling_windows` slides it forward by the out-of-sample length, so the out-of-sample
-parts tile the end of the data without overlapping each other or their own in-sample part.
+whole grid is run there and ranked by one metric: rank 1 is the choice), the out-of-sample part
+that follows it judges the choice on bars it never saw; the next `leaders - 1` sets by rank run
+there too, for inspection only (nothing is chosen among out-of-sample results). The choice's
+overfitting statistics (DSR, PBO: `overfitting`) come from the in-sample grid alone.
+`holdout_window` is one such split of all bars; `rolling_windows` slides it forward by the
+out-of-sample length, so the out-of-sample parts tile the end of the data without overlapping
+each other or their own in-sample part. `chain` joins the choices' out-of-sample parts.
 
 Out-of-sample signals are computed from the start of the window (the in-sample bars serve as
 indicator warm-up, which uses only earlier bars) and the portfolio starts flat with fresh cash
@@ -20,6 +23,7 @@ import pandas as pd
 
 from vectorflow.backtest.grid import GridResult, run_grid, simulate_params
 from vectorflow.backtest.metrics import rank_values, raw_metrics
+from vectorflow.backtest.overfitting import DEFAULT_BLOCKS, ChoiceStatistics, choice_statistics
 from vectorflow.backtest.portfolio import PortfolioSettings
 from vectorflow.backtest.strategies import Strategy
 from vectorflow.errors import InvalidInput
@@ -91,6 +95,12 @@ class WindowResult:
     in_portfolio: object  # vectorbt Portfolio of the leaders over the in-sample bars
     out_portfolio: object | None  # ... over the out-of-sample bars (None for a full run)
     out_metrics: pd.DataFrame | None  # vectorbt's metrics of out_portfolio, one row per leader
+    stats: ChoiceStatistics  # trials, DSR of the choice (leaders[0]), PBO of the grid
+
+    @property
+    def chosen(self) -> int:
+        """The grid position of the in-sample choice (rank 1)."""
+        return self.leaders[0]
 
 
 def _part(frame: pd.DataFrame | None, start: int, end: int) -> pd.DataFrame | None:
@@ -108,17 +118,20 @@ def evaluate_window(
     metric: str = "sharpe_ratio",
     leaders: int = 3,
     memory_budget_mb: float = 1024.0,
+    blocks: int = DEFAULT_BLOCKS,
 ) -> WindowResult:
     """Run the grid in sample, rank it by `metric`, and run the best `leaders` out of sample."""
     w = window
     in_bars, in_signals = bars.iloc[w.in_start : w.in_end], _part(signals, w.in_start, w.in_end)
-    grid = run_grid(
-        strategy, in_bars, combos, settings, signals=in_signals, memory_budget_mb=memory_budget_mb
-    )
+    grid = run_grid(strategy, in_bars, combos, settings, signals=in_signals,
+                    memory_budget_mb=memory_budget_mb, blocks=blocks)  # fmt: skip
     order = rank_values(grid.metrics, metric)
     top = [int(i) for i in order[:leaders]]
     chosen = [combos[i] for i in top]
     in_pf = simulate_params(strategy, in_bars, chosen, settings, signals=in_signals)
+    bar_sharpes = grid.metrics["sharpe_ratio"].to_numpy(np.float64) / np.sqrt(settings.ann_factor)
+    chosen_returns = np.asarray(in_pf.returns()).reshape(len(in_bars), -1)[:, 0]
+    stats = choice_statistics(bar_sharpes, top[0], chosen_returns, grid.blocks, metric)
     out_pf = out_metrics = None
     if w.has_out:
         out_pf = simulate_params(
@@ -130,4 +143,4 @@ def evaluate_window(
             start=w.out_start - w.in_start,
         )
         out_metrics = raw_metrics(out_pf, settings.year_freq)
-    return WindowResult(w, grid, order, top, in_pf, out_pf, out_metrics)
+    return WindowResult(w, grid, order, top, in_pf, out_pf, out_metrics, stats)

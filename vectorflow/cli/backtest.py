@@ -13,7 +13,10 @@ from vectorflow.errors import InvalidInput
 BOARD_COLUMNS = [
     ("strategy", "strategy"),
     ("params", "params"),
-    ("window_index", "window"),
+    ("oos_windows", "windows"),
+    ("trials", "trials"),
+    ("dsr", "dsr"),
+    ("pbo", "pbo"),
     ("oos_total_return", "oos_return"),
     ("oos_sharpe_ratio", "oos_sharpe"),
     ("oos_max_drawdown", "oos_max_dd"),
@@ -39,17 +42,25 @@ def _short(value):
 
 
 def print_summary(summary: dict) -> None:
-    """One series' leaderboard (best out-of-sample run per strategy), skips and report path."""
+    """One series' leaderboard (per strategy the in-sample choices' chained out-of-sample
+    result, DSR, PBO), skips, failures and the report path."""
     print(
         f"{summary['exchange']} {summary['market']} {summary['symbol']} {summary['timeframe']}: "
         f"{summary['bars']} bars, {summary['split']} ({summary['windows']} window(s)), "
         f"signals {summary['signals']}, {summary['runs']} runs, {summary['trades']} trades, "
         f"{summary['seconds']} s"
     )
-    rows = [[_short(row[k]) for k, _ in BOARD_COLUMNS] for row in summary["leaderboard"]]
+    from vectorflow.backtest.report_figures import format_params
+
+    rows = [
+        [format_params(row[k]) if k == "params" else _short(row[k]) for k, _ in BOARD_COLUMNS]
+        for row in summary["leaderboard"]
+    ]
     print(format_rows([h for _, h in BOARD_COLUMNS], rows))
     for name, why in summary["skipped"].items():
         print(f"{name}: not run ({why})")
+    for name, why in summary["failed"].items():
+        print(f"{name}: failed ({why})", file=sys.stderr)
     print(f"report: {summary['report']}")
 
 
@@ -66,7 +77,7 @@ def backtest(args: argparse.Namespace) -> int:
     if args.market and args.market != market:
         raise InvalidInput(f"symbol {args.symbol!r} is {market}, not {args.market!r}")
     timeframe_ms(args.timeframe)
-    check_options(args.strategy or (), args.grid, args.metric)
+    check_options(args.strategy or (), args.grid, args.metric, settings)
     ref = SeriesRef(
         exchange=args.exchange, market=market, symbol=args.symbol, timeframe=args.timeframe
     )
@@ -96,8 +107,8 @@ def nightly(args: argparse.Namespace) -> int:
     """`vectorflow nightly`: run the nightly flow once, now."""
     from vectorflow.backtest.run import check_options
 
-    load_settings(args.data_dir)  # a malformed settings file is invalid input: exit 2 now
-    check_options(args.strategy or (), args.grid, None)
+    settings = load_settings(args.data_dir)  # a malformed settings file: exit 2 now
+    check_options(args.strategy or (), args.grid, None, settings)
     prefect_environment()
     from flows.nightly import nightly as nightly_flow
 
@@ -128,7 +139,8 @@ def add_parsers(sub) -> None:
     bt = command_parser(
         sub,
         "backtest",
-        "Backtest the strategies on one stored series (vectorbt grids, out-of-sample leaderboard).",
+        "Backtest the strategies on one stored series (grids in sample, the choice out of "
+        "sample, DSR and PBO).",
         "vectorflow backtest --exchange binance --market linear --symbol BTC/USDT:USDT "
         "--timeframe 1h --strategy ma_cross --grid small --walk-forward",
     )

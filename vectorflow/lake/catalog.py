@@ -90,46 +90,34 @@ GROUP BY GROUPING SETS ((source, model, confidence_band), (source, model))"""
 
 
 _SERIES_KEY = "exchange, market, symbol, timeframe, strategy"
-_RANKED_BY = """CASE selection_metric
-        WHEN 'sharpe_ratio' THEN sharpe_ratio WHEN 'sortino_ratio' THEN sortino_ratio
-        WHEN 'calmar_ratio' THEN calmar_ratio WHEN 'total_return' THEN total_return
-        WHEN 'max_drawdown' THEN max_drawdown WHEN 'win_rate' THEN win_rate
-        WHEN 'profit_factor' THEN profit_factor END DESC NULLS LAST,
-    total_return DESC NULLS LAST, run_id"""
 _BOARD_METRICS = (
     "total_return", "sharpe_ratio", "sortino_ratio", "calmar_ratio", "max_drawdown", "win_rate",
     "profit_factor", "trades", "exposure", "benchmark_return", "null_reasons",
 )  # fmt: skip
 
-#: strategy_leaderboard: per series and strategy, the best out-of-sample run of the latest
-#: backtest (by the metric that chose its parameters), its in-sample run beside it
+#: strategy_leaderboard: per series and strategy, the latest backtest's out-of-sample result:
+#: each window's in-sample choice (rank 1 by the selection metric) run on that window's
+#: out-of-sample bars, chained (`chained` rows; never a pick among out-of-sample runs), with
+#: the overfitting statistics and the latest choice's params and in-sample run beside it
 STRATEGY_LEADERBOARD_SQL = f"""
 WITH latest AS (
-    SELECT * FROM backtest_runs WHERE sample = 'out'
-    QUALIFY run_at = max(run_at) OVER (PARTITION BY {_SERIES_KEY})
-), ranked AS (
-    SELECT *, count(*) OVER (PARTITION BY {_SERIES_KEY}) AS oos_runs,
-           row_number() OVER (PARTITION BY {_SERIES_KEY} ORDER BY {_RANKED_BY}) AS board_rank
-    FROM latest
+    SELECT * FROM backtest_runs WHERE sample = 'chained'
+    QUALIFY row_number() OVER (PARTITION BY {_SERIES_KEY} ORDER BY run_at DESC, run_id) = 1
 )
 SELECT o.exchange, o.market, o.symbol, o.timeframe, o.strategy, o.params, o.run_at, o.split,
-       o.window_index, o.window_start, o.window_end, o.selection_metric, o.is_rank,
+       o.oos_windows, o.window_start, o.window_end, o.selection_metric, o.trials, o.dsr, o.pbo,
        {", ".join(f"o.{m} AS oos_{m}" for m in _BOARD_METRICS)},
        {", ".join(f"i.{m} AS is_{m}" for m in _BOARD_METRICS)},
-       o.oos_runs, o.fees, o.slippage, o.run_id, o.is_run_id
-FROM ranked o LEFT JOIN backtest_runs i ON i.run_id = o.is_run_id
-WHERE o.board_rank = 1"""
+       o.fees, o.slippage, o.batch_id, o.run_id, o.is_run_id
+FROM latest o LEFT JOIN backtest_runs i ON i.run_id = o.is_run_id"""
 
-#: strategy_history: each backtest's out-of-sample results per series and strategy, night by night
-STRATEGY_HISTORY_SQL = """
-SELECT exchange, market, symbol, timeframe, strategy, run_at, split,
-       count(*) AS oos_runs,
-       max(sharpe_ratio) AS best_oos_sharpe_ratio,
-       median(sharpe_ratio) AS median_oos_sharpe_ratio,
-       arg_max(params, sharpe_ratio) AS best_oos_params,
-       max(total_return) AS best_oos_total_return
-FROM backtest_runs WHERE sample = 'out'
-GROUP BY ALL"""
+#: strategy_history: the same honest figure night by night: per series, strategy and backtest,
+#: the chained out-of-sample result of the in-sample choices and its overfitting statistics
+STRATEGY_HISTORY_SQL = f"""
+SELECT exchange, market, symbol, timeframe, strategy, run_at, split, selection_metric, params,
+       oos_windows, window_start, window_end, trials, dsr, pbo,
+       {", ".join(f"{m} AS oos_{m}" for m in _BOARD_METRICS)}, batch_id, run_id
+FROM backtest_runs WHERE sample = 'chained'"""
 
 
 def view_definitions(storage: Storage) -> dict[str, str]:

@@ -193,7 +193,8 @@ _METRICS = [  # vectorflow.backtest.metrics: vectorbt's numbers as fractions, nu
     pa.field("null_reasons", pa.string()),  # JSON {metric: why it is null}
 ]  # fmt: skip
 
-#: One row per backtest run: a strategy, one parameter set, one window, one sample.
+#: One row per backtest run: a strategy, one parameter set, one window, one sample; and per
+#: strategy and backtest one `chained` row: the in-sample choices' out-of-sample parts, chained.
 BACKTEST_RUNS = Dataset(
     name="backtest_runs",
     schema=pa.schema(
@@ -205,15 +206,20 @@ BACKTEST_RUNS = Dataset(
             pa.field("strategy", pa.string(), nullable=False),
             pa.field("params", pa.string(), nullable=False),  # JSON keyed by parameter name
             pa.field("split", pa.string(), nullable=False),  # holdout | walk_forward
-            pa.field("sample", pa.string(), nullable=False),  # in | out | full
+            pa.field("sample", pa.string(), nullable=False),  # in | out | full | chained
             pa.field("window_index", pa.int32(), nullable=False),
             pa.field("window_start", TIME, nullable=False),  # first bar's open time
             pa.field("window_end", TIME, nullable=False),  # last bar's close time (exclusive)
             pa.field("bars", pa.int64(), nullable=False),
             pa.field("selection_metric", pa.string(), nullable=False),
             pa.field("is_rank", pa.int32()),  # in-sample rank of these parameters (1 = best)
-            pa.field("is_run_id", pa.string()),  # out rows: the in-sample run that chose them
+            pa.field("is_run_id", pa.string()),  # out rows: the in-sample run that chose them;
+            # chained rows: the latest window's choice
             pa.field("leader", pa.bool_(), nullable=False),  # its trades are stored
+            pa.field("oos_windows", pa.int32()),  # chained rows: out-of-sample parts chained
+            pa.field("trials", pa.int64()),  # in-sample choices and chained rows: sets tried
+            pa.field("dsr", pa.float64()),  # Deflated Sharpe Ratio of the in-sample choice
+            pa.field("pbo", pa.float64()),  # Probability of Backtest Overfitting (CSCV)
             *_METRICS,
             pa.field("fees", pa.float64(), nullable=False),
             pa.field("slippage", pa.float64(), nullable=False),

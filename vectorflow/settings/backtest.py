@@ -14,6 +14,8 @@
     in_sample_fraction = 0.7       # the split when walk_forward is off (1.0: no out-of-sample)
     sl_stop = []                   # stop-loss fractions added to every grid, e.g. [0.02, 0.05]
     tp_stop = []                   # take-profit fractions added to every grid
+    pbo_blocks = 16                # blocks of the in-sample bars for the PBO (even, >= 4)
+    strategy_paths = []            # folders of user strategies (*.py), relative to this file
     dask_address = ""              # nightly: "" = the flow's process, one unit at a time;
                                    # "local" = a temporary Dask LocalCluster on this machine;
                                    # "tcp://host:8786" = that Dask scheduler's workers
@@ -24,6 +26,10 @@
     linear = 0.0005
     [backtest.exchange_fees.bybit] # per-exchange overrides
     spot = 0.001
+
+    [backtest.grids.momentum]      # a strategy's grid: values per parameter (user strategies,
+    lookback = [12, 24, 48]        # or replacing a built-in one's grids); see
+    threshold = [0.01, 0.02]       # vectorflow.backtest.library
 
     [backtest.windows]             # walk-forward windows (days); the latest max_windows are run
     in_sample_days = 20
@@ -53,6 +59,8 @@ RANKABLE_METRICS: tuple[str, ...] = (
     "profit_factor",
 )
 
+
+GridValue = bool | int | float | str  # one value of a strategy parameter
 
 _DASK_ADDRESS = re.compile(r"^(?:(?:tcp|tls|ucx|inproc)://)?[A-Za-z0-9_.\-\[\]:/]+:\d{1,5}$")
 
@@ -169,6 +177,39 @@ class BacktestConfig(BaseModel):
         '"local", on a temporary Dask LocalCluster; "tcp://host:8786", on that Dask '
         "scheduler's workers.",
     )
+    pbo_blocks: int = Field(
+        default=16,
+        ge=4,
+        le=24,
+        description="Blocks the in-sample bars are split into for the Probability of Backtest "
+        "Overfitting (even; every half of them is tried as in-sample).",
+    )
+    strategy_paths: list[str] = Field(
+        default_factory=list,
+        description="Folders of user strategies (*.py files), relative to the settings file.",
+    )
+    grids: dict[str, dict[str, list[GridValue]]] = Field(
+        default_factory=dict,
+        description="A strategy's grid as values per parameter, e.g. "
+        "[backtest.grids.momentum] lookback = [12, 24]; for user strategies, or replacing a "
+        "built-in one's grids.",
+    )
+
+    @field_validator("pbo_blocks")
+    @classmethod
+    def _pbo_blocks(cls, value: int) -> int:
+        if value % 2:
+            raise ValueError(f"pbo_blocks {value} is odd; the PBO takes half of the blocks")
+        return value
+
+    @field_validator("grids")
+    @classmethod
+    def _grids(cls, value: dict[str, dict[str, list]]) -> dict[str, dict[str, list]]:
+        for name, grid in value.items():
+            for param, values in grid.items():
+                if not values:
+                    raise ValueError(f"grids.{name}.{param} is empty; give at least one value")
+        return value
 
     @field_validator("dask_address")
     @classmethod
