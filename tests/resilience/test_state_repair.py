@@ -86,3 +86,20 @@ def test_a_command_on_a_damaged_state_fails_with_one_line_naming_it(sim, data_di
     )
     repair_state(settings.state_path)
     assert run_cli(["status"], sim_env(sim, data_dir)).returncode in (0, 3)  # healthy or stale
+
+
+def test_doctor_names_a_damaged_state_and_its_repair_quarantines_it(sim, data_dir):
+    # Regression: the one-line error offered `vectorflow doctor --repair`, which never looked at
+    # state.db
+    settings = _damaged(data_dir, "garbage")
+    env = sim_env(sim, data_dir)
+    found = run_cli(["doctor"], env)
+    assert found.returncode == 4 and str(settings.state_path) in found.stdout, found.stdout
+    assert settings.state_path.read_bytes() == GARBAGE  # a check changes nothing
+
+    repaired = run_cli(["doctor", "--repair"], env)
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    (moved,) = (data_dir / "quarantine").glob("*/state.db")
+    assert moved.read_bytes() == GARBAGE
+    check_state(settings.state_path)  # sound again: the commands that use it run
+    assert "corrupt" not in run_cli(["status"], env).stderr

@@ -1,4 +1,5 @@
-"""`vectorflow doctor`: verify every partition of the lake; `--repair` what can be repaired.
+"""`vectorflow doctor`: verify every partition of the lake and the state file (`state.db`);
+`--repair` what can be repaired.
 
 Exit codes: 0 when the lake is sound (after the repair, with `--repair`), 4 when something is
 wrong (every problem named by path), 2 for invalid input.
@@ -22,6 +23,20 @@ def _print_problems(problems, fmt: str, heading: str) -> None:
     print(format_rows(COLUMNS, [[p.path, p.what, p.repair] for p in problems], fmt))
 
 
+def _state_problem(path):
+    """The state file's problem (a `Problem` row), or None when it is sound or absent."""
+    from vectorflow.errors import CorruptState
+    from vectorflow.lake.storage import Problem
+    from vectorflow.resilience.repair import check_state
+
+    try:
+        check_state(path)
+    except CorruptState as exc:
+        return Problem(str(path), f"damaged state file: {exc}",
+                       "moved to quarantine/, an empty one started")  # fmt: skip
+    return None
+
+
 def doctor(args: argparse.Namespace) -> int:
     """Check the lake; with --repair, repair it and check it again."""
     from vectorflow.config import load_settings
@@ -35,8 +50,16 @@ def doctor(args: argparse.Namespace) -> int:
         names = ", ".join(DATASETS)
         raise InvalidInput(f"--dataset {', '.join(unknown)}: unknown; expected one of {names}")
     settings = load_settings(args.data_dir)
+    state = _state_problem(settings.state_path)
+    if state and args.repair and not args.dry_run:
+        from vectorflow.resilience.repair import repair_state
+
+        moved = repair_state(settings.state_path)
+        print(f"repaired: {settings.state_path} was damaged: moved to {moved}, an empty one "
+              "started (rate limits and circuit breakers begin anew)")  # fmt: skip
+        state = None
     logging.getLogger("vectorflow.lake").setLevel(logging.ERROR)  # the table says it all
-    problems = check_lake(settings.storage, args.dataset)
+    problems = check_lake(settings.storage, args.dataset) + ([state] if state else [])
     if not problems:
         print(f"lake {settings.storage.root}: every partition checked, nothing wrong")
         return CLEAN
