@@ -21,12 +21,15 @@ from prefect.states import Failed
 
 from flows.parameters import Exchange, Market, Timeframe, run_form
 from flows.reporting import artifact_family, cell, markdown_table, report_link
-from tasks.backtest import backtest_series_task
+from tasks.backtest import STEPS as backtest_steps
 from tasks.candles import refresh_catalog_task
+from tasks.executor import TaskExecutor
 from vectorflow.backtest.run import BacktestRequest, check_request
 from vectorflow.config import load_settings
+from vectorflow.pipelines.backtests import backtest_failure, backtests_job
 from vectorflow.settings import Settings
 from vectorflow.settings.backtest import SeriesRef
+from vectorflow.units import UnitsFailed
 
 LEADER_COLUMNS = (
     "oos_windows", "trials", "dsr", "pbo", "oos_total_return", "oos_sharpe_ratio",
@@ -174,11 +177,13 @@ def backtest(
         until=until,
     )
     check_request(request, settings)
-    summary = backtest_series_task(settings, request)
+    summaries, failures = backtests_job(settings, [request], TaskExecutor(backtest_steps))
     refresh_catalog_task(settings)
-    publish([summary], artifact_family("backtest"), settings)
-    if summary["failed"]:
-        return Failed(message=f"strategies failed: {', '.join(summary['failed'])}", data=summary)
+    publish(summaries, artifact_family("backtest"), settings)
+    summary = summaries[0] if summaries else None
+    if failures:
+        message = backtest_failure(summary, failures)
+        return Failed(message=message, data=UnitsFailed(message, summary))
     return summary
 
 

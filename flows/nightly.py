@@ -22,19 +22,17 @@ from flows.maintenance import compact_lake
 from flows.parameters import run_form
 from flows.reporting import artifact_family, publish_summary, run_name
 from flows.runners import backtest_task_runner
-from tasks.backtest import (
-    backtest_strategy_task,
-    configured_series_task,
-    finish_series_task,
-    plan_series_task,
-)
+from tasks.backtest import STEPS as backtest_steps
+from tasks.backtest import configured_series_task
 from tasks.candles import refresh_catalog_task
+from tasks.executor import TaskExecutor
 from tasks.playbooks import grade_task
 from tasks.signals import refresh_signals
-from vectorflow.backtest.run import BacktestRequest, check_options, failed_run, strategy_names
+from vectorflow.backtest.run import BacktestRequest, check_options
 from vectorflow.config import load_settings
+from vectorflow.pipelines.backtests import backtests_job
 from vectorflow.settings.backtest import SeriesRef
-from vectorflow.units import Status, Unit, UnitResult
+from vectorflow.units import Status, Unit, UnitResult, UnitsFailed
 
 
 def _outcome(state, step: str, logger) -> str:
@@ -48,18 +46,6 @@ def _outcome(state, step: str, logger) -> str:
 
 def _failed(ref, error: str) -> dict:
     return {**ref.model_dump(), "error": error[:500]}
-
-
-def _error(future) -> str | None:
-    """None once a submitted task completed, else why it did not (waits for it)."""
-    future.wait()
-    state = future.state
-    if state.is_completed():
-        return None
-    outcome = state.result(raise_on_failure=False)
-    if isinstance(outcome, BaseException):
-        return f"{type(outcome).__name__}: {outcome}"
-    return f"{state.name}: {state.message}"
 
 
 def _results(summaries: list[dict], failures: list[dict]) -> list[UnitResult]:
@@ -79,10 +65,6 @@ def _results(summaries: list[dict], failures: list[dict]) -> list[UnitResult]:
     return [result(s) for s in summaries] + [
         UnitResult(unit(f), Status.FAILED, error=f["error"]) for f in series_failed
     ]
-
-
-def _label(ref: SeriesRef) -> str:
-    return f"{ref.exchange}-{ref.market}-{ref.symbol}-{ref.timeframe}"
 
 
 def _backtest_run_name() -> str:
@@ -124,36 +106,7 @@ def nightly_backtests(
     settings = load_settings(data_dir)
     requests = [BacktestRequest(r, tuple(strategies or ()), grid, walk_forward, metric)
                 for r in series]  # fmt: skip
-    plans = [plan_series_task.submit(settings, request) for request in requests]
-    failures, running = [], []
-    for request, plan in zip(requests, plans, strict=True):
-        if error := _error(plan):
-            failures.append(_failed(request.ref, error))
-            continue
-        runs = [
-            (name, backtest_strategy_task.with_options(
-                task_run_name=f"backtest-{_label(request.ref)}-{name}"
-            ).submit(plan, name))
-            for name in strategy_names(settings, request)
-        ]  # fmt: skip
-        running.append((request.ref, plan, runs))
-    landing = []
-    for ref, plan, runs in running:
-        done = []
-        for name, run in runs:
-            if error := _error(run):
-                failures.append({**_failed(ref, error), "strategy": name})
-                done.append(failed_run(name, error[:500]))
-            else:
-                done.append(run)
-        land = finish_series_task.with_options(task_run_name=f"land-{_label(ref)}")
-        landing.append((ref, land.submit(settings, plan, done)))
-    summaries = []
-    for ref, land in landing:
-        if error := _error(land):
-            failures.append(_failed(ref, error))
-        else:
-            summaries.append(land.result())
+    summaries, failures = backtests_job(settings, requests, TaskExecutor(backtest_steps))
     return {"series": summaries, "failed": failures}
 
 
@@ -213,7 +166,8 @@ def nightly(
             + (f" {f['strategy']}" if f.get("strategy") else "")
             for f in failures
         )
-        return Failed(message=f"{len(failures)} series failed: {names}", data=result)
+        message = f"{len(failures)} series failed: {names}"
+        return Failed(message=message, data=UnitsFailed(message, result))
     return result
 
 

@@ -109,10 +109,7 @@ def generate_playbooks(
 def grade_playbooks_flow(horizon_bars: int | None = None, data_dir: str | None = None) -> dict:
     """Grade past playbooks against the candles that followed them (playbook_outcomes)."""
     settings = load_settings(data_dir)
-    if horizon_bars is not None:
-        playbooks = settings.playbooks.model_copy(update={"horizon_bars": horizon_bars})
-        settings = settings.with_overrides(playbooks=playbooks)
-    report = grade_task(settings)
+    report = grade_task(settings, horizon_bars)
     refresh_catalog_task(settings)
     create_table_artifact(
         table=report["rows"] or [{"graded": 0}],

@@ -1,4 +1,9 @@
-"""Backtest tasks: one library call each; a failing series never stops the others."""
+"""Backtest tasks: one library call each; a failing series never stops the others.
+
+A series' three steps: the plan (lake reads), one task per strategy (pure compute, spread over
+the flow's task runner: threads, or Dask workers), then the landing
+(`vectorflow.pipelines.backtests` runs them; `STEPS` maps each to its task).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,6 @@ from vectorflow.backtest.run import (
     SeriesBacktest,
     SeriesPlan,
     StrategyRun,
-    backtest_series,
     configured_series,
     finish_series,
     plan_series,
@@ -18,6 +22,10 @@ from vectorflow.backtest.run import (
 )
 from vectorflow.settings import Settings
 from vectorflow.settings.backtest import SeriesRef
+
+SERIES = "{request.ref.exchange}-{request.ref.market}-{request.ref.symbol}-{request.ref.timeframe}"
+PLANNED = "{plan.request.ref.exchange}-{plan.request.ref.market}-{plan.request.ref.symbol}-" \
+    "{plan.request.ref.timeframe}"  # fmt: skip
 
 
 @task(name="backtest-series-list", cache_policy=NO_CACHE)
@@ -28,20 +36,26 @@ def configured_series_task(settings: Settings) -> list[SeriesRef]:
     return series
 
 
-@task(
-    name="backtest-series",
-    cache_policy=NO_CACHE,
-    task_run_name="backtest-{request.ref.exchange}-{request.ref.market}-{request.ref.symbol}"
-    "-{request.ref.timeframe}",
-)
-def backtest_series_task(settings: Settings, request: BacktestRequest) -> dict:
-    """Backtest one series (every requested strategy): runs, trades and report; its summary."""
-    return _log_summary(backtest_series(settings, request))
+@task(name="backtest-plan", cache_policy=NO_CACHE, task_run_name=f"plan-{SERIES}")
+def plan_series_task(settings: Settings, request: BacktestRequest) -> SeriesPlan:
+    """Read one series' bars (and signals) from the lake and fix its windows."""
+    return plan_series(settings, request)
 
 
-def _log_summary(result: SeriesBacktest) -> dict:
-    summary = result.summary()
-    logger = get_run_logger()
+@task(name="backtest-strategy", cache_policy=NO_CACHE,
+      task_run_name=f"backtest-{PLANNED}-{{name}}")  # fmt: skip
+def backtest_strategy_task(plan: SeriesPlan, name: str) -> StrategyRun:
+    """One strategy's grid over every window of a planned series."""
+    return run_strategy(plan, name)
+
+
+@task(name="backtest-land", cache_policy=NO_CACHE, task_run_name=f"land-{PLANNED}")
+def finish_series_task(
+    settings: Settings, plan: SeriesPlan, results: list[StrategyRun]
+) -> SeriesBacktest:
+    """Land a series' runs and trades, write its report."""
+    result = finish_series(settings, plan, results)
+    summary, logger = result.summary(), get_run_logger()
     logger.info(
         "%s %s %s %s: %d runs, %d trades, %s split (%d windows), signals %s, %.1f s; report %s",
         *(summary[k] for k in ("exchange", "market", "symbol", "timeframe", "runs", "trades")),
@@ -51,31 +65,8 @@ def _log_summary(result: SeriesBacktest) -> dict:
         logger.warning("%s not run: %s", name, why)
     for name, why in summary["failed"].items():
         logger.error("%s failed: %s", name, why)
-    return summary
+    return result
 
 
-# The nightly's three steps of one series: the plan (lake reads), one task per strategy (pure
-# compute, spread over the flow's task runner: threads, or Dask workers), then the landing.
-
-
-@task(
-    name="backtest-plan",
-    cache_policy=NO_CACHE,
-    task_run_name="plan-{request.ref.exchange}-{request.ref.market}-{request.ref.symbol}"
-    "-{request.ref.timeframe}",
-)
-def plan_series_task(settings: Settings, request: BacktestRequest) -> SeriesPlan:
-    """Read one series' bars (and signals) from the lake and fix its windows."""
-    return plan_series(settings, request)
-
-
-@task(name="backtest-strategy", cache_policy=NO_CACHE)
-def backtest_strategy_task(plan: SeriesPlan, strategy: str) -> StrategyRun:
-    """One strategy's grid over every window of a planned series."""
-    return run_strategy(plan, strategy)
-
-
-@task(name="backtest-land", cache_policy=NO_CACHE)
-def finish_series_task(settings: Settings, plan: SeriesPlan, results: list[StrategyRun]) -> dict:
-    """Land a series' runs and trades, write its report; its summary."""
-    return _log_summary(finish_series(settings, plan, results))
+STEPS = {plan_series: plan_series_task, run_strategy: backtest_strategy_task,
+         finish_series: finish_series_task}  # fmt: skip

@@ -17,11 +17,10 @@ from tasks.candles import log_result
 from tasks.secrets import resolve
 from vectorflow.errors import CircuitOpen, TransientError
 from vectorflow.pipelines.playbook_ticks import market_ticks
-from vectorflow.pipelines.playbooks import record_result, replay_result
+from vectorflow.pipelines.playbooks import grade, record_result, replay_result
 from vectorflow.playbooks.budget import run_budget
 from vectorflow.playbooks.client import grok_client
 from vectorflow.playbooks.notify import notify_stored
-from vectorflow.playbooks.outcomes import grade_playbooks
 from vectorflow.playbooks.replay import ReplayPlan, replay_report, replay_series
 from vectorflow.playbooks.writer import WriteContext, write_series_playbook
 from vectorflow.settings import Settings
@@ -163,15 +162,9 @@ def notify_task(settings: Settings, playbook_ids: list[str]) -> dict:
 
 
 @task(name="grade-playbooks", cache_policy=NO_CACHE)
-def grade_task(settings: Settings) -> dict:
+def grade_task(settings: Settings, horizon_bars: int | None = None) -> dict:
     """Grade every past playbook whose outcome is final; the run's counts and outcome rows."""
-    report = grade_playbooks(settings.storage, settings.playbooks.horizon_bars)
-    get_run_logger().info(
-        "graded %d of %d playbooks, %d still open", report.graded, report.candidates, report.pending
-    )
-    return {
-        "candidates": report.candidates,
-        "graded": report.graded,
-        "pending": report.pending,
-        "rows": list(report.rows),
-    }
+    report = grade(settings, horizon_bars)
+    get_run_logger().info("graded %d of %d playbooks, %d still open", report["graded"],
+                          report["candidates"], report["pending"])  # fmt: skip
+    return report

@@ -133,11 +133,12 @@ def result_of(unit: Unit, outcome: object) -> UnitResult:
 
 
 class UnitsFailed(VectorflowError):
-    """Some units of a run failed (the others landed); `rows`: every unit's result row."""
+    """Some units of a run failed (the others landed); `result`: what the run returns otherwise
+    (every unit's row; a backtest's summary; the nightly's steps and series)."""
 
-    def __init__(self, message: str, rows: list[dict]) -> None:
+    def __init__(self, message: str, result: object) -> None:
         super().__init__(message)
-        self.rows = rows
+        self.result = result
 
 
 def run_message(results: list[UnitResult]) -> str | None:

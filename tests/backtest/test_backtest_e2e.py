@@ -154,17 +154,19 @@ def test_board_is_the_in_sample_winner_run_out_of_sample(landed):
     assert row["trials"] == len(combos) and 0 <= row["dsr"] <= 1 and 0 <= row["pbo"] <= 1
 
 
-def test_backtest_flow_and_cli_publish_leaders(landed, prefect_api, capsys):
+def test_backtest_flow_and_cli_publish_leaders(landed, prefect_api, capsys, monkeypatch):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     from vectorflow.cli import main
 
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)  # a server: the command is a flow run
     code = main(["--data-dir", str(landed), "backtest", "--exchange", "binance", "--symbol",
                  "BTC/USDT:USDT", "--timeframe", "1h", "--strategy", "ma_cross", "--strategy",
                  "rsi_reversion", "--grid", "small"])  # fmt: skip
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert code == 0, out
+    assert f"running as a Prefect flow run on {prefect_api}" in err
     assert "ma_cross" in out and "rsi_reversion" in out and "oos_sharpe" in out
     assert "dsr" in out and "pbo" in out and "fast=" in out
     assert "report: " in out and "backtest_binance_linear_BTC_USDT_USDT_1h.html" in out
@@ -242,3 +244,23 @@ def test_nightly_command_runs_every_series(landed, prefect_api, tmp_path):
     ]  # fmt: skip
     with duckdb.connect(str(data_dir / "vectorflow.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM backtest_trades").fetchone()[0] > 0
+
+
+def _runs(data_dir) -> list[tuple]:
+    return query_catalog(data_dir, "SELECT strategy, params, sample, window_index, leader, "
+                         f"{', '.join(METRIC_COLUMNS)}, trades FROM backtest_runs ORDER BY ALL")
+
+
+def test_backtest_lands_the_same_runs_in_process_and_as_a_flow_run(landed, prefect_api, tmp_path):
+    dirs = {side: tmp_path / side / "data" for side in ("local", "flow")}
+    for data_dir in dirs.values():
+        shutil.copytree(landed / "lake", data_dir / "lake", symlinks=True)
+    args = ["backtest", "--exchange", "binance", "--symbol", "BTC/USDT:USDT", "--timeframe",
+            "1h", "--strategy", "ma_cross", "--grid", "small", "--walk-forward"]  # fmt: skip
+    local = run_cli(args, {"VECTORFLOW_DATA_DIR": str(dirs["local"])})
+    flow = run_cli(args, {"VECTORFLOW_DATA_DIR": str(dirs["flow"])}, prefect_api)
+    assert local.returncode == flow.returncode == 0, local.stderr[-2000:] + flow.stderr[-2000:]
+    assert "running in this process" in local.stderr and "flow run" in flow.stderr
+    assert _runs(dirs["local"]) == _runs(dirs["flow"]) and len(_runs(dirs["local"])) > 4
+    board = [line for line in local.stdout.splitlines() if line.startswith("ma_cross")]
+    assert board == [line for line in flow.stdout.splitlines() if line.startswith("ma_cross")]

@@ -59,7 +59,7 @@ def test_one_failing_unit_never_stops_the_others(prefect_api, sim, sim_environme
     # exception ("Unexpected result for failed state"); now the failure is an exception holding them
     failure = state.result(raise_on_failure=False)
     assert isinstance(failure, UnitsFailed) and str(failure) == state.message
-    rows = {(r["exchange"], r["symbol"]): r for r in failure.rows}
+    rows = {(r["exchange"], r["symbol"]): r for r in failure.result}
     assert rows[("bybit", "BNB/USDT")]["status"] == "failed"
     assert "BNB/USDT" in rows[("bybit", "BNB/USDT")]["error"]
     landed = _series_counts(sim_environment)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.playbooks.conftest import CANARY, FAST_RETRY, lake_of, llm_config
+from tests.playbooks.conftest import CANARY, FAST_RETRY, guard_of, lake_of, llm_config
 from tests.playbooks.market_lake import (
     AS_OF_NOW,
     AS_OF_PAST,
@@ -106,7 +106,7 @@ def test_bad_replay_plans_name_the_bad_value():
 
 def _grok_context(llm, lake, run_id: str, budget: int) -> WriteContext:
     config = llm_config(llm)
-    client = GrokClient(config, CANARY, FAST_RETRY)
+    client = GrokClient(config, CANARY, guard_of(lake.data_dir), FAST_RETRY)
     return WriteContext(config, lake, run_id, client, TokenBudget(budget), timeframes=TIMEFRAMES)
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vectorflow.cli import OK, UNITS_FAILED, command_parser, prefect_environment
+from vectorflow.cli import OK, UNITS_FAILED, command_parser
+from vectorflow.cli.modes import add_mode_option
 from vectorflow.cli.output import format_rows
+from vectorflow.cli.runs import run_command
 from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
 
@@ -26,15 +28,6 @@ BOARD_COLUMNS = [
     ("is_total_return", "is_return"),
     ("is_sharpe_ratio", "is_sharpe"),
 ]
-
-
-def _run_flow(flow, **parameters):
-    """Run a flow in this process; (outcome, failed). InvalidInput inside it is raised here."""
-    state = flow(**parameters, return_state=True)
-    outcome = state.result(raise_on_failure=False)
-    if isinstance(outcome, InvalidInput):
-        raise outcome
-    return outcome, state.is_failed()
 
 
 def _short(value):
@@ -65,9 +58,9 @@ def print_summary(summary: dict) -> None:
 
 
 def backtest(args: argparse.Namespace) -> int:
-    """`vectorflow backtest`: check the request and the stored series, then run the flow."""
+    """`vectorflow backtest`: check the request and the stored series, then backtest it."""
     from vectorflow.backtest.data import find_series
-    from vectorflow.backtest.run import check_options
+    from vectorflow.backtest.run import BacktestRequest, check_options, check_request
     from vectorflow.exchanges.specs import implied_market
     from vectorflow.settings.backtest import SeriesRef
     from vectorflow.timeframes import timeframe_ms
@@ -81,46 +74,48 @@ def backtest(args: argparse.Namespace) -> int:
     ref = SeriesRef(
         exchange=args.exchange, market=market, symbol=args.symbol, timeframe=args.timeframe
     )
-    find_series(settings.storage, ref)  # nothing stored: invalid input, before Prefect starts
-    prefect_environment()
-    from flows.backtest import backtest as backtest_flow
+    find_series(settings.storage, ref)  # nothing stored: invalid input, before anything runs
+    options = dict(grid=args.grid, walk_forward=args.walk_forward, metric=args.metric,
+                   since=args.since, until=args.until)  # fmt: skip
+    request = BacktestRequest(ref, tuple(args.strategy or ()), **options)
+    check_request(request, settings)
 
-    outcome, failed = _run_flow(
-        backtest_flow,
-        **ref.model_dump(),
-        strategies=args.strategy,
-        grid=args.grid,
-        walk_forward=args.walk_forward,
-        metric=args.metric,
-        since=args.since,
-        until=args.until,
-        data_dir=args.data_dir,
-    )
-    if isinstance(outcome, BaseException):
-        print(f"error: the backtest flow failed: {outcome}", file=sys.stderr)
-        return UNITS_FAILED
-    print_summary(outcome)
+    def local():
+        from vectorflow.pipelines.backtests import backtests_job
+        from vectorflow.pipelines.run import ThreadExecutor
+
+        summaries, failures = backtests_job(settings, [request], ThreadExecutor(1))
+        for failure in failures:
+            if not failure.get("strategy"):
+                print(f"error: the backtest failed: {failure['error']}", file=sys.stderr)
+        return (summaries[0] if summaries else None), bool(failures)
+
+    parameters = dict(**ref.model_dump(), strategies=args.strategy, data_dir=args.data_dir,
+                      **options)  # fmt: skip
+    summary, failed = run_command(settings, args.prefect, BACKTEST_FLOW, parameters, local)
+    if summary is not None:
+        print_summary(summary)
     return UNITS_FAILED if failed else OK
 
 
 def nightly(args: argparse.Namespace) -> int:
-    """`vectorflow nightly`: run the nightly flow once, now."""
+    """`vectorflow nightly`: the nightly's work once, now."""
     from vectorflow.backtest.run import check_options
 
     settings = load_settings(args.data_dir)  # a malformed settings file: exit 2 now
     check_options(args.strategy or (), args.grid, None, settings)
-    prefect_environment()
-    from flows.nightly import nightly as nightly_flow
+    options = dict(strategies=args.strategy, grid=args.grid, walk_forward=args.walk_forward)
 
-    outcome, failed = _run_flow(
-        nightly_flow,
-        strategies=args.strategy,
-        grid=args.grid,
-        walk_forward=args.walk_forward,
-        data_dir=args.data_dir,
-    )
-    if isinstance(outcome, BaseException):
-        print(f"error: the nightly flow failed: {outcome}", file=sys.stderr)
+    def local():
+        from vectorflow.pipelines.nightly import nightly_job
+        from vectorflow.pipelines.run import ThreadExecutor
+
+        result = nightly_job(settings, ThreadExecutor(1), **options)
+        return result, bool(result["failed"])
+
+    parameters = dict(options, data_dir=args.data_dir)
+    outcome, failed = run_command(settings, args.prefect, NIGHTLY_FLOW, parameters, local)
+    if outcome is None:
         return UNITS_FAILED
     for step, done in outcome["steps"].items():
         print(f"{step}: {done}")
@@ -132,6 +127,10 @@ def nightly(args: argparse.Namespace) -> int:
     if not outcome["series"] and not outcome["failed"]:
         print("no series to backtest: nothing stored at the [backtest] timeframes")
     return UNITS_FAILED if failed else OK
+
+
+BACKTEST_FLOW = "flows.backtest:backtest"
+NIGHTLY_FLOW = "flows.nightly:nightly"
 
 
 def add_parsers(sub) -> None:
@@ -158,6 +157,7 @@ def add_parsers(sub) -> None:
     bt.add_argument("--metric", help="in-sample metric that picks parameters (sharpe_ratio...)")
     bt.add_argument("--since", help="first candle (UTC date or ISO time; default: all stored)")
     bt.add_argument("--until", help="end, exclusive (UTC date or ISO time)")
+    add_mode_option(bt)
     bt.set_defaults(run=backtest)
 
     night = command_parser(
@@ -174,4 +174,5 @@ def add_parsers(sub) -> None:
         default=None,
         help="rolling windows or one split (default: settings)",
     )
+    add_mode_option(night)
     night.set_defaults(run=nightly)

@@ -17,8 +17,9 @@ from vectorflow.cli import (
     command_parser,
     prefect_environment,
 )
+from vectorflow.cli.modes import add_mode_option
 from vectorflow.cli.output import format_rows
-from vectorflow.cli.runs import flow_rows
+from vectorflow.cli.runs import flow_rows, run_command
 from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
 
@@ -139,15 +140,15 @@ def grade(args: argparse.Namespace) -> int:
     from vectorflow.cli.commands import _print_query
 
     settings = load_settings(args.data_dir)
-    prefect_environment()
-    from flows.playbooks import grade_playbooks_flow
 
-    state = grade_playbooks_flow(
-        horizon_bars=args.horizon, data_dir=args.data_dir, return_state=True
-    )
-    report = state.result(raise_on_failure=False)
-    if isinstance(report, BaseException):
-        print(f"error: the grading flow failed: {printable(report)}", file=sys.stderr)
+    def local():
+        from vectorflow.pipelines.playbooks import grade as grade_now
+
+        return grade_now(settings, args.horizon), False
+
+    parameters = dict(horizon_bars=args.horizon, data_dir=args.data_dir)
+    report, failed = run_command(settings, args.prefect, GRADE_FLOW, parameters, local)
+    if report is None or failed:
         return UNITS_FAILED
     print(
         f"graded {report['graded']} of {report['candidates']} playbooks "
@@ -160,6 +161,8 @@ def grade(args: argparse.Namespace) -> int:
     _print_query(settings, "FROM playbook_scorecard ORDER BY ALL", "table")
     return OK
 
+
+GRADE_FLOW = "flows.playbooks:grade_playbooks_flow"
 
 DEMO_SERIES = dict(
     exchanges=["binance", "bybit"],
@@ -261,6 +264,7 @@ def add_parsers(sub) -> None:
     g.add_argument(
         "--horizon", type=arguments.count, help="bars before a playbook expires (default 48)"
     )
+    add_mode_option(g)
     g.set_defaults(run=grade)
 
     s = command_parser(

@@ -33,7 +33,7 @@ def flow_rows(flow, state) -> list[dict] | None:
     the error printed, when the run failed as a whole; invalid input is raised (exit 2)."""
     outcome = state.result(raise_on_failure=False)
     if isinstance(outcome, UnitsFailed):
-        return outcome.rows
+        return outcome.result
     if isinstance(outcome, InvalidInput):
         raise outcome
     if isinstance(outcome, BaseException):
@@ -87,6 +87,37 @@ def run_pipeline(
     results = local()
     refresh_views(settings)
     return report(results)
+
+
+def run_command(
+    settings: Settings,
+    prefect: bool,
+    flow: str,
+    parameters: dict,
+    local: Callable[[], tuple[object, bool]],
+) -> tuple[object, bool]:
+    """Run a command whose output is not a unit table (backtests, grading): `local()` in this
+    process, or the flow as a flow run (`run_pipeline`'s rule); (what it returned, whether it
+    failed). What a failed run returned rides on its `UnitsFailed`; None when it had nothing."""
+    api_url = prefect_server(settings.data_dir, prefect)
+    announce(api_url)
+    if not api_url:
+        done = local()
+        refresh_views(settings)
+        return done
+    use_server(api_url)
+    prefect_environment()
+    module, name = flow.split(":")
+    state = getattr(importlib.import_module(module), name)(**parameters, return_state=True)
+    outcome = state.result(raise_on_failure=False)
+    if isinstance(outcome, UnitsFailed):
+        return outcome.result, True
+    if isinstance(outcome, InvalidInput):
+        raise outcome
+    if isinstance(outcome, BaseException):
+        print(f"error: the {name} flow failed: {outcome}", file=sys.stderr)
+        return None, True
+    return outcome, state.is_failed()
 
 
 def refresh_views(settings: Settings) -> None:

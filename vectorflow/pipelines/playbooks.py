@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from vectorflow.playbooks.outcomes import grade_playbooks
+from vectorflow.settings import Settings
 from vectorflow.units import Status, Unit, UnitResult
 
 #: Record statuses that are not a playbook: the unit failed, or was not attempted.
@@ -56,3 +58,12 @@ def replay_result(unit: Unit, counts: dict[str, int], first: str, last: str) -> 
         result.status = Status.SKIPPED
         result.error = f"token budget spent: {by_status['skipped_budget']} playbooks not written"
     return result
+
+
+def grade(settings: Settings, horizon_bars: int | None = None) -> dict:
+    """Grade every past playbook whose outcome is final (over `horizon_bars`, default the
+    settings'); the counts and the outcome rows stored."""
+    horizon = settings.playbooks.horizon_bars if horizon_bars is None else horizon_bars
+    report = grade_playbooks(settings.storage, horizon)
+    return {"candidates": report.candidates, "graded": report.graded,
+            "pending": report.pending, "rows": list(report.rows)}  # fmt: skip
