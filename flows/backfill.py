@@ -14,7 +14,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from flows.reporting import final_state, publish_summary, run_name
 from flows.runners import unit_task_runner
-from tasks import backfill, candles
+from tasks import backfill, candles, signals
 from tasks.executor import TaskExecutor
 from vectorflow.errors import InvalidInput
 from vectorflow.pipelines.backfill import Snapshot, backfill_job
@@ -77,7 +77,7 @@ def backfill_candles(
         **settings.series.pick(exchanges, markets, symbols, timeframes), since=since, until=until
     )
     logger.info("%d series from %s", len(plan.units), since)
-    executor = TaskExecutor(candles.STEPS, backfill.STEPS)
+    executor = TaskExecutor(candles.STEPS, backfill.STEPS, signals.STEPS)
     results = backfill_job(settings, plan, executor, [_ArtifactUpdater()])
     candles.refresh_catalog_task(settings)
     publish_summary("backfill-candles", results, settings)

@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger
 
 from flows.reporting import final_state, publish_summary, run_name
 from flows.runners import unit_task_runner
-from tasks import candles, market_data
+from tasks import candles, market_data, signals
 from tasks.executor import TaskExecutor
 from vectorflow.pipelines.market_data import MARKET_DATASETS, market_data_job, plan_market_data
 from vectorflow.settings import load_settings
@@ -45,6 +45,8 @@ def ingest_market_data(
     or at since); Binance serves open interest for the last 30 days only. Order books: one REST
     snapshot per run (`mode="rest"`), or (`mode="stream"`, `levels` up to 200) each book kept
     from its WebSocket stream for `stream_seconds`, a snapshot landed every `stream_every`.
+    New open interest or funding rows make the signals of the bars they cover stale: those
+    perpetuals' signals are brought up to date after.
     """
     logger = get_run_logger()
     settings = load_settings(data_dir)
@@ -60,7 +62,7 @@ def ingest_market_data(
         until=until,
     )
     logger.info("%d units into %s (order books: %s)", len(plan.units), settings.storage.root, mode)
-    executor = TaskExecutor(candles.STEPS, market_data.STEPS)
+    executor = TaskExecutor(candles.STEPS, market_data.STEPS, signals.STEPS)
     results = market_data_job(
         settings, plan, executor, mode=mode, stream_seconds=stream_seconds,
         stream_every=stream_every,

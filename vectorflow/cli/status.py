@@ -1,9 +1,10 @@
 """`vectorflow status`: a health check of the whole system.
 
-Per series the freshness and gaps, the last run of each deployment, the circuit breakers, the
-rate limiters' use and the lake's size. Exit codes: 0 healthy, 3 something configured is stale
-or missing, 4 something is broken (an open breaker, a deployment whose last finished run failed
-or crashed, a Prefect API that was configured but does not answer); broken wins over stale.
+Per series the freshness and gaps and how far its signals are current, the last run of each
+deployment, the circuit breakers, the rate limiters' use and the lake's size. Exit codes: 0
+healthy, 3 something configured is stale or missing (stale signals too), 4 something is broken
+(an open breaker, a deployment whose last finished run failed or crashed, a Prefect API that
+was configured but does not answer); broken wins over stale.
 """
 
 from __future__ import annotations
@@ -83,6 +84,31 @@ def _series(args, settings, now: int) -> list[str]:
     ]
 
 
+def _signals(args, settings) -> list[str]:
+    """How far each series' stored signals are current, and why a range is stale."""
+    from vectorflow.cli.output import format_rows
+    from vectorflow.pipelines.signals import series_state, stored_signal_series
+    from vectorflow.timeframes import ms_to_iso
+
+    print("\nsignals (current through: the last stored bar computed from today's inputs)")
+    rows, problems = [], []
+    for unit in stored_signal_series(settings):
+        plan = series_state(settings, unit)
+        if plan is None:
+            continue
+        stale_from = ms_to_iso(plan.start_ms) if plan.reason else None
+        through = None if plan.current_through is None else ms_to_iso(plan.current_through)
+        rows.append([unit.exchange, unit.market, unit.symbol, unit.timeframe, plan.stored_bars,
+                     through, stale_from, plan.describe() or None, plan.new_bars])  # fmt: skip
+        if plan.reason:
+            problems.append(f"signals of {unit.label} are stale from {stale_from} "
+                            f"({plan.describe()})")  # fmt: skip
+    columns = ["exchange", "market", "symbol", "timeframe", "rows", "current_through",
+               "stale_from", "stale", "new_bars"]  # fmt: skip
+    print(format_rows(columns, rows, args.format))
+    return problems
+
+
 def _deployments(args, settings) -> list[str]:
     """The latest run of each deployment; what failed (or an API that does not answer)."""
     from vectorflow.cli.output import format_rows
@@ -159,7 +185,7 @@ def status(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.data_dir)
     now = parse_time(args.now, name="--now") if args.now else now_ms()
-    stale = _series(args, settings, now)
+    stale = _series(args, settings, now) + _signals(args, settings)
     broken = _deployments(args, settings) + _resilience(args, settings)
     _lake(args, settings)
     verdict = "broken" if broken else "stale" if stale else "healthy"

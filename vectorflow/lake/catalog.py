@@ -19,7 +19,9 @@ import duckdb
 from vectorflow.lake.files import reading_again
 from vectorflow.lake.market_views import market_views
 from vectorflow.lake.schema import CANDLES, DATASETS
+from vectorflow.lake.signal_views import signal_coverage_sql
 from vectorflow.lake.storage import Storage
+from vectorflow.lineage import code_version
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,7 @@ def view_definitions(storage: Storage) -> dict[str, str]:
     """Every catalog view by name, as SQL over absolute lake paths."""
     views = {name: storage.view_sql(ds) for name, ds in DATASETS.items()}
     views.update(market_views())  # candle_gaps, orderbook_stats, market_snapshot, coverage
+    views["signal_coverage"] = signal_coverage_sql(code_version())
     views["latest_playbooks"] = LATEST_PLAYBOOKS_SQL
     views["playbook_scorecard"] = PLAYBOOK_SCORECARD_SQL
     views["strategy_leaderboard"] = STRATEGY_LEADERBOARD_SQL
