@@ -17,6 +17,9 @@ import pyarrow.parquet as pq
 # The one place that names the catalog: change these imports when the lake code moves.
 from vectorflow.lake.catalog import view_definitions
 from vectorflow.lake.schema import DATASETS
+from vectorflow.lake.storage import LocalStorage
+
+LAKE = LocalStorage(Path("/lake"), Path("/data"))  # the views' SQL over a lake on disk
 
 
 def _catalog(folder: Path) -> duckdb.DuckDBPyConnection:
@@ -26,7 +29,7 @@ def _catalog(folder: Path) -> duckdb.DuckDBPyConnection:
         path = folder / f"{name}.parquet"  # read as Parquet, so types are what users see
         pq.write_table(pa.table({f.name: [] for f in dataset.schema}, schema=dataset.schema), path)
         con.execute(f"CREATE VIEW \"{name}\" AS SELECT * FROM read_parquet('{path}')")
-    pending = {n: sql for n, sql in view_definitions(Path("/lake")).items() if n not in DATASETS}
+    pending = {n: sql for n, sql in view_definitions(LAKE).items() if n not in DATASETS}
     while pending:  # views read other views: create each once those it reads exist
         created = []
         for name, sql in pending.items():
@@ -50,7 +53,7 @@ def columns() -> dict[str, list[tuple[str, str]]]:
     if not _COLUMNS:
         with tempfile.TemporaryDirectory() as folder:
             con = _catalog(Path(folder))
-            derived = [n for n in view_definitions(Path("/lake")) if n not in DATASETS]
+            derived = [n for n in view_definitions(LAKE) if n not in DATASETS]
             for name in [*DATASETS, *derived]:
                 rows = con.execute(f'DESCRIBE "{name}"').fetchall()
                 _COLUMNS[name] = [(r[0], r[1]) for r in rows]

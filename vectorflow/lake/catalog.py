@@ -115,8 +115,8 @@ GROUP BY ALL"""
 def view_definitions(storage: Storage) -> dict[str, str]:
     """Every catalog view by name, as SQL over absolute lake paths."""
     views = {name: storage.view_sql(ds) for name, ds in DATASETS.items()}
+    views["signal_coverage"] = signal_coverage_sql(code_version())  # before coverage reads it
     views.update(market_views())  # candle_gaps, orderbook_stats, market_snapshot, coverage
-    views["signal_coverage"] = signal_coverage_sql(code_version())
     views["latest_playbooks"] = LATEST_PLAYBOOKS_SQL
     views["playbook_scorecard"] = PLAYBOOK_SCORECARD_SQL
     views["strategy_leaderboard"] = STRATEGY_LEADERBOARD_SQL

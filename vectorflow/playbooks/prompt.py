@@ -29,6 +29,9 @@ DERIVATIVE_FIELDS = (
     "squeeze_fuel",
 )
 CROSS_PREFIXES = ("xex_", "cross_")  # cross-exchange spread / basis columns, when stored
+#: the stored row's lineage (docs/signals.md#lineage-and-staleness), by the payload's names
+LINEAGE_FIELDS = {"code_version": "signal_code", "signal_options": "signal_options",
+                  "oi_through": "open_interest_through", "funding_through": "funding_through"}
 
 
 def _round(value: object) -> object:
@@ -52,6 +55,16 @@ def _time(value: object) -> object:
     return value
 
 
+def _inputs(signals: dict[str, object]) -> dict[str, object]:
+    """Which inputs the signals had: a stored row's lineage, or computed from the candles."""
+    if not signals:
+        return {}
+    if "code_version" not in signals:
+        return {"signals": "computed"}  # on the fly, from the candles
+    lineage = {name: _time(signals.get(k)) for k, name in LINEAGE_FIELDS.items()}
+    return {"signals": "stored"} | lineage
+
+
 def build_payload(inputs: PlaybookInputs) -> dict:
     """The user payload of one playbook request."""
     unit, signals = inputs.unit, inputs.signals
@@ -72,6 +85,7 @@ def build_payload(inputs: PlaybookInputs) -> dict:
         "cross_exchange": _section(
             {k: v for k, v in signals.items() if k.startswith(CROSS_PREFIXES)}
         ),
+        "inputs": _section(_inputs(signals)),
     }
     return {k: v for k, v in payload.items() if v != {}}
 
