@@ -2,7 +2,8 @@
 """Signals with lineage: a scheduled run with nothing stale, and a run after a day of late OI.
 
 A lake of 20 series x one year of 1h candles (5 symbols x Binance and Bybit x spot and USDⓈ-M,
-from the simulator's own generator, `vectorflow.sim.series.History`), each with the same year
+from the simulator's own generator, `vectorflow.sim.series.History`, the fifth symbol BTC from
+a second seed under another name), each with the same year
 at 30m (its TPO candles); the 10 perpetuals also get hourly open interest and 8-hourly funding.
 Everything lands through the lake's own append, except the open interest of the last day,
 which is held back. One signals run stores every series.
@@ -14,6 +15,7 @@ which is held back. One signals run stores every series.
     row), alternating (ABBA), medians of `--reps`. Target: this version / before <= 1.1.
 (b) The held-back day of open interest lands; one run over the 20 series. Prints the rows it
     rewrote per series: only the bars of that day (24 per perpetual, none on spot).
+(c) The time of a query of the `signal_coverage` view (what `coverage` adds) over that lake.
 
 Run from anywhere:  python benchmarks/signals_lineage.py [--days 365] [--reps 5]
 Everything is written into a temporary folder that is removed at the end.
@@ -39,6 +41,7 @@ for _key in [k for k in os.environ if k.startswith("VECTORFLOW_")]:
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vectorflow.lake import store  # noqa: E402
+from vectorflow.lake.catalog import read_view  # noqa: E402
 from vectorflow.lake.files import partition_dir  # noqa: E402
 from vectorflow.lake.schema import CANDLES, FUNDING_RATES, OPEN_INTEREST, SIGNALS  # noqa: E402
 from vectorflow.pipelines.lineage import read_inputs  # noqa: E402
@@ -50,7 +53,9 @@ from vectorflow.units import Unit  # noqa: E402
 
 NOW = parse_time("2026-06-01")
 HOUR, DAY = 3_600_000, 86_400_000
-SYMBOLS = ("BTC", "ETH", "SOL", "XRP", "BNB")
+#: (name in the lake, simulator symbol, generator seed): five bases, all on the four venues
+SYMBOLS = (("BTC", "BTC", 1), ("ETH", "ETH", 1), ("SOL", "SOL", 1), ("XRP", "XRP", 1),
+           ("BTC2", "BTC", 2))  # fmt: skip
 VENUES = (("binance", "spot"), ("binance", "linear"), ("bybit", "spot"), ("bybit", "linear"))
 TARGET = 1.1
 
@@ -104,14 +109,14 @@ def land(settings, dataset, values: dict, table: pa.Table) -> None:
 
 def build(settings, days: int) -> tuple[list[Unit], dict[Unit, pa.Table]]:
     """Land the 20 series; the last day of each perpetual's open interest is held back."""
-    history = History(seed=1, now_ms=NOW)
+    histories = {seed: History(seed=seed, now_ms=NOW) for seed in (1, 2)}
     units, held_back = [], {}
-    for k, (symbol, (exchange, market)) in enumerate(
+    for k, ((symbol, source, seed), (exchange, market)) in enumerate(
         (s, v) for s in SYMBOLS for v in VENUES
     ):
         unified = f"{symbol}/USDT" + (":USDT" if market == "linear" else "")
         unit = Unit(exchange, market, unified, "1h")
-        series = history.series(exchange, market, f"{symbol}USDT")
+        series = histories[seed].series(exchange, market, f"{source}USDT")
         series.ensure(NOW)
         values = {"exchange": exchange, "market": market, "symbol_id": f"{symbol}USDT"}
         hourly = candles_table(series, unit, "1h", days)
@@ -210,6 +215,10 @@ def run() -> int:
     print(f"  before lineage {before * 1000:8.0f} ms   with lineage {lineage * 1000:8.0f} ms   "
           f"ratio {ratio:.2f}   target <= {TARGET}: {'MET' if ratio <= TARGET else 'MISSED'}")
     late_oi(units, settings, held_back)
+    started = time.perf_counter()
+    coverage = read_view(settings.storage, "signal_coverage")
+    print(f"\n(c) the signal_coverage view over the lake: {time.perf_counter() - started:.2f} s, "
+          f"{len(coverage)} series, stale: {int(coverage['stale_reason'].notna().sum())}")
     return 0
 
 

@@ -189,3 +189,30 @@ def test_status_and_the_coverage_view_say_how_far_signals_are_current(
     (row,) = query_catalog(data_dir, "SELECT stale_reason, epoch_ms(current_through) "
                                      "FROM coverage WHERE dataset = 'signals'")  # fmt: skip
     assert row == (None, int(ms_column(stored(settings, PERP), "as_of")[-1]))
+
+
+def test_signals_of_pruned_candles_go_with_them_and_a_quiet_run_writes_nothing(sim, data_dir):
+    from vectorflow.lake.compact import prune
+    from vectorflow.lake.schema import CANDLES, SIGNALS
+    from vectorflow.pipelines.signals import series_folders
+
+    settings = sim_settings(sim, data_dir)
+    unit = Unit("bybit", "spot", "BTC/USDT", "4h")
+    first, _ = sim.bundled_range("5m")
+    ingest_series(unit, first, sim.now_ms(), settings, clock=sim.now_ms)
+    assert update_signals(unit, settings).rows_written > 200
+    folder = series_folders(settings.storage, unit)[0]
+    files = settings.storage.files(folder, SIGNALS)
+    quiet = update_signals(unit, settings)
+    assert (quiet.rows_written, quiet.detail["events_written"]) == (0, 0)
+    assert settings.storage.files(folder, SIGNALS) == files  # no new snapshot, no new file
+    cut = int(ms_column(stored(settings, unit), "as_of")[100]) - 4 * HOUR  # the 101st bar's open
+    prune(settings, CANDLES, before=cut, match={"exchange": "bybit", "market": "spot",
+                                                "symbol_id": "BTCUSDT", "timeframe": "4h"})
+    report = update_signals(unit, settings)
+    assert report.detail["stale_reason"] == "history_changed"
+    after = stored(settings, unit)
+    assert ms_column(after, "as_of")[0] == cut + 4 * HOUR  # Wilder from the new first candle
+    prune(settings, CANDLES, before=None, match={"exchange": "bybit", "symbol_id": "BTCUSDT"})
+    update_signals(unit, settings)
+    assert stored(settings, unit).empty and stored(settings, unit, "trap_events").empty

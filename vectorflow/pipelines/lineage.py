@@ -95,13 +95,38 @@ def signal_options(settings: Settings, unit: Unit, tpo_row_size: float | None = 
     return json.dumps({"tpo_row_size": row_size}, sort_keys=True, separators=(",", ":"))
 
 
+_NAT = np.iinfo(np.int64).min
+
+
 def ms_column(frame: pd.DataFrame, column: str) -> np.ndarray:
     """A timestamp column as int64 UTC ms (NONE_MS for nulls)."""
     col = frame[column]
     if isinstance(col.dtype, pd.DatetimeTZDtype):
         col = col.dt.tz_convert("UTC").dt.tz_localize(None)
     values = col.to_numpy(dtype="datetime64[ms]").astype(np.int64)
-    return np.where(col.isna().to_numpy(), NONE_MS, values)
+    return np.where(values == _NAT, NONE_MS, values)
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """What each bar was (stored) or would now be (current) computed from: one array element
+    per bar, `as_of` ascending; times in int64 ms, NONE_MS for null (the LINEAGE columns)."""
+
+    as_of: np.ndarray
+    code_version: np.ndarray  # object arrays: text or None
+    signal_options: np.ndarray
+    candles_seen: np.ndarray
+    candles_landed: np.ndarray
+    oi_through: np.ndarray
+    funding_through: np.ndarray
+    derivatives_landed: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.as_of)
+
+    def frame(self) -> pd.DataFrame:
+        """`as_of` and the LINEAGE columns as a DataFrame."""
+        return pd.DataFrame({name: getattr(self, name) for name in ("as_of", *LINEAGE_COLUMNS)})
 
 
 def _through(frame: pd.DataFrame | None, column: str, closes: np.ndarray):
@@ -117,8 +142,8 @@ def _through(frame: pd.DataFrame | None, column: str, closes: np.ndarray):
     return np.where(has, times[last], NONE_MS), np.where(has, landed[last], NONE_MS)
 
 
-def bar_lineage(inputs: SeriesInputs, timeframe: str, options: str) -> pd.DataFrame:
-    """The lineage every bar of the series has now: `as_of` (ms) and the LINEAGE columns."""
+def bar_lineage(inputs: SeriesInputs, timeframe: str, options: str) -> Lineage:
+    """The lineage every bar of the series has now."""
     closes = ms_column(inputs.candles, "open_time") + timeframe_ms(timeframe)
     seen = np.arange(1, len(closes) + 1, dtype=np.int64)
     landed = np.maximum.accumulate(ms_column(inputs.candles, "ingested_at"))
@@ -130,34 +155,35 @@ def bar_lineage(inputs: SeriesInputs, timeframe: str, options: str) -> pd.DataFr
         landed = np.maximum(landed, np.where(k > 0, tpo_landed[np.maximum(k - 1, 0)], NONE_MS))
     oi_through, oi_landed = _through(inputs.open_interest, "time", closes)
     funding_through, funding_landed = _through(inputs.funding, "funding_time", closes)
-    return pd.DataFrame({
-        "as_of": closes,
-        "code_version": code_version(),
-        "signal_options": options,
-        "candles_seen": seen,
-        "candles_landed": landed,
-        "oi_through": oi_through,
-        "funding_through": funding_through,
-        "derivatives_landed": np.maximum(oi_landed, funding_landed),
-    })  # fmt: skip
+    constant = {name: np.full(len(closes), value, dtype=object)
+                for name, value in (("code_version", code_version()),
+                                    ("signal_options", options))}  # fmt: skip
+    return Lineage(closes, **constant, candles_seen=seen, candles_landed=landed,
+                   oi_through=oi_through, funding_through=funding_through,
+                   derivatives_landed=np.maximum(oi_landed, funding_landed))  # fmt: skip
 
 
-def lineage_frame(table: pa.Table) -> pd.DataFrame:
-    """`as_of` and the LINEAGE columns of stored rows, times as int64 ms (NONE_MS for null), one
-    row per bar (the newest `ingested_at` wins, as in the views)."""
-    frame = table.to_pandas()
-    if len(frame) and frame["as_of"].duplicated().any():  # an object store mid-replacement
-        frame = frame.sort_values("ingested_at").drop_duplicates("as_of", keep="last")
-    out = pd.DataFrame({"as_of": ms_column(frame, "as_of")})
-    for name in ("code_version", "signal_options"):
-        out[name] = frame[name].to_numpy(dtype=object)
-    out["candles_seen"] = frame["candles_seen"].fillna(NONE_MS).to_numpy(dtype=np.int64)
-    for name in TIMES:
-        out[name] = ms_column(frame, name)
-    return out.sort_values("as_of").reset_index(drop=True)
+def lineage_of(table: pa.Table) -> Lineage:
+    """The lineage of stored rows (`as_of`, the LINEAGE columns, `ingested_at`), one per bar:
+    the newest `ingested_at` wins, as in the views."""
+    def ints(name: str) -> np.ndarray:
+        column = table.column(name).cast(pa.int64()).fill_null(NONE_MS)
+        return column.to_numpy().astype(np.int64)
+
+    as_of, order = ints("as_of"), None
+    if len(np.unique(as_of)) < len(as_of):  # an object store mid-replacement
+        order = np.lexsort((ints("ingested_at"), as_of))
+        keep = np.r_[as_of[order][1:] != as_of[order][:-1], True]
+        order = order[keep]
+    else:
+        order = np.argsort(as_of, kind="stable")
+    values = {name: table.column(name).to_numpy(zero_copy_only=False).astype(object)[order]
+              for name in ("code_version", "signal_options")}  # fmt: skip
+    values |= {name: ints(name)[order] for name in ("candles_seen", *TIMES)}
+    return Lineage(as_of[order], **values)
 
 
-def stored_lineage(lake: Storage, folder) -> pd.DataFrame:
+def stored_lineage(lake: Storage, folder) -> Lineage:
     """The lineage of the rows stored in a signals partition (read from its files alone)."""
     columns = ["as_of", *LINEAGE_COLUMNS, "ingested_at"]
 
@@ -167,7 +193,7 @@ def stored_lineage(lake: Storage, folder) -> pd.DataFrame:
             return SIGNALS.schema.empty_table().select(columns)
         return lake.parquet_dataset(paths, SIGNALS.schema).to_table(columns=columns)
 
-    return lineage_frame(reading_again(read))
+    return lineage_of(reading_again(read))
 
 
 @dataclass
@@ -188,60 +214,60 @@ class StalePlan:
         return ", ".join(f"{r}: {n} bars" for r, n in self.by_reason.items() if n)
 
 
-def _reasons(both: pd.DataFrame) -> np.ndarray:
-    """Why each bar (current `_c` beside stored `_s` columns) is stale ('' when it is not)."""
-    def differs(*names: str) -> np.ndarray:
-        return np.logical_or.reduce([both[f"{n}_c"].to_numpy() != both[f"{n}_s"].to_numpy()
-                                     for n in names])  # fmt: skip
+_FIELDS = {  # the fields each reason compares, in the order a bar's reason is chosen
+    "code_changed": ("code_version",),
+    "options_changed": ("signal_options",),
+    "missing_oi": ("oi_through", "funding_through"),
+    "history_changed": ("candles_seen", "candles_landed", "derivatives_landed"),
+}
 
-    merged = both["_merge"].to_numpy()
-    present = merged == "both"
+
+def _reasons(current: Lineage, stored: Lineage, at: np.ndarray, matched: np.ndarray):
+    """Why each stored bar is stale ('' when it is not); `at[i]`: its bar in `current`."""
+    reasons = np.full(len(stored), "history_changed", dtype=object)  # unmatched: candle gone
+    c, m = at[matched], np.flatnonzero(matched)
     conditions = [
-        present & differs("code_version"),
-        present & differs("signal_options"),
-        present & differs("oi_through", "funding_through"),
-        present & differs("candles_seen", "candles_landed", "derivatives_landed"),
-        merged == "right_only",  # stored, but its candle is gone
+        np.logical_or.reduce([getattr(current, f)[c] != getattr(stored, f)[m] for f in fields])
+        for fields in _FIELDS.values()
     ]
-    return np.select(conditions, [*REASONS, "history_changed"], default="")
+    reasons[m] = np.select(conditions, list(_FIELDS), default="") if len(m) else reasons[m]
+    return reasons
 
 
-def stale_plan(
-    current: pd.DataFrame, stored: pd.DataFrame, force_from_ms: int | None = None
-) -> StalePlan:
+def _earliest(times: np.ndarray, mask: np.ndarray) -> int | None:
+    return int(times[mask][0]) if mask.any() else None
+
+
+def stale_plan(current: Lineage, stored: Lineage, force_from_ms: int | None = None) -> StalePlan:
     """Compare the lineage of the stored bars with the lineage the inputs give now.
 
     A bar with no stored row is new after the last stored bar, and stale (`history_changed`:
     a backfill or a filled gap) before it. `force_from_ms` recomputes every bar from then on.
     """
-    plan = StalePlan(stored_bars=len(stored))
-    last_stored = int(stored["as_of"].iloc[-1]) if len(stored) else None
-    both = current.merge(stored, on="as_of", how="outer", suffixes=("_c", "_s"), indicator=True)
-    both = both.sort_values("as_of").reset_index(drop=True)
-    new = both["_merge"].to_numpy() == "left_only"
-    if last_stored is not None:
-        new &= both["as_of"].to_numpy() > last_stored
-    reasons = _reasons(both)
-    missing = (both["_merge"].to_numpy() == "left_only") & ~new
-    reasons = np.where(missing, "history_changed", reasons)
+    at = np.minimum(np.searchsorted(current.as_of, stored.as_of), max(len(current) - 1, 0))
+    matched = (current.as_of[at] == stored.as_of) if len(current) else np.zeros(len(stored), bool)
+    reasons = _reasons(current, stored, at, matched)
+    has_row = np.zeros(len(current), dtype=bool)
+    has_row[at[matched]] = True
+    last = stored.as_of[-1] if len(stored) else np.iinfo(np.int64).min
+    new = ~has_row & (current.as_of > last)
+    missing = ~has_row & ~new  # a backfill, a filled gap
     stale = reasons != ""
-    plan.stale_bars, plan.new_bars = int(stale.sum()), int(new.sum())
+    plan = StalePlan(stale_bars=int(stale.sum() + missing.sum()), new_bars=int(new.sum()),
+                     stored_bars=len(stored))  # fmt: skip
     plan.by_reason = {r: int((reasons == r).sum()) for r in REASONS}
-    times = both["as_of"].to_numpy()
-    starts = [int(times[stale][0])] if stale.any() else []
-    starts += [int(times[new][0])] if new.any() else []
-    if stale.any():
-        first = int(np.flatnonzero(stale)[0])
-        plan.reason = str(reasons[first])
-        options = both["signal_options_s"].iloc[first]
-        plan.stored_options = options if isinstance(options, str) else None
-    if force_from_ms is not None and len(current):
-        forced = current["as_of"].to_numpy()
-        forced = forced[forced >= force_from_ms]
-        starts += [int(forced[0])] if len(forced) else []
-    plan.start_ms = min(starts) if starts else None
-    kept = stored["as_of"].to_numpy()
-    if plan.start_ms is not None:
-        kept = kept[kept < plan.start_ms]
+    plan.by_reason["history_changed"] += int(missing.sum())
+    firsts = [_earliest(stored.as_of, stale), _earliest(current.as_of, missing)]
+    first_stale = min((t for t in firsts if t is not None), default=None)
+    if first_stale is not None:
+        i = int(np.searchsorted(stored.as_of, first_stale))
+        from_stored = i < len(stored) and stored.as_of[i] == first_stale and stale[i]
+        plan.reason = str(reasons[i]) if from_stored else "history_changed"
+        plan.stored_options = stored.signal_options[i] if from_stored else None
+    forced = current.as_of >= force_from_ms if force_from_ms is not None else None
+    starts = [first_stale, _earliest(current.as_of, new),
+              _earliest(current.as_of, forced) if forced is not None else None]
+    plan.start_ms = min((t for t in starts if t is not None), default=None)
+    kept = stored.as_of if plan.start_ms is None else stored.as_of[stored.as_of < plan.start_ms]
     plan.current_through = int(kept[-1]) if len(kept) else None
     return plan

@@ -30,6 +30,7 @@ from vectorflow.lake.store import replace_from
 from vectorflow.pipelines.lineage import (
     NONE_MS,
     TIMES,
+    Lineage,
     SeriesInputs,
     StalePlan,
     bar_lineage,
@@ -66,6 +67,8 @@ def series_folders(lake: Storage, unit: Unit) -> tuple[PurePath, PurePath]:
 
 
 def _table(frame: pd.DataFrame, unit: Unit, dataset: Dataset) -> pa.Table:
+    if frame.empty:
+        return dataset.schema.empty_table()
     out = frame.copy()
     for name, value in unit.fields().items():
         if name != "dataset":
@@ -83,6 +86,8 @@ def _table(frame: pd.DataFrame, unit: Unit, dataset: Dataset) -> pa.Table:
 
 def _compute(inputs: SeriesInputs, unit: Unit, options: str, start_ms: int):
     """(rows of the bars from `start_ms` on, every trap event), from the signal library."""
+    if inputs.candles.empty:  # every candle gone (pruned): no bar has signals
+        return pd.DataFrame(), pd.DataFrame()
     from vectorflow.signals import SignalOptions, signals_recompute  # numba: only when needed
     from vectorflow.signals.tpo import TpoSettings
 
@@ -153,13 +158,11 @@ def _replace_events(settings: Settings, unit: Unit, folder, events: pd.DataFrame
     return tail.num_rows
 
 
-def _note_plan(report: UnitResult, plan: StalePlan, stored: pd.DataFrame) -> None:
+def _note_plan(report: UnitResult, plan: StalePlan, stored: Lineage) -> None:
     report.detail["stale_reason"] = plan.reason
-    report.detail["stale_from"] = None
-    if plan.reason is not None:
-        report.detail["stale_from"] = ms_to_iso(plan.start_ms)
-        report.detail["stored_options"] = plan.stored_options
-    replaced = stored["as_of"].to_numpy() >= (plan.start_ms or 0)
+    report.detail["stale_from"] = ms_to_iso(plan.start_ms) if plan.reason else None
+    report.detail["stored_options"] = plan.stored_options
+    replaced = stored.as_of >= (plan.start_ms or 0)
     report.detail["rows_replaced"] = int(replaced.sum()) if plan.start_ms is not None else 0
 
 
@@ -181,11 +184,11 @@ def update_signals(
     signals_folder, events_folder = series_folders(lake, unit)
     with lake.lock(signals_folder):  # one run of a series at a time: it replaces what it read
         inputs = read_inputs(lake, unit)
-        if inputs.candles.empty:
+        stored = stored_lineage(lake, signals_folder)
+        if inputs.candles.empty and not len(stored):
             return report
         options = signal_options(settings, unit, tpo_row_size)
         lineage = bar_lineage(inputs, unit.timeframe, options)
-        stored = stored_lineage(lake, signals_folder)
         plan = stale_plan(lineage, stored, recompute_since)
         _note_plan(report, plan, stored)
         if plan.start_ms is None:
@@ -195,14 +198,17 @@ def update_signals(
                      plan.stale_bars, ms_to_iso(plan.start_ms), plan.describe())  # fmt: skip
         rows, events = _compute(inputs, unit, options, plan.start_ms)
         report.detail["events_written"] = _replace_events(
-            settings, unit, events_folder, _with_lineage(events, lineage, "confirm_time")
+            settings, unit, events_folder, _with_lineage(events, lineage.frame(), "confirm_time")
         )
-        table = _table(_with_lineage(rows, lineage, "as_of"), unit, SIGNALS)
+        table = _table(_with_lineage(rows, lineage.frame(), "as_of"), unit, SIGNALS)
         _replace_in(settings, SIGNALS, signals_folder, table, plan.start_ms)
     report.rows_written = table.num_rows
     if table.num_rows:
         report.first = ms_to_iso(plan.start_ms)
-        report.last = report.detail["last_as_of"] = ms_to_iso(int(lineage["as_of"].iloc[-1]))
+        report.last = report.detail["last_as_of"] = ms_to_iso(int(lineage.as_of[-1]))
+    elif report.detail["rows_replaced"]:
+        log.warning("%s: no candles stored any more: %d signal rows removed", unit.label,
+                    report.detail["rows_replaced"])  # fmt: skip
     log.info("%s: %d signal rows, %d trap events", unit.label, report.rows_written,
              report.detail["events_written"])  # fmt: skip
     return report
@@ -269,7 +275,7 @@ def series_state(settings: Settings, unit: Unit) -> StalePlan | None:
     would follow now (nothing is computed or written); None when nothing is stored."""
     lake = settings.storage
     stored = stored_lineage(lake, series_folders(lake, unit)[0])
-    if stored.empty:
+    if not len(stored):
         return None
     inputs = read_inputs(lake, unit)
     lineage = bar_lineage(inputs, unit.timeframe, signal_options(settings, unit))
