@@ -191,6 +191,28 @@ def test_status_and_the_coverage_view_say_how_far_signals_are_current(
     assert row == (None, int(ms_column(stored(settings, PERP), "as_of")[-1]))
 
 
+QUIET = """
+import sys
+from vectorflow.pipelines.signals import update_signals
+from vectorflow.settings import load_settings
+from vectorflow.units import Unit
+report = update_signals(Unit(*sys.argv[2:]), load_settings(sys.argv[1], env={}))
+print(f"{report.rows_written} rows, numba imported: {'numba' in sys.modules}")
+"""
+
+
+def _quiet_run_in_a_process(data_dir, unit: Unit) -> str:
+    """What a run in a fresh process writes, and whether it loaded the signal code (numba)."""
+    import subprocess
+    import sys
+
+    args = [str(data_dir), unit.exchange, unit.market, unit.symbol, unit.timeframe]
+    done = subprocess.run([sys.executable, "-c", QUIET, *args], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip()
+
+
 def test_signals_of_pruned_candles_go_with_them_and_a_quiet_run_writes_nothing(sim, data_dir):
     from vectorflow.lake.compact import prune
     from vectorflow.lake.schema import CANDLES, SIGNALS
@@ -206,6 +228,7 @@ def test_signals_of_pruned_candles_go_with_them_and_a_quiet_run_writes_nothing(s
     quiet = update_signals(unit, settings)
     assert (quiet.rows_written, quiet.detail["events_written"]) == (0, 0)
     assert settings.storage.files(folder, SIGNALS) == files  # no new snapshot, no new file
+    assert _quiet_run_in_a_process(data_dir, unit) == "0 rows, numba imported: False"
     cut = int(ms_column(stored(settings, unit), "as_of")[100]) - 4 * HOUR  # the 101st bar's open
     prune(settings, CANDLES, before=cut, match={"exchange": "bybit", "market": "spot",
                                                 "symbol_id": "BTCUSDT", "timeframe": "4h"})
