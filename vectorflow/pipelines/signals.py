@@ -55,12 +55,17 @@ _EVENT_COLUMNS = ("type", "side", "level", "level_source", "breakout_time", "con
                   "invalidated_time", *LINEAGE_COLUMNS)  # fmt: skip
 
 
+def _symbol_id(symbol: str) -> str:
+    """The partition name of a unified symbol: BTC/USDT and BTC/USDT:USDT are BTCUSDT."""
+    return safe_component(symbol.split(":")[0].replace("/", ""))
+
+
 def series_folders(lake: Storage, unit: Unit) -> tuple[PurePath, PurePath]:
     """The `signals` and `trap_events` partitions of a series."""
     values = {
         "exchange": unit.exchange,
         "market": unit.market,
-        "symbol_id": safe_component(unit.symbol.split(":")[0].replace("/", "")),
+        "symbol_id": _symbol_id(unit.symbol),
         "timeframe": unit.timeframe,
     }
     return partition_dir(lake.root, SIGNALS, values), partition_dir(lake.root, TRAP_EVENTS, values)
@@ -246,8 +251,7 @@ def derivative_series(settings: Settings, results: list[UnitResult]) -> list[Uni
     landed = {(r.unit.exchange, r.unit.symbol) for r in results
               if r.ok and r.rows_written and r.unit.dataset in ("open_interest", "funding_rates")}
     for exchange, symbol in sorted(landed):
-        symbol_id = safe_component(symbol.split(":")[0].replace("/", ""))
-        pattern = f"exchange={exchange}/market=linear/symbol_id={symbol_id}/timeframe=*"
+        pattern = f"exchange={exchange}/market=linear/symbol_id={_symbol_id(symbol)}/timeframe=*"
         for folder in lake.folders(lake.root / "candles", pattern):
             timeframe = folder.name.split("=", 1)[1]
             units.append(Unit(exchange, "linear", symbol, timeframe))
