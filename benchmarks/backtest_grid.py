@@ -43,11 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-import vectorflow.backtest  # noqa: E402,F401 - sets NUMBA_CACHE_DIR before vectorbt loads
 from vectorflow.backtest.grid import param_grid, run_grid, simulate_params  # noqa: E402
 from vectorflow.backtest.metrics import raw_metrics  # noqa: E402
 from vectorflow.backtest.portfolio import YEAR_FREQ, PortfolioSettings  # noqa: E402
 from vectorflow.backtest.strategies import get_strategy  # noqa: E402
+from vectorflow.numba_cache import use_numba_cache  # noqa: E402
 from vectorflow.sim.series import History  # noqa: E402
 from vectorflow.timeframes import parse_time  # noqa: E402
 
@@ -274,6 +274,7 @@ def memory(bars: pd.DataFrame, n_sets: int) -> None:
 
 
 def main() -> None:
+    use_numba_cache()  # before vectorbt loads numba
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--peer-sets", type=int, default=60)

@@ -48,11 +48,11 @@ LIBRARY_INGEST = f"""
 from vectorflow.lake.catalog import refresh_catalog
 from vectorflow.pipelines.candles import ingest_job, plan_ingest
 from vectorflow.pipelines.run import ThreadExecutor
-from vectorflow.settings import load_settings
+from vectorflow.config import load_settings
 settings = load_settings()
 plan = plan_ingest(["binance"], ["spot"], ["BTC/USDT"], ["5m"], since={SINCE!r})
 results = ingest_job(settings, plan, ThreadExecutor(settings.workers))
-refresh_catalog(settings.data_dir)
+refresh_catalog(settings)
 print(sum(r.rows_written for r in results))
 """
 
@@ -60,25 +60,25 @@ LIBRARY_MARKET_DATA = f"""
 from vectorflow.lake.catalog import refresh_catalog
 from vectorflow.pipelines.market_data import market_data_job, plan_market_data
 from vectorflow.pipelines.run import ThreadExecutor
-from vectorflow.settings import load_settings
+from vectorflow.config import load_settings
 settings = load_settings()
 plan = plan_market_data(["binance"], None, ["BTC/USDT:USDT"], ["open_interest", "funding_rates"],
                         period="1h", since={SINCE!r})
 results = market_data_job(settings, plan, ThreadExecutor(settings.workers))
-refresh_catalog(settings.data_dir)
+refresh_catalog(settings)
 print(sum(r.rows_written for r in results))
 """
 
 LIBRARY_SIGNALS = """
 from vectorflow.lake.catalog import read_view, refresh_catalog
 from vectorflow.pipelines.signals import update_signals
-from vectorflow.settings import load_settings
+from vectorflow.config import load_settings
 from vectorflow.units import Unit
 settings = load_settings()
 unit = Unit("binance", "spot", "BTC/USDT", "5m")
 update_signals(unit, settings)
-refresh_catalog(settings.data_dir)
-rows = read_view(settings.lake_dir, "signals", {"exchange": "binance", "symbol": "BTC/USDT",
+refresh_catalog(settings)
+rows = read_view(settings.storage, "signals", {"exchange": "binance", "symbol": "BTC/USDT",
                  "timeframe": "5m"})
 print(rows.sort_values("as_of").iloc[-1]["regime"])
 """
@@ -86,13 +86,13 @@ print(rows.sort_values("as_of").iloc[-1]["regime"])
 LIBRARY_PLAYBOOK = """
 from vectorflow.lake.catalog import refresh_catalog
 from vectorflow.playbooks.writer import WriteContext, write_series_playbook
-from vectorflow.settings import load_settings
+from vectorflow.config import load_settings
 from vectorflow.units import Unit
 settings = load_settings()
-ctx = WriteContext(config=settings.playbooks, lake=settings.lake_dir, run_id="bench",
-                   client=None, budget=None, breaker=None)
+ctx = WriteContext(config=settings.playbooks, lake=settings.storage, run_id="bench",
+                   client=None, budget=None)
 records = write_series_playbook(Unit("binance", "spot", "BTC/USDT", "5m"), ctx)
-refresh_catalog(settings.data_dir)
+refresh_catalog(settings)
 print(records[0].status)
 """
 

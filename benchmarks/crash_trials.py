@@ -33,8 +33,8 @@ from tests.resilience.conftest import (  # noqa: E402
     timed_backfill,
     write_settings,
 )
+from vectorflow.config import load_settings  # noqa: E402
 from vectorflow.pipelines.candles import ingest_series  # noqa: E402
-from vectorflow.settings import load_settings  # noqa: E402
 from vectorflow.sim import ExchangeSimulator  # noqa: E402
 from vectorflow.units import Unit  # noqa: E402
 

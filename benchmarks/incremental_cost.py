@@ -49,10 +49,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root (f
 import pyarrow.parquet as pq  # noqa: E402
 
 import vectorflow.exchanges.client as vf_client  # noqa: E402
+from vectorflow.config import load_settings  # noqa: E402
 from vectorflow.lake.schema import CANDLES  # noqa: E402
 from vectorflow.lake.storage import LocalStorage  # noqa: E402
 from vectorflow.pipelines.candles import ingest_series  # noqa: E402
-from vectorflow.settings import load_settings  # noqa: E402
 from vectorflow.sim import ExchangeSimulator  # noqa: E402
 from vectorflow.timeframes import floor_ms, ms_to_iso, parse_time  # noqa: E402
 from vectorflow.units import Unit  # noqa: E402
@@ -221,7 +221,7 @@ def run() -> int:
     for name, data_dir in dirs.items():
         folder, lake = series_folder(data_dir), LocalStorage(data_dir / "lake", data_dir)
         stored = lake.stored_range
-        cost = timeit.repeat(lambda f=folder, s=stored: s(f, CANDLES), number=20, repeat=15)
+        cost = timeit.repeat(lambda f=folder, read=stored: read(f, CANDLES), number=20, repeat=15)
         print(
             f"  {name:<4} stored_range (file names -> stored range): "
             f"{statistics.median(cost) / 20 * 1e6:,.0f} us per call"

@@ -63,10 +63,10 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 import vectorflow.exchanges.client as vf_client  # noqa: E402
+from vectorflow.config import load_settings  # noqa: E402
 from vectorflow.exchanges.urls import override_api_urls  # noqa: E402
 from vectorflow.pipelines.candles import ingest_series  # noqa: E402
 from vectorflow.resilience.limiter import RateLimiter  # noqa: E402
-from vectorflow.settings import load_settings  # noqa: E402
 from vectorflow.sim import ExchangeSimulator  # noqa: E402
 from vectorflow.timeframes import ms_to_iso  # noqa: E402
 from vectorflow.units import Unit  # noqa: E402

@@ -40,12 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import duckdb  # noqa: E402
 
+from vectorflow.config import load_settings  # noqa: E402
 from vectorflow.lake.catalog import connect, refresh_catalog  # noqa: E402
 from vectorflow.lake.compact import compact_lake, partition_folders  # noqa: E402
 from vectorflow.lake.schema import CANDLES  # noqa: E402
 from vectorflow.lake.storage.snapshots import effective_grace  # noqa: E402
 from vectorflow.pipelines.candles import ingest_series  # noqa: E402
-from vectorflow.settings import load_settings  # noqa: E402
 from vectorflow.sim import ExchangeSimulator  # noqa: E402
 from vectorflow.timeframes import parse_time  # noqa: E402
 from vectorflow.units import Unit  # noqa: E402
@@ -113,7 +113,7 @@ def timings(sources: dict[str, tuple], reps: int) -> dict[tuple[str, str], float
 
 
 def single_file(data_dir: Path, target: Path) -> None:
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    con = connect(load_settings(data_dir), read_only=True)
     con.execute(
         f"COPY (SELECT * FROM candles ORDER BY exchange, market, symbol, timeframe, open_time) "
         f"TO '{target}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
@@ -153,7 +153,7 @@ def main() -> None:
     END_Q = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(end / 1000))
     data_dir = TMP / "data"
     build(data_dir, args.runs, args.minutes, args.days)
-    refresh_catalog(data_dir)
+    refresh_catalog(load_settings(data_dir))
     single = TMP / "single.parquet"
     single_file(data_dir, single)
     rows = duckdb.sql(f"SELECT count(*) FROM '{single}'").fetchall()[0][0]
@@ -161,13 +161,13 @@ def main() -> None:
 
     base = duckdb.connect()
     base.execute("SET TimeZone = 'UTC'")
-    lake = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    lake = connect(load_settings(data_dir), read_only=True)
     before = timings({"single": (base, f"'{single}'"), "lake": (lake, "candles")}, args.reps)
     lake.close()
     started = time.perf_counter()
     compact_lake(load_settings(data_dir), ["candles"])
     print(f"compacted in {time.perf_counter() - started:.1f} s: {files_of(data_dir)}")
-    lake = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    lake = connect(load_settings(data_dir), read_only=True)
     naive = duckdb.connect()
     after = timings(
         {

@@ -69,12 +69,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import duckdb  # noqa: E402
 import pyarrow.fs as pafs  # noqa: E402
 
+from vectorflow.config import load_settings  # noqa: E402
 from vectorflow.lake.catalog import connect, refresh_catalog  # noqa: E402
 from vectorflow.lake.compact import compact_lake  # noqa: E402
 from vectorflow.lake.storage.local import SnapshotVersion  # noqa: E402
 from vectorflow.lake.storage.objects import ObjectVersion  # noqa: E402
 from vectorflow.pipelines.candles import ingest_series  # noqa: E402
-from vectorflow.settings import load_settings  # noqa: E402
 from vectorflow.sim import ExchangeSimulator  # noqa: E402
 from vectorflow.sim.s3 import LocalS3  # noqa: E402
 from vectorflow.timeframes import ms_to_iso, parse_time  # noqa: E402
@@ -211,7 +211,7 @@ def ingest(
 
 
 def check(data_dir: Path) -> tuple:
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    con = connect(load_settings(data_dir), read_only=True)
     try:
         return tuple(con.execute(CHECK).fetchone())
     finally:
@@ -240,7 +240,7 @@ def run_side(side, rep, sim, s3, start, args, writes: WriteCounter, s3req: S3Req
     result = ingest(data_dir, sim, start, args, s3req, writes)
     s3req.counts.clear()
     started = time.perf_counter()
-    refresh_catalog(data_dir)
+    refresh_catalog(load_settings(data_dir))
     result["catalog"] = time.perf_counter() - started
     result["s3_catalog"] = s3req.total()
     result["check"] = check(data_dir)
@@ -266,7 +266,7 @@ def warm(sims: dict, s3: LocalS3, end: int) -> None:
         for unit in UNITS:
             report = ingest_series(unit, end - DAY, end, settings, clock=sim.now_ms)
             assert report.status == "ok", f"warm-up {unit.label}: {report.error}"
-        refresh_catalog(TMP / f"warm-{side}")
+        refresh_catalog(load_settings(TMP / f"warm-{side}"))
         check(TMP / f"warm-{side}")
         shutil.rmtree(TMP / f"warm-{side}", ignore_errors=True)
 

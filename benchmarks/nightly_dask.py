@@ -128,8 +128,8 @@ def settings_file(dask_address: str) -> str:
 
 def store_signals(data_dir: Path) -> None:
     """What the nightly's signals refresh leaves: every series' signals in the lake."""
+    from vectorflow.config import load_settings
     from vectorflow.pipelines.signals import update_signals
-    from vectorflow.settings import load_settings
     from vectorflow.units import Unit
 
     settings = load_settings(data_dir, env={})
@@ -148,7 +148,7 @@ def run_backtests(data_dir: Path, series: list | None = None) -> tuple[float, di
     from flows.nightly import nightly_backtests
     from flows.runners import backtest_task_runner
     from vectorflow.backtest.run import configured_series
-    from vectorflow.settings import load_settings
+    from vectorflow.config import load_settings
 
     settings = load_settings(data_dir, env={})
     series = series or configured_series(settings)
@@ -173,7 +173,7 @@ def warm_worker(data_dir: str) -> float:
         plan_series,
         run_strategy,
     )
-    from vectorflow.settings import load_settings
+    from vectorflow.config import load_settings
 
     started = time.perf_counter()
     settings = load_settings(data_dir, env={})
@@ -185,7 +185,7 @@ def warm_worker(data_dir: str) -> float:
 
 def configured_series_of(data_dir: Path) -> list:
     from vectorflow.backtest.run import configured_series
-    from vectorflow.settings import load_settings
+    from vectorflow.config import load_settings
 
     return configured_series(load_settings(data_dir, env={}))
 
@@ -219,7 +219,9 @@ def run(tmp: Path) -> int:
                       DASK_DISTRIBUTED__LOGGING__DISTRIBUTED="warning")  # fmt: skip
     for key in [k for k in os.environ if k.startswith("VECTORFLOW_")]:
         del os.environ[key]
-    import vectorflow.backtest  # noqa: F401,I001 - NUMBA_CACHE_DIR before vectorbt (workers too)
+    from vectorflow.numba_cache import use_numba_cache
+
+    use_numba_cache()  # NUMBA_CACHE_DIR before vectorbt loads, inherited by the Dask workers
     from distributed import Client, LocalCluster
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness

@@ -45,7 +45,7 @@ from vectorflow.lake.files import partition_dir  # noqa: E402
 from vectorflow.lake.schema import CANDLES  # noqa: E402
 from vectorflow.lake.storage import LocalStorage  # noqa: E402
 from vectorflow.lake.store import append  # noqa: E402
-from vectorflow.playbooks.inputs import symbol_id  # noqa: E402
+from vectorflow.playbooks.reads import symbol_id  # noqa: E402
 from vectorflow.sim.llm import FakeLLM  # noqa: E402
 from vectorflow.timeframes import ms_to_iso  # noqa: E402
 
@@ -144,12 +144,12 @@ def run() -> int:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
+    from vectorflow.config import load_settings
     from vectorflow.lake.catalog import refresh_catalog
-    from vectorflow.settings import load_settings
 
     template = TMP / "template"
     count = store_series(template / "lake")
-    refresh_catalog(template)  # a scheduled run finds its catalog built
+    refresh_catalog(load_settings(template))  # a scheduled run finds its catalog built
     default_workers = load_settings(template).playbooks.concurrency
     series = dict(exchanges=EXCHANGES, markets=MARKETS, symbols=symbols(), timeframes=["1h"])
     print(

@@ -46,8 +46,8 @@ DAY = 86_400_000
 
 
 def _lane_vectorflow(base: str, since: int, until: int, stop_at: float) -> tuple[int, int]:
+    from vectorflow.config import load_settings
     from vectorflow.pipelines.candles import ingest_series
-    from vectorflow.settings import load_settings
     from vectorflow.units import Unit
 
     settings = load_settings()
@@ -110,8 +110,8 @@ def _worker(env: dict, side: str, bases: list[str], since: int, until: int, star
 
 def pace(sim, data_dir: Path) -> float:
     """Pages per second of one thread on this machine, with the budget out of the way."""
+    from vectorflow.config import load_settings
     from vectorflow.pipelines.candles import ingest_series
-    from vectorflow.settings import load_settings
     from vectorflow.units import Unit
 
     settings = load_settings(data_dir, env=env_for(sim, data_dir, 1.0))

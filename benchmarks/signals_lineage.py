@@ -40,13 +40,13 @@ for _key in [k for k in os.environ if k.startswith("VECTORFLOW_")]:
     del os.environ[_key]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from vectorflow.config import load_settings  # noqa: E402
 from vectorflow.lake import store  # noqa: E402
 from vectorflow.lake.catalog import read_view  # noqa: E402
 from vectorflow.lake.files import partition_dir  # noqa: E402
 from vectorflow.lake.schema import CANDLES, FUNDING_RATES, OPEN_INTEREST, SIGNALS  # noqa: E402
 from vectorflow.pipelines.lineage import read_inputs  # noqa: E402
 from vectorflow.pipelines.signals import series_folders, update_signals  # noqa: E402
-from vectorflow.settings import load_settings  # noqa: E402
 from vectorflow.sim.series import History  # noqa: E402
 from vectorflow.timeframes import ms_to_iso, parse_time  # noqa: E402
 from vectorflow.units import Unit  # noqa: E402

@@ -1,19 +1,31 @@
-"""The `backtest` flow: every strategy's grid on one stored series, results to the lake."""
+"""The `backtest` flow: every strategy's grid on one stored series, results to the lake.
+
+`publish` (also the nightly's) puts the leaderboard in the UI three ways: a table, a markdown
+page with the key figures per series (numbers rounded, parameters as `fast=10 slow=30`), and a
+link per series to its HTML report, at the URL where the reports are served
+(`flows.reporting.report_link`).
+"""
 
 from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 
 from prefect import flow
-from prefect.artifacts import create_link_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 
+from flows.parameters import Exchange, Market, Timeframe, run_form
+from flows.reporting import artifact_family, cell, markdown_table, report_link
 from tasks.backtest import backtest_series_task
 from tasks.candles import refresh_catalog_task
-from vectorflow.backtest.config import SeriesRef
 from vectorflow.backtest.run import BacktestRequest, check_request
-from vectorflow.settings import load_settings
+from vectorflow.config import load_settings
+from vectorflow.settings import Settings
+from vectorflow.settings.backtest import SeriesRef
 
 LEADER_COLUMNS = (
     "oos_total_return", "oos_sharpe_ratio", "oos_max_drawdown", "oos_win_rate",
@@ -50,23 +62,72 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def publish(summaries: list[dict], key: str) -> None:
-    """The leaders as a table artifact, and a link artifact to each series' report."""
+def _series(summary: dict) -> str:
+    return f"{summary['exchange']} {summary['market']} {summary['symbol']} {summary['timeframe']}"
+
+
+#: The key figures of a series' backtest shown above its board, when its summary has them.
+KEY_FIGURES = ("split", "windows", "bars", "runs", "trades", "seconds")
+
+
+def _headline_value(row: dict) -> float:
+    """How a board's leading row compares across series: its out-of-sample selection metric."""
+    value = row.get(f"oos_{row.get('selection_metric') or 'total_return'}")
+    return value if isinstance(value, int | float) and math.isfinite(value) else -math.inf
+
+
+def best_out_of_sample(summaries: list[dict]) -> str | None:
+    """The best series' leading row in one line: series, strategy, parameters and its
+    out-of-sample return, selection metric, drawdown and trades."""
+    leads = [(s, s["leaderboard"][0]) for s in summaries if s.get("leaderboard")]
+    if not leads:
+        return None
+    summary, row = max(leads, key=lambda lead: _headline_value(lead[1]))
+    shown = ("total_return", row.get("selection_metric"), "max_drawdown", "trades")
+    figures = ", ".join(f"{k} {cell(row[f'oos_{k}'])}" for k in dict.fromkeys(shown)
+                        if k and f"oos_{k}" in row)  # fmt: skip
+    return f"{_series(summary)} {row['strategy']} {cell(row.get('params'))}: {figures}"
+
+
+def leaderboard_markdown(summaries: list[dict], settings: Settings) -> str:
+    """The run's backtests as a page: the best result, then per series its key figures, a link
+    to its report and its board (whatever columns `leader_rows` gives)."""
+    strategies = sorted({r["strategy"] for s in summaries for r in s.get("leaderboard", [])})
+    lines = [f"### Backtests: {len(summaries)} series, strategies {', '.join(strategies) or '—'}"]
+    if best := best_out_of_sample(summaries):
+        lines += ["", f"**Best out of sample:** {best}"]
+    for s in summaries:
+        figures = ", ".join(f"{k} {cell(s[k])}" for k in KEY_FIGURES if s.get(k) is not None)
+        link = f" · [report]({report_link(s['report'], settings)})" if s.get("report") else ""
+        board = [{k: v for k, v in row.items() if k not in ("series", "report")}
+                 for row in leader_rows([s])]  # fmt: skip
+        lines += ["", f"#### {_series(s)}: {figures}{link}", ""]
+        lines.append(markdown_table(board) if board else "no strategy ran")
+    return "\n".join(lines)
+
+
+def publish(summaries: list[dict], job: str, settings: Settings) -> None:
+    """The leaders as a table (`<job>-leaders`) and a markdown page (`<job>-leaderboard`), and a
+    link to each series' report (`<job>-report-<series>`)."""
     rows = leader_rows(summaries) or [{"series": "none", "strategy": "no leaders"}]
     create_table_artifact(
         table=rows,
-        key=key,
+        key=f"{job}-leaders",
         description="Best out-of-sample run per series and strategy (in-sample beside it); "
         "metrics are fractions, null where vectorbt's value is inf/NaN",
     )
+    create_markdown_artifact(
+        markdown=leaderboard_markdown(summaries, settings),
+        key=f"{job}-leaderboard",
+        description="Backtests of the run: the best out-of-sample result, each series' board",
+    )
     for s in summaries:
         if s.get("report"):
-            series = f"{s['exchange']} {s['market']} {s['symbol']} {s['timeframe']}"
             create_link_artifact(
-                link=Path(s["report"]).as_uri(),
-                link_text=f"backtest report {series}",
-                key=f"backtest-report-{_slug(series)}",
-                description=f"Equity, drawdown and leaderboard of {series} (open the file)",
+                link=report_link(s["report"], settings),
+                link_text=f"backtest report {_series(s)}",
+                key=f"{job}-report-{_slug(_series(s))}",
+                description=f"Equity, drawdown and leaderboard of {_series(s)}",
             )
 
 
@@ -86,8 +147,18 @@ def backtest(
 ) -> dict:
     """Backtest one stored series: each strategy's grid in sample, its leaders out of sample.
 
-    strategies: names (default all); grid: default or small; walk_forward: rolling windows
-    instead of one split; metric: the in-sample metric that picks the parameters.
+    Args:
+        exchange: Exchange of the stored series.
+        market: Market of the series (spot, linear).
+        symbol: Unified symbol, e.g. BTC/USDT or BTC/USDT:USDT.
+        timeframe: Candle timeframe of the series.
+        strategies: Strategies to run. Empty: [backtest] strategies, or every strategy.
+        grid: Parameter grid of each strategy (default or small). Empty: [backtest] grid.
+        walk_forward: Rolling in-sample/out-of-sample windows instead of one split.
+        metric: In-sample metric that picks the parameters. Empty: [backtest] metric.
+        since: First bar, UTC (e.g. 2024-01-01T00:00:00Z). Empty: the first stored bar.
+        until: End, exclusive, UTC. Empty: the last stored bar.
+        data_dir: For Python callers only (a deployment's runs use VECTORFLOW_DATA_DIR).
     """
     settings = load_settings(data_dir)
     request = BacktestRequest(
@@ -102,5 +173,8 @@ def backtest(
     check_request(request)
     summary = backtest_series_task(settings, request)
     refresh_catalog_task(settings)
-    publish([summary], key="backtest-leaders")
+    publish([summary], artifact_family("backtest"), settings)
     return summary
+
+
+run_form(backtest, exchange=Exchange, market=Market, timeframe=Timeframe)

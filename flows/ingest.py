@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
+from flows.parameters import run_form
 from flows.reporting import final_state, publish_summary, run_name
 from flows.runners import unit_task_runner
 from tasks import candles, signals
 from tasks.executor import TaskExecutor
+from vectorflow.config import load_settings
 from vectorflow.pipelines.candles import ingest_job, plan_ingest
-from vectorflow.settings import load_settings
 
 #: A scheduled run catching up after downtime fits well inside this; longer histories are what
 #: `backfill` is for (no timeout, resumable).
@@ -23,7 +24,7 @@ INGEST_TIMEOUT_S = 1800
     timeout_seconds=INGEST_TIMEOUT_S,
 )
 def ingest_candles(
-    exchanges: list[str] | None = None,  # None: the settings file's [series]
+    exchanges: list[str] | None = None,
     markets: list[str] | None = None,
     symbols: list[str] | None = None,
     timeframes: list[str] | None = None,
@@ -31,10 +32,13 @@ def ingest_candles(
     until: str | None = None,
     data_dir: str | None = None,
 ) -> list[dict]:
-    """Fetch closed candles into the lake: symbols imply their market (BTC/USDT:USDT is linear).
+    """Fetch closed candles into the lake, then the signals of the series that got new bars.
 
-    since/until: UTC date (2024-01-01) or ISO timestamp, half-open on candle open time;
-    without since, each series resumes after its last stored candle.
+    Args:
+        since: First candle open time, UTC (e.g. 2024-01-01T00:00:00Z). Empty: each series
+            resumes after its last stored candle (a new one starts [series] first_run_days back).
+        until: End of the range, exclusive, UTC (e.g. 2024-02-01T00:00:00Z). Empty: now.
+        data_dir: For Python callers only (a deployment's runs use VECTORFLOW_DATA_DIR).
     """
     logger = get_run_logger()
     settings = load_settings(data_dir)
@@ -46,3 +50,6 @@ def ingest_candles(
     candles.refresh_catalog_task(settings)
     publish_summary("ingest-candles", results, settings)
     return final_state(results, logger)
+
+
+run_form(ingest_candles)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.parameters import LAKE_DATASETS, run_form
 from flows.reporting import final_state, publish_summary, run_name
 from tasks import maintenance
 from tasks.candles import refresh_catalog_task
 from tasks.executor import TaskExecutor
+from vectorflow.config import load_settings
 from vectorflow.pipelines.maintenance import check_datasets, compact_job
-from vectorflow.settings import load_settings
 
 
 @flow(
@@ -25,6 +26,10 @@ def compact_lake(datasets: list[str] | None = None, data_dir: str | None = None)
     Safe while ingest runs: each partition is rewritten under its write lock and published as
     one new snapshot (outputs without their inputs); superseded snapshots stay for running
     queries for the grace period.
+
+    Args:
+        datasets: Datasets to compact. Empty: every dataset.
+        data_dir: For Python callers only (a deployment's runs use VECTORFLOW_DATA_DIR).
     """
     logger = get_run_logger()
     settings = load_settings(data_dir)
@@ -34,3 +39,6 @@ def compact_lake(datasets: list[str] | None = None, data_dir: str | None = None)
     logger.info("%d partitions, %d changed", len(results), len(changed))
     publish_summary("compact-lake", results, settings)
     return final_state(results, logger)
+
+
+run_form(compact_lake, datasets=LAKE_DATASETS)

@@ -11,12 +11,15 @@ a landing task (rows, report). The numbers do not depend on the runner.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from prefect import flow, get_run_logger
 from prefect.states import Failed
 
-from flows.backtest import publish
+from flows.backtest import best_out_of_sample, publish
 from flows.maintenance import compact_lake
-from flows.reporting import publish_summary, run_name
+from flows.parameters import run_form
+from flows.reporting import artifact_family, publish_summary, run_name
 from flows.runners import backtest_task_runner
 from tasks.backtest import (
     backtest_strategy_task,
@@ -27,9 +30,9 @@ from tasks.backtest import (
 from tasks.candles import refresh_catalog_task
 from tasks.playbooks import grade_task
 from tasks.signals import refresh_every_series
-from vectorflow.backtest.config import SeriesRef
 from vectorflow.backtest.run import BacktestRequest, check_options, strategy_names
-from vectorflow.settings import load_settings
+from vectorflow.config import load_settings
+from vectorflow.settings.backtest import SeriesRef
 from vectorflow.units import Status, Unit, UnitResult
 
 
@@ -73,7 +76,28 @@ def _label(ref: SeriesRef) -> str:
     return f"{ref.exchange}-{ref.market}-{ref.symbol}-{ref.timeframe}"
 
 
-@flow(name="nightly-backtests")
+def _backtest_run_name() -> str:
+    """`nightly-backtests 4 series 2026-11-26T02:00Z`: what the subflow run covers."""
+    from prefect.runtime import flow_run
+
+    series = (flow_run.parameters or {}).get("series") or []
+    return f"nightly-backtests {len(series)} series {datetime.now(UTC):%Y-%m-%dT%H:%MZ}"
+
+
+def backtest_notes(summaries: list[dict], failures: list[dict]) -> list[str]:
+    """What the backtests did, for the run summary: series, strategies, the best result."""
+    strategies = sorted({r["strategy"] for s in summaries for r in s.get("leaderboard", [])})
+    runs, trades = (sum(int(s.get(k) or 0) for s in summaries) for k in ("runs", "trades"))
+    notes = [
+        f"backtests: {len(summaries)} series backtested, {len(failures)} failed; strategies "
+        f"run: {', '.join(strategies) or 'none'}; {runs:,} runs, {trades:,} trades",
+    ]
+    if best := best_out_of_sample(summaries):
+        notes.append(f"best out of sample: {best}")
+    return notes
+
+
+@flow(name="nightly-backtests", flow_run_name=_backtest_run_name)
 def nightly_backtests(
     series: list[SeriesRef],
     strategies: list[str] | None = None,
@@ -128,6 +152,15 @@ def nightly(
     """Compaction, every series' signals, then every configured series' backtests, then grading.
 
     Series, grid, split and costs come from the `[backtest]` settings; parameters override.
+
+    Args:
+        strategies: Strategies to run on every series. Empty: [backtest] strategies, or every
+            strategy.
+        grid: Parameter grid of each strategy (default or small). Empty: [backtest] grid.
+        walk_forward: Rolling in-sample/out-of-sample windows instead of one split. Empty:
+            [backtest] walk_forward.
+        metric: In-sample metric that picks the parameters. Empty: [backtest] metric.
+        data_dir: For Python callers only (a deployment's runs use VECTORFLOW_DATA_DIR).
     """
     logger = get_run_logger()
     settings = load_settings(data_dir)
@@ -154,11 +187,14 @@ def nightly(
     steps["playbook grading"] = _outcome(
         grade_task(settings, return_state=True), "playbook grading", logger
     )
-    publish(summaries, key="nightly-backtest-leaders")
-    notes = [f"{step}: {done}" for step, done in steps.items()]
+    publish(summaries, artifact_family("nightly"), settings)
+    notes = [*backtest_notes(summaries, failures), *(f"{s}: {done}" for s, done in steps.items())]
     publish_summary("nightly", _results(summaries, failures), settings, notes)
     result = {"steps": steps, "series": summaries, "failed": failures}
     if failures:
         names = ", ".join(f"{f['exchange']} {f['market']} {f['symbol']}" for f in failures)
         return Failed(message=f"{len(failures)} series failed: {names}", data=result)
     return result
+
+
+run_form(nightly)

@@ -8,19 +8,27 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.reporting import final_state, publish_summary, run_name
+from flows.parameters import run_form
+from flows.reporting import final_state, publish_summary, run_name, tally
 from tasks.candles import refresh_catalog_task
-from tasks.playbooks import check_grok_task, grade_task, playbook_task
+from tasks.playbooks import (
+    check_grok_task,
+    grade_task,
+    market_ticks_task,
+    notify_task,
+    playbook_task,
+)
 from tasks.signals import refresh_signals
+from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
 from vectorflow.pipelines.candles import plan_ingest
+from vectorflow.pipelines.playbooks import playbook_unit
 from vectorflow.playbooks.budget import end_run_budget
-from vectorflow.settings import load_settings
 from vectorflow.timeframes import parse_time
-from vectorflow.units import Unit, UnitResult
+from vectorflow.units import UnitResult
 
 
-def _concurrency() -> int:
+def concurrency() -> int:
     """Series written at once, from the settings (a broken file fails the run, not the import)."""
     try:
         return load_settings().playbooks.concurrency
@@ -28,7 +36,8 @@ def _concurrency() -> int:
         return 20
 
 
-def _run_id() -> str:
+def flow_run_id() -> str:
+    """This flow run's id (a fresh uuid outside a run)."""
     from prefect.runtime import flow_run
 
     return str(flow_run.id or uuid.uuid4())
@@ -37,11 +46,11 @@ def _run_id() -> str:
 @flow(
     name="generate-playbooks",
     flow_run_name=run_name("playbooks", "exchanges", "timeframes"),
-    task_runner=ThreadPoolTaskRunner(max_workers=_concurrency()),
+    task_runner=ThreadPoolTaskRunner(max_workers=concurrency()),
     timeout_seconds=1800,
 )
 def generate_playbooks(
-    exchanges: list[str] | None = None,  # None: the settings file's [series]
+    exchanges: list[str] | None = None,
     markets: list[str] | None = None,
     symbols: list[str] | None = None,
     timeframes: list[str] | None = None,
@@ -51,10 +60,14 @@ def generate_playbooks(
 ) -> list[dict]:
     """Write a playbook for each series from its stored candles and signals (Grok or rules).
 
-    as_of: UTC time of the playbooks, or a list of times (a backfill that grading can score);
-    default: each series' newest closed candle, judged stale when that is more than two
-    timeframes old. The xAI key comes from XAI_API_KEY or the
-    Prefect Secret block, never from a parameter.
+    The xAI key comes from XAI_API_KEY or the Prefect Secret block, never from a parameter.
+
+    Args:
+        as_of: UTC times of the playbooks (e.g. 2024-01-01T12:00:00Z), several for a history
+            that grading can score. Empty: each series' newest closed candle (stale when that
+            is more than two timeframes old).
+        token_budget: Grok tokens this run may spend. Empty: [playbooks] token_budget.
+        data_dir: For Python callers only (a deployment's runs use VECTORFLOW_DATA_DIR).
     """
     logger = get_run_logger()
     settings = load_settings(data_dir)
@@ -66,23 +79,26 @@ def generate_playbooks(
     as_ofs = [parse_time(t, name="as_of") for t in times] or [None]
     notes = refresh_signals(list(plan.units), settings)  # signals -> playbooks
     mode = check_grok_task(settings)
-    run_id = _run_id()
+    ticks = market_ticks_task(settings, list(plan.units))
+    run_id = flow_run_id()
     logger.info("%d series, %s playbooks, run %s", len(plan.units), mode["mode"], run_id)
     futures = [
-        (unit, playbook_task.submit(unit, settings, run_id, mode["mode"], as_of_ms))
+        (unit, playbook_task.submit(unit, settings, run_id, mode["mode"], as_of_ms, ticks))
         for as_of_ms in as_ofs
         for unit in plan.units
     ]
     results = []
     for unit, future in futures:
         outcome = future.result(raise_on_failure=False)
-        unit = Unit(unit.exchange, unit.market, unit.symbol, unit.timeframe, "playbooks")
         failed = isinstance(outcome, BaseException)
-        results += [UnitResult.of_error(unit, outcome)] if failed else outcome
+        results += [UnitResult.of_error(playbook_unit(unit), outcome)] if failed else outcome
     budget = end_run_budget(run_id)
     if budget is not None and mode["mode"] == "grok":
         logger.info("tokens spent: %d of %d", budget.spent, budget.limit)
+    if settings.notifications.playbooks and settings.webhook_url:
+        notify_task(settings, [r.detail["playbook_id"] for r in results if r.ok])
     refresh_catalog_task(settings)
+    notes = [f"{mode['mode']} playbooks by status: {tally(results, 'playbook')}", *notes]
     publish_summary("generate-playbooks", results, settings, notes)
     return final_state(results, logger)
 
@@ -102,3 +118,6 @@ def grade_playbooks_flow(horizon_bars: int | None = None, data_dir: str | None =
         description=f"{report['graded']} playbooks graded, {report['pending']} still open",
     )
     return report
+
+
+run_form(generate_playbooks)

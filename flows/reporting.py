@@ -3,20 +3,29 @@
 Run names read like `ingest binance,bybit 1h,5m 2026-11-26T10:05Z`: the job, the series the run
 covers (a parameter left out shows the settings file's `[series]` value) and the scheduled
 UTC minute. The markdown summary artifact says what landed, what was skipped or failed and why,
-and which circuit breakers are not closed.
+and which circuit breakers are not closed. Every artifact of a run is keyed by its deployment
+(`snapshot-orderbooks-units`), or by its flow when it runs outside one.
 """
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Completed, Failed
 
+from flows.failures import quiet_expected_failures
+from vectorflow.config import load_settings
 from vectorflow.resilience.guard import guard_for
-from vectorflow.settings import Settings, load_settings
+from vectorflow.settings import Settings
 from vectorflow.units import Status, UnitResult, UnitsFailed, counts, run_message
+
+quiet_expected_failures()  # every flow module imports this one
 
 
 def _configured_series(parameters: dict):
@@ -50,6 +59,13 @@ def run_name(job: str, *fields: str) -> Callable[[], str]:
     return name
 
 
+def artifact_family(job: str) -> str:
+    """The key prefix of a run's artifacts: its deployment's name, else `job`."""
+    from prefect.runtime import deployment
+
+    return deployment.name or job
+
+
 def summary_markdown(job: str, results: list[UnitResult], settings: Settings,
                      notes: list[str]) -> str:  # fmt: skip
     """The run summary: landed, skipped and failed units, and the breakers not closed."""
@@ -75,9 +91,9 @@ def summary_markdown(job: str, results: list[UnitResult], settings: Settings,
 
 
 def _breakers(settings: Settings) -> str:
-    if not settings.state_path.exists():
-        return "**Circuit breakers:** none recorded yet."
-    states = guard_for(settings).breakers.states()
+    states = guard_for(settings).breakers.states() if settings.state_path.exists() else []
+    if not states:
+        return "**Circuit breakers:** none has tripped yet."
     not_closed = [b for b in states if b.state != "closed"]
     if not not_closed:
         return f"**Circuit breakers:** all {len(states)} closed."
@@ -89,18 +105,68 @@ def _breakers(settings: Settings) -> str:
 def publish_summary(
     job: str, results: list[UnitResult], settings: Settings, notes: list[str] | None = None
 ) -> str:
-    """Publish the run's unit table and markdown summary artifacts (keys `<job>-units` and
-    `<job>-run-summary`); the markdown."""
-    markdown = summary_markdown(job, results, settings, notes or [])
+    """Publish the run's unit table and markdown summary artifacts (keys `<family>-units` and
+    `<family>-run-summary`, `artifact_family`); the markdown."""
+    family = artifact_family(job)
+    markdown = summary_markdown(family, results, settings, notes or [])
     create_table_artifact(
-        table=[r.as_row() for r in results] or [{"units": 0}],
-        key=f"{job}-units",
-        description=f"What each unit of the {job} run did",
+        table=[_status_first(r.as_row()) for r in results] or [{"units": 0}],
+        key=f"{family}-units",
+        description=f"What each unit of the {family} run did (status and error first)",
     )
     create_markdown_artifact(
-        markdown=markdown, key=f"{job}-run-summary", description=f"What the {job} run did"
+        markdown=markdown, key=f"{family}-run-summary", description=f"What the {family} run did"
     )
     return markdown
+
+
+def _status_first(row: dict) -> dict:
+    """A table row with status and error in the first columns, where a person looks first."""
+    return {"status": row.get("status"), "error": row.get("error"), **row}
+
+
+def tally(results: list[UnitResult], key: str) -> str:
+    """How many results have each value of `detail[key]`: `3 valid, 1 error`."""
+    found = Counter(str(r.detail.get(key) or r.status) for r in results)
+    return ", ".join(f"{n} {value}" for value, n in found.most_common()) or "none"
+
+
+def cell(value: object) -> str:
+    """A value as a markdown table cell: numbers rounded to 4 significant digits, parameter
+    dicts (or their JSON) as `fast=10 slow=30`, nothing as an em dash."""
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+    if isinstance(value, dict):
+        return " ".join(f"{k}={cell(v)}" for k, v in value.items())
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(rows: list[dict], columns: list[str] | None = None) -> str:
+    """Rows as a markdown table: every column any row has (or `columns`), in first-seen order."""
+    columns = columns or list(dict.fromkeys(k for row in rows for k in row))
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def report_link(path: str | Path, settings: Settings) -> str:
+    """Where a browser opens a report under `settings.reports_dir`: its URL under
+    `settings.reports_url` (`vectorflow up` serves the folder), else the file itself."""
+    path = Path(path)
+    if settings.reports_url is None:
+        return path.as_uri()
+    try:
+        relative = path.relative_to(settings.reports_dir)
+    except ValueError:
+        return path.as_uri()
+    return f"{settings.reports_url.rstrip('/')}/{quote(relative.as_posix())}"
 
 
 def final_state(results: list[UnitResult], logger) -> list[dict] | Completed | Failed:

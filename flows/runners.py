@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
-from vectorflow.settings import load_settings
 
 
 def unit_task_runner() -> ThreadPoolTaskRunner:

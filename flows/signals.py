@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
+from flows.parameters import run_form
 from flows.reporting import final_state, publish_summary, run_name
 from flows.runners import unit_task_runner
 from tasks import candles, signals
 from tasks.executor import TaskExecutor
+from vectorflow.config import load_settings
 from vectorflow.pipelines.candles import plan_ingest
 from vectorflow.pipelines.signals import signals_job
-from vectorflow.settings import load_settings
 
 
 @flow(
@@ -20,13 +21,17 @@ from vectorflow.settings import load_settings
     timeout_seconds=1800,
 )
 def refresh_signals(
-    exchanges: list[str] | None = None,  # None: the settings file's [series]
+    exchanges: list[str] | None = None,
     markets: list[str] | None = None,
     symbols: list[str] | None = None,
     timeframes: list[str] | None = None,
     data_dir: str | None = None,
 ) -> list[dict]:
-    """Compute and store signals (TPO, regime, traps, OI) for every series from the lake."""
+    """Compute and store signals (TPO, regime, traps, OI) for every series from the lake.
+
+    Args:
+        data_dir: For Python callers only (a deployment's runs use VECTORFLOW_DATA_DIR).
+    """
     logger = get_run_logger()
     settings = load_settings(data_dir)
     plan = plan_ingest(**settings.series.pick(exchanges, markets, symbols, timeframes))
@@ -34,3 +39,6 @@ def refresh_signals(
     candles.refresh_catalog_task(settings)
     publish_summary("refresh-signals", results, settings)
     return final_state(results, logger)
+
+
+run_form(refresh_signals)

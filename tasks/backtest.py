@@ -5,7 +5,6 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from vectorflow.backtest.config import SeriesRef
 from vectorflow.backtest.run import (
     BacktestRequest,
     SeriesBacktest,
@@ -18,6 +17,7 @@ from vectorflow.backtest.run import (
     run_strategy,
 )
 from vectorflow.settings import Settings
+from vectorflow.settings.backtest import SeriesRef
 
 
 @task(name="backtest-series-list", cache_policy=NO_CACHE)

@@ -57,7 +57,7 @@ def ingest_series_task(
 @task(name="refresh-catalog", cache_policy=NO_CACHE)
 def refresh_catalog_task(settings: Settings) -> bool:
     """Rebuild the catalog's views if their definitions changed; False if the file was locked."""
-    done = refresh_catalog(settings.data_dir)
+    done = refresh_catalog(settings)
     if not done:
         get_run_logger().warning("catalog locked by another session; views rebuilt next run")
     return done

@@ -13,14 +13,14 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 
-from vectorflow.backtest import use_numba_cache  # noqa: E402
+from vectorflow.numba_cache import use_numba_cache  # noqa: E402
 
 # numba's compiled vectorbt kernels live in one on-disk cache (NUMBA_CACHE_DIR, default
 # ~/.cache/vectorflow/numba) for every session and for the CLI subprocesses, which inherit it:
 # reruns on the same machine skip the compile
 use_numba_cache()
 
-from vectorflow.settings import load_settings  # noqa: E402
+from vectorflow.config import load_settings  # noqa: E402
 from vectorflow.sim import ExchangeSimulator  # noqa: E402
 
 #: The simulator's pinned clock: a little after the end of the bundled real candles, mid-candle.
@@ -83,8 +83,9 @@ def query_catalog(data_dir: Path, sql: str, *, frame: bool = False):
     """Rows of `sql` (or a DataFrame) on the data dir's catalog, opened read-only as users do."""
     from vectorflow.lake.catalog import connect, refresh_catalog
 
-    refresh_catalog(data_dir)
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    settings = load_settings(data_dir)
+    refresh_catalog(settings)
+    con = connect(settings, read_only=True)
     try:
         result = con.execute(sql)
         return result.df() if frame else result.fetchall()

@@ -70,6 +70,20 @@ def test_settings_reference_shows_defaults_bounds_and_environment():
     assert row.split(" | ")[1:4] == ["integer (≥ 1, ≤ 64)", "`4`", "`VECTORFLOW_WORKERS`"]
 
 
+def test_settings_reference_lists_the_names_the_loader_reads(tmp_path):
+    from vectorflow.config import load_settings
+
+    tables = {s.name: settings_reference.section_table(s) for s in settings_reference.sections()}
+    row = next(r for r in tables["resilience"].splitlines() if r.startswith("| `time_scale`"))
+    names = [n.strip("` ") for n in row.split(" | ")[3].split(",")]
+    assert names == ["VECTORFLOW_RESILIENCE__TIME_SCALE", "VECTORFLOW_TIME_SCALE"]
+    for name in names:
+        assert load_settings(tmp_path, env={name: "0.5"}).resilience.time_scale == 0.5, name
+    row = next(r for r in tables["exchanges.<name>"].splitlines() if r.startswith("| `url`"))
+    assert row.split(" | ")[3] == ("`VECTORFLOW_EXCHANGES__<NAME>__URL`, `VECTORFLOW_BINANCE_URL`, "
+                                   "`VECTORFLOW_BYBIT_URL`")
+
+
 def _every_command() -> list[list[str]]:
     """The argv of every command and subcommand, e.g. ["secrets", "set"]."""
     return [prog.split()[1:] for prog, _ in cli_reference.commands(build_parser())]

@@ -78,7 +78,7 @@ def _numbers(values: frozenset[int]) -> str:
 
 
 def _condition(rule: Rule) -> str:
-    parts = [rule.exchange] if rule.exchange else []
+    parts = [rule.target] if rule.target else []
     if rule.status:
         parts.append(f"HTTP {_numbers(rule.status)}")
     if rule.codes:

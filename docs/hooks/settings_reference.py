@@ -1,29 +1,28 @@
 """The configuration reference, generated from the pydantic settings models so it cannot drift.
 
 Walks `model_fields` recursively from one root model: each field's TOML key, type, default,
-environment variables and description. Environment names come from the root model's
-pydantic-settings config (`env_prefix`, `env_nested_delimiter`) when it has one, from field
-aliases, and from a description that ends with "Environment: NAME[, NAME]." A field without a
-description fails the build.
+environment variables and description. Environment names are those the settings loader reads:
+its prefix and nesting delimiter (`VECTORFLOW_` and `__`, e.g. `VECTORFLOW_RESILIENCE__TIME_SCALE`)
+and its short aliases (`VECTORFLOW_TIME_SCALE`). A field without a description fails the build.
 """
 
 from __future__ import annotations
 
-import re
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
 from cells import cell
-from pydantic import AliasChoices, BaseModel
+from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 # The one place that names the settings: change this import when the models move.
-from vectorflow.settings import _SettingsFile as ROOT_MODEL
+from vectorflow.settings import ENV_ALIASES, ENV_NESTED_DELIMITER, ENV_PREFIX
+from vectorflow.settings import SettingsKeys as ROOT_MODEL
 
-_ENV_SENTENCE = re.compile(r"\s*Environment:\s*([A-Z0-9_, ]+)\.\s*$")
+_ANY_NAME = "<NAME>"  # a table key the user chooses (exchanges.<name>)
 _SCALARS = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 
@@ -62,7 +61,7 @@ def sections(model: type[BaseModel] = ROOT_MODEL, name: str = "", description: s
         child_env = None if env_path is None else (*env_path, key)
         if how == "dict":
             label = f"{label}.<name>"
-            child_env = None if child_env is None else (*child_env, "<NAME>")
+            child_env = None if child_env is None else (*child_env, _ANY_NAME)
         elif how == "list":
             label, child_env = f"[{label}]", None
         yield from sections(child, label, _description(field, label), child_env)
@@ -81,11 +80,13 @@ def type_name(annotation: Any) -> str:
     if annotation is type(None):
         return "none"
     origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:  # PositiveInt, NonNegativeFloat...: the bounds are not shown here
+        return type_name(args[0])
     if origin in (Union, types.UnionType):
         return " or ".join(type_name(a) for a in args)
     if origin is Literal:
         return " or ".join(f'`"{a}"`' if isinstance(a, str) else f"`{a}`" for a in args)
-    if origin is list:
+    if origin in (list, tuple):
         return f"list of {_plural(type_name(args[0]))}"
     if origin is dict:
         return f"table of {_plural(type_name(args[-1]))}"
@@ -134,20 +135,21 @@ def toml_value(value: Any) -> str:
     return repr(value)
 
 
-def env_names(field: FieldInfo, key: str, env_path: tuple[str, ...] | None) -> list[str]:
-    """Every environment variable that sets the field, the generated name first."""
-    names = []
-    config = ROOT_MODEL.model_config
-    prefix, delimiter = config.get("env_prefix"), config.get("env_nested_delimiter")
-    if prefix is not None and env_path is not None and (not env_path or delimiter):
-        names.append((prefix + (delimiter or "").join((*env_path, key))).upper())
-    alias = field.validation_alias or field.alias
-    choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
-    names += [c for c in choices if isinstance(c, str) and c.isupper()]
-    stated = _ENV_SENTENCE.search(field.description or "")
-    if stated:
-        names += [n.strip() for n in stated[1].split(",") if n.strip()]
-    return list(dict.fromkeys(names))
+def env_names(key: str, env_path: tuple[str, ...] | None) -> list[str]:
+    """Every environment variable that sets the field, the generated name first, then the
+    loader's short aliases."""
+    if env_path is None:
+        return []
+    path = (*env_path, key)
+    names = [(ENV_PREFIX + ENV_NESTED_DELIMITER.join(path)).upper()]
+    names += [alias for alias, target in ENV_ALIASES.items() if _same_key(target, path)]
+    return names
+
+
+def _same_key(target: tuple[str, ...], path: tuple[str, ...]) -> bool:
+    """Whether an alias's key path is `path` (`<NAME>` in `path` matching any table key)."""
+    same_length = len(target) == len(path)
+    return same_length and all(p in (t, _ANY_NAME) for t, p in zip(target, path, strict=False))
 
 
 def section_table(section: Section) -> str:
@@ -157,14 +159,14 @@ def section_table(section: Section) -> str:
         if _model_of(field.annotation):
             continue
         where = f"{section.name}.{key}" if section.name else key
-        description = _ENV_SENTENCE.sub("", _description(field, where))
+        description = _description(field, where)
         kind = type_name(field.annotation)
         bounds = constraints(field)
         if field.is_required():
             default = "required"
         else:
             default = f"`{toml_value(field.get_default(call_default_factory=True))}`"
-        env = ", ".join(f"`{n}`" for n in env_names(field, key, section.env_path)) or "–"
+        env = ", ".join(f"`{n}`" for n in env_names(key, section.env_path)) or "–"
         row = [f"`{key}`", kind + (f" ({bounds})" if bounds else ""), default, env, description]
         lines.append("| " + " | ".join(cell(c) for c in row) + " |")
     return "\n".join(lines)

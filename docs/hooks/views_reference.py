@@ -19,7 +19,8 @@ from vectorflow.lake.catalog import view_definitions
 from vectorflow.lake.schema import DATASETS
 from vectorflow.lake.storage import LocalStorage
 
-LAKE = LocalStorage(Path("/lake"), Path("/data"))  # the views' SQL over a lake on disk
+#: A lake at a made-up place: the views' SQL is only described, never run over files.
+LAKE = LocalStorage(Path("/lake"), Path("/"))
 
 
 def _catalog(folder: Path) -> duckdb.DuckDBPyConnection:

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from vectorflow.backtest.portfolio import portfolio_settings
+from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
-from vectorflow.settings import load_settings
 
 
 def _settings(data_dir, text: str):

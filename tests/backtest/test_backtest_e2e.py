@@ -12,9 +12,9 @@ import pytest
 
 from tests.backtest.helpers import land_bundled
 from tests.conftest import query_catalog, run_cli
-from vectorflow.backtest.config import SeriesRef
 from vectorflow.backtest.run import BacktestRequest, backtest_series
-from vectorflow.settings import load_settings
+from vectorflow.config import load_settings
+from vectorflow.settings.backtest import SeriesRef
 
 LINEAR = SeriesRef(exchange="binance", market="linear", symbol="BTC/USDT:USDT", timeframe="1h")
 SPOT = SeriesRef(exchange="binance", market="spot", symbol="BTC/USDT", timeframe="1h")

@@ -15,7 +15,7 @@ import pytest
 from flows.runners import backtest_task_runner
 from tests.backtest.helpers import land_bundled
 from tests.conftest import query_catalog
-from vectorflow.backtest.config import SeriesRef
+from vectorflow.settings.backtest import SeriesRef
 
 SERIES = (
     SeriesRef(exchange="binance", market="linear", symbol="BTC/USDT:USDT", timeframe="1h"),

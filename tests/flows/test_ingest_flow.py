@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import run_cli, sim_env
+from vectorflow.config import load_settings
 from vectorflow.lake.catalog import connect
 from vectorflow.timeframes import ms_to_iso
 from vectorflow.units import UnitsFailed
@@ -18,7 +19,7 @@ def sim_environment(sim, data_dir, monkeypatch):
 
 
 def _series_counts(data_dir) -> dict[tuple, int]:
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    con = connect(load_settings(data_dir), read_only=True)
     try:
         rows = con.execute(
             "SELECT exchange, market, symbol, timeframe, count(*) FROM candles GROUP BY ALL"

@@ -13,17 +13,17 @@ import pytest
 
 from tests.conftest import sim_settings
 from tests.lake.helpers import publish_as_is
+from vectorflow.config import load_settings
 from vectorflow.lake.catalog import connect, refresh_catalog
 from vectorflow.lake.schema import CANDLES
 from vectorflow.pipelines.candles import ingest_series
-from vectorflow.settings import load_settings
 from vectorflow.units import Unit
 
 UNIT = Unit("bybit", "spot", "BTC/USDT", "1h")
 
 
 def _count(data_dir: Path, sql: str = "SELECT count(*) FROM candles") -> int:
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    con = connect(load_settings(data_dir), read_only=True)
     try:
         return con.execute(sql).fetchone()[0]
     finally:
@@ -36,13 +36,14 @@ def landed(sim, data_dir) -> Path:
     ingest_series(
         UNIT, first, first + 48 * 3_600_000, sim_settings(sim, data_dir), clock=sim.now_ms
     )
-    assert refresh_catalog(data_dir)
+    assert refresh_catalog(load_settings(data_dir))
     return data_dir
 
 
 def test_views_exist_and_are_typed_over_an_empty_lake(data_dir):
-    assert refresh_catalog(data_dir)
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    settings = load_settings(data_dir)
+    assert refresh_catalog(settings)
+    con = connect(settings, read_only=True)
     types = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE candles)").fetchall())
     assert types["open_time"] == "TIMESTAMP" and types["trades"] == "BIGINT"
     assert con.execute("SELECT count(*) FROM candle_gaps").fetchone()[0] == 0
@@ -68,7 +69,7 @@ def test_files_of_an_older_schema_are_read_after_columns_are_added(landed):
     folder = next(landed.glob("lake/candles/exchange=bybit/market=spot/*/timeframe=1h"))
     lake = load_settings(landed).storage  # a file of an older version, as it wrote it
     publish_as_is(lake, CANDLES, folder, pa.table(row, schema=old), 0, 0)
-    assert refresh_catalog(landed)
+    assert refresh_catalog(load_settings(landed))
     assert _count(landed) == 49
     assert _count(landed, "SELECT count(*) FROM candles WHERE taker_buy_volume IS NULL") == 49
 
@@ -76,9 +77,9 @@ def test_files_of_an_older_schema_are_read_after_columns_are_added(landed):
 def test_views_follow_a_moved_data_dir(landed, tmp_path):
     moved = tmp_path / "elsewhere"
     shutil.move(str(landed), moved)
-    assert refresh_catalog(moved)
+    assert refresh_catalog(load_settings(moved))
     assert _count(moved) == 48
-    con = connect(moved / "vectorflow.duckdb", read_only=True)
+    con = connect(load_settings(moved), read_only=True)
     sql = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'candles'").fetchone()[0]
     con.close()
     assert str(moved) in sql and str(landed) not in sql
@@ -124,14 +125,15 @@ def test_a_session_holding_the_catalog_never_blocks_a_run(sim, landed, mode):
         )
         assert report.rows_written == 48
         # a read-write session locks the file: the refresh says so and never raises
-        assert refresh_catalog(landed, attempts=2, wait_s=0.05) == (mode == "ro")
+        done = refresh_catalog(load_settings(landed), attempts=2, wait_s=0.05)
+        assert done == (mode == "ro")
         holder.stdin.write("count\n")
         holder.stdin.flush()
         assert int(holder.stdout.readline()) == 96  # the held session sees the new rows
     finally:
         holder.kill()
         holder.wait()
-    assert refresh_catalog(landed)
+    assert refresh_catalog(load_settings(landed))
     assert _count(landed) == 96
 
 

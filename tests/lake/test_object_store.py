@@ -22,23 +22,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import SIM_NOW, query_catalog, run_cli, sim_env
+from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
 from vectorflow.lake import store
 from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import CANDLES
-from vectorflow.settings import load_settings
 from vectorflow.sim.s3 import LocalS3
 from vectorflow.timeframes import ms_to_iso, parse_time
 
 #: Differ between two runs of one backtest by design: when it ran, and its batch
 RUN_STAMPS = ("run_at", "batch_id", "ingested_at")
 HOUR = 3_600_000
-
-
-@pytest.fixture(scope="session")
-def local_s3():
-    with LocalS3() as s3:
-        yield s3
 
 
 def _bucket() -> str:
@@ -176,7 +170,7 @@ WRITER = textwrap.dedent(
     import sys
     from vectorflow.units import Unit
     from vectorflow.pipelines.candles import ingest_series
-    from vectorflow.settings import load_settings
+    from vectorflow.config import load_settings
     settings = load_settings()
     unit = Unit("binance", "spot", "BTC/USDT", "1h")
     ingest_series(unit, int(sys.argv[1]), int(sys.argv[2]), settings)
@@ -244,7 +238,7 @@ TWIN = textwrap.dedent(
     import pathlib, sys, time
     from vectorflow.units import Unit
     from vectorflow.pipelines.candles import ingest_series
-    from vectorflow.settings import load_settings
+    from vectorflow.config import load_settings
     settings = load_settings()
     settings.storage.fs  # connect first: both writers then start together
     go = pathlib.Path(sys.argv[3])

@@ -14,7 +14,7 @@ from vectorflow.lake.schema import CANDLES
 from vectorflow.pipelines.backfill import Progress, backfill_series, expected_candles
 from vectorflow.units import Unit
 
-MINUTE, DAY = 60_000, 86_400_000
+MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 UNIT = Unit("binance", "linear", "BTC/USDT:USDT", "1m")
 COLUMNS = "open_time, open, high, low, close, volume, quote_volume, trades, taker_buy_volume"
 
@@ -22,7 +22,7 @@ KILLED = textwrap.dedent("""
     import os, signal, sys
     import vectorflow.pipelines.backfill as backfill
     from vectorflow.units import Unit
-    from vectorflow.settings import load_settings
+    from vectorflow.config import load_settings
     backfill.BACKFILL_FLUSH_ROWS = 2000
     unit = Unit("binance", "linear", "BTC/USDT:USDT", "1m")
     progress = backfill.Progress(series_total=1, candles_expected=0)
@@ -69,3 +69,27 @@ def test_a_killed_backfill_resumes_where_it_stopped(fresh_sim, tmp_path):
     backfill_series(UNIT, since, until, sim_settings(fresh_sim, straight))
     assert _rows(killed) == _rows(straight)
     assert len(_rows(straight)) == 15 * 1440
+
+
+def test_a_backfill_from_before_the_listing_ends_at_100_percent(fresh_sim, data_dir):
+    # Regression: slots before a listing were never counted as done, so a completed backfill
+    # stood at 19 % and "about 6 s left"
+    from vectorflow.pipelines.backfill import backfill_job
+    from vectorflow.pipelines.candles import plan_ingest
+    from vectorflow.pipelines.run import ThreadExecutor
+    from vectorflow.timeframes import ms_to_iso
+
+    listing = fresh_sim.listing_ms("NEWUSDT")  # about ten days before the simulator's now
+    now = fresh_sim.now_ms()
+    plan = plan_ingest(["binance"], None, ["NEW/USDT"], ["1h"], since=listing - 40 * DAY, now=now)
+    snaps = []
+    (result,) = backfill_job(sim_settings(fresh_sim, data_dir), plan, ThreadExecutor(2),
+                             [snaps.append])  # fmt: skip
+    assert result.ok and result.first == ms_to_iso(listing)
+    last = snaps[-1]
+    slots = (now // HOUR * HOUR - HOUR - (listing - 40 * DAY)) // HOUR + 1  # closed 1h slots
+    assert last.candles_expected == slots and last.candles == result.rows_written < slots // 4
+    assert last.covered == slots and last.fraction == 1.0 and last.eta_seconds == 0
+    fractions = [s.fraction for s in snaps]
+    assert fractions == sorted(fractions)  # never goes back
+    assert snaps[0].fraction > 0.7  # the first page already counts the 40 empty days before it

@@ -44,6 +44,7 @@ def test_backfill_shows_progress_and_reports_it_to_prefect(prefect_api, sim, dat
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "1/1 series" in done.stderr and "candles" in done.stderr  # the terminal bar's last state
+    assert done.stderr.count("1/1 series") == 1  # drawn once, before the table
     assert _count(data_dir, "candles") == (sim.now_ms() - since) // 3_600_000
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(

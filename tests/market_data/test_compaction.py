@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 
 import duckdb
 
 from tests.conftest import query_catalog, run_cli, sim_env, sim_settings
+from vectorflow.config import load_settings
 from vectorflow.lake.catalog import connect, execute_retrying, refresh_catalog
 from vectorflow.lake.compact import compact_lake, compact_partition
 from vectorflow.lake.schema import CANDLES
@@ -22,7 +22,7 @@ VALUES = "exchange, market, symbol, timeframe, open_time, open, high, low, close
 
 
 def _with_lake(settings, **changes):
-    return dataclasses.replace(settings, lake=settings.lake.model_copy(update=changes))
+    return settings.with_overrides(lake=settings.lake.model_copy(update=changes))
 
 
 class _Reader(threading.Thread):
@@ -35,12 +35,12 @@ class _Reader(threading.Thread):
 
     def __init__(self, data_dir):
         super().__init__(daemon=True)
-        self.catalog, self.stop = data_dir / "vectorflow.duckdb", threading.Event()
+        self.settings, self.stop = load_settings(data_dir), threading.Event()
         self.answers, self.errors = [], []
 
     def run(self):
         while not self.stop.is_set():
-            con = connect(self.catalog, read_only=True)
+            con = connect(self.settings, read_only=True)
             try:
                 self.answers.append(
                     execute_retrying(
@@ -68,7 +68,7 @@ def test_compaction_during_a_concurrent_ingest_loses_and_duplicates_nothing(
     start = parse_time("2026-05-31T18:00:00Z")  # the run crosses into June: May gets compacted
     fresh_sim.set_now(start + 4 * HOUR + 30_000)
     ingest_series(unit, start, fresh_sim.now_ms(), settings, clock=fresh_sim.now_ms)
-    refresh_catalog(data_dir)
+    refresh_catalog(load_settings(data_dir))
     folder = next(data_dir.glob("lake/candles/*/*/*/timeframe=1m"))
     reader, done, merges = _Reader(data_dir), threading.Event(), []
 
@@ -190,13 +190,13 @@ def test_this_years_file_absorbs_each_month_that_closes_while_queries_run(fresh_
     (may,) = settings.storage.files(folder, CANDLES)
     assert may.compact and (may.first_ms, may.last_ms) == (t0, t1 - HOUR)
     ingest_series(unit, t1, fresh_sim.now_ms(), settings, clock=fresh_sim.now_ms)  # into June
-    refresh_catalog(data_dir)
+    refresh_catalog(load_settings(data_dir))
     expected = (fresh_sim.now_ms() // HOUR * HOUR - t0) // HOUR
     answers, stop = [], threading.Event()
 
     def read():
         while not stop.is_set():
-            con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+            con = connect(load_settings(data_dir), read_only=True)
             try:
                 sql = "SELECT count(*), count(DISTINCT open_time) FROM candles"
                 answers.append(execute_retrying(con, sql, attempts=8).fetchone())

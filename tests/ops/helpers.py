@@ -52,38 +52,62 @@ def trigger(api: str, deployment: dict, parameters: dict) -> str:
     return created.json()["id"]
 
 
-def wait_run(api: str, flow_run_id: str, timeout_s: float = 180) -> dict:
-    """The flow run once it reached a final state (fails the test after `timeout_s`)."""
+def flow_runs(api: str, body: dict) -> list[dict]:
+    """Flow runs matching a `/flow_runs/filter` body (asked again while the database is busy)."""
+    for _ in range(20):
+        answer = requests.post(f"{api}/flow_runs/filter", json=body, timeout=30)
+        if answer.status_code != 503:
+            break
+        time.sleep(1)
+    answer.raise_for_status()
+    return answer.json()
+
+
+def wait_state(api: str, flow_run_id: str, types: set[str], timeout_s: float = 120) -> dict:
+    """The flow run once its state is one of `types` (fails the test after `timeout_s`)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         answer = requests.get(f"{api}/flow_runs/{flow_run_id}", timeout=30)
-        run = answer.json() if answer.ok else {}  # a 503 while the database is busy: ask again
-        if run.get("state") and run["state"]["type"] in FINAL:
+        run = answer.json() if answer.ok else {}
+        if run.get("state") and run["state"]["type"] in types:
             return run
         time.sleep(0.5)
-    pytest.fail(f"flow run {flow_run_id} did not finish in {timeout_s} s")
+    pytest.fail(f"flow run {flow_run_id} was not {'/'.join(types)} within {timeout_s} s")
+
+
+def wait_run(api: str, flow_run_id: str, timeout_s: float = 180) -> dict:
+    """The flow run once it reached a final state (fails the test after `timeout_s`)."""
+    return wait_state(api, flow_run_id, FINAL, timeout_s)
 
 
 @contextlib.contextmanager
 def running_stack(
-    sim, tmp_path: Path, *up_args: str, env: dict[str, str] | None = None, processes: int = 2
+    sim, tmp_path: Path, *up_args: str, env: dict[str, str] | None = None,
+    processes: int | None = 3, settings: str = "",
 ) -> Iterator[tuple[str, Path, dict[str, str]]]:
     """`vectorflow up --detach` pointed at the simulator, then `vectorflow down`: yields
-    (API URL, data dir, environment). `processes`: what `down` must report stopping."""
-    port = free_port()
+    (API URL, data dir, environment). `processes`: what `down` must report stopping (the
+    server, the reports' server, each worker; None: not checked); `settings`: the data dir's
+    settings file."""
+    port, reports_port = free_port(), free_port()
     data_dir = tmp_path / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if settings:
+        (data_dir / "vectorflow.toml").write_text(settings)
     full_env = sim_env(sim, data_dir) | {"PREFECT_HOME": str(tmp_path / "prefect-home"),
                                          "PREFECT_WORKER_QUERY_SECONDS": "1"}  # fmt: skip
     full_env |= env or {}
-    started = run_cli(["up", "--detach", "--port", str(port), *up_args], full_env, timeout=300)
+    started = run_cli(["up", "--detach", "--port", str(port), "--reports-port", str(reports_port),
+                       *up_args], full_env, timeout=300)  # fmt: skip
     assert started.returncode == 0, started.stdout + started.stderr
     assert f"http://127.0.0.1:{port}" in started.stdout
     api = f"http://127.0.0.1:{port}/api"
     try:
         yield api, data_dir, full_env
     finally:
-        stopped = run_cli(["down"], full_env)
-        assert stopped.returncode == 0 and f"stopped {processes}" in stopped.stdout, stopped.stdout
+        stopped = run_cli(["down", "--timeout", "5"], full_env)
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert processes is None or f"stopped {processes}" in stopped.stdout, stopped.stdout
         with pytest.raises(requests.ConnectionError):
             requests.get(f"{api}/health", timeout=2)
 

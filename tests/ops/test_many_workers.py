@@ -67,7 +67,7 @@ async def _stored_runs(database_url: str, ids: list[str]) -> int:
 @pytest.mark.slow
 def test_two_workers_on_postgres_land_a_burst_of_runs_once(sim, tmp_path):
     with postgres_server() as database_url, running_stack(
-        sim, tmp_path, "--workers", "2", "--worker-limit", "1", processes=3,
+        sim, tmp_path, "--workers", "2", "--worker-limit", "1", processes=4,
         env={"PREFECT_API_DATABASE_CONNECTION_URL": database_url,
              # a run queued behind its deployment's concurrency limit retries every 2 s, not 30
              "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "2"},

@@ -75,15 +75,16 @@ def stack_with_webhook(sim, tmp_path, receiver):
         "PREFECT_WORKER_QUERY_SECONDS": "1",
         "VECTORFLOW_WEBHOOK_URL": receiver.url,
     }
-    started = run_cli(["up", "--detach", "--port", str(port)], env, timeout=300)
+    started = run_cli(["up", "--detach", "--port", str(port), "--reports-port", str(free_port())],
+                      env, timeout=300)  # fmt: skip
     assert started.returncode == 0, started.stdout + started.stderr
     assert f"posted to http://127.0.0.1:{receiver.server_address[1]}" in started.stdout
     assert TOKEN_PATH not in started.stdout + started.stderr  # the URL's token is never printed
     try:
         yield f"http://127.0.0.1:{port}/api"
     finally:
-        stopped = run_cli(["down"], env)
-        assert stopped.returncode == 0 and "stopped 2" in stopped.stdout
+        stopped = run_cli(["down", "--timeout", "5"], env)
+        assert stopped.returncode == 0 and "stopped 3" in stopped.stdout  # server, reports, worker
 
 
 def test_a_failed_run_posts_its_deployment_run_state_and_failed_units(
@@ -120,8 +121,8 @@ def test_a_failed_run_posts_its_deployment_run_state_and_failed_units(
 
 
 def test_the_webhook_url_comes_from_the_environment_then_the_settings_file(data_dir):
+    from vectorflow.config import load_settings
     from vectorflow.errors import InvalidInput
-    from vectorflow.settings import load_settings
 
     (data_dir / "vectorflow.toml").write_text(
         '[notifications]\nwebhook_url = "https://hooks.example/file"\n'

@@ -71,15 +71,76 @@ def test_pull_step_sets_an_absolute_directory_filled_in_at_deploy_time():
     assert directory == "{{ $VECTORFLOW_HOME }}"
 
 
-def test_parameters_schema_matches_each_flow():
-    """What `prefect deploy` sends as the UI form: every parameter typed, lists as arrays."""
+#: Every job's tag (the UI filters runs by tag).
+TAGS = {
+    "ingest-candles": ["candles"],
+    "snapshot-orderbooks": ["market-data"],
+    "refresh-derivatives": ["market-data"],
+    "generate-playbooks": ["playbooks"],
+    "nightly": ["backtests"],
+    "backfill": ["candles"],
+    "compact-lake": ["maintenance"],
+    "replay-playbooks": ["playbooks"],
+    "refresh-signals": ["maintenance"],
+}
+#: Parameters that are a choice among known values, and the choices a person must find there.
+CHOICES = {
+    "exchanges": {"binance", "bybit"},
+    "markets": {"spot", "linear"},
+    "timeframes": {"1m", "5m", "1h", "1d"},
+    "strategies": {"ma_cross", "rsi_reversion"},
+    "datasets": {"orderbook_levels", "candles"},  # market data's or the lake's
+    "grid": {"default", "small"},
+    "metric": {"sharpe_ratio"},
+    "period": {"5m", "1h"},
+    "mode": {"rest", "stream"},
+}
+
+
+def deployment_schema(name: str) -> dict:
+    """What `prefect deploy` sends as the deployment's Run form (`parameter_openapi_schema`)."""
     from prefect.utilities.callables import parameter_schema
 
-    for deployment in DEPLOYMENTS.values():
-        flow = _flow(deployment["entrypoint"])
-        schema = parameter_schema(flow.fn).model_dump_for_openapi()
-        properties = schema["properties"]
-        assert set(properties) == set(inspect.signature(flow.fn).parameters)
-        if "exchanges" in properties:
-            kinds = [a.get("type") for a in properties["exchanges"]["anyOf"]]
-            assert "array" in kinds and "null" in kinds
+    flow = _flow(DEPLOYMENTS[name]["entrypoint"])
+    return parameter_schema(flow).model_dump_for_openapi()
+
+
+def check_run_form(name: str, schema: dict) -> None:
+    """A deployment's form explains itself: every field described, typed (no `X | None`
+    toggle, no null default), choices where there are choices, times as UTC date-times, and no
+    data_dir."""
+    properties = schema["properties"]
+    assert "data_dir" not in properties, name
+    for field, spec in properties.items():
+        assert len(spec.get("description") or "") > 15, (name, field)
+        assert "anyOf" not in spec and spec.get("type"), (name, field, spec)
+        assert spec.get("default", "unset") is not None, (name, field)
+        choices = set((spec.get("items") or spec).get("enum") or ())
+        if field in CHOICES:
+            assert choices and (choices & CHOICES[field]), (name, field, spec)
+        if field in ("since", "until"):
+            assert spec["format"] == "date-time" and spec["examples"], (name, field)
+            assert "UTC" in spec["description"], (name, field)
+
+
+@pytest.mark.parametrize("name", sorted(DEPLOYMENTS))
+def test_each_run_form_explains_itself(name):
+    schema = deployment_schema(name)
+    check_run_form(name, schema)
+    flow = _flow(DEPLOYMENTS[name]["entrypoint"])
+    accepted = set(inspect.signature(flow.fn).parameters) - {"data_dir"}
+    assert set(schema["properties"]) == accepted  # every other parameter is on the form
+    assert DEPLOYMENTS[name]["tags"] == TAGS[name]
+
+
+def test_the_backfill_form_requires_since_and_leaves_the_series_optional():
+    schema = deployment_schema("backfill")
+    assert schema["required"] == ["since"]
+    assert "default" not in schema["properties"]["exchanges"]  # empty: the settings file's
+
+
+def test_python_callers_keep_data_dir_and_plain_types():
+    from flows.backfill import backfill_candles
+
+    python = inspect.signature(backfill_candles.fn).parameters
+    assert python["data_dir"].default is None and python["exchanges"].default is None

@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 from tests.conftest import sim_env, sim_settings
+from vectorflow.config import load_settings
 from vectorflow.errors import PermanentError
 from vectorflow.lake.catalog import connect, refresh_catalog
 from vectorflow.lake.files import TMP_SUFFIX
@@ -28,8 +29,9 @@ def _kline_requests(sim) -> int:
 
 
 def _candles(data_dir, where: str = "true") -> list[tuple]:
-    refresh_catalog(data_dir)
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    settings = load_settings(data_dir)
+    refresh_catalog(settings)
+    con = connect(settings, read_only=True)
     try:
         return con.execute(
             f"SELECT exchange, market, symbol, timeframe, epoch_ms(open_time), close "
@@ -144,7 +146,7 @@ CRASH = textwrap.dedent("""
     import vectorflow.lake.files as files
     from vectorflow.units import Unit
     from vectorflow.pipelines.candles import ingest_series
-    from vectorflow.settings import load_settings
+    from vectorflow.config import load_settings
     real_replace = os.replace
     def crash(src, dst):
         if str(src).endswith(files.TMP_SUFFIX):

@@ -13,7 +13,7 @@ from vectorflow.pipelines.lineage import ms_column
 from vectorflow.pipelines.market_data import market_data_job, plan_market_data
 from vectorflow.pipelines.run import ThreadExecutor
 from vectorflow.pipelines.signals import update_signals
-from vectorflow.playbooks.context import load_inputs
+from vectorflow.playbooks.history import load_inputs
 from vectorflow.playbooks.prompt import build_payload
 from vectorflow.timeframes import ms_to_iso
 from vectorflow.units import Unit
@@ -194,7 +194,7 @@ def test_status_and_the_coverage_view_say_how_far_signals_are_current(
 QUIET = """
 import sys
 from vectorflow.pipelines.signals import update_signals
-from vectorflow.settings import load_settings
+from vectorflow.config import load_settings
 from vectorflow.units import Unit
 report = update_signals(Unit(*sys.argv[2:]), load_settings(sys.argv[1], env={}))
 print(f"{report.rows_written} rows, numba imported: {'numba' in sys.modules}")

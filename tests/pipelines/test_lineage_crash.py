@@ -21,7 +21,7 @@ WORKER = """
 import sys
 import vectorflow.signals  # loaded before the go: the kill lands in the work
 from vectorflow.pipelines.signals import update_signals
-from vectorflow.settings import load_settings
+from vectorflow.config import load_settings
 from vectorflow.units import Unit
 settings = load_settings(sys.argv[1], env={})
 print("ready", flush=True)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import sim_settings
 from tests.pipelines.lineage_helpers import same_rows, stored
+from vectorflow.config import load_settings
 from vectorflow.lake import store
 from vectorflow.lake.catalog import read_view
 from vectorflow.lake.files import partition_dir
@@ -21,7 +22,6 @@ from vectorflow.lake.schema import CANDLES, FUNDING_RATES, OPEN_INTEREST
 from vectorflow.pipelines.candles import ingest_series
 from vectorflow.pipelines.market_data import ingest_market_unit
 from vectorflow.pipelines.signals import update_signals
-from vectorflow.settings import load_settings
 from vectorflow.timeframes import now_ms
 from vectorflow.units import Unit
 

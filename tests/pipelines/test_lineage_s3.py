@@ -9,11 +9,11 @@ import pyarrow.fs as pafs
 
 from tests.conftest import sim_env
 from tests.pipelines.lineage_helpers import same_rows, stored
+from vectorflow.config import load_settings
 from vectorflow.lake.files import parse_name
 from vectorflow.pipelines.candles import ingest_series
 from vectorflow.pipelines.market_data import ingest_market_unit
 from vectorflow.pipelines.signals import update_signals
-from vectorflow.settings import load_settings
 from vectorflow.sim.s3 import LocalS3
 from vectorflow.units import Unit
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from tests.conftest import sim_settings
+from vectorflow.config import load_settings
 from vectorflow.lake.catalog import connect, read_view, refresh_catalog
 from vectorflow.pipelines.candles import ingest_series
 from vectorflow.pipelines.signals import update_signals
@@ -36,8 +37,9 @@ def test_signals_are_added_bar_by_bar_and_equal_a_direct_computation(fresh_sim, 
         ingest_series(unit, None, fresh_sim.now_ms(), settings, clock=fresh_sim.now_ms)
     assert update_signals(HOURLY, settings).rows_written == 3
 
-    refresh_catalog(data_dir)
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    settings = load_settings(data_dir)
+    refresh_catalog(settings)
+    con = connect(settings, read_only=True)
     stored = con.execute("SELECT * FROM signals ORDER BY as_of").df()
     con.close()
     assert stored["as_of"].is_unique and len(stored) == len(candles) + 3

@@ -10,12 +10,15 @@ import pyarrow as pa
 import pytest
 
 from tests.lake.helpers import publish_as_is
+from vectorflow.config import load_settings
 from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import CANDLES
 from vectorflow.lake.storage import LocalStorage, Storage
-from vectorflow.playbooks.config import PlaybookSettings
-from vectorflow.playbooks.inputs import symbol_id
+from vectorflow.playbooks.reads import symbol_id
+from vectorflow.resilience.guard import Guard
 from vectorflow.resilience.retry import RetryPolicy
+from vectorflow.settings.playbooks import PlaybookSettings
+from vectorflow.settings.resilience import ResilienceSettings
 from vectorflow.sim.llm import FakeLLM
 from vectorflow.units import Unit
 
@@ -25,6 +28,27 @@ AS_OF = 1_780_000_000_000 // HOUR * HOUR
 CANARY = "xai-CANARY-7f3d9c2b1a"
 UNIT = Unit("binance", "spot", "BTC/USDT", "1h")
 FAST_RETRY = RetryPolicy(attempts=3, base_seconds=0.01, max_seconds=0.05)
+
+
+@pytest.fixture(scope="session")
+def market(tmp_path_factory):
+    """(data dir, the same truncated at AS_OF_PAST) of a lake landed from the simulator.
+
+    Shared by the session: a test that writes copies it (market_lake.copy_data_dir).
+    """
+    from tests.conftest import SIM_NOW
+    from tests.playbooks.market_lake import AS_OF_PAST, build_market_lake, truncate_lake
+    from vectorflow.sim import ExchangeSimulator
+
+    root = tmp_path_factory.mktemp("market")
+    with ExchangeSimulator(now=SIM_NOW) as sim:
+        build_market_lake(sim, root / "full")
+    truncate_lake(root / "full" / "lake", root / "past" / "lake", AS_OF_PAST)
+    return root / "full", root / "past"
+def guard_of(data_dir: Path, **resilience) -> Guard:
+    """The resilience guard of `data_dir` (its own state.db), with these `[resilience]` values."""
+    settings = load_settings(data_dir, env={})
+    return Guard(settings.with_overrides(resilience=ResilienceSettings(**resilience)))
 
 
 @pytest.fixture

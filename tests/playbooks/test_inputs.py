@@ -9,9 +9,10 @@ from tests.lake.helpers import publish_as_is
 from tests.playbooks.conftest import AS_OF, HOUR, UNIT, lake_of, make_candles, store_candles
 from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import DATASETS
-from vectorflow.playbooks.context import load_inputs
-from vectorflow.playbooks.inputs import read_candles, wilder_atr
+from vectorflow.playbooks.history import load_inputs
+from vectorflow.playbooks.inputs import ATR_WINDOW, wilder_atr
 from vectorflow.playbooks.prompt import build_payload, inputs_hash, payload_text
+from vectorflow.playbooks.reads import read_candles
 
 CANDLES = make_candles(600)
 
@@ -59,9 +60,8 @@ def test_without_stored_signals_they_are_computed_from_the_candles(lake):
     given = load_inputs(lake, UNIT, AS_OF)
     assert given.stale is None
     assert str(given.signals["regime"]).split("|")[0] in ("trend_up", "trend_down", "range")
-    assert given.atr == pytest.approx(
-        wilder_atr(*(CANDLES[k].to_numpy() for k in ("high", "low", "close")))
-    )
+    window = CANDLES.tail(ATR_WINDOW)  # Wilder's ATR over the last 250 bars before as_of
+    assert given.atr == wilder_atr(*(window[k].to_numpy() for k in ("high", "low", "close")))
     assert given.last_close == CANDLES["close"].iloc[-1]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from tests.playbooks.conftest import (
     FAST_RETRY,
     HOUR,
     UNIT,
+    guard_of,
     lake_of,
     llm_config,
     make_candles,
@@ -20,16 +22,14 @@ from tests.playbooks.conftest import (
 from vectorflow.lake.storage import Storage
 from vectorflow.playbooks.budget import TokenBudget, estimate_tokens
 from vectorflow.playbooks.client import GrokClient
-from vectorflow.playbooks.config import PlaybookSettings
 from vectorflow.playbooks.context import build_inputs
 from vectorflow.playbooks.contract import SYSTEM_PROMPT, Entry, Playbook, Risk, Target
-from vectorflow.playbooks.guard import GrokBreaker
 from vectorflow.playbooks.prompt import build_payload, payload_text
+from vectorflow.playbooks.rules import RULES_VERSION
 from vectorflow.playbooks.store import read_playbooks, write_playbooks
 from vectorflow.playbooks.validate import MarketFrame, check_playbook
 from vectorflow.playbooks.writer import WriteContext, playbooks_for
-from vectorflow.resilience.breaker import Breakers
-from vectorflow.resilience.store import StateStore
+from vectorflow.settings.playbooks import PlaybookSettings
 from vectorflow.sim.llm import Reply
 from vectorflow.units import Unit
 
@@ -53,11 +53,11 @@ def inputs(unit: Unit = UNIT, candles=CANDLES, signals=SIGNALS):
 
 
 def context(
-    llm, lake: Storage, *, budget: int = 1_000_000, breaker=None, run_id: str = "run-1", **config
+    llm, lake: Storage, *, budget: int = 1_000_000, guard=None, run_id: str = "run-1", **config
 ) -> WriteContext:
     cfg = llm_config(llm, **config)
-    client = GrokClient(cfg, CANARY, FAST_RETRY)
-    return WriteContext(cfg, lake, run_id, client, TokenBudget(budget), breaker)
+    client = GrokClient(cfg, CANARY, guard or guard_of(lake.data_dir), FAST_RETRY)
+    return WriteContext(cfg, lake, run_id, client, TokenBudget(budget))
 
 
 def run(ctx: WriteContext, given=None):
@@ -211,16 +211,16 @@ def test_stale_or_gappy_candles_skip_the_request(llm, data_dir):
 def test_without_a_key_the_rules_write_the_playbook(data_dir):
     ctx = WriteContext(PlaybookSettings(), lake_of(data_dir), "run-1")
     (record,) = run(ctx)
-    assert (record.source, record.status, record.model) == ("rules", "ok", "rules-v1")
+    assert (record.source, record.status, record.model) == ("rules", "ok", RULES_VERSION)
     assert record.bias in ("long", "short", "no_trade") and record.prompt_version is None
+    assert record.valid_until == AS_OF + 48 * HOUR  # as_of + the horizon
     again = run(ctx)  # the same inputs give the same rule-based row, not a second one
     assert again[0].playbook_id == record.playbook_id
 
 
 def test_an_open_breaker_sends_nothing_and_the_rules_answer(llm, data_dir):
-    store = StateStore(data_dir / "state.db")
-    breaker = GrokBreaker(Breakers(store, failures=1, cooldown_seconds=300, probe_lease=5))
-    ctx = context(llm, lake_of(data_dir), breaker=breaker)
+    guard = guard_of(data_dir, breaker_failures=1, breaker_cooldown_seconds=300)
+    ctx = context(llm, lake_of(data_dir), guard=guard)
     llm.script(*["server_error"] * 3)
     failed = run(ctx)
     assert [r.status for r in failed] == ["error", "ok"]  # the failure opens the breaker
@@ -228,13 +228,15 @@ def test_an_open_breaker_sends_nothing_and_the_rules_answer(llm, data_dir):
     after = run(ctx, inputs(Unit("bybit", "spot", "BTC/USDT", "1h")))
     assert [(r.source, r.status) for r in after] == [("rules", "ok")]
     assert len(llm.chat_requests) == asked  # nothing reached the server
-    assert breaker.is_open()
+    assert [(b.kind, b.target, b.state) for b in guard.breakers.states()] == [
+        ("playbook", "grok", "open")
+    ]
 
 
 def test_payload_is_compact_json_of_numbers_and_labels():
     text = payload_text(build_payload(inputs()))
-    assert " " not in text.replace("trend_up|normal_vol", "")
-    payload = __import__("json").loads(text)
+    payload = json.loads(text)
+    assert text == json.dumps(payload, sort_keys=True, separators=(",", ":"))
     assert payload["regime"]["regime"] == "trend_up|normal_vol"
     assert payload["trap"] == {
         "type": "bear_trap",
@@ -243,3 +245,7 @@ def test_payload_is_compact_json_of_numbers_and_labels():
     }
     assert math.isclose(payload["market"]["last_price"], LAST, rel_tol=1e-7)
     assert set(payload) >= {"series", "as_of", "market", "levels", "regime", "trap"}
+    # sections not read say so rather than vanish
+    for name in ("order_book", "cross_exchange", "derivatives", "higher_timeframe"):
+        assert payload[name] == {"unavailable": "not read"}
+    assert payload["horizon"] == {"bars": 48, "valid_until": "2026-05-30T20:00:00Z"}

@@ -20,9 +20,9 @@ import time
 import pandas  # noqa: F401 - imported by the first Parquet write otherwise: do it before "ready"
 import pyarrow.compute  # noqa: F401
 
+from vectorflow.config import load_settings
 from vectorflow.pipelines.candles import ingest_series
 from vectorflow.pipelines.run import ThreadExecutor, run_units
-from vectorflow.settings import load_settings
 from vectorflow.units import Unit
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SIM_NOW
+from vectorflow.config import load_settings
 from vectorflow.lake.catalog import connect, refresh_catalog
 from vectorflow.pipelines.candles import ingest_series
-from vectorflow.settings import Settings, load_settings
+from vectorflow.settings import Settings
 from vectorflow.sim import ExchangeSimulator
 from vectorflow.sim.limits import Limits
 from vectorflow.units import Unit, UnitResult
@@ -55,8 +56,9 @@ def _toml(value: object) -> str:
 
 def lake_rows(data_dir: Path) -> list[tuple]:
     """Every candle of the lake as users see it (the catalog's view), ingested_at left out."""
-    refresh_catalog(data_dir)
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    settings = load_settings(data_dir)
+    refresh_catalog(settings)
+    con = connect(settings, read_only=True)
     try:
         return con.execute(f"SELECT {COLUMNS} FROM candles ORDER BY ALL").fetchall()
     finally:

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from tests.resilience.conftest import Lab, lake_rows, run_backfill, timed_backfill, write_settings
+from vectorflow.config import load_settings
 from vectorflow.pipelines.candles import ingest_series
-from vectorflow.settings import load_settings
 from vectorflow.units import Unit
 
 UNIT = Unit("binance", "spot", "BTC/USDT", "1m")

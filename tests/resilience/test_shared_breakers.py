@@ -8,9 +8,9 @@ import pytest
 
 from tests.ops.helpers import postgres_server
 from tests.resilience.conftest import BINANCE, BYBIT, KLINES, environment, write_settings
+from vectorflow.config import load_settings
 from vectorflow.errors import ExchangeUnavailable, InvalidInput
 from vectorflow.pipelines.candles import ingest_series
-from vectorflow.settings import load_settings
 from vectorflow.units import Unit
 
 

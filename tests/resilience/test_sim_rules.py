@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from tests.resilience.conftest import REPO
+from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
-from vectorflow.settings import load_settings
 from vectorflow.sim import ExchangeSimulator
 from vectorflow.sim.faults import Fault, load_faults
 

@@ -8,9 +8,9 @@ import duckdb
 import pytest
 
 from tests.conftest import SIM_NOW, sim_env
+from vectorflow.config import load_settings
 from vectorflow.lake.scan import snapshot_glob
 from vectorflow.lake.schema import ORDERBOOK_LEVELS
-from vectorflow.settings import load_settings
 from vectorflow.sim import ExchangeSimulator
 from vectorflow.sim.ws import WsSimulator
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 
 import pytest
@@ -12,6 +14,8 @@ from tests.stream.conftest import (
     stored_snapshots,
     stream_settings,
 )
+from vectorflow import interrupt
+from vectorflow.errors import Interrupted
 from vectorflow.pipelines.orderbook_stream import capture_order_book
 
 DEPTH = 20
@@ -87,3 +91,28 @@ def test_the_capture_stops_at_its_deadline(streams, data_dir):
     assert report.seconds == pytest.approx(wall, abs=0.5)
     last_update = max(v.time_ms for v in streams.books[("bybit", "linear", "BTCUSDT")].versions)
     assert streams.now_ms() - last_update < 1000  # the book kept moving: the capture just stopped
+
+
+def test_a_stop_ends_a_capture_within_a_second_and_what_was_captured_lands(streams, data_dir):
+    failed: list[BaseException] = []
+
+    def capture() -> None:
+        try:
+            _capture(streams, data_dir, "bybit", "linear", "BTC/USDT:USDT", seconds=60)
+        except Interrupted as exc:
+            failed.append(exc)
+
+    worker = threading.Thread(target=capture)
+    try:
+        worker.start()
+        time.sleep(2.5)  # connected, a few snapshots taken
+        stopped = time.monotonic()
+        interrupt.request_stop(signal.SIGTERM)
+        worker.join(10)
+        assert time.monotonic() - stopped < 2.0 and not worker.is_alive()
+    finally:
+        interrupt.reset()
+    assert len(failed) == 1 and "capture" in str(failed[0])
+    snaps = stored_snapshots(data_dir)
+    assert snaps  # the snapshots taken before the stop landed, each whole
+    assert_matches_true_book(streams, "bybit", "linear", snaps, DEPTH)

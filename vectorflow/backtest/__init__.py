@@ -1,37 +1,5 @@
 """Nightly backtests with vectorbt: strategies, chunked parameter grids, walk-forward, metrics.
 
-numba compiles vectorbt's kernels on first use (~18 s here, ~5 s from its on-disk cache). The
-cache must live on persistent disk and `NUMBA_CACHE_DIR` must be set before numba is imported, so
-importing this package sets it (an existing `NUMBA_CACHE_DIR` wins; default
-`~/.cache/vectorflow/numba`). Modules of this package that need vectorbt import it themselves,
-after this file ran.
+Modules of this package that need vectorbt import it inside the functions that use it, after
+`vectorflow.numba_cache.use_numba_cache()` (`run.run_strategy` calls it).
 """
-
-from __future__ import annotations
-
-import logging
-import os
-import sys
-from collections.abc import MutableMapping
-from pathlib import Path
-
-log = logging.getLogger(__name__)
-
-DEFAULT_NUMBA_CACHE = Path("~/.cache/vectorflow/numba")
-
-
-def use_numba_cache(env: MutableMapping[str, str] = os.environ) -> Path:
-    """Point numba's on-disk cache at NUMBA_CACHE_DIR (default ~/.cache/vectorflow/numba)."""
-    path = Path(env.get("NUMBA_CACHE_DIR") or DEFAULT_NUMBA_CACHE).expanduser()
-    env["NUMBA_CACHE_DIR"] = str(path)
-    if env is os.environ and "numba" in sys.modules:
-        from numba.core import config
-
-        if config.CACHE_DIR != str(path):
-            config.reload_config()  # numba read its settings at import: make it see the cache dir
-            if "vectorbt" in sys.modules:
-                log.warning("vectorbt was imported before NUMBA_CACHE_DIR was set: not cached")
-    return path
-
-
-use_numba_cache()

@@ -16,11 +16,11 @@ from pathlib import PurePath
 import numpy as np
 import pandas as pd
 
-from vectorflow.backtest.config import SeriesRef
 from vectorflow.errors import InvalidInput
 from vectorflow.lake.files import reading_again, visible_files
 from vectorflow.lake.schema import CANDLES
 from vectorflow.lake.storage import Storage
+from vectorflow.settings.backtest import SeriesRef
 from vectorflow.timeframes import TIMEFRAMES, timeframe_ms
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from vectorflow.backtest.config import BacktestConfig
 from vectorflow.backtest.strategies import Signals
+from vectorflow.settings.backtest import BacktestConfig
 from vectorflow.timeframes import timeframe_ms
 
 YEAR_FREQ = "365 days"

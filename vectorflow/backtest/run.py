@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from vectorflow.backtest.config import RANKABLE_METRICS, BacktestConfig, SeriesRef
 from vectorflow.backtest.data import load_bars, load_signals, stored_series
 from vectorflow.backtest.grid import param_grid
 from vectorflow.backtest.metrics import METRICS, rank_values
@@ -40,7 +39,9 @@ from vectorflow.backtest.walk_forward import (
     rolling_windows,
 )
 from vectorflow.errors import InvalidInput
+from vectorflow.numba_cache import use_numba_cache
 from vectorflow.settings import Settings
+from vectorflow.settings.backtest import RANKABLE_METRICS, BacktestConfig, SeriesRef
 from vectorflow.timeframes import now_ms, parse_time, timeframe_ms
 
 log = logging.getLogger(__name__)
@@ -309,6 +310,7 @@ def plan_series(settings: Settings, request: BacktestRequest) -> SeriesPlan:
 
 def run_strategy(plan: SeriesPlan, name: str) -> StrategyRun:
     """One strategy's grid over every window of a planned series (no I/O)."""
+    use_numba_cache()  # before vectorbt loads numba, in whichever process runs the grid
     strategy = get_strategy(name)
     outcome, runs, trades = _run_strategy(
         strategy, plan.bars, plan.signals, plan.signals_source, plan.windows,

@@ -20,12 +20,12 @@ import pandas as pd
 import pyarrow as pa
 
 from vectorflow import __version__
-from vectorflow.backtest.config import SeriesRef
 from vectorflow.backtest.metrics import clean_metrics
 from vectorflow.backtest.portfolio import PortfolioSettings
 from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import BACKTEST_RUNS, BACKTEST_TRADES, Dataset
 from vectorflow.lake.storage import Storage
+from vectorflow.settings.backtest import SeriesRef
 
 
 @functools.cache

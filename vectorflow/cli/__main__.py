@@ -1,7 +1,5 @@
 """`python -m vectorflow.cli` runs the command line (tests start CLI processes this way)."""
 
-import sys
+from vectorflow.cli import entry
 
-from vectorflow.cli import main
-
-sys.exit(main())
+entry()

@@ -7,8 +7,8 @@ import sys
 
 from vectorflow.cli import OK, UNITS_FAILED, command_parser, prefect_environment
 from vectorflow.cli.output import format_rows
+from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
-from vectorflow.settings import load_settings
 
 BOARD_COLUMNS = [
     ("strategy", "strategy"),
@@ -55,14 +55,12 @@ def print_summary(summary: dict) -> None:
 
 def backtest(args: argparse.Namespace) -> int:
     """`vectorflow backtest`: check the request and the stored series, then run the flow."""
-    from vectorflow.backtest import use_numba_cache
-    from vectorflow.backtest.config import SeriesRef
     from vectorflow.backtest.data import find_series
     from vectorflow.backtest.run import check_options
     from vectorflow.exchanges.specs import implied_market
+    from vectorflow.settings.backtest import SeriesRef
     from vectorflow.timeframes import timeframe_ms
 
-    use_numba_cache()
     settings = load_settings(args.data_dir)
     market = implied_market(args.symbol)
     if args.market and args.market != market:
@@ -96,10 +94,8 @@ def backtest(args: argparse.Namespace) -> int:
 
 def nightly(args: argparse.Namespace) -> int:
     """`vectorflow nightly`: run the nightly flow once, now."""
-    from vectorflow.backtest import use_numba_cache
     from vectorflow.backtest.run import check_options
 
-    use_numba_cache()
     load_settings(args.data_dir)  # a malformed settings file is invalid input: exit 2 now
     check_options(args.strategy or (), args.grid, None)
     prefect_environment()

@@ -16,7 +16,8 @@ from vectorflow.cli import (
 from vectorflow.cli.modes import add_mode_option
 from vectorflow.cli.output import format_rows
 from vectorflow.cli.runs import run_flow, run_pipeline
-from vectorflow.settings import load_settings
+from vectorflow.config import load_settings
+from vectorflow.settings import Settings
 
 INGEST_FLOW = "flows.ingest:ingest_candles"
 
@@ -47,7 +48,7 @@ def ingest(args: argparse.Namespace) -> int:
         return ingest_job(settings, plan, ThreadExecutor(settings.workers))
 
     flow_parameters = dict(parameters, data_dir=args.data_dir)
-    return run_pipeline(settings.data_dir, args.prefect, INGEST_FLOW, flow_parameters, local)
+    return run_pipeline(settings, args.prefect, INGEST_FLOW, flow_parameters, local)
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -80,10 +81,10 @@ def demo(args: argparse.Namespace) -> int:
         )
         code = max(code, demo_market_data(args.data_dir))
     print(f"\ningest took {time.monotonic() - started:.1f} s. In the catalog now:\n")
-    _print_query(settings.data_dir, QUERY_TO_TRY, "table")
+    _print_query(settings, QUERY_TO_TRY, "table")
     for query in DEMO_QUERIES:  # one order book and one cross-exchange row
         print()
-        _print_query(settings.data_dir, query, "table")
+        _print_query(settings, query, "table")
     from vectorflow.cli.playbooks import demo_playbooks
 
     code = max(code, demo_playbooks(args.data_dir))
@@ -92,11 +93,11 @@ def demo(args: argparse.Namespace) -> int:
     return code
 
 
-def _print_query(data_dir, query: str, fmt: str) -> None:
+def _print_query(settings: Settings, query: str, fmt: str) -> None:
     from vectorflow.lake.catalog import connect, execute_retrying, refresh_catalog
 
-    refresh_catalog(data_dir)
-    con = connect(data_dir / "vectorflow.duckdb", read_only=True)
+    refresh_catalog(settings)
+    con = connect(settings, read_only=True)
     try:
         cursor = execute_retrying(con, query)  # a compaction may replace files meanwhile
         columns = [d[0] for d in cursor.description or []]
@@ -111,7 +112,7 @@ def sql(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.data_dir)
     try:
-        _print_query(settings.data_dir, args.query, args.format)
+        _print_query(settings, args.query, args.format)
     except duckdb.Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return INVALID
@@ -132,7 +133,7 @@ def markets(args: argparse.Namespace) -> int:
 
 def sim(args: argparse.Namespace) -> int:
     """`vectorflow sim`: serve the exchange simulator until interrupted."""
-    from vectorflow.resilience.config import time_scale_from_env
+    from vectorflow.settings.resilience import time_scale_from_env
     from vectorflow.sim import serve
     from vectorflow.sim.faults import load_faults
     from vectorflow.sim.ws import WsFault

@@ -9,8 +9,8 @@ from vectorflow.cli import INVALID, OK, command_parser
 from vectorflow.cli.modes import add_mode_option
 from vectorflow.cli.output import format_rows
 from vectorflow.cli.runs import run_flow, run_pipeline
+from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
-from vectorflow.settings import load_settings
 
 COMPACT_COLUMNS = [
     "dataset",
@@ -59,38 +59,70 @@ def market_data(args: argparse.Namespace) -> int:
         return market_data_job(settings, plan, ThreadExecutor(settings.workers))
 
     flow_parameters = dict(parameters, data_dir=args.data_dir)
-    return run_pipeline(settings.data_dir, args.prefect, MARKET_DATA_FLOW, flow_parameters, local)
+    return run_pipeline(settings, args.prefect, MARKET_DATA_FLOW, flow_parameters, local)
+
+
+def _stderr_handlers() -> list:
+    """The log handlers writing to this terminal's stderr (the root's, Prefect's)."""
+    import logging
+
+    handlers = [h for name in ("", "prefect") for h in logging.getLogger(name).handlers]
+    return [h for h in handlers if getattr(h, "stream", None) in (sys.stderr, sys.__stderr__)]
 
 
 def _progress_bar():
-    """A terminal bar on stderr fed by backfill progress snapshots; (listener, stop)."""
+    """A terminal bar on stderr fed by backfill progress snapshots; (listener, stop).
+
+    While it shows, log lines print above it: rich's live display takes over stderr, and the log
+    handlers writing there write through it. It stops at the backfill's final snapshot, before
+    the command prints its table, so the finished bar is drawn once, above the table.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn
 
     bar = Progress(
         TextColumn("{task.fields[series]} series"),
         TextColumn("{task.fields[pages]} pages"),
-        TextColumn("{task.completed:,.0f}/{task.total:,.0f} candles"),
+        TextColumn("{task.fields[candles]:,} candles"),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TextColumn("ETA {task.fields[eta]}"),
         console=Console(stderr=True),
+        redirect_stdout=False,
     )
-    task = bar.add_task("backfill", total=1, series="0/?", pages=0, eta="?")
+    task = bar.add_task("backfill", total=1, series="0/?", pages=0, candles=0, eta="?")
+    handlers = _stderr_handlers()
+    streams = [(h, h.stream, getattr(h, "console", None)) for h in handlers]
+
+    def stop() -> None:
+        if not bar.live.is_started:
+            return
+        bar.stop()
+        for handler, stream, console in streams:
+            handler.setStream(stream)
+            if console is not None:
+                console.file = stream
 
     def listener(snap) -> None:
         eta = "?" if snap.eta_seconds is None else f"{snap.eta_seconds:,.0f} s"
         bar.update(
             task,
-            total=max(snap.candles_expected, snap.candles, 1),
-            completed=snap.candles,
+            total=max(snap.candles_expected, 1),
+            completed=snap.covered if snap.candles_expected else snap.fraction,
             series=f"{snap.series_done}/{snap.series_total}",
             pages=snap.pages,
+            candles=snap.candles,
             eta=eta,
         )
+        if snap.series_done == snap.series_total:
+            stop()
 
     bar.start()
-    return listener, bar.stop
+    for handler, _, console in streams:  # sys.stderr is rich's proxy now: lines go above the bar
+        handler.setStream(sys.stderr)
+        if console is not None:
+            console.file = sys.stderr
+    return listener, stop
 
 
 def backfill(args: argparse.Namespace) -> int:
@@ -114,7 +146,7 @@ def backfill(args: argparse.Namespace) -> int:
     LISTENERS.append(listener)
     try:
         flow_parameters = dict(parameters, data_dir=args.data_dir)
-        return run_pipeline(settings.data_dir, args.prefect, BACKFILL_FLOW, flow_parameters, local)
+        return run_pipeline(settings, args.prefect, BACKFILL_FLOW, flow_parameters, local)
     finally:
         LISTENERS.remove(listener)
         stop()
@@ -132,7 +164,7 @@ def compact(args: argparse.Namespace) -> int:
         return compact_job(settings, datasets, ThreadExecutor(2))
 
     parameters = dict(datasets=args.dataset, data_dir=args.data_dir)
-    return run_pipeline(settings.data_dir, args.prefect, COMPACT_FLOW, parameters, local)
+    return run_pipeline(settings, args.prefect, COMPACT_FLOW, parameters, local)
 
 
 def prune(args: argparse.Namespace) -> int:
@@ -162,7 +194,7 @@ def prune(args: argparse.Namespace) -> int:
         "period": args.series,
     }
     reports = prune_lake(settings, dataset, before=before, match=match)
-    refresh_catalog(settings.data_dir)
+    refresh_catalog(settings)
     rows = [r.as_row() for r in reports]
     print(format_rows(COMPACT_COLUMNS, [[r.get(c) for c in COMPACT_COLUMNS] for r in rows]))
     if not reports:

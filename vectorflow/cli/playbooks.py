@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vectorflow.cli import OK, UNITS_FAILED, command_parser, prefect_environment
+from vectorflow.cli import INVALID, OK, UNITS_FAILED, command_parser, prefect_environment
 from vectorflow.cli.output import format_rows
 from vectorflow.cli.runs import flow_rows
-from vectorflow.settings import load_settings
+from vectorflow.config import load_settings
 
 
 def printable(text: object) -> str:
@@ -50,7 +50,14 @@ def render_playbook(record) -> str:
     if record.rationale:
         lines.append(f"  rationale   {printable(record.rationale)}")
     if record.levels_used:
-        lines.append(f"  levels used {', '.join(record.levels_used)}")
+        prices = list(record.level_prices) or [None] * len(record.levels_used)
+        cited = [
+            name if price is None else f"{name} {_price(price)}"
+            for name, price in zip(record.levels_used, prices, strict=False)
+        ]
+        lines.append(f"  levels used {', '.join(cited)}")
+    if record.valid_until is not None:
+        lines.append(f"  valid until {ms_to_iso(record.valid_until)}")
     if record.error:
         lines.append(f"  note        {printable(record.error)}")
     if record.source == "grok" and not record.cached:
@@ -68,6 +75,16 @@ def playbook(args: argparse.Namespace) -> int:
     from vectorflow.timeframes import parse_time
 
     settings = load_settings(args.data_dir)
+    if args.from_:
+        from vectorflow.cli.replay import replay
+
+        return replay(args, settings)
+    replay_only = [name for name in ("to", "every", "source", "dry_run", "yes")
+                   if getattr(args, name) not in (None, False)]
+    if replay_only:
+        option = "--" + replay_only[0].replace("_", "-")
+        print(f"error: {option} applies to a replay: give --from and --to", file=sys.stderr)
+        return INVALID
     parameters = dict(
         exchanges=args.exchange or settings.series.exchanges,
         markets=args.market or settings.series.markets,
@@ -122,7 +139,7 @@ def grade(args: argparse.Namespace) -> int:
         columns = list(report["rows"][0])
         print(format_rows(columns, [[r[c] for c in columns] for r in report["rows"]]))
     print("\nscorecard:")
-    _print_query(settings.data_dir, "FROM playbook_scorecard ORDER BY ALL", "table")
+    _print_query(settings, "FROM playbook_scorecard ORDER BY ALL", "table")
     return OK
 
 
@@ -191,8 +208,11 @@ def add_parsers(sub) -> None:
     p = command_parser(
         sub,
         "playbook",
-        "Write trading playbooks (Grok with XAI_API_KEY, else rule-based) and print them.",
-        "vectorflow playbook --exchange binance --market spot --symbol BTC/USDT --timeframe 1h",
+        "Write trading playbooks (Grok with XAI_API_KEY, else rule-based) and print them; "
+        "with --from and --to, replay them over a range, grade them and compare the sources.",
+        "vectorflow playbook --exchange binance --market spot --symbol BTC/USDT --timeframe 1h\n"
+        "  vectorflow playbook --symbol BTC/USDT --timeframe 4h --from 2026-01-01 "
+        "--to 2026-03-31 --every 4h --source both --dry-run",
     )
     p.add_argument("--exchange", action="append", help="binance or bybit (repeatable)")
     p.add_argument("--market", action="append", help="spot or linear (repeatable)")
@@ -201,6 +221,13 @@ def add_parsers(sub) -> None:
     p.add_argument("--as-of", help="UTC time of the playbook (default: the newest closed candle)")
     p.add_argument("--budget", type=int, help="token budget of this run (default: settings)")
     p.add_argument("--concurrency", type=int, help="series written at once (default: settings)")
+    p.add_argument("--from", dest="from_", metavar="T1", help="replay: first as_of (UTC)")
+    p.add_argument("--to", metavar="T2", help="replay: last as_of (UTC date or ISO time)")
+    p.add_argument("--every", help="replay: step between as_of times (default 4h)")
+    p.add_argument("--source", help="replay: rules, grok or both (default rules)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="replay: print the requests and estimated tokens, send nothing")
+    p.add_argument("--yes", action="store_true", help="replay: do not ask before sending")
     p.set_defaults(run=playbook)
 
     g = command_parser(

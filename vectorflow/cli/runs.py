@@ -7,12 +7,12 @@ import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from vectorflow.cli import OK, UNITS_FAILED, prefect_environment
 from vectorflow.cli.modes import announce, prefect_server, use_server
 from vectorflow.cli.output import format_rows
 from vectorflow.errors import InvalidInput
+from vectorflow.settings import Settings
 from vectorflow.units import UnitResult, UnitsFailed, run_message
 
 
@@ -68,7 +68,7 @@ def report(results: list[UnitResult]) -> int:
 
 
 def run_pipeline(
-    data_dir: Path,
+    settings: Settings,
     prefect: bool,
     flow: str,
     parameters: dict,
@@ -77,7 +77,7 @@ def run_pipeline(
     """Run a command's pipeline: `local()` in this process (then the catalog refreshed), or the
     flow `module:name` with `parameters` as a flow run when a Prefect server is wanted or
     running (`vectorflow.cli.modes`); print its units; the exit code."""
-    api_url = prefect_server(data_dir, prefect)
+    api_url = prefect_server(settings.data_dir, prefect)
     announce(api_url)
     if api_url:
         use_server(api_url)
@@ -85,15 +85,15 @@ def run_pipeline(
         module, name = flow.split(":")
         return run_flow(getattr(importlib.import_module(module), name), **parameters)
     results = local()
-    refresh_views(data_dir)
+    refresh_views(settings)
     return report(results)
 
 
-def refresh_views(data_dir: Path) -> None:
+def refresh_views(settings: Settings) -> None:
     """Rebuild the catalog's views if their definitions changed (a warning when it is locked)."""
     from vectorflow.lake.catalog import refresh_catalog
 
-    if not refresh_catalog(data_dir):
+    if not refresh_catalog(settings):
         logging.getLogger("vectorflow").warning(
             "catalog locked by another session; views rebuilt on the next run"
         )

@@ -6,8 +6,8 @@ import argparse
 from typing import TYPE_CHECKING
 
 from vectorflow.cli import OK, command_parser
+from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
-from vectorflow.settings import load_settings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -112,7 +112,7 @@ def signals(args: argparse.Namespace) -> int:
     since = parse_time(args.since, name="--since") if args.since else 0
     report = update_signals(unit, settings, tpo_row_size=args.tpo_row_size,
                             recompute_since=since if args.recompute else None)  # fmt: skip
-    refresh_catalog(settings.data_dir)
+    refresh_catalog(settings)
     series = {
         "exchange": unit.exchange,
         "market": unit.market,

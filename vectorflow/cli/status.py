@@ -2,9 +2,12 @@
 
 Per series the freshness and gaps and how far its signals are current, the last run of each
 deployment, the circuit breakers, the rate limiters' use and the lake's size. Exit codes: 0
-healthy, 3 something configured is stale or missing (stale signals too), 4 something is broken
-(an open breaker, a deployment whose last finished run failed or crashed, a Prefect API that
-was configured but does not answer); broken wins over stale.
+healthy, 3 something configured is stale or missing (stale signals too), 4 something is broken;
+broken wins over stale. Broken is: an open breaker, a scheduled deployment whose latest finished
+run failed or crashed, a run that is open with no live process, a concurrency slot held with no
+open run (both cleared by `vectorflow reconcile`), a Prefect API that was configured but does
+not answer. A manual deployment (backfill, compact-lake: no schedule) is judged only while it
+runs: its failed last run is reported with its message, and does not make the system broken.
 """
 
 from __future__ import annotations
@@ -32,38 +35,65 @@ def prefect_api_url(data_dir: Path) -> str | None:
     return os.environ.get("PREFECT_API_URL") or read_stack(stack_file(data_dir)).get("api_url")
 
 
-def deployment_runs(api_url: str) -> list[list]:
-    """Per deployment: its schedule state and its latest started run (name, state, start)."""
-    import requests
+def schedule_text(deployment: dict) -> str:
+    """`*/5 * * * *`, `*/5 * * * * (paused)`, or `manual` for a deployment without schedules."""
+    crons = [s["schedule"].get("cron") or "interval" for s in deployment.get("schedules") or []]
+    if not crons:
+        return "manual"
+    return " | ".join(crons) + (" (paused)" if deployment.get("paused") else "")
 
-    deployments = requests.post(f"{api_url}/deployments/filter", json={}, timeout=10)
-    deployments.raise_for_status()
-    rows = []
-    for d in sorted(deployments.json(), key=lambda d: d["name"]):
-        answer = requests.post(
-            f"{api_url}/flow_runs/filter",
-            timeout=10,
-            json={
-                "deployments": {"id": {"any_": [d["id"]]}},
-                "flow_runs": {"start_time": {"is_null_": False}},
-                "sort": "START_TIME_DESC",
-                "limit": 1,
-            },
-        )
-        answer.raise_for_status()
-        last = (answer.json() or [None])[0]
-        state = last["state"] if last else None
-        rows.append(
-            [
-                d["name"],
-                "paused" if d.get("paused") else "active",
-                last["name"] if last else None,
-                state["type"] if state else None,
-                (last or {}).get("start_time"),
-                ((state or {}).get("message") or "")[:120] or None,
-            ]
-        )
-    return rows
+
+def finished_runs(api_url: str, deployment_id: str, limit: int = 20) -> list[dict]:
+    """The deployment's latest runs that ended Completed, Failed or Crashed, newest first (not
+    cancelled ones: a snapshot cancelled as overlapping says nothing of the job's health)."""
+    from vectorflow.cli.stranded import post
+
+    return post(api_url, "/flow_runs/filter", {
+        "deployments": {"id": {"any_": [deployment_id]}},
+        "flow_runs": {"state": {"type": {"any_": ["COMPLETED", "FAILED", "CRASHED"]}}},
+        "sort": "START_TIME_DESC", "limit": limit})  # fmt: skip
+
+
+def _said(deployment: str, run: dict) -> str:
+    state = run["state"]
+    return f"deployment {deployment}: run {run['name']!r} {state['name']}: {state.get('message')}"
+
+
+def deployment_runs(api_url: str) -> tuple[list[list], list[str], list[str]]:
+    """Per deployment a row (schedule, the run it is judged by); what is broken (a scheduled
+    job whose latest scheduled run failed); what is only noted (a run started by hand that
+    failed since: a manual job's, or a mistyped one of a scheduled job, with its message)."""
+    from vectorflow.cli.stranded import post
+
+    rows, broken, noted = [], [], []
+    for d in sorted(post(api_url, "/deployments/filter", {}), key=lambda d: d["name"]):
+        schedule = schedule_text(d)
+        runs = finished_runs(api_url, d["id"])
+        scheduled = [r for r in runs if r.get("auto_scheduled")] if schedule != "manual" else []
+        judged = scheduled[0] if scheduled else None
+        by_hand = [r for r in runs if not r.get("auto_scheduled")][:1]
+        shown = judged or (by_hand or [{}])[0]
+        state = shown.get("state") or {}
+        rows.append([d["name"], schedule, shown.get("name"), state.get("type"),
+                     shown.get("start_time"), (state.get("message") or "")[:120] or None])
+        if judged and judged["state"]["type"] in FAILED_STATES:
+            broken.append(_said(d["name"], judged))
+        newer = by_hand and (not judged or by_hand[0]["start_time"] > judged["start_time"])
+        if newer and by_hand[0]["state"]["type"] in FAILED_STATES:
+            noted.append(_said(d["name"], by_hand[0]))
+    return rows, broken, noted
+
+
+def stranded(api_url: str) -> list[str]:
+    """Runs open with no live process and slots held with no open run, with how to clear."""
+    from vectorflow.cli.stranded import leaked_slots, stranded_runs
+
+    clear = "clear it with `vectorflow reconcile` (or `vectorflow down` and `up`)"
+    found = [f"{s.describe()}: {clear}" for s in stranded_runs(api_url)]
+    found += [f"deployment {name} holds {slots} concurrency slot(s) with no open run, so its "
+              f"next runs wait or are cancelled: {clear}"
+              for name, (_, slots) in leaked_slots(api_url).items()]  # fmt: skip
+    return found
 
 
 def _series(args, settings, now: int) -> list[str]:
@@ -109,23 +139,25 @@ def _signals(args, settings) -> list[str]:
     return problems
 
 
-def _deployments(args, settings) -> list[str]:
-    """The latest run of each deployment; what failed (or an API that does not answer)."""
+def _deployments(args, settings) -> tuple[list[str], list[str]]:
+    """The latest finished run of each deployment, and the runs nobody runs; (what is broken,
+    what is only noted). An API that was configured must answer."""
     from vectorflow.cli.output import format_rows
 
     api = prefect_api_url(settings.data_dir)
-    print("\ndeployments (latest run)")
+    print("\ndeployments (latest finished run)")
     if api is None:
         print("no Prefect API configured (PREFECT_API_URL, or `vectorflow up`): not checked")
-        return []
+        return [], []
     try:
-        runs = deployment_runs(api)
-    except Exception as exc:  # an API that was configured must answer
+        rows, broken, noted = deployment_runs(api)
+        broken += stranded(api)
+    except Exception as exc:  # noqa: BLE001 - any failure to ask is the API not answering
         print(f"Prefect API {api} does not answer: {type(exc).__name__}")
-        return [f"Prefect API {api} does not answer: {type(exc).__name__}"]
+        return [f"Prefect API {api} does not answer: {type(exc).__name__}"], []
     columns = ["deployment", "schedule", "last_run", "state", "started", "message"]
-    print(format_rows(columns, runs, args.format))
-    return [f"deployment {r[0]}: last run {r[2]} {r[3]}" for r in runs if r[3] in FAILED_STATES]
+    print(format_rows(columns, rows, args.format))
+    return broken, noted
 
 
 def _resilience(args, settings) -> list[str]:
@@ -180,16 +212,18 @@ def _lake(args, settings) -> None:
 
 def status(args: argparse.Namespace) -> int:
     """Print the system's health; the exit code says healthy, stale or broken."""
-    from vectorflow.settings import load_settings
+    from vectorflow.config import load_settings
     from vectorflow.timeframes import now_ms, parse_time
 
     settings = load_settings(args.data_dir)
     now = parse_time(args.now, name="--now") if args.now else now_ms()
     stale = _series(args, settings, now) + _signals(args, settings)
-    broken = _deployments(args, settings) + _resilience(args, settings)
+    broken, noted = _deployments(args, settings)
+    broken += _resilience(args, settings)
     _lake(args, settings)
     verdict = "broken" if broken else "stale" if stale else "healthy"
     print(f"\n{verdict}" + "".join(f"\n  - {p}" for p in broken + stale))
+    print("".join(f"  note: {n} (started by hand: reported, not counted)\n" for n in noted), end="")
     return BROKEN if broken else STALE if stale else HEALTHY
 
 
@@ -198,8 +232,8 @@ def add_parsers(sub) -> None:
     parser = command_parser(
         sub,
         "status",
-        "Health check: freshness and gaps per series, deployments' last runs, circuit breakers, "
-        "rate limits, lake size. Exit 0 healthy, 3 stale or missing, 4 broken.",
+        "Health check: freshness and gaps per series, deployments' last runs and stranded runs, "
+        "circuit breakers, rate limits, lake size. Exit 0 healthy, 3 stale or missing, 4 broken.",
         "vectorflow status --grace-minutes 30",
     )
     parser.add_argument("--format", choices=["table", "csv", "json"], default="table")

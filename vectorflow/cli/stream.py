@@ -7,7 +7,7 @@ import sys
 
 from vectorflow.cli import OK, UNITS_FAILED, command_parser
 from vectorflow.cli.output import format_rows
-from vectorflow.settings import load_settings
+from vectorflow.config import load_settings
 
 CAPTURE_COLUMNS = [
     "exchange",
@@ -44,7 +44,7 @@ def capture_orderbook(args: argparse.Namespace) -> int:
     except CircuitOpen as exc:
         print(f"skipped: {exc} {' '.join(getattr(exc, '__notes__', []))}", file=sys.stderr)
         return UNITS_FAILED
-    refresh_catalog(settings.data_dir)
+    refresh_catalog(settings)
     row = report.as_row()
     print(format_rows(CAPTURE_COLUMNS, [[row.get(c) for c in CAPTURE_COLUMNS]]))
     print(report.summary())

@@ -22,9 +22,11 @@ from pathlib import Path
 import ccxt
 
 from vectorflow.errors import UnknownSymbol
-from vectorflow.exchanges.classify import Response
+from vectorflow.exchanges.classify import Response, classify_failure, translate_errors
 from vectorflow.exchanges.specs import exchange_spec
 from vectorflow.exchanges.urls import override_api_urls
+from vectorflow.resilience.guard import guard_for
+from vectorflow.resilience.target import Target
 from vectorflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,10 +58,16 @@ def _recording_class(cls: type) -> type:
         return _recording_classes[cls]
 
 
+@functools.cache
+def exchange_target(exchange: str) -> Target:
+    """`exchange` as the guard sees it: its failure table, rate budgets and minimum ban."""
+    spec = exchange_spec(exchange)
+    classify = functools.partial(classify_failure, spec.id)
+    return Target(spec.id, classify, spec.budgets, spec.min_ban_seconds)
+
+
 def new_exchange(exchange: str, settings: Settings) -> ccxt.Exchange:
     """A fresh sync ccxt exchange with its URL overrides, timeout and guard, no markets yet."""
-    from vectorflow.resilience.guard import guard_for
-
     spec = exchange_spec(exchange)
     client = _recording_class(getattr(ccxt, spec.id))(
         {
@@ -132,23 +140,30 @@ def call_endpoint(
     and validates the answer: a MalformedResponse from it retries the request once.
     """
     if method == "load_markets":
-        invoke = functools.partial(client.load_markets, True)
+        request = functools.partial(client.load_markets, True)
     else:
-        invoke = functools.partial(getattr(client, method), params)
-    guard = getattr(client, "vf_guard", None) or _PlainGuard()
-    return guard.call(client, method, invoke, what=what, params=params, check=check)
-
-
-class _PlainGuard:
-    """For a client made outside `new_exchange`: one try, failures classified, no shared state."""
-
-    @staticmethod
-    def call(client, method, invoke, *, what, params=None, check=None):
-        from vectorflow.exchanges.classify import translate_errors
-
+        request = functools.partial(getattr(client, method), params)
+    guard = getattr(client, "vf_guard", None)
+    if guard is None:  # a client made outside `new_exchange`: one try, failures classified
         with translate_errors(client.id, f"{method} {what}"):
-            result = invoke()
-            return check(result) if check is not None else result
+            return check(request()) if check is not None else request()
+
+    def invoke(responses: list[Response]) -> object:
+        client.vf_responses = responses  # filled by on_rest_response while the request runs
+        try:
+            return request()
+        finally:
+            client.vf_responses = None
+
+    spec = exchange_spec(client.id)
+    return guard.call(
+        exchange_target(spec.id),
+        invoke,
+        kind=spec.endpoint(method).kind,
+        what=f"{method} {what}",
+        charges=spec.charges(method, params),
+        check=check,
+    )
 
 
 def forget_markets() -> None:

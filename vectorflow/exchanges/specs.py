@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from vectorflow.errors import InvalidInput
-
-MARKETS: tuple[str, ...] = ("spot", "linear")
+from vectorflow.resilience.target import Budget
+from vectorflow.settings.series import MARKETS
 
 
 @dataclass(frozen=True)
@@ -16,17 +16,6 @@ class KlineEndpoint:
     method: str  # ccxt implicit API method, e.g. "fapiPublicGetKlines"
     page_limit: int  # rows per request that give the most candles per unit of weight
     bounded_window: bool  # True: send an end bounding the window to page_limit rows (Bybit)
-
-
-@dataclass(frozen=True)
-class Budget:
-    """One per-IP request budget of an exchange: `limit` weight (or requests) per window."""
-
-    name: str  # e.g. "binance_spot"; the key of `[resilience.budgets]` overrides in settings
-    limit: int
-    window_seconds: float
-    paths: tuple[str, ...]  # URL path prefixes whose responses report this budget's use
-    usage_header: str | None = None  # response header with the server's count this window
 
 
 @dataclass(frozen=True)
@@ -77,6 +66,15 @@ class ExchangeSpec:
             return found
         budget = next((b for prefix, b in self.fallback_budgets if method.startswith(prefix)), None)
         return Endpoint(method, (Charge(budget),) if budget else ())
+
+    def charges(self, method: str, params: dict) -> list[tuple[Budget, int]]:
+        """What a call of `method` with `params` costs: (budget, weight) per budget it counts on."""
+        budgets = {b.name: b for b in self.budgets}
+        return [
+            (budgets[c.budget], c.weight_for(params))
+            for c in self.endpoint(method).charges
+            if c.budget in budgets
+        ]
 
     def kline_endpoint(self, market: str) -> KlineEndpoint:
         """The kline endpoint of `market`; InvalidInput names an unknown market."""

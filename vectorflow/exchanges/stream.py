@@ -18,6 +18,7 @@ import ccxt
 import ccxt.pro as ccxtpro
 import numpy as np
 
+from vectorflow import interrupt
 from vectorflow.errors import ExchangeUnavailable, MalformedResponse, TransientError
 from vectorflow.exchanges.client import call_endpoint
 from vectorflow.exchanges.orderbook import OrderBook, request_limit, validate_book
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 BREAKER_KIND = "stream_orderbook"
 BYBIT_TOPIC_DEPTHS = (50, 200)  # served for both spot and linear; a smaller depth is cut from 50
 MAX_DEPTH = 200
+STOP_CHECK_SECONDS = 1.0  # the capture looks for a stop (SIGINT, SIGTERM) at least this often
 
 
 class _Counts:
@@ -226,12 +228,13 @@ async def capture(
     synced, failures, admitted, watcher = False, 0, False, None
     try:
         while (now := time.monotonic()) < deadline:
+            interrupt.check(f"{client.id} {kind} {symbol} capture")  # what was captured lands
             if not admitted and breakers is not None:
                 breakers.admit(BREAKER_KIND, client.id)  # CircuitOpen: no connection attempted
             admitted = True
             # one watch stays pending across waits: cancelling it could lose a gap's rejection
             watcher = watcher or asyncio.ensure_future(client.watch_order_book(symbol, limit))
-            wait = (next_at if synced else deadline) - now
+            wait = min((next_at if synced else deadline) - now, STOP_CHECK_SECONDS)
             await asyncio.wait({watcher}, timeout=max(wait, 0.001))
             if watcher.done():
                 done, watcher = watcher, None
@@ -259,7 +262,8 @@ async def capture(
                         "%s %s %s stream at %s: %s; reconnecting in %.2f s",
                         client.id, kind, symbol, url, exc, pause,
                     )  # fmt: skip
-                    await asyncio.sleep(pause)
+                    what = f"{client.id} {kind} {symbol}: reconnecting to the stream"
+                    await asyncio.to_thread(interrupt.sleep, pause, what)
             if synced and time.monotonic() >= next_at:
                 next_at = _take(client, market, depth, kind, stats, on_snapshot, next_at, every_s)
     finally:

@@ -5,16 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from vectorflow.errors import InvalidInput
-
-
-def check_base_url(base: str, *, name: str) -> str:
-    """`base` as scheme://host[:port]; InvalidInput naming it when it is no http(s) URL."""
-    parsed = urlparse(base)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise InvalidInput(
-            f"{name}: {base!r} is not an http(s) base URL such as http://127.0.0.1:8900"
-        )
-    return f"{parsed.scheme}://{parsed.netloc}"
+from vectorflow.settings.exchanges import check_base_url, check_ws_url
 
 
 def override_api_urls(
@@ -38,14 +29,6 @@ def override_api_urls(
             raise InvalidInput(f"unknown API group {key!r} in URL overrides; known: {known}")
         out[key] = value.rstrip("/")
     return out
-
-
-def check_ws_url(base: str, *, name: str) -> str:
-    """`base` as ws[s]://host[:port]; InvalidInput naming it when it is no WebSocket URL."""
-    parsed = urlparse(base)
-    if parsed.scheme not in ("ws", "wss") or not parsed.netloc:
-        raise InvalidInput(f"{name}: {base!r} is not a ws(s) base URL such as ws://127.0.0.1:8901")
-    return f"{parsed.scheme}://{parsed.netloc}"
 
 
 def override_ws_urls(ws_urls: object, base: str | None) -> object:

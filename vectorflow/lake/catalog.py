@@ -12,7 +12,7 @@ import hashlib
 import logging
 import re
 import time
-from pathlib import Path
+from collections.abc import Iterable
 
 import duckdb
 
@@ -22,17 +22,11 @@ from vectorflow.lake.schema import CANDLES, DATASETS
 from vectorflow.lake.signal_views import signal_coverage_sql
 from vectorflow.lake.storage import Storage
 from vectorflow.lineage import code_version
+from vectorflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
 STORAGE = {"storage_compatibility_version": "v1.0.0"}
-
-
-def storage_of(data_dir: Path) -> Storage:
-    """The lake storage of a data dir (its settings' lake URL)."""
-    from vectorflow.settings import load_settings
-
-    return load_settings(data_dir).storage
 
 
 #: latest_playbooks: the newest playbook per series; at one as_of a usable one comes first
@@ -46,27 +40,51 @@ QUALIFY row_number() OVER (
              created_at DESC
 ) = 1"""
 
-#: playbook_scorecard: graded playbooks (the newest grade of each) by source, model, symbol,
-#: regime and confidence band; win rate and average R over the triggered ones
-PLAYBOOK_SCORECARD_SQL = """
+_GRADED_PLAYBOOKS = """
 WITH graded AS (
-    SELECT p.source, p.model, p.symbol, coalesce(p.regime, 'unknown') AS regime,
+    SELECT p.source, p.model, p.exchange, p.market, p.symbol,
+           coalesce(p.regime, 'unknown') AS regime, p.bias, p.confidence,
            CASE WHEN p.confidence < 25 THEN '0-24' WHEN p.confidence < 50 THEN '25-49'
                 WHEN p.confidence < 75 THEN '50-74' ELSE '75-100' END AS confidence_band,
-           o.triggered, o.r_multiple
+           o.triggered, o.r_multiple, o.avoided_loss,
+           CASE WHEN p.bias = 'no_trade' THEN o.avoided_loss
+                WHEN o.triggered THEN o.r_multiple > 0 END AS success
     FROM playbooks p
     JOIN (SELECT * FROM playbook_outcomes
           QUALIFY row_number() OVER (PARTITION BY playbook_id ORDER BY evaluated_at DESC) = 1
          ) o USING (playbook_id)
-)
-SELECT source, model, symbol, regime, confidence_band,
+)"""
+
+#: playbook_scorecard: graded playbooks (the newest grade of each) by source, model, venue
+#: (exchange, market), symbol, regime and confidence band: win rate and R over the triggered
+#: directional ones, how often a no_trade avoided a loss, and the Brier score of confidence
+PLAYBOOK_SCORECARD_SQL = f"""{_GRADED_PLAYBOOKS}
+SELECT source, model, exchange, market, symbol, regime, confidence_band,
        count(*) AS playbooks,
-       avg(CASE WHEN triggered THEN 1.0 ELSE 0.0 END) AS share_triggered,
+       count(*) FILTER (WHERE bias = 'no_trade') AS no_trade,
+       avg(CASE WHEN triggered THEN 1.0 ELSE 0.0 END) FILTER (WHERE bias <> 'no_trade')
+           AS share_triggered,
        avg(CASE WHEN r_multiple > 0 THEN 1.0 ELSE 0.0 END) FILTER (WHERE triggered) AS win_rate,
        avg(r_multiple) FILTER (WHERE triggered) AS avg_r,
-       coalesce(sum(r_multiple), 0) AS total_r
+       coalesce(sum(r_multiple) FILTER (WHERE triggered), 0) AS total_r,
+       avg(CASE WHEN avoided_loss THEN 1.0 ELSE 0.0 END) FILTER (WHERE bias = 'no_trade')
+           AS avoided_loss_share,
+       avg(power(confidence / 100.0 - CASE WHEN success THEN 1.0 ELSE 0.0 END, 2))
+           FILTER (WHERE success IS NOT NULL) AS brier
 FROM graded
 GROUP BY ALL"""
+
+#: playbook_calibration: per source and model, confidence against outcomes (a triggered trade
+#: won, or a no_trade avoided a loss) by confidence band and over all (`band` = 'all')
+PLAYBOOK_CALIBRATION_SQL = f"""{_GRADED_PLAYBOOKS}
+SELECT source, model, coalesce(confidence_band, 'all') AS confidence_band,
+       count(*) AS scored,
+       avg(confidence) / 100.0 AS mean_confidence,
+       avg(CASE WHEN success THEN 1.0 ELSE 0.0 END) AS success_rate,
+       avg(power(confidence / 100.0 - CASE WHEN success THEN 1.0 ELSE 0.0 END, 2)) AS brier
+FROM graded
+WHERE success IS NOT NULL
+GROUP BY GROUPING SETS ((source, model, confidence_band), (source, model))"""
 
 
 _SERIES_KEY = "exchange, market, symbol, timeframe, strategy"
@@ -119,6 +137,7 @@ def view_definitions(storage: Storage) -> dict[str, str]:
     views.update(market_views())  # candle_gaps, orderbook_stats, market_snapshot, coverage
     views["latest_playbooks"] = LATEST_PLAYBOOKS_SQL
     views["playbook_scorecard"] = PLAYBOOK_SCORECARD_SQL
+    views["playbook_calibration"] = PLAYBOOK_CALIBRATION_SQL
     views["strategy_leaderboard"] = STRATEGY_LEADERBOARD_SQL
     views["strategy_history"] = STRATEGY_HISTORY_SQL
     return views
@@ -140,20 +159,20 @@ def _fingerprint(views: dict[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def connect(catalog: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection to the catalog with the session time zone set to UTC (that reads
-    the lake wherever it is, `s3://` included)."""
-    con = storage_of(catalog.parent).connect(
-        str(catalog), read_only=read_only, config=dict(STORAGE) if not read_only else {}
-    )
+def connect(settings: Settings, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection to the catalog of `settings` with the session time zone set to UTC
+    (that reads their lake wherever it is, `s3://` included)."""
+    catalog = str(settings.catalog_path)
+    config = dict(STORAGE) if not read_only else {}
+    con = settings.storage.connect(catalog, read_only=read_only, config=config)
     con.execute("SET TimeZone = 'UTC'")
     return con
 
 
-def _current_fingerprint(catalog: Path) -> str | None:
-    if not catalog.exists():
+def _current_fingerprint(settings: Settings) -> str | None:
+    if not settings.catalog_path.exists():
         return None
-    con = connect(catalog, read_only=True)
+    con = connect(settings, read_only=True)
     try:
         row = con.execute(
             "SELECT value FROM vectorflow_meta WHERE key = 'views_fingerprint'"
@@ -175,20 +194,21 @@ def _ensure_schema_files(storage: Storage) -> None:
         storage.put(dataset.schema.empty_table(), path)  # columns were added: rewritten
 
 
-def relink_partitions(storage: Storage) -> list[str]:
-    """Link every range-dataset partition whose `current` is missing or dangling to its newest
-    complete snapshot (each says so in a warning); what was done."""
-    from vectorflow.lake.compact import partition_folders, range_datasets
+def relink_partitions(storage: Storage, datasets: Iterable[str] | None = None) -> list[str]:
+    """Link every range-dataset partition (of `datasets`) whose `current` is missing or
+    dangling to its newest complete snapshot, each saying so in a warning: a view never reads
+    such a partition as empty. What was done."""
+    from vectorflow.lake.compact import range_datasets
 
     done = []
     for dataset in range_datasets():
-        for folder in partition_folders(storage, dataset):
-            done += storage.repair_link(folder)
+        if datasets is None or dataset.name in datasets:
+            done += storage.repair_links(dataset)
     return done
 
 
-def _rebuild(catalog: Path, views: dict[str, str], fingerprint: str, data_dir: Path) -> None:
-    con = connect(catalog, read_only=False)
+def _rebuild(settings: Settings, views: dict[str, str], fingerprint: str) -> None:
+    con = connect(settings, read_only=False)
     try:
         con.execute("BEGIN")
         for name, sql in views.items():
@@ -199,30 +219,29 @@ def _rebuild(catalog: Path, views: dict[str, str], fingerprint: str, data_dir: P
         con.execute("DELETE FROM vectorflow_meta")
         con.executemany(
             "INSERT INTO vectorflow_meta VALUES (?, ?)",
-            [["views_fingerprint", fingerprint], ["data_dir", str(data_dir)]],
+            [["views_fingerprint", fingerprint], ["data_dir", str(settings.data_dir)]],
         )
         con.execute("COMMIT")
     finally:
         con.close()
 
 
-def refresh_catalog(data_dir: Path, *, attempts: int = 3, wait_s: float = 0.5) -> bool:
+def refresh_catalog(settings: Settings, *, attempts: int = 3, wait_s: float = 0.5) -> bool:
     """Make the catalog's views match the lake's datasets; False (never an error) if it is locked.
 
     A locked catalog (a user's session) is retried a few times, then left for the next run:
     views already there keep working because they read the lake through globs.
     """
-    storage = storage_of(data_dir)
-    catalog = data_dir / "vectorflow.duckdb"
+    storage, catalog = settings.storage, settings.catalog_path
     _ensure_schema_files(storage)
     relink_partitions(storage)
     views = view_definitions(storage)
     fingerprint = _fingerprint(views)
     for attempt in range(attempts):
         try:
-            if _current_fingerprint(catalog) == fingerprint:
+            if _current_fingerprint(settings) == fingerprint:
                 return True
-            _rebuild(catalog, views, fingerprint, data_dir)
+            _rebuild(settings, views, fingerprint)
             log.info("catalog views rebuilt in %s", catalog)
             return True
         except duckdb.IOException as exc:  # the file is locked by another process
@@ -261,7 +280,9 @@ def read_view(storage: Storage, name: str, where: dict[str, object] | None = Non
     """
     _ensure_schema_files(storage)
     views = view_definitions(storage)
-    ctes = ",\n".join(f'"{v}" AS ({views[v]})' for v in _with_dependencies(views, name))
+    needed = _with_dependencies(views, name)
+    relink_partitions(storage, needed)
+    ctes = ",\n".join(f'"{v}" AS ({views[v]})' for v in needed)
     where = where or {}
     clause = " AND ".join(f'"{k}" = ?' for k in where) or "true"
     con = storage.connect()

@@ -32,7 +32,13 @@ import pyarrow.compute as pc
 
 from vectorflow.lake import store
 from vectorflow.lake.coverage import covered as covered_intervals
-from vectorflow.lake.files import FileRange, compact_name, partition_dir, partition_values
+from vectorflow.lake.files import (
+    FileRange,
+    compact_name,
+    partition_dir,
+    partition_pattern,
+    partition_values,
+)
 from vectorflow.lake.periods import period_start
 from vectorflow.lake.reads import name_range, read_rows
 from vectorflow.lake.schema import COVERAGE_RANGES, DATASETS, Dataset
@@ -73,10 +79,7 @@ def partition_folders(
     storage: Storage, dataset: Dataset, **match: str | None
 ) -> list[PurePath]:
     """Partition folders of `dataset`, optionally only those with the given partition values."""
-    pattern = "/".join(
-        f"{key}={match[key]}" if match.get(key) else f"{key}=*" for key in dataset.partitions
-    )
-    return storage.folders(storage.root / dataset.name, pattern)
+    return storage.folders(storage.root / dataset.name, partition_pattern(dataset, match))
 
 
 def _coverage_folder(

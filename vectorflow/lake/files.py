@@ -53,12 +53,24 @@ def safe_component(value: str) -> str:
     return cleaned
 
 
+def symbol_id(symbol: str) -> str:
+    """The partition name of a unified symbol: BTC/USDT and BTC/USDT:USDT → BTCUSDT."""
+    return symbol.split(":")[0].replace("/", "")
+
+
 def partition_dir(lake: PurePath, dataset: Dataset, values: dict[str, str]) -> PurePath:
     """The folder of one partition: `candles/exchange=binance/market=spot/symbol_id=BTCUSDT/...`."""
     path = lake / dataset.name
     for key in dataset.partitions:
         path = path / f"{key}={safe_component(values[key])}"
     return path
+
+
+def partition_pattern(dataset: Dataset, match: dict[str, str | None] | None = None) -> str:
+    """The glob of a dataset's partition folders (under its folder), optionally only those with
+    the given partition values."""
+    match = match or {}
+    return "/".join(f"{k}={match[k]}" if match.get(k) else f"{k}=*" for k in dataset.partitions)
 
 
 def partition_values(dataset: Dataset, folder: PurePath) -> dict[str, str]:

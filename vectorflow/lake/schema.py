@@ -137,6 +137,9 @@ PLAYBOOKS = Dataset(
             pa.field("error", pa.string()),
             pa.field("payload", pa.string()),  # the user payload sent (or that would be sent)
             pa.field("raw_answers", pa.list_(pa.string())),  # every answer text, in order
+            pa.field("level_prices", pa.list_(pa.float64())),  # of levels_used, in order
+            pa.field("valid_until", TIME),  # as_of + the grading horizon
+            pa.field("tick_size", pa.float64()),
             pa.field("ingested_at", TIME, nullable=False),
         ]
     ),
@@ -165,6 +168,10 @@ PLAYBOOK_OUTCOMES = Dataset(
             pa.field("mae", pa.float64()),  # maximum adverse excursion, fraction of entry
             pa.field("bars_to_outcome", pa.int32()),
             pa.field("horizon_bars", pa.int32(), nullable=False),
+            pa.field("bias", pa.string()),  # long | short | no_trade
+            pa.field("move", pa.float64()),  # close at the horizon / close at as_of - 1
+            pa.field("missed_r", pa.float64()),  # no_trade: the better 1-ATR-stop trade's R
+            pa.field("avoided_loss", pa.bool_()),  # no_trade: neither such trade would have won
             pa.field("ingested_at", TIME, nullable=False),
         ]
     ),

@@ -9,7 +9,6 @@ terminal bar of `vectorflow backfill`, the Prefect progress artifact of the back
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -32,7 +31,11 @@ BACKFILL_FLUSH_ROWS = 20_000  # a stop loses at most this many fetched candles p
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Where a backfill stands."""
+    """Where a backfill stands.
+
+    `covered` counts the candle slots answered: candles landed, and slots the exchange
+    confirmed empty (before a listing, in a halt), which are done as much as a landed candle.
+    """
 
     series_total: int
     series_done: int
@@ -41,35 +44,42 @@ class Snapshot:
     candles_expected: int
     seconds: float
     current: str
+    covered: int = 0
 
     @property
     def fraction(self) -> float:
-        """Share of the expected candles landed (0..1; series count when nothing is expected)."""
+        """Share of the expected candle slots answered (0..1; series count when none expected)."""
         if self.candles_expected:
-            return min(self.candles / self.candles_expected, 1.0)
+            return min(self.covered / self.candles_expected, 1.0)
         return self.series_done / self.series_total if self.series_total else 1.0
 
     @property
     def eta_seconds(self) -> float | None:
-        """Seconds left at the rate so far (None before the first candle)."""
-        if not self.candles or self.seconds <= 0:
+        """Seconds left at the rate so far (None before the first page)."""
+        if not self.covered or self.seconds <= 0:
             return None
-        rate = self.candles / self.seconds
-        return max(self.candles_expected - self.candles, 0) / rate
+        rate = self.covered / self.seconds
+        return max(self.candles_expected - self.covered, 0) / rate
 
 
 @dataclass
 class Progress:
-    """Thread-safe counters of one backfill, told to listeners on every change."""
+    """Thread-safe counters of one backfill, told to listeners on every change.
+
+    `expected` (candle slots per unit, when known) caps each unit's count and tops it up when
+    the unit ends ok: what is left then was confirmed empty at the window's end.
+    """
 
     series_total: int
     candles_expected: int
     listeners: list[Callable[[Snapshot], None]] = field(default_factory=list)
+    expected: dict[Unit, int] = field(default_factory=dict)
     series_done: int = 0
     pages: int = 0
     candles: int = 0
     current: str = ""
     started: float = field(default_factory=time.monotonic)
+    _covered: dict[Unit, int] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def snapshot(self) -> Snapshot:
@@ -83,6 +93,7 @@ class Progress:
                 self.candles_expected,
                 time.monotonic() - self.started,
                 self.current,
+                sum(self._covered.values()),
             )
 
     def _tell(self) -> None:
@@ -90,22 +101,29 @@ class Progress:
         for listener in list(self.listeners):
             listener(snap)
 
-    def page(self, unit: Unit, candles: int, requests: int) -> None:
-        """A page of `unit` landed in the buffer (`ingest_series`'s page hook)."""
+    def _cover(self, unit: Unit, slots: int) -> None:
+        done = self._covered.get(unit, 0) + slots
+        self._covered[unit] = min(done, self.expected.get(unit, done))
+
+    def page(self, unit: Unit, candles: int, slots: int, requests: int) -> None:
+        """A page of `unit` landed in the buffer, answering `slots` (`ingest_series`'s hook)."""
         with self._lock:
             self.pages += 1
             self.candles += candles
             self.current = unit.label
+            self._cover(unit, slots)
         self._tell()
 
     def finish(self) -> None:
         """Tell the listeners the final counts (the backfill ended)."""
         self._tell()
 
-    def series_finished(self, unit: Unit) -> None:
-        """`unit` is done (landed or failed)."""
+    def series_finished(self, unit: Unit, ok: bool = True) -> None:
+        """`unit` is done: landed (`ok`: every slot it expected is answered) or failed."""
         with self._lock:
             self.series_done += 1
+            if ok and unit in self.expected:
+                self._cover(unit, self.expected[unit])
         self._tell()
 
 
@@ -145,14 +163,17 @@ def backfill_series(
     progress: Progress | None = None,
 ) -> UnitResult:
     """Ingest one series over [since, until), landing often, telling `progress` each page."""
-    small = dataclasses.replace(settings, flush_rows=min(settings.flush_rows, BACKFILL_FLUSH_ROWS))
+    small = settings.with_overrides(flush_rows=min(settings.flush_rows, BACKFILL_FLUSH_ROWS))
+    ok = False
     try:
-        return ingest_series(
+        result = ingest_series(
             unit, since_ms, until_ms, small, on_page=progress.page if progress else None
         )
+        ok = result.ok
+        return result
     finally:
         if progress is not None:
-            progress.series_finished(unit)
+            progress.series_finished(unit, ok)
 
 
 def backfill_job(
@@ -168,11 +189,11 @@ def backfill_job(
 
     def work(units: list[Unit]) -> list[UnitResult]:
         expected = executor.map(expected_candles, [(u, since, until, settings) for u in units])
-        estimated = [(u, e) for u, e in zip(units, expected, strict=True)]
+        estimated = list(zip(units, expected, strict=True))
         failed = [UnitResult.of_error(u, e) for u, e in estimated if isinstance(e, BaseException)]
-        todo = [u for u, e in estimated if not isinstance(e, BaseException)]
-        total = sum(e for _, e in estimated if not isinstance(e, BaseException))
-        progress = Progress(len(todo), total, listeners=[*listeners, *LISTENERS])
+        known = {u: e for u, e in estimated if not isinstance(e, BaseException)}
+        todo = list(known)
+        progress = Progress(len(todo), sum(known.values()), [*listeners, *LISTENERS], known)
         results = run_units(executor, backfill_series, todo, since, until, settings, progress)
         progress.finish()
         return results + failed

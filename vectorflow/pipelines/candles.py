@@ -28,8 +28,9 @@ from vectorflow.units import Status, Unit, UnitResult
 #: end of a window is recorded as empty only up to here
 PUBLISH_LAG_MS = 120_000
 
-#: Called after each landed page of a series: (unit, candles in the page, requests so far).
-PageHook = Callable[["Unit", int, int], None]
+#: Called after each landed page of a series: (unit, candles in the page, candle slots the page
+#: answered: its candles and the empty slots the exchange skipped before them, requests so far).
+PageHook = Callable[["Unit", int, int, int], None]
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +142,10 @@ class _SeriesWriter:
         self.reached = window_start  # the window is answered up to here (exclusive)
         self.empty: list[tuple[int, int]] = []
 
-    def add(self, page: Candles) -> None:
+    def add(self, page: Candles) -> int:
+        """Buffer a page (landing every `flush_rows`); the candle slots it answered."""
         times = page["open_time"]
+        reached_before = self.reached
         expected = np.r_[
             self.previous + self.step if self.previous is not None else times[0],
             times[:-1] + self.step,
@@ -157,6 +160,7 @@ class _SeriesWriter:
         self.buffered += len(times)
         if self.buffered >= self.flush_rows:
             self.flush()
+        return (self.reached - reached_before) // self.step
 
     def flush(self) -> None:
         if not self.chunks:
@@ -240,9 +244,9 @@ def ingest_series(
                 for page in fetch_closed_candles(
                     client, market, unit.timeframe, start, end, stats=stats, clock=clock
                 ):
-                    writer.add(page)
+                    answered = writer.add(page)
                     if on_page is not None:
-                        on_page(unit, len(page["open_time"]), stats.requests)
+                        on_page(unit, len(page["open_time"]), answered, stats.requests)
                 if stats.server_now is not None:  # the window was answered to its end
                     settled = stats.server_now - PUBLISH_LAG_MS
                     confirmed = min(end, floor_ms(settled, unit.timeframe))

@@ -23,8 +23,14 @@ import pyarrow as pa
 
 from vectorflow.exchanges.specs import implied_market
 from vectorflow.lake.catalog import read_view
-from vectorflow.lake.files import partition_dir, reading_again, safe_component
-from vectorflow.lake.schema import LINEAGE_COLUMNS, SIGNALS, TRAP_EVENTS, Dataset
+from vectorflow.lake.files import (
+    partition_dir,
+    partition_pattern,
+    reading_again,
+    safe_component,
+    symbol_id,
+)
+from vectorflow.lake.schema import CANDLES, LINEAGE_COLUMNS, SIGNALS, TRAP_EVENTS, Dataset
 from vectorflow.lake.storage import Storage
 from vectorflow.lake.store import replace_from
 from vectorflow.pipelines.lineage import (
@@ -55,17 +61,12 @@ _EVENT_COLUMNS = ("type", "side", "level", "level_source", "breakout_time", "con
                   "invalidated_time", *LINEAGE_COLUMNS)  # fmt: skip
 
 
-def _symbol_id(symbol: str) -> str:
-    """The partition name of a unified symbol: BTC/USDT and BTC/USDT:USDT are BTCUSDT."""
-    return safe_component(symbol.split(":")[0].replace("/", ""))
-
-
 def series_folders(lake: Storage, unit: Unit) -> tuple[PurePath, PurePath]:
     """The `signals` and `trap_events` partitions of a series."""
     values = {
         "exchange": unit.exchange,
         "market": unit.market,
-        "symbol_id": _symbol_id(unit.symbol),
+        "symbol_id": symbol_id(unit.symbol),
         "timeframe": unit.timeframe,
     }
     return partition_dir(lake.root, SIGNALS, values), partition_dir(lake.root, TRAP_EVENTS, values)
@@ -251,7 +252,8 @@ def derivative_series(settings: Settings, results: list[UnitResult]) -> list[Uni
     landed = {(r.unit.exchange, r.unit.symbol) for r in results
               if r.ok and r.rows_written and r.unit.dataset in ("open_interest", "funding_rates")}
     for exchange, symbol in sorted(landed):
-        pattern = f"exchange={exchange}/market=linear/symbol_id={_symbol_id(symbol)}/timeframe=*"
+        values = {"exchange": exchange, "market": "linear", "symbol_id": symbol_id(symbol)}
+        pattern = partition_pattern(CANDLES, {k: safe_component(v) for k, v in values.items()})
         for folder in lake.folders(lake.root / "candles", pattern):
             timeframe = folder.name.split("=", 1)[1]
             units.append(Unit(exchange, "linear", symbol, timeframe))

@@ -1,4 +1,1 @@
-"""AI-written trading playbooks: the contract, the Grok client, validation, rules and grading.
-
-Kept import-light: `vectorflow.settings` imports `vectorflow.playbooks.config`.
-"""
+"""AI-written trading playbooks: the contract, the Grok client, validation, rules and grading."""

@@ -1,14 +1,15 @@
 """The Grok client: xAI's OpenAI-compatible REST API over `requests`.
 
 `POST {base}/chat/completions` with a strict `json_schema` response format, `GET {base}/models`
-to check the configured model at the start of a run. Transient failures (network, timeouts, 429
-honouring Retry-After, 5xx) are retried by `vectorflow.playbooks.retry`; 400/401/403/404/422 are
-permanent. The key travels only in the Authorization header and is cut out of every error text.
+to check the configured model at the start of a run. Every request goes through the resilience
+guard with the LLM's failure table (`vectorflow.playbooks.guard`): breaker, Retry-After, retries
+of transient failures only. The key travels only in the Authorization header and is cut out of
+every error text.
 """
 
 from __future__ import annotations
 
-import email.utils
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -16,23 +17,15 @@ from dataclasses import dataclass
 import requests
 from pydantic import SecretStr
 
-from vectorflow.errors import PermanentError, TransientError
-from vectorflow.playbooks.config import PlaybookSettings
+from vectorflow.errors import LlmRejected, LlmUnavailable, VectorflowError
 from vectorflow.playbooks.contract import response_format
-from vectorflow.playbooks.retry import LlmUnavailable, call_with_retries
+from vectorflow.playbooks.guard import KIND, TABLE, TARGET, llm_target
+from vectorflow.resilience.failures import Facts, Response, Verdict
+from vectorflow.resilience.guard import Guard, guard_for
 from vectorflow.resilience.retry import RetryPolicy
+from vectorflow.settings.playbooks import PlaybookSettings
 
 log = logging.getLogger(__name__)
-
-TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524})
-
-
-class LlmRejected(PermanentError):
-    """The API refused the request for good (key, model, request shape)."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -46,21 +39,6 @@ class Completion:
     latency_ms: int
 
 
-def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
-    """A Retry-After header (seconds or an HTTP date) as seconds from now; None if absent."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when - (time.time() if now is None else now))
-
-
 class GrokClient:
     """Chat completions and the model list of an OpenAI-compatible endpoint (xAI by default)."""
 
@@ -68,11 +46,12 @@ class GrokClient:
         self,
         config: PlaybookSettings,
         api_key: SecretStr | str,
+        guard: Guard,
         policy: RetryPolicy | None = None,
     ) -> None:
-        self.config = config
+        self.config, self.guard = config, guard
         self._key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
-        self.policy = policy or RetryPolicy(attempts=config.attempts)
+        self.target = llm_target(config, self._classify, policy or guard.policy)
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": "vectorflow-playbooks"})
         self.requests_made = 0
@@ -88,43 +67,33 @@ class GrokClient:
         key = self._key.get_secret_value()
         return text.replace(key, "**********") if key else text
 
-    def _send(self, method: str, path: str, body: dict | None, what: str) -> requests.Response:
+    def _classify(
+        self, exc: BaseException, what: str, response: Response | None
+    ) -> tuple[Verdict, VectorflowError, Facts]:
+        """The LLM table's verdict; the API's words (the body, else the exception) redacted."""
+        said = response.body[:300] if response is not None else f"{type(exc).__name__}: {exc}"
+        return TABLE.judge(Facts.of(TARGET, exc, response, message=self._redact(said)), what)
+
+    def _send(self, method: str, path: str, body: dict | None, responses: list[Response]):
+        """One HTTP request; an answer of 400 or more raises, the response recorded first."""
         url = f"{self.config.base_url}{path}"
         headers = {"Authorization": f"Bearer {self._key.get_secret_value()}"}
         timeout = (self.config.connect_timeout_seconds, self.config.read_timeout_seconds)
         self.requests_made += 1
-        try:
-            response = self.session.request(
-                method, url, json=body, headers=headers, timeout=timeout
-            )
-        except requests.Timeout as exc:
-            raise LlmUnavailable(f"{what}: timed out ({type(exc).__name__})") from None
-        except requests.RequestException as exc:
-            raise LlmUnavailable(self._redact(f"{what}: {type(exc).__name__}: {exc}")) from None
-        if response.status_code < 400:
-            return response
-        detail = self._redact(f"{what}: HTTP {response.status_code}: {response.text[:300]}")
-        if response.status_code in TRANSIENT_STATUS:
-            raise LlmUnavailable(
-                detail, retry_after=retry_after_seconds(response.headers.get("Retry-After"))
-            )
-        raise LlmRejected(detail, status=response.status_code)
+        response = self.session.request(method, url, json=body, headers=headers, timeout=timeout)
+        responses.append(
+            Response(url, response.status_code, dict(response.headers), response.text[:2000])
+        )
+        response.raise_for_status()
+        return response
 
     def _call(self, method: str, path: str, body: dict | None, what: str) -> dict:
-        def once() -> dict:
-            response = self._send(method, path, body, what)
-            try:
-                data = response.json()
-            except ValueError:
-                raise LlmUnavailable(
-                    f"{what}: the API answered with a body that is no JSON"
-                ) from None
-            if not isinstance(data, dict):
-                raise LlmUnavailable(f"{what}: the API answered with JSON that is no object")
-            return data
-
-        return call_with_retries(
-            once, self.policy, retry_after_cap=self.config.retry_after_cap_seconds, what=what
+        return self.guard.call(
+            self.target,
+            functools.partial(self._send, method, path, body),
+            kind=KIND,
+            what=what,
+            check=functools.partial(_json_object, what=what),
         )
 
     def models(self) -> list[str]:
@@ -169,7 +138,7 @@ def _completion(data: dict, latency_ms: int) -> Completion:
         message = choice.get("message") or {}
         content = message.get("content")
     except (KeyError, IndexError, TypeError, AttributeError):
-        raise LlmUnavailable("POST /chat/completions: the answer has no choices") from None
+        raise LlmUnavailable(f"{TARGET} POST /chat/completions: no choices in the answer") from None
     if message.get("refusal"):
         content = None
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
@@ -190,4 +159,17 @@ def _int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-__all__ = ["Completion", "GrokClient", "LlmRejected", "LlmUnavailable", "TransientError"]
+def _json_object(response: requests.Response, *, what: str) -> dict:
+    """The body as a JSON object; LlmUnavailable (retried) when it is none (a proxy's page)."""
+    try:
+        data = response.json()
+    except ValueError:
+        raise LlmUnavailable(f"{TARGET} {what}: the API's answer is no JSON") from None
+    if not isinstance(data, dict):
+        raise LlmUnavailable(f"{TARGET} {what}: the API's answer is JSON but no object")
+    return data
+
+
+def grok_client(settings, api_key: SecretStr | str) -> GrokClient:
+    """A client for the configured endpoint, through the data dir's guard."""
+    return GrokClient(settings.playbooks, api_key, guard_for(settings))

@@ -18,6 +18,12 @@ Walking the bars after `as_of` (at most `horizon` of them):
   fraction of it (entry bar: adverse only), up to the exit.
 
 A playbook whose horizon has not fully closed yet and that is still open is not graded (None).
+
+A `no_trade` is graded once its horizon closed (`grade_no_trade`): the move over the horizon
+(close at its end / close at as_of − 1), the largest rise (`mfe`) and fall (`mae`) from the close
+at as_of, and what a trade would have needed: a long and a short entered at that close with a
+1-ATR stop and a 2-ATR target, walked as above. `missed_r` is the better one's R (0 when neither
+filled); staying out `avoided_loss` when that is not above 0 (neither trade would have won).
 """
 
 from __future__ import annotations
@@ -27,7 +33,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-OUTCOMES = ("not_triggered", "stopped", "target_1", "target_2", "target_3", "expired")
+from vectorflow.playbooks.bars import Bars
+
+OUTCOMES = (
+    "not_triggered", "stopped", "target_1", "target_2", "target_3", "expired", "no_trade",
+)  # fmt: skip
+NO_TRADE_STOP_ATR = 1.0
+NO_TRADE_TARGET_ATR = 2.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,9 @@ class Outcome:
     r_multiple: float | None = None
     mfe: float | None = None
     mae: float | None = None
+    move: float | None = None
+    missed_r: float | None = None
+    avoided_loss: bool | None = None
 
 
 class _Trade:
@@ -116,14 +131,15 @@ class _Trade:
         )
 
 
-def grade(plan: Plan, bars: pd.DataFrame, horizon: int, *, horizon_closed: bool) -> Outcome | None:
+def grade(
+    plan: Plan, bars: Bars | pd.DataFrame, horizon: int, *, horizon_closed: bool
+) -> Outcome | None:
     """The outcome of `plan` over `bars` (the candles after as_of, oldest first), or None if open.
 
     `horizon_closed`: the candles reach the end of the horizon (the last bar of it has closed).
     """
-    bars = bars.iloc[:horizon]
-    times = bars["open_time"].to_numpy(dtype=np.int64)
-    o, h, lo, c = (bars[k].to_numpy(dtype=float) for k in ("open", "high", "low", "close"))
+    bars = (bars if isinstance(bars, Bars) else Bars.of(bars)).cut(0, horizon)
+    times, o, h, lo, c = bars.open_time, bars.open, bars.high, bars.low, bars.close
     trade, entry = None, None
     for i in range(len(times)):
         if trade is None:
@@ -151,3 +167,45 @@ def grade(plan: Plan, bars: pd.DataFrame, horizon: int, *, horizon_closed: bool)
         return Outcome(outcome="not_triggered", triggered=False, bars_to_outcome=horizon)
     trade.close_rest(float(c[-1]))
     return trade.outcome("expired", horizon, entry, (int(times[-1]), float(c[-1])))
+
+
+def _would_be(side: str, close: float, atr: float) -> Plan:
+    sign = 1.0 if side == "long" else -1.0
+    stop = close - sign * NO_TRADE_STOP_ATR * atr
+    return Plan(side, close, close, stop, ((close + sign * NO_TRADE_TARGET_ATR * atr, 1.0),))
+
+
+def grade_no_trade(
+    close: float, atr: float, bars: Bars | pd.DataFrame, horizon: int, *, horizon_closed: bool
+) -> Outcome | None:
+    """The outcome of staying out at `close` over `bars` (None until the horizon closed)."""
+    bars = (bars if isinstance(bars, Bars) else Bars.of(bars)).cut(0, horizon)
+    if not horizon_closed or not len(bars):
+        return None
+    trades = [grade(_would_be(s, close, atr), bars, horizon, horizon_closed=True)
+              for s in ("long", "short")]
+    results = [t.r_multiple for t in trades if t.triggered and t.r_multiple is not None]
+    missed = max(results) if results else 0.0
+    last = float(bars.close[-1])
+    return Outcome(
+        outcome="no_trade",
+        triggered=False,
+        bars_to_outcome=horizon,
+        exit_time=int(bars.open_time[-1]),
+        exit_price=last,
+        mfe=float(bars.high.max()) / close - 1,
+        mae=1 - float(bars.low.min()) / close,
+        move=last / close - 1,
+        missed_r=missed,
+        avoided_loss=missed <= 0,
+    )
+
+
+def brier_success(bias: str | None, triggered: bool, r_multiple, avoided_loss) -> bool | None:
+    """What `confidence` forecasts, as it turned out: a triggered trade won (R > 0), or staying
+    out avoided a loss; None for a plan that never triggered (nothing to score)."""
+    if bias == "no_trade":
+        return None if avoided_loss is None else bool(avoided_loss)
+    if not triggered or r_multiple is None:
+        return None
+    return r_multiple > 0

@@ -1,61 +1,62 @@
-"""The Grok circuit breaker (`playbook`, `grok`) and retry policy, from the resilience layer.
+"""The LLM's failure table, in the form of the exchanges' (`vectorflow.exchanges.classify`).
 
-The breaker is the resilience layer's, persisted in `<data dir>/state.db`, so every process on
-the host sees it open. While it is open no request is sent and the rule-based writer answers.
+Every request of the Grok client goes through the resilience guard, as the exchanges' do: the
+(`playbook`, `grok`) circuit breaker in `<data dir>/state.db` (every process on the host sees it
+open; while it is open no request is sent and the rule-based writer answers), the limiter
+(a 429's Retry-After blocks the API for every process) and the retry policy. 429 waits for
+Retry-After unless that is longer than `[playbooks] retry_after_cap_seconds`; 408, 409, 425 and
+the 5xx of the API and its gateways are retried with backoff; any other 4xx or 5xx is final.
 """
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+import requests
 
-from vectorflow.errors import CircuitOpen
-from vectorflow.playbooks.client import GrokClient
-from vectorflow.resilience.breaker import Breakers
+from vectorflow.errors import LlmRejected, LlmUnavailable, RateLimited, VectorflowError
+from vectorflow.resilience.failures import OURS, FailureTable, Rule, Verdict
 from vectorflow.resilience.retry import RetryPolicy
-from vectorflow.resilience.store import StateStore
+from vectorflow.resilience.target import Classifier, Target
+from vectorflow.settings.playbooks import PlaybookSettings
 
-KIND, TARGET = "playbook", "grok"
+KIND, TARGET = "playbook", "grok"  # the breaker of the LLM calls
 
+TRANSIENT_STATUS = frozenset({408, 409, 425, 500, 502, 503, 504, 520, 522, 524})
 
-class GrokBreaker:
-    """The (`playbook`, `grok`) breaker: admit before a request, report how it went."""
-
-    def __init__(self, breakers: Breakers) -> None:
-        self.breakers = breakers
-
-    @classmethod
-    def from_settings(cls, settings) -> GrokBreaker:
-        """The breaker in the data dir's state.db, with the resilience settings."""
-        r, p = settings.resilience, settings.playbooks
-        lease = p.attempts * (p.connect_timeout_seconds + p.read_timeout_seconds) + 1
-        store = StateStore(settings.state_path)
-        return cls(
-            Breakers(store, r.breaker_failures, r.breaker_cooldown_seconds * r.time_scale, lease)
-        )
-
-    def admit(self) -> None:
-        """Let a request through, or raise CircuitOpen without touching the network."""
-        self.breakers.admit(KIND, TARGET)
-
-    def success(self) -> None:
-        """The API answered (a permanent refusal is an answer too)."""
-        self.breakers.success(KIND, TARGET)
-
-    def failure(self, error: BaseException) -> None:
-        """A transient failure after the retries."""
-        self.breakers.failure(KIND, TARGET, str(error)[:300])
-
-    def is_open(self) -> bool:
-        """True while the breaker refuses calls (no state change)."""
-        states = [s for s in self.breakers.states() if (s.kind, s.target) == (KIND, TARGET)]
-        return bool(states) and states[0].state != "closed"
+#: First match wins.
+RULES: tuple[Rule, ...] = (
+    *OURS,  # a body that is no JSON object: LlmUnavailable, raised by the client
+    Rule(Verdict.RATE_LIMITED, "429: wait for Retry-After", status=frozenset({429})),
+    Rule(Verdict.TRANSIENT, "408, 409, 425, the API's or gateway's 5xx", status=TRANSIENT_STATUS),
+    Rule(
+        Verdict.PERMANENT,
+        "any other 4xx or 5xx: key, model, request shape",
+        status=frozenset(range(400, 600)),
+    ),
+    Rule(
+        Verdict.TRANSIENT,
+        "network: refused, reset, timed out, DNS",
+        classes=(requests.RequestException, ConnectionError, TimeoutError, OSError),
+    ),
+)
+DEFAULT = Rule(Verdict.PERMANENT, "anything else")
+#: the verdicts the rows give to failures that are not VectorFlow's own errors
+ERRORS: dict[Verdict, type[VectorflowError]] = {
+    Verdict.TRANSIENT: LlmUnavailable,
+    Verdict.RATE_LIMITED: RateLimited,
+    Verdict.PERMANENT: LlmRejected,
+}
+TABLE = FailureTable(RULES, DEFAULT, ERRORS)
 
 
-def grok_client(settings, api_key: SecretStr | str) -> GrokClient:
-    """A client for the configured endpoint, retrying with the resilience backoff."""
-    r, p = settings.resilience, settings.playbooks
-    policy = RetryPolicy(p.attempts, r.retry_base_seconds, r.retry_max_seconds, r.time_scale)
-    return GrokClient(p, api_key, policy)
-
-
-__all__ = ["CircuitOpen", "GrokBreaker", "grok_client"]
+def llm_target(config: PlaybookSettings, classify: Classifier, backoff: RetryPolicy) -> Target:
+    """The LLM endpoint as the guard sees it: `config.attempts` tries with `backoff`'s waits."""
+    policy = RetryPolicy(
+        config.attempts, backoff.base_seconds, backoff.max_seconds, backoff.time_scale
+    )
+    return Target(
+        TARGET,
+        classify,
+        probe_lease=config.connect_timeout_seconds + config.read_timeout_seconds + 1,
+        max_wait_seconds=config.retry_after_cap_seconds,
+        policy=policy,
+    )

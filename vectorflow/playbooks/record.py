@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from vectorflow.playbooks.contract import Playbook
 from vectorflow.timeframes import ms_to_iso
@@ -53,6 +53,9 @@ class PlaybookRecord:
     invalidation: str | None = None
     rationale: str | None = None
     levels_used: tuple[str, ...] = ()
+    level_prices: tuple[float, ...] = ()  # the data's price of each level used, in order
+    valid_until: int | None = None  # as_of + the grading horizon
+    tick_size: float | None = None
     last_price: float | None = None
     atr: float | None = None
     regime: str | None = None
@@ -69,8 +72,8 @@ class PlaybookRecord:
         """The series this playbook is for."""
         return Unit(self.exchange, self.market, self.symbol, self.timeframe)
 
-    def with_playbook(self, pb: Playbook) -> PlaybookRecord:
-        """A copy carrying the fields of a validated playbook."""
+    def with_playbook(self, pb: Playbook, levels: dict[str, float]) -> PlaybookRecord:
+        """A copy carrying the fields of a validated playbook (`levels`: the data's prices)."""
         entry, risk = pb.entry, pb.risk
         return replace(
             self,
@@ -87,13 +90,15 @@ class PlaybookRecord:
             invalidation=pb.invalidation,
             rationale=pb.rationale,
             levels_used=tuple(pb.levels_used),
+            level_prices=tuple(levels[name] for name in pb.levels_used),
         )
 
     def as_row(self) -> dict:
         """The record as a dict in the dataset's column order (targets as price/share dicts)."""
-        row = asdict(self)
+        row = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict deep-copies
         row["targets"] = [{"price": p, "share": s} for p, s in self.targets]
         row["levels_used"] = list(self.levels_used)
+        row["level_prices"] = list(self.level_prices)
         row["raw_answers"] = list(self.raw_answers)
         return row
 
@@ -116,6 +121,7 @@ class PlaybookRecord:
             "stop_loss": self.stop_loss,
             "targets": " ".join(f"{p:.8g}" for p, _ in self.targets) or None,
             "rr_ratio": self.rr_ratio,
+            "valid_until": ms_to_iso(self.valid_until),
             "tokens": self.tokens_in + self.tokens_out,
             "error": self.error,
         }

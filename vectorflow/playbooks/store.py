@@ -18,7 +18,8 @@ import pyarrow.dataset as ds
 from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import PLAYBOOK_OUTCOMES, PLAYBOOKS, Dataset
 from vectorflow.lake.storage import Storage
-from vectorflow.playbooks.inputs import plain_value, query_lake, symbol_id
+from vectorflow.playbooks.inputs import plain_value
+from vectorflow.playbooks.reads import ms_timestamp, query_lake, series_values, symbol_id
 from vectorflow.playbooks.record import CACHEABLE, PlaybookRecord
 from vectorflow.timeframes import now_ms
 from vectorflow.units import Unit
@@ -76,6 +77,8 @@ def _record(row: dict) -> PlaybookRecord:
     for name in ("levels_used", "raw_answers"):
         items = row.get(name)
         values[name] = tuple(str(v) for v in (items if items is not None else []))
+    prices = row.get("level_prices")
+    values["level_prices"] = tuple(float(p) for p in (prices if prices is not None else []))
     for name in ("as_of", "created_at"):
         values[name] = int(row[f"{name}_ms"])
     return PlaybookRecord(**values)
@@ -105,13 +108,7 @@ def find_cached(
 
     The inputs include as_of, so only the files whose name range holds as_of are opened.
     """
-    values = {
-        "exchange": unit.exchange,
-        "market": unit.market,
-        "symbol_id": symbol_id(unit.symbol),
-        "timeframe": unit.timeframe,
-    }
-    folder = partition_dir(lake.root, PLAYBOOKS, values)
+    folder = partition_dir(lake.root, PLAYBOOKS, series_values(unit))
     files = [f.path for f in lake.files(folder, PLAYBOOKS) if f.first_ms <= as_of_ms <= f.last_ms]
     if not files:
         return None
@@ -129,12 +126,13 @@ def find_cached(
 
 
 def ungraded_playbooks(lake: Storage) -> list[PlaybookRecord]:
-    """Directional, non-cached playbooks with no stored outcome yet, oldest first."""
+    """Valid (`ok`, `repaired`), non-cached playbooks with no stored outcome yet, oldest first."""
     playbooks = str(lake.root / PLAYBOOKS.name / "**" / "*.parquet")
     outcomes = str(lake.root / PLAYBOOK_OUTCOMES.name / "**" / "*.parquet")
     graded = "SELECT playbook_id FROM read_parquet(?, union_by_name = true)"
     sql = f"""{_SELECT}
-        WHERE status IN ('ok', 'repaired') AND bias IN ('long', 'short') AND NOT cached
+        WHERE status IN ('ok', 'repaired') AND bias IN ('long', 'short', 'no_trade')
+              AND NOT cached AND (bias <> 'no_trade' OR last_price IS NOT NULL)
         QUALIFY row_number() OVER (PARTITION BY playbook_id ORDER BY ingested_at DESC) = 1"""
     frame = query_lake(lake, sql, [playbooks])
     if frame.empty:
@@ -156,3 +154,47 @@ def read_playbooks(lake: Storage, ids: list[str]) -> list[PlaybookRecord]:
     frame = query_lake(lake, sql, [glob, list(ids)])
     found = {row["playbook_id"]: _record(row) for row in frame.to_dict("records")}
     return [found[i] for i in ids if i in found]
+
+
+def graded_ids(lake: Storage, ids: list[str]) -> set[str]:
+    """Which of these playbooks already have a stored outcome."""
+    if not ids:
+        return set()
+    glob = str(lake.root / PLAYBOOK_OUTCOMES.name / "**" / "*.parquet")
+    sql = """SELECT DISTINCT playbook_id FROM read_parquet(?, union_by_name = true)
+             WHERE list_contains(?, playbook_id)"""
+    frame = query_lake(lake, sql, [glob, list(ids)])
+    return set(frame["playbook_id"]) if not frame.empty else set()
+
+
+def series_playbooks(
+    lake: Storage, unit: Unit, start_ms: int, end_ms: int, *, run_id: str | None = None
+) -> list[PlaybookRecord]:
+    """Stored playbooks of `unit` with as_of in [start, end] (of one run when given), oldest first.
+
+    The newest row of each playbook id wins.
+    """
+    folder = partition_dir(lake.root, PLAYBOOKS, series_values(unit))
+    stored = lake.files(folder, PLAYBOOKS)
+    files = [f.path for f in stored if f.last_ms >= start_ms and f.first_ms <= end_ms]
+    if not files:
+        return []
+    t = ds.field("as_of")
+    wanted = (t >= ms_timestamp(start_ms)) & (t <= ms_timestamp(end_ms))
+    wanted = wanted & (ds.field("symbol") == unit.symbol)
+    if run_id is not None:
+        wanted = wanted & (ds.field("run_id") == run_id)
+    table = lake.parquet_dataset(files, PLAYBOOKS.schema).to_table(filter=wanted)
+    newest: dict[str, dict] = {}
+    for row in sorted(_arrow_rows(table), key=lambda r: r["ingested_at"]):
+        newest[row["playbook_id"]] = row
+    return sorted((_record(r) for r in newest.values()), key=lambda r: (r.as_of, r.source))
+
+
+def cached_hashes(lake: Storage, unit: Unit, start_ms: int, end_ms: int) -> set[str]:
+    """Input hashes of final Grok answers stored for `unit` with as_of in [start, end]."""
+    return {
+        r.inputs_hash
+        for r in series_playbooks(lake, unit, start_ms, end_ms)
+        if r.source == "grok" and r.status in CACHEABLE and r.inputs_hash
+    }

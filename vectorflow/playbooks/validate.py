@@ -12,14 +12,11 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from vectorflow.errors import PlaybookRejected
 from vectorflow.playbooks.contract import Playbook
 
 RR_TOLERANCE = 0.10  # stated reward-to-risk within ±10 % of the computed one
 SHARE_TOLERANCE = 0.01  # target shares sum to 1 within this
-
-
-class PlaybookRejected(ValueError):
-    """An answer that is no valid playbook; the message says which rule it broke."""
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,20 @@ Nothing invalid is ever stored as a playbook: fields come only from a validated 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import dataclass, field, replace
 
-from vectorflow.errors import CircuitOpen, PermanentError, TransientError
+from vectorflow.errors import (
+    BudgetSpent,
+    CircuitOpen,
+    PermanentError,
+    PlaybookRejected,
+    TransientError,
+)
 from vectorflow.lake.storage import Storage
 from vectorflow.playbooks.budget import TokenBudget, estimate_tokens
 from vectorflow.playbooks.client import Completion, GrokClient
-from vectorflow.playbooks.config import PlaybookSettings
-from vectorflow.playbooks.context import load_inputs
 from vectorflow.playbooks.contract import PROMPT_VERSION, SYSTEM_PROMPT, Playbook
+from vectorflow.playbooks.history import LoadOptions, load_inputs
 from vectorflow.playbooks.inputs import PlaybookInputs
 from vectorflow.playbooks.prompt import (
     build_payload,
@@ -26,37 +30,45 @@ from vectorflow.playbooks.prompt import (
     messages,
     payload_text,
     repair_messages,
+    valid_until,
 )
 from vectorflow.playbooks.record import PlaybookRecord, playbook_id
 from vectorflow.playbooks.rules import RULES_VERSION, rules_playbook
 from vectorflow.playbooks.store import find_cached, write_playbooks
-from vectorflow.playbooks.validate import MarketFrame, PlaybookRejected, validate_answer
+from vectorflow.playbooks.ticks import market_label
+from vectorflow.playbooks.validate import MarketFrame, validate_answer
+from vectorflow.settings.playbooks import PlaybookSettings
 from vectorflow.timeframes import now_ms
 from vectorflow.units import Unit
 
 log = logging.getLogger(__name__)
 
 
-class Breaker(Protocol):
-    """The circuit breaker the Grok calls go through (`vectorflow.playbooks.guard`)."""
-
-    def admit(self) -> None: ...  # raises CircuitOpen without touching the network
-
-    def success(self) -> None: ...
-
-    def failure(self, error: BaseException) -> None: ...
-
-
 @dataclass(frozen=True)
 class WriteContext:
-    """What a run shares between its series: settings, client, budget, breaker, run id."""
+    """What a run shares between its series: settings, client, budget, run id."""
 
     config: PlaybookSettings
     lake: Storage
     run_id: str
-    client: GrokClient | None = None  # None: no key configured, rules only
+    client: GrokClient | None = None  # None: no key configured, rules only (its guard: breaker)
     budget: TokenBudget | None = None
-    breaker: Breaker | None = None
+    timeframes: tuple[str, ...] = ()  # configured: a series' higher timeframe is the next one
+    tpo_row_sizes: dict[str, float] = field(default_factory=dict)  # by unified symbol
+    ticks: dict[str, float] = field(default_factory=dict)  # by unit label, from the markets
+
+    def load_options(self, unit: Unit) -> LoadOptions:
+        """How the inputs of `unit` are read."""
+        return LoadOptions(
+            lookback_bars=self.config.lookback_bars,
+            timeframes=self.timeframes,
+            tpo_row_size=self.tpo_row_sizes.get(unit.symbol),
+            tick_size=self.ticks.get(market_label(unit)),
+        )
+
+    def payload(self, inputs: PlaybookInputs) -> str:
+        """The payload text of `inputs` (its hash is the cache key)."""
+        return payload_text(build_payload(inputs, horizon_bars=self.config.horizon_bars))
 
 
 def _base(inputs: PlaybookInputs, ctx: WriteContext, source: str, text: str | None) -> dict:
@@ -79,6 +91,8 @@ def _base(inputs: PlaybookInputs, ctx: WriteContext, source: str, text: str | No
         atr=market.get("atr"),
         regime=regime if isinstance(regime, str) else None,
         payload=text,
+        valid_until=valid_until(inputs.as_of_ms, unit.timeframe, ctx.config.horizon_bars),
+        tick_size=inputs.tick_size,
     )
 
 
@@ -92,7 +106,8 @@ def _record(inputs: PlaybookInputs, ctx: WriteContext, source: str, text: str | 
 def rules_record(inputs: PlaybookInputs, ctx: WriteContext, text: str) -> PlaybookRecord:
     """The rule-based playbook of `inputs` as a record (the same inputs give the same id)."""
     playbook = rules_playbook(inputs, max_atr_distance=ctx.config.max_atr_distance)
-    return _record(inputs, ctx, "rules", text, status="ok").with_playbook(playbook)
+    record = _record(inputs, ctx, "rules", text, status="ok")
+    return record.with_playbook(playbook, inputs.citable_levels())
 
 
 @dataclass
@@ -106,37 +121,21 @@ class _Spend:
         return dict(vars(self))
 
 
-class _BudgetSpent(Exception):
-    """The run's token budget refused a request."""
-
-
 def _ask(ctx: WriteContext, msgs: list[dict], spend: _Spend) -> Completion:
-    """One request through the breaker, paid from the budget (_BudgetSpent when it refuses)."""
+    """One request (through the client's guard), paid from the budget (BudgetSpent if refused)."""
     estimate = estimate_tokens(*(m["content"] for m in msgs))
     if ctx.budget is not None and not ctx.budget.reserve(estimate):
-        raise _BudgetSpent
-    actual = 0  # nothing sent while the breaker refuses
+        raise BudgetSpent("the run's token budget is spent")
+    actual = estimate  # a failed request is charged its estimate: it may have been billed
     before = ctx.client.requests_made
     try:
-        if ctx.breaker is not None:
-            ctx.breaker.admit()
-        actual = estimate  # a failed request is charged its estimate: it may have been billed
         completion = ctx.client.complete(msgs)
         actual = completion.tokens_in + completion.tokens_out or estimate
-    except TransientError as exc:
-        if ctx.breaker is not None:
-            ctx.breaker.failure(exc)
-        raise
-    except PermanentError:
-        if ctx.breaker is not None:
-            ctx.breaker.success()  # a refusal is an answer: the API is up
-        raise
     finally:
-        spend.requests += ctx.client.requests_made - before  # retries included
+        sent = ctx.client.requests_made - before  # retries included; 0: the breaker refused
+        spend.requests += sent
         if ctx.budget is not None:
-            ctx.budget.settle(estimate, actual)
-    if ctx.breaker is not None:
-        ctx.breaker.success()
+            ctx.budget.settle(estimate, actual if sent else 0)
     spend.tokens_in += completion.tokens_in
     spend.tokens_out += completion.tokens_out
     spend.latency_ms += completion.latency_ms
@@ -156,7 +155,7 @@ def _answer(ctx: WriteContext, msgs: list[dict], spend: _Spend, answers: list[st
 
 def _grok(inputs: PlaybookInputs, ctx: WriteContext, text: str) -> PlaybookRecord:
     """Ask Grok, with one repair request; the record says how it went."""
-    frame = MarketFrame(inputs.last_close, inputs.atr, inputs.levels)
+    frame = MarketFrame(inputs.last_close, inputs.atr, inputs.citable_levels())
     spend, answers = _Spend(), []
 
     def done(status: str, playbook: Playbook | None = None, error: str | None = None):
@@ -170,7 +169,9 @@ def _grok(inputs: PlaybookInputs, ctx: WriteContext, text: str) -> PlaybookRecor
             raw_answers=tuple(answers),
             **spend.fields(),
         )
-        return record.with_playbook(playbook) if playbook is not None else record
+        if playbook is None:
+            return record
+        return record.with_playbook(playbook, inputs.citable_levels())
 
     try:
         try:
@@ -183,9 +184,9 @@ def _grok(inputs: PlaybookInputs, ctx: WriteContext, text: str) -> PlaybookRecor
             return done("repaired", _answer(ctx, repair, spend, answers, frame))
         except PlaybookRejected as again:
             return done("abstained", error=f"first answer: {first}; repaired answer: {again}")
-        except _BudgetSpent:
+        except BudgetSpent:
             return done("abstained", error=f"{first}; no budget left for a repair")
-    except _BudgetSpent:
+    except BudgetSpent:
         return done("skipped_budget", error="the run's token budget is spent")
     except CircuitOpen:
         if not answers:
@@ -214,38 +215,53 @@ def _from_cache(inputs: PlaybookInputs, ctx: WriteContext, text: str) -> Playboo
     )
 
 
-def playbooks_for(inputs: PlaybookInputs, ctx: WriteContext) -> list[PlaybookRecord]:
-    """The records one series gets: skipped, rules, or Grok (plus rules after a Grok error)."""
-    use_grok = ctx.client is not None
-    source = "grok" if use_grok else "rules"
-    if inputs.stale is not None:
-        return [_record(inputs, ctx, source, None, status="skipped_stale", error=inputs.stale)]
-    text = payload_text(build_payload(inputs))
-    if not use_grok:
-        return [rules_record(inputs, ctx, text)]
+def grok_records(inputs: PlaybookInputs, ctx: WriteContext, text: str) -> list[PlaybookRecord]:
+    """Grok's record of fresh inputs: from the cache, or asked (CircuitOpen when not asked)."""
     cached = _from_cache(inputs, ctx, text)
-    if cached is not None:
-        return [cached]
+    return [cached] if cached is not None else [_grok(inputs, ctx, text)]
+
+
+def playbooks_for(
+    inputs: PlaybookInputs, ctx: WriteContext, sources: tuple[str, ...] | None = None
+) -> list[PlaybookRecord]:
+    """The records one series gets: skipped, rules, or Grok (plus rules after a Grok error).
+
+    `sources` (a replay's): write exactly these (`rules`, `grok`); default: Grok when a client
+    is set, else rules.
+    """
+    fallback = sources is None
+    sources = sources or (("grok",) if ctx.client is not None else ("rules",))
+    if inputs.stale is not None:
+        return [
+            _record(inputs, ctx, source, None, status="skipped_stale", error=inputs.stale)
+            for source in sources
+        ]
+    text = ctx.payload(inputs)
+    records = [rules_record(inputs, ctx, text)] if "rules" in sources else []
+    if "grok" not in sources:
+        return records
     try:
-        record = _grok(inputs, ctx, text)
+        grok = grok_records(inputs, ctx, text)
     except CircuitOpen as exc:
         log.warning("%s: %s; writing the rule-based playbook", inputs.unit.label, exc)
-        return [rules_record(inputs, ctx, text)]
-    if record.status == "error":
+        return [rules_record(inputs, ctx, text)] if fallback else records + [
+            _record(inputs, ctx, "grok", text, status="error", error=str(exc)[:1000])
+        ]
+    if grok[0].status == "error" and fallback:
         log.warning(
-            "%s: grok failed (%s); writing the rule-based playbook", inputs.unit.label, record.error
+            "%s: grok failed (%s); writing the rule-based playbook",
+            inputs.unit.label,
+            grok[0].error,
         )
-        return [record, rules_record(inputs, ctx, text)]
-    return [record]
+        return grok + [rules_record(inputs, ctx, text)]
+    return records + grok
 
 
 def write_series_playbook(
     unit: Unit, ctx: WriteContext, *, as_of_ms: int | None = None
 ) -> list[PlaybookRecord]:
     """Read the inputs of `unit` from the lake, write its playbook(s) and store them."""
-    inputs = load_inputs(
-        ctx.lake, unit, as_of_ms, lookback_bars=ctx.config.lookback_bars, now_ms=now_ms()
-    )
+    inputs = load_inputs(ctx.lake, unit, as_of_ms, options=ctx.load_options(unit), now_ms=now_ms())
     records = playbooks_for(inputs, ctx)
     write_playbooks(ctx.lake, records)
     for record in records:

@@ -1,13 +1,14 @@
-"""Resilience: every exchange request goes through three layers, in this order.
+"""Resilience: every request to an exchange or the LLM goes through three layers, in this order.
 
 1. Circuit breaker per (task kind, target) -- `breaker.py`: an open breaker fails the call fast,
    without touching the network; the unit is reported as skipped.
-2. Rate limiter per exchange budget -- `limiter.py`: cost-aware, shared by every process on the
-   host, fed by the exchange's usage headers, Retry-After and bans.
+2. Rate limiter per budget -- `limiter.py`: cost-aware, shared by every process on the host, fed
+   by the server's usage headers, Retry-After and bans.
 3. Retries for transient errors only -- `retry.py`, applied per request (per page) by
-   `guard.py`, which also applies the error table of `vectorflow.exchanges.classify`.
+   `guard.py`, which also applies the target's failure table (`failures.py`).
 
-State lives in `<data dir>/state.db` (`store.py`); settings in `config.py`. The one entry point
-is `vectorflow.exchanges.client.call_endpoint`. Keep this package's `__init__` free of imports:
-`vectorflow.settings` imports `config.py`.
+This package knows no API by name: each caller passes its `target.Target` (failure table,
+budgets, minimum ban) -- `vectorflow.exchanges.client.call_endpoint` and
+`vectorflow.playbooks.client.GrokClient`. State lives in `<data dir>/state.db` (`store.py`);
+settings in `vectorflow.settings.resilience`.
 """

@@ -53,8 +53,11 @@ class Breakers:
         self.store, self.threshold = store, failures
         self.cooldown, self.probe_lease = cooldown_seconds, probe_lease
 
-    def admit(self, kind: str, target: str) -> bool:
-        """Let a call through (True if it is the half-open probe), else raise CircuitOpen."""
+    def admit(self, kind: str, target: str, lease: float | None = None) -> bool:
+        """Let a call through (True if it is the half-open probe), else raise CircuitOpen.
+
+        A probe not reported on within `lease` seconds (default: the breakers') is taken over.
+        """
         rows = self.store.read(
             "SELECT state, opened_at, probe_until, reason FROM breakers WHERE kind=? AND target=?",
             (kind, target),
@@ -85,7 +88,7 @@ class Breakers:
             self._move(con, kind, target, state, HALF_OPEN, why, now)
             con.execute(
                 "UPDATE breakers SET probe_until = ? WHERE kind = ? AND target = ?",
-                (now + self.probe_lease, kind, target),
+                (now + (self.probe_lease if lease is None else lease), kind, target),
             )
             return True
 

@@ -1,10 +1,11 @@
 """The guarded call: breaker, then limiter, then the request, retried per page on transient errors.
 
-`Guard.call` is what `vectorflow.exchanges.client.call_endpoint` runs for every exchange request.
-A call is retried where it failed (one page, never the pages already landed), through the limiter
-(so Retry-After and bans hold for every process), only when the error table says the failure is
-transient; a malformed answer is retried once; anything else fails at once with a message naming
-the request (`what`: exchange, market, symbol, timeframe) and the exchange's own words.
+`Guard.call` runs every request to a remote API (each exchange through
+`vectorflow.exchanges.client.call_endpoint`, the LLM through `vectorflow.playbooks.client`). A
+call is retried where it failed (one page, never the pages already landed), through the limiter
+(so Retry-After and bans hold for every process), only when the target's failure table says the
+failure is transient; a malformed answer is retried once; anything else fails at once with a
+message naming the request (`what`) and the API's own words.
 """
 
 from __future__ import annotations
@@ -13,19 +14,21 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
+from vectorflow import interrupt
 from vectorflow.errors import Banned, CircuitOpen, VectorflowError
-from vectorflow.exchanges.classify import Verdict, classify_failure
-from vectorflow.exchanges.specs import Budget, ExchangeSpec, exchange_spec
 from vectorflow.resilience.breaker import Breakers
+from vectorflow.resilience.failures import Facts, Response, Verdict
 from vectorflow.resilience.limiter import RateLimiter
 from vectorflow.resilience.retry import RetryPolicy
 from vectorflow.resilience.shared import SharedStore
 from vectorflow.resilience.store import StateStore
+from vectorflow.resilience.target import Budget, Target
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: verdicts worth another attempt (MALFORMED: once)
 RETRIED = {Verdict.TRANSIENT, Verdict.RATE_LIMITED, Verdict.BANNED, Verdict.MALFORMED}
@@ -34,12 +37,12 @@ RETRIED = {Verdict.TRANSIENT, Verdict.RATE_LIMITED, Verdict.BANNED, Verdict.MALF
 class Guard:
     """Breakers, limiter and retry policy of one data dir (its `state.db`)."""
 
-    def __init__(self, settings, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, settings) -> None:
         r = settings.resilience
-        self.scale, self.sleep = r.time_scale, sleep
+        self.scale = r.time_scale
         self.store = StateStore(settings.state_path)
         lease = 2 * settings.request_timeout_seconds + 1  # a lost probe is taken over after this
-        self.limiter = RateLimiter(self.store, r, probe_seconds=lease, sleep=sleep)
+        self.limiter = RateLimiter(self.store, r, probe_seconds=lease)
         shared = SharedStore(r.shared_state_url) if r.shared_state_url else self.store
         self.breakers = Breakers(
             shared, r.breaker_failures, r.breaker_cooldown_seconds * self.scale, lease
@@ -50,99 +53,102 @@ class Guard:
 
     def call(
         self,
-        client: Any,
-        method: str,
-        invoke: Callable[[], object],
+        target: Target,
+        invoke: Callable[[list[Response]], T],
         *,
+        kind: str,
         what: str,
-        params: dict | None = None,
-        check: Callable[[object], object] | None = None,
-    ) -> object:
-        """`check(invoke())` through breaker, limiter and retries; failures come out classified."""
-        spec = exchange_spec(client.id)
-        endpoint = spec.endpoint(method)
-        charges = _charges(spec, endpoint.charges, params or {})
+        charges: Sequence[tuple[Budget, int]] = (),
+        check: Callable[[T], T] | None = None,
+    ) -> T:
+        """`check(invoke(responses))` through breaker, limiter and retries.
+
+        `invoke` appends the HTTP responses it saw to `responses` (the table reads the last);
+        `kind` names the breaker with the target; failures come out classified.
+        """
+        policy = target.policy or self.policy
         attempt, malformed, last = 0, 0, None
         while True:
-            probe = self._admit(endpoint.kind, spec.id, what, last, attempt)
-            try:
-                ticket = self.limiter.acquire(spec.id, charges)
-            except Banned as exc:  # blocked for longer than max_wait_seconds: nothing sent
-                exc.add_note(f"{spec.id} {what}")
-                raise
+            interrupt.check(f"{target.name} {what}")  # a stopped run sends nothing new
+            probe = self._admit(kind, target, what, last, attempt)
+            ticket = self._acquire(target, charges, what)
             attempt += 1
-            client.vf_responses = responses = []
+            responses: list[Response] = []
             try:
-                result = invoke()
+                result = invoke(responses)
                 result = check(result) if check is not None else result
             except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
                 self.limiter.record(ticket, responses)
-                verdict, error, facts = classify_failure(
-                    spec.id, exc, f"{method} {what}", responses[-1] if responses else None
+                verdict, error, facts = target.classify(
+                    exc, what, responses[-1] if responses else None
                 )
                 malformed += verdict == Verdict.MALFORMED
-                self._tell(spec, endpoint.kind, verdict, error, facts, probe)
-                if verdict not in RETRIED or attempt >= self.policy.attempts or malformed >= 2:
+                self._tell(target, kind, verdict, error, facts, probe, policy)
+                if verdict not in RETRIED or attempt >= policy.attempts or malformed >= 2:
                     if _final(error, attempt, malformed) is exc:
                         raise
                     raise error from exc
-                delay = self.policy.delay(attempt) if verdict == Verdict.TRANSIENT else 0.0
-                log.warning(
-                    "%s (try %d of %d, next in %.2f s)", error, attempt, self.policy.attempts, delay
-                )
+                delay = policy.delay(attempt) if verdict == Verdict.TRANSIENT else 0.0
+                log.warning("%s (try %d of %d, next in %.2f s)", error, attempt, policy.attempts,
+                            delay)  # fmt: skip
                 last = error
-                self.sleep(delay)
+                until = interrupt.until_text(time.time() + delay)
+                interrupt.sleep(delay, f"{target.name}: backing off until {until} to retry {what}")
                 continue
-            finally:
-                client.vf_responses = None
             self.limiter.record(ticket, responses)
-            self.breakers.success(endpoint.kind, spec.id)
+            self.breakers.success(kind, target.name)
             return result
 
-    def _admit(self, kind: str, exchange: str, what: str, last, attempt: int) -> bool:
+    def _admit(self, kind: str, target: Target, what: str, last, attempt: int) -> bool:
         """Pass the breaker (True: this try is the half-open probe), else raise.
 
         Refused before any try: CircuitOpen (the unit is skipped). Refused after tries that
         opened it: the last real error, saying so.
         """
         try:
-            return self.breakers.admit(kind, exchange)
+            return self.breakers.admit(kind, target.name, target.probe_lease)
         except CircuitOpen as exc:
             if last is None:
-                exc.add_note(f"{exchange} {what}")
+                exc.add_note(f"{target.name} {what}")
                 raise
-            last.add_note(f"the {kind}/{exchange} breaker opened after {attempt} tries")
+            last.add_note(f"the {kind}/{target.name} breaker opened after {attempt} tries")
             last.tries = attempt
             raise last from exc
 
+    def _acquire(self, target: Target, charges, what: str):
+        """The limiter's ticket; Banned (nothing sent) when the wait is longer than allowed."""
+        max_wait = None if target.max_wait_seconds is None else target.max_wait_seconds * self.scale
+        try:
+            return self.limiter.acquire(
+                target.name, charges, max_wait=max_wait, probe_seconds=target.probe_lease
+            )
+        except Banned as exc:
+            exc.add_note(f"{target.name} {what}")
+            raise
+
     def _tell(
         self,
-        spec: ExchangeSpec,
+        target: Target,
         kind: str,
         verdict: Verdict,
         error: VectorflowError,
-        facts,
+        facts: Facts,
         probe: bool,
+        policy: RetryPolicy,
     ) -> None:
         """Tell the breaker and the limiter what a failure says about the target."""
-        exchange = spec.id
         if verdict == Verdict.TRANSIENT:
-            self.breakers.failure(kind, exchange, str(error)[:200])
+            self.breakers.failure(kind, target.name, str(error)[:200])
             return
         if verdict in (Verdict.PERMANENT, Verdict.UNKNOWN_SYMBOL) or probe:
-            self.breakers.success(kind, exchange)  # an answer: the target is up
+            self.breakers.success(kind, target.name)  # an answer: the target is up
         if verdict == Verdict.RATE_LIMITED:
             wait = facts.retry_after
-            seconds = wait * self.scale if wait is not None else self.policy.delay(1)
-            self.limiter.block(exchange, seconds, f"rate limited: {str(error)[:200]}")
+            seconds = wait * self.scale if wait is not None else policy.delay(1)
+            self.limiter.block(target.name, seconds, f"rate limited: {str(error)[:200]}")
         elif verdict == Verdict.BANNED:
-            seconds = max(facts.retry_after or 0.0, spec.min_ban_seconds) * self.scale
-            self.limiter.block(exchange, seconds, f"banned: {str(error)[:200]}")
-
-
-def _charges(spec: ExchangeSpec, charges, params: dict) -> list[tuple[Budget, int]]:
-    budgets = {b.name: b for b in spec.budgets}
-    return [(budgets[c.budget], c.weight_for(params)) for c in charges if c.budget in budgets]
+            seconds = max(facts.retry_after or 0.0, target.min_ban_seconds) * self.scale
+            self.limiter.block(target.name, seconds, f"banned: {str(error)[:200]}")
 
 
 def _final(error: VectorflowError, attempt: int, malformed: int) -> VectorflowError:
@@ -172,3 +178,10 @@ def guard_for(settings) -> Guard:
                 _guards.popitem(last=False)
         _guards.move_to_end(key)
         return guard
+
+
+def forget_guards(state_path) -> None:
+    """Drop this process's guards of `state_path` (their connections go with them)."""
+    with _guards_lock:
+        for key in [k for k in _guards if k[0] == str(state_path)]:
+            del _guards[key]

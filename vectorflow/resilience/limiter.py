@@ -13,8 +13,9 @@ plus what the server reported beyond that, leaves room for it:
   (another program, a skewed window): it is added as a "foreign" reservation, so the limiter
   never plans past what the server says is left. While a budget has had no answer for a whole
   window, one request goes first and the others wait for its header.
-- Blocks. A 429's Retry-After, a Binance 418 ban or Bybit's 403 blocks the whole exchange for
-  every process until it ends; a block longer than `max_wait_seconds` fails the call at once.
+- Blocks. A 429's Retry-After, a Binance 418 ban or Bybit's 403 blocks the whole exchange (any
+  target: the LLM's 429 too) for every process until it ends; a block longer than
+  `max_wait_seconds` fails the call at once.
 
 All windows and waits are multiplied by the time scale (`ResilienceSettings.time_scale`).
 """
@@ -23,16 +24,16 @@ from __future__ import annotations
 
 import logging
 import math
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from vectorflow import interrupt
 from vectorflow.errors import Banned
-from vectorflow.exchanges.classify import Response
-from vectorflow.exchanges.specs import Budget, exchange_spec
-from vectorflow.resilience.config import ResilienceSettings
+from vectorflow.resilience.failures import Response
 from vectorflow.resilience.store import StateStore
+from vectorflow.resilience.target import Budget
+from vectorflow.settings.resilience import ResilienceSettings
 from vectorflow.timeframes import ms_to_iso
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,9 @@ CLEANUP_EVERY = 500  # reservations between deletions of expired events
 class Ticket:
     """A reservation: the weights charged to each budget at time `t`."""
 
-    exchange: str
+    target: str
     t: float
-    charges: tuple[tuple[str, int], ...]
+    charges: tuple[tuple[Budget, int], ...]
 
 
 @dataclass(frozen=True)
@@ -64,16 +65,12 @@ class BudgetUse:
 
 
 class RateLimiter:
-    """Budgets of every exchange, reserved through one SQLite file shared by all processes."""
+    """Budgets of every target, reserved through one SQLite file shared by all processes."""
 
     def __init__(
-        self,
-        store: StateStore,
-        settings: ResilienceSettings,
-        probe_seconds: float,
-        sleep: Callable[[float], None] = time.sleep,
+        self, store: StateStore, settings: ResilienceSettings, probe_seconds: float
     ) -> None:
-        self.store, self.scale, self.sleep = store, settings.time_scale, sleep
+        self.store, self.scale = store, settings.time_scale
         self.max_wait = settings.max_wait_seconds * self.scale
         self.probe_seconds = probe_seconds
         self.settings = settings
@@ -94,28 +91,42 @@ class RateLimiter:
 
     # ---------------------------------------------------------------- reserving
 
-    def acquire(self, exchange: str, charges: Sequence[tuple[Budget, int]]) -> Ticket:
-        """Wait until every budget has room and the exchange is not blocked; reserve."""
+    def acquire(
+        self,
+        target: str,
+        charges: Sequence[tuple[Budget, int]],
+        *,
+        max_wait: float | None = None,
+        probe_seconds: float | None = None,
+    ) -> Ticket:
+        """Wait until every budget has room and `target` is not blocked; reserve.
+
+        A wait longer than `max_wait` (host seconds; default: the settings') raises Banned.
+        """
+        limit = self.max_wait if max_wait is None else max_wait
+        lease = self.probe_seconds if probe_seconds is None else probe_seconds
         while True:
-            wait, why, ticket = self._try(exchange, charges)
+            wait, why, ticket = self._try(target, charges, lease)
             if ticket is not None:
                 return ticket
-            if wait > self.max_wait:
-                until = self.store.now() + wait
+            until = self.store.now() + wait
+            if wait > limit:
                 raise Banned(
-                    f"{exchange}: no request allowed until {ms_to_iso(int(until * 1000))} ({why});"
-                    f" longer than max_wait_seconds"
+                    f"{target}: no request allowed until {ms_to_iso(int(until * 1000))} ({why});"
+                    f" longer than the {limit:g} s a call may wait"
                 )
-            log.debug("%s: waiting %.3f s (%s)", exchange, wait, why)
-            self.sleep(max(wait, 0.0005))
+            log.debug("%s: waiting %.3f s (%s)", target, wait, why)
+            kind = why.removeprefix("blocked: ").split(":")[0] if why != "budget" else "budget full"
+            what = f"{target}: {kind} until {interrupt.until_text(until)}"  # "binance: banned ..."
+            interrupt.sleep(max(wait, 0.0005), what)
 
     def _try(
-        self, exchange: str, charges: Sequence[tuple[Budget, int]]
+        self, target: str, charges: Sequence[tuple[Budget, int]], lease: float
     ) -> tuple[float, str, Ticket | None]:
         with self.store.write() as con:
             now = self.store.now()
             block = con.execute(
-                "SELECT until, reason FROM rate_blocks WHERE exchange = ?", (exchange,)
+                "SELECT until, reason FROM rate_blocks WHERE exchange = ?", (target,)
             ).fetchone()
             if block and block[0] > now:
                 return block[0] - now, f"blocked: {block[1]}", None
@@ -130,12 +141,12 @@ class RateLimiter:
                     con.execute(
                         "INSERT INTO rate_feedback (budget, probe_until) VALUES (?, ?) "
                         "ON CONFLICT (budget) DO UPDATE SET probe_until = excluded.probe_until",
-                        (budget.name, now + self.probe_seconds),
+                        (budget.name, now + lease),
                     )
             self._reservations += 1
             if self._reservations % CLEANUP_EVERY == 0:
                 con.execute("DELETE FROM rate_events WHERE t < ?", (now - 4000 * self.scale,))
-        return 0.0, "", Ticket(exchange, now, tuple((b.name, w) for b, w in charges))
+        return 0.0, "", Ticket(target, now, tuple(charges))
 
     def _room(self, con, budget: Budget, weight: int, now: float) -> float:
         """0 when `weight` fits in `budget` now, else how long until it does."""
@@ -169,17 +180,15 @@ class RateLimiter:
 
     def record(self, ticket: Ticket, responses: Sequence[Response]) -> None:
         """Take in the server's word after a request: usage headers; end the window's probe."""
-        spec = exchange_spec(ticket.exchange)
         answered = set()
         for response in responses:
             path = urlsplit(response.url).path
-            for budget in spec.budgets:
+            for budget, _ in ticket.charges:
                 if budget.usage_header and path.startswith(budget.paths):
                     self._feedback(ticket, budget, response.header(budget.usage_header))
                     answered.add(budget.name)
-        for name, _ in ticket.charges:
-            budget = next(b for b in spec.budgets if b.name == name)
-            if budget.usage_header and name not in answered:
+        for budget, _ in ticket.charges:
+            if budget.usage_header and budget.name not in answered:
                 self._feedback(ticket, budget, None)  # no answer: let another request go first
 
     def _feedback(self, ticket: Ticket, budget: Budget, header: str | None) -> None:
@@ -220,18 +229,18 @@ class RateLimiter:
                 (budget.name, now, used, window, seen),
             )
 
-    def block(self, exchange: str, seconds: float, reason: str) -> float:
-        """Block every request to `exchange` from every process for `seconds`; the end time."""
+    def block(self, target: str, seconds: float, reason: str) -> float:
+        """Block every request to `target` from every process for `seconds`; the end time."""
         with self.store.write() as con:
             now = self.store.now()
             until = now + seconds
-            con.execute(
+            con.execute(  # the column is named for the first targets there were: exchanges
                 "INSERT INTO rate_blocks VALUES (?, ?, ?, ?) ON CONFLICT (exchange) DO UPDATE SET"
                 " since = excluded.since, until = max(until, excluded.until),"
                 " reason = excluded.reason",
-                (exchange, now, until, reason),
+                (target, now, until, reason),
             )
-        log.warning("%s: no requests for %.1f s: %s", exchange, seconds, reason)
+        log.warning("%s: no requests for %.1f s: %s", target, seconds, reason)
         return until
 
     # ---------------------------------------------------------------- reporting

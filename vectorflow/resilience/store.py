@@ -8,6 +8,9 @@ reports nor to block until a given time. Breakers need the same file anyway. So 
 (reserve weight, record feedback, move a breaker) is one `BEGIN IMMEDIATE` transaction: SQLite
 serialises writers across processes with its own locking, WAL mode lets readers go on, and a
 process killed mid-transaction leaves nothing behind (the journal rolls it back).
+
+A damaged file (not a database, a malformed page) raises CorruptState naming it;
+`vectorflow.resilience.repair.repair_state` moves it into `<data dir>/quarantine/`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from vectorflow.errors import CorruptState
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rate_events (
@@ -43,6 +48,27 @@ CREATE TABLE IF NOT EXISTS breaker_transitions (
 """
 
 
+#: SQLite's primary result codes of a damaged file: SQLITE_CORRUPT, SQLITE_NOTADB
+CORRUPT_CODES = frozenset({11, 26})
+
+
+def is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    """True when SQLite says the file itself is damaged (not busy, locked or read-only)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in CORRUPT_CODES
+
+
+@contextmanager
+def corruption_named(path: Path) -> Iterator[None]:
+    """Re-raise SQLite's word on a damaged file as CorruptState naming `path`."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        if not is_corruption(exc):
+            raise
+        raise CorruptState(path, str(exc)) from exc
+
+
 class StateStore:
     """One SQLite file, one connection per thread, a write transaction per decision."""
 
@@ -54,6 +80,10 @@ class StateStore:
         self._ready = False
 
     def _connect(self) -> sqlite3.Connection:
+        with corruption_named(self.path):
+            return self._open()
+
+    def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         con.execute("PRAGMA busy_timeout = 60000")
@@ -81,17 +111,20 @@ class StateStore:
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction: taken at once (`BEGIN IMMEDIATE`), committed on success."""
         con = self.connection
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            yield con
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
+        with corruption_named(self.path):
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
 
     def read(self, sql: str, params: tuple = ()) -> list[tuple]:
         """Rows of one read-only query."""
-        return self.connection.execute(sql, params).fetchall()
+        with corruption_named(self.path):
+            return self.connection.execute(sql, params).fetchall()
 
     def now(self) -> float:
         """The host's wall clock in seconds (shared by every process, and the simulator)."""

@@ -122,6 +122,9 @@ class Storage(Protocol):
     def repair_link(self, folder: PurePath) -> list[str]:
         """Make the partition's published state readable again if it is not; what was done."""
 
+    def repair_links(self, dataset: Dataset) -> list[str]:
+        """`repair_link` for every partition of a range dataset; what was done."""
+
     def layout_problems(self, folder: PurePath) -> list[Problem]:
         """What is wrong with a partition's layout (not its files' contents)."""
 

@@ -10,7 +10,7 @@ and a query sees each row once: a directory is listed at once, and a file listed
 snapshot and opened after the swap is the same file (a hard link) or gone ("No such file": the
 query is run again, `vectorflow.lake.files.reading_again`). Superseded snapshots are removed
 by a later writer once superseded for the grace period; see `snapshots` for recovery.
-Datasets without ranges (playbooks, backtests, signals) are flat folders of files.
+Datasets without ranges (playbooks, backtests) are flat folders of files.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from vectorflow.lake.files import (
     names_range,
     new_file_name,
     parse_name,
+    partition_pattern,
     version_name,
     version_number,
 )
@@ -49,7 +50,6 @@ from vectorflow.lake.storage.snapshots import (
     Quarantine,
     fsync_dir,
     linked_number,
-    measured_manifest,
     point_current,
     read_manifest,
     readable_snapshot,
@@ -107,6 +107,10 @@ class SnapshotVersion:
         found = [FileRange(path, *parse_name(name)) for name, path in self._names.items()]
         return sorted(found, key=lambda f: (f.first_ms, f.last_ms))
 
+    def unmeasured(self) -> list[FileRange]:
+        """The files whose rows no manifest recorded (kept from a snapshot without one)."""
+        return [f for f in self.files if self._entries[f.path.name] is None]
+
     def drop(self, names: list[str]) -> None:
         """Leave the files of these names out of the snapshot."""
         for f in self.files:
@@ -160,10 +164,11 @@ class SnapshotVersion:
                 os.link(path, self.dir / name)
         for stray in set(os.listdir(self.dir)) - set(self._names):
             os.unlink(self.dir / stray)  # written for this snapshot, then merged away
-        unknown = [n for n, e in self._entries.items() if e is None]  # kept from a legacy one
-        measured = measured_manifest(self.dir) if unknown else {}
-        entries = {n: e or measured[n] for n, e in self._entries.items()}
-        write_manifest(self.dir, self._next, entries)
+        for name, entry in self._entries.items():  # None: kept from a snapshot without one
+            if entry is None:
+                path = self.dir / name
+                self._entries[name] = (pq.read_metadata(path).num_rows, os.stat(path).st_size)
+        write_manifest(self.dir, self._next, self._entries)
         fsync_dir(self.dir)
 
     def publish(self, grace_seconds: float) -> bool:
@@ -302,6 +307,12 @@ class LocalStorage:
         with self.lock(folder):
             return recover(folder, self._move_to_quarantine).notes
 
+    def repair_links(self, dataset: Dataset) -> list[str]:
+        """`repair_link` for every partition of a range dataset (a readlink each)."""
+        pattern = partition_pattern(dataset)
+        return [n for f in self.folders(self.root / dataset.name, pattern)
+                for n in self.repair_link(f)]  # fmt: skip
+
     def layout_problems(self, folder: Path) -> list[Problem]:
         """The link, manifest, loose entries and unfinished builds of a partition."""
         return layout.problems(folder)
@@ -323,10 +334,23 @@ class LocalStorage:
                     self.quarantine(snapshot / name, "not in the snapshot's manifest", move=False)
                     done.append(f"moved {snapshot / name} to the quarantine")
                 version.drop(strangers)
+                done += self._set_aside_unmeasurable(version)
                 if strangers or layout.manifest_problems(snapshot):
                     version.changed = True
                     done.append(f"published {folder} again with a manifest of its files")
             version.publish(grace_seconds)
+        return done
+
+    def _set_aside_unmeasurable(self, version: SnapshotVersion) -> list[str]:
+        """Files of a snapshot without a manifest whose footer does not read: quarantined."""
+        done = []
+        for f in version.unmeasured():
+            try:
+                pq.read_metadata(f.path)
+            except Exception as exc:  # noqa: BLE001 - unreadable, whatever the cause
+                self.quarantine(f.path, f"unreadable ({exc})", move=False)
+                version.remove(f)
+                done.append(f"moved {f.path} (unreadable) to the quarantine")
         return done
 
     def _move_to_quarantine(self, path: Path, note: str) -> Path:

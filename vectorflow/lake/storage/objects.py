@@ -274,6 +274,10 @@ class ObjectStorage:
         """No link to repair."""
         return []
 
+    def repair_links(self, dataset: Dataset) -> list[str]:
+        """No links to repair (and no listing spent finding that out)."""
+        return []
+
     def layout_problems(self, folder: ObjectPath) -> list[Problem]:
         """A flat partition has no layout to get wrong (stray temps go with the next write)."""
         return []

@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
 
-SCHEME = "s3://"
+from vectorflow.settings.lake import SCHEME, check_lake_url
 
 
 class ObjectPath(PurePosixPath):
@@ -57,12 +57,12 @@ def _endpoint(env: dict[str, str]) -> dict:
 
 
 def parse_lake_url(url: str) -> tuple[str, str]:
-    """(bucket, prefix) of an `s3://bucket/prefix` URL; ValueError naming a bad one."""
+    """(bucket, prefix) of an `s3://bucket/prefix` URL; ValueError naming a bad one (the
+    settings' own check, `vectorflow.settings.lake.check_lake_url`)."""
+    url = check_lake_url(url)
     if not url.startswith(SCHEME):
-        raise ValueError(f"lake URL {url!r} is neither a local folder nor s3://bucket/prefix")
-    bucket, _, prefix = url[len(SCHEME):].partition("/")
-    if not bucket or any(c in bucket for c in " ?#*"):
-        raise ValueError(f"lake URL {url!r} names no bucket (expected s3://bucket/prefix)")
+        raise ValueError(f"lake URL {url!r} is a local folder, not s3://bucket/prefix")
+    bucket, _, prefix = url[len(SCHEME) :].partition("/")
     return bucket, prefix.strip("/")
 
 

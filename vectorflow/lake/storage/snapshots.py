@@ -147,6 +147,8 @@ class State:
 
 
 def link_problem(folder: Path) -> str | None:
+    """What is wrong with a partition's `current` (None: a link to one of its snapshots, or
+    no snapshot yet)."""
     current = folder / CURRENT
     if linked_number(folder) is not None:
         return None
@@ -223,6 +225,9 @@ def recover(folder: Path, quarantine: Quarantine) -> State:
     if number is not None:
         point_current(folder, number)
         notes.append(f"linked `current` to {version_name(number)}, the newest complete snapshot")
+    elif os.path.islink(folder / CURRENT):  # points at nothing, and nothing is there to point at
+        os.unlink(folder / CURRENT)
+        notes.append("removed `current`: no snapshot is there to link")
     for note in notes:
         log.warning("%s: %s; %s", folder, problem, note)
     return State(number or 0, [], [f"{problem}; {note}" for note in notes])

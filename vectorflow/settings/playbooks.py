@@ -1,4 +1,4 @@
-"""Playbook settings: the `[playbooks]` section of the settings file, then the environment.
+"""The `[playbooks]` section: the model, the endpoint, budgets and horizons of the playbooks.
 
     [playbooks]
     model = "grok-4.3"              # or VECTORFLOW_LLM_MODEL; checked against GET /models
@@ -14,20 +14,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from vectorflow.errors import InvalidInput
+from vectorflow.settings.checks import check_http_url
 
 DEFAULT_MODEL = "grok-4.3"
 DEFAULT_BASE_URL = "https://api.x.ai/v1"
-
-
-def check_llm_base_url(value: str, *, name: str) -> str:
-    """`value` without a trailing slash; InvalidInput naming it when it is no http(s) URL."""
-    from urllib.parse import urlparse
-
-    parsed = urlparse(value)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise InvalidInput(f"{name}: {value!r} is not an http(s) URL such as {DEFAULT_BASE_URL}")
-    return value.rstrip("/")
 
 
 class PlaybookSettings(BaseModel):
@@ -40,12 +30,12 @@ class PlaybookSettings(BaseModel):
         min_length=1,
         max_length=100,
         description="The LLM asked for playbooks, checked against the API's model list at the "
-        "start of a run. Environment: VECTORFLOW_LLM_MODEL.",
+        "start of a run.",
     )
     base_url: str = Field(
         default=DEFAULT_BASE_URL,
         description="OpenAI-compatible API root (xAI's, or the fake LLM's "
-        "http://127.0.0.1:N/v1). Environment: XAI_BASE_URL.",
+        "http://127.0.0.1:N/v1).",
     )
     temperature: float = Field(
         default=0.1, ge=0, le=2, description="Sampling temperature of each request."
@@ -99,16 +89,12 @@ class PlaybookSettings(BaseModel):
         description="Bars after as_of a playbook is graded over before it expires.",
     )
 
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
+
     @field_validator("base_url")
     @classmethod
     def _url(cls, value: str) -> str:
-        return check_llm_base_url(value, name="base_url")
-
-    def with_env(self, env: dict[str, str]) -> PlaybookSettings:
-        """A copy with VECTORFLOW_LLM_MODEL and XAI_BASE_URL applied when set."""
-        changes = {}
-        if env.get("VECTORFLOW_LLM_MODEL"):
-            changes["model"] = env["VECTORFLOW_LLM_MODEL"].strip()
-        if env.get("XAI_BASE_URL"):
-            changes["base_url"] = check_llm_base_url(env["XAI_BASE_URL"], name="XAI_BASE_URL")
-        return self.model_copy(update=changes) if changes else self
+        return check_http_url(value, DEFAULT_BASE_URL).rstrip("/")

@@ -1,4 +1,4 @@
-"""The `[backtest]` section of the settings file: portfolio costs, grids, splits, nightly series.
+"""The `[backtest]` section: portfolio costs, grids, splits, the nightly series.
 
     [backtest]
     slippage = 0.0005              # fraction of the price, each fill
@@ -17,7 +17,7 @@
     dask_address = ""              # nightly: "" = the flow's process, one unit at a time;
                                    # "local" = a temporary Dask LocalCluster on this machine;
                                    # "tcp://host:8786" = that Dask scheduler's workers
-                                   # (env VECTORFLOW_DASK_ADDRESS wins)
+                                   # (or VECTORFLOW_DASK_ADDRESS)
 
     [backtest.fees]                # taker fee fraction per market (0.1 % spot, 0.05 % perpetual)
     spot = 0.001
@@ -29,8 +29,6 @@
     in_sample_days = 20
     out_of_sample_days = 7
     max_windows = 12
-
-No vectorbt here: the settings module imports this file.
 """
 
 from __future__ import annotations
@@ -39,6 +37,8 @@ import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from vectorflow.settings.checks import check_name
 
 DEFAULT_FEES: dict[str, float] = {"spot": 0.001, "linear": 0.0005}
 
@@ -57,14 +57,13 @@ RANKABLE_METRICS: tuple[str, ...] = (
 _DASK_ADDRESS = re.compile(r"^(?:(?:tcp|tls|ucx|inproc)://)?[A-Za-z0-9_.\-\[\]:/]+:\d{1,5}$")
 
 
-def check_dask_address(value: str, name: str = "dask_address") -> str:
+def check_dask_address(value: str) -> str:
     """Empty (local threads), "local" (a temporary LocalCluster) or a Dask scheduler address."""
     value = value.strip()
     if value in ("", "local") or _DASK_ADDRESS.match(value):
         return value
     raise ValueError(
-        f"{name} {value!r} is not a Dask scheduler address (e.g. tcp://10.0.0.5:8786), "
-        f"'local' or empty"
+        f"{value!r} is not a Dask scheduler address (e.g. tcp://10.0.0.5:8786), 'local' or empty"
     )
 
 
@@ -168,7 +167,7 @@ class BacktestConfig(BaseModel):
         default="",
         description="Where the nightly runs its backtest tasks: empty, in the flow's process; "
         '"local", on a temporary Dask LocalCluster; "tcp://host:8786", on that Dask '
-        "scheduler's workers. Environment: VECTORFLOW_DASK_ADDRESS.",
+        "scheduler's workers.",
     )
 
     @field_validator("dask_address")
@@ -179,11 +178,7 @@ class BacktestConfig(BaseModel):
     @field_validator("metric")
     @classmethod
     def _metric(cls, value: str) -> str:
-        if value not in RANKABLE_METRICS:
-            raise ValueError(
-                f"unknown metric {value!r}; expected one of {', '.join(RANKABLE_METRICS)}"
-            )
-        return value
+        return check_name(value, RANKABLE_METRICS, "metric")
 
     @field_validator("fees")
     @classmethod

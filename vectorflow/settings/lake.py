@@ -1,6 +1,4 @@
-"""Lake settings: retention per dataset, tail merging and the grace before old snapshots go.
-
-In the settings file:
+"""The `[lake]` section: where the lake is, retention per dataset, tail merging, delete grace.
 
     [lake]
     url = ""                       # "" = <data dir>/lake; a folder; or s3://bucket/prefix
@@ -10,25 +8,62 @@ In the settings file:
     [lake.retention_days]          # compaction deletes older rows; absent = kept forever
     orderbook_levels = 30
     candles = 0                    # 0 also means forever
+
+`VECTORFLOW_LAKE_URL` sets `url`; the lake's storage is opened from it when the settings load
+(`vectorflow.config`). An s3:// lake reaches its endpoint through the standard AWS variables
+(credentials through the AWS chain, never the settings).
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, field_validator
+
+from vectorflow.settings.checks import known
+
+SCHEME = "s3://"
 
 #: Order book levels grow by about 288,000 rows per symbol and market a day at 100 levels a
 #: minute: kept 30 days unless configured; everything else is kept forever.
 DEFAULT_RETENTION_DAYS: dict[str, float] = {"orderbook_levels": 30.0}
 
+#: The datasets of the lake (`vectorflow.lake.schema.DATASETS`; a test keeps the two equal).
+DATASETS: tuple[str, ...] = (
+    "candles",
+    "orderbook_levels",
+    "open_interest",
+    "funding_rates",
+    "coverage_ranges",
+    "signals",
+    "trap_events",
+    "playbooks",
+    "playbook_outcomes",
+    "backtest_runs",
+    "backtest_trades",
+)
+
+
+def check_lake_url(url: str) -> str:
+    """`url` stripped: a folder, or s3://bucket/prefix; ValueError naming a bad URL."""
+    url = url.strip()
+    if "://" not in url:
+        return url
+    if not url.startswith(SCHEME):
+        raise ValueError(f"lake URL {url!r} is neither a local folder nor s3://bucket/prefix")
+    bucket = url[len(SCHEME) :].partition("/")[0]
+    if not bucket or any(c in bucket for c in " ?#*"):
+        raise ValueError(f"lake URL {url!r} names no bucket (expected s3://bucket/prefix)")
+    return url
+
 
 class LakeSettings(BaseModel):
-    """The `[lake]` section of the settings file."""
+    """Where the lake is and how it is kept."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    url: str = Field(  # VECTORFLOW_LAKE_URL overrides it (vectorflow.lake.storage.open_storage)
+    url: str = Field(
         default="",
-        description='Where the lake is: "" for <data dir>/lake, a folder, or '
-        "s3://bucket/prefix. Environment: VECTORFLOW_LAKE_URL.",
+        description='Where the lake is: "" for <data dir>/lake, a folder, or s3://bucket/prefix.',
     )
     merge_files: int = Field(
         default=8,
@@ -45,23 +80,16 @@ class LakeSettings(BaseModel):
         description="How long a superseded snapshot stays before a later write removes it "
         "(at least 2 s).",
     )
-    retention_days: dict[str, float] = Field(
+    retention_days: Annotated[dict[str, NonNegativeFloat], known(DATASETS, "dataset")] = Field(
         default_factory=dict,
         description="Days of rows kept per dataset, applied by compaction; 0 or absent keeps "
         "them forever, except orderbook_levels: 30 unless set.",
     )
 
-    @field_validator("retention_days")
+    @field_validator("url")
     @classmethod
-    def _known(cls, value: dict[str, float]) -> dict[str, float]:
-        from vectorflow.lake.schema import DATASETS
-
-        for name, days in value.items():
-            if name not in DATASETS:
-                raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
-            if days < 0:
-                raise ValueError(f"retention of {name} must be >= 0 days (0 keeps forever)")
-        return value
+    def _url(cls, value: str) -> str:
+        return check_lake_url(value)
 
     def append_options(self) -> dict:
         """Keyword arguments of `vectorflow.lake.store.append`."""

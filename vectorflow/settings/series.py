@@ -1,4 +1,4 @@
-"""The series the pipeline collects: the `[series]` section of the settings file.
+"""The `[series]` section: the series the pipeline collects.
 
 Every scheduled deployment, the CLI and the flows take their exchanges, markets, symbols and
 timeframes from here unless a parameter or option names others:
@@ -18,12 +18,20 @@ narrows which of the symbols are collected.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from vectorflow.settings.checks import known
 from vectorflow.timeframes import timeframe_ms
 
-DEFAULT_EXCHANGES = ["binance", "bybit"]
-DEFAULT_MARKETS = ["spot", "linear"]
+#: The exchanges and markets the pipeline knows (`vectorflow.exchanges.specs` holds their facts;
+#: a test keeps the two lists equal).
+EXCHANGES: tuple[str, ...] = ("binance", "bybit")
+MARKETS: tuple[str, ...] = ("spot", "linear")
+
+DEFAULT_EXCHANGES = list(EXCHANGES)
+DEFAULT_MARKETS = list(MARKETS)
 DEFAULT_SYMBOLS = ["BTC/USDT", "BTC/USDT:USDT"]
 DEFAULT_TIMEFRAMES = ["5m", "1h"]
 DAY_MS = 86_400_000
@@ -33,12 +41,12 @@ class SeriesSettings(BaseModel):
     """What is collected when no parameter says otherwise."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    exchanges: list[str] = Field(
+    exchanges: Annotated[list[str], known(EXCHANGES, "exchange")] = Field(
         default_factory=lambda: list(DEFAULT_EXCHANGES),
         min_length=1,
         description="Exchanges collected from (binance, bybit).",
     )
-    markets: list[str] = Field(
+    markets: Annotated[list[str], known(MARKETS, "market")] = Field(
         default_factory=lambda: list(DEFAULT_MARKETS),
         min_length=1,
         description="Markets collected (spot, linear): narrows which of `symbols` are fetched.",
@@ -68,25 +76,6 @@ class SeriesSettings(BaseModel):
         le=1000,
         description="Levels per side kept of each REST order book snapshot.",
     )
-
-    @field_validator("exchanges")
-    @classmethod
-    def _exchanges(cls, value: list[str]) -> list[str]:
-        from vectorflow.exchanges.specs import exchange_spec
-
-        for name in value:
-            exchange_spec(name)  # InvalidInput (a ValueError) names an unknown one
-        return value
-
-    @field_validator("markets")
-    @classmethod
-    def _markets(cls, value: list[str]) -> list[str]:
-        from vectorflow.exchanges.specs import MARKETS
-
-        for name in value:
-            if name not in MARKETS:
-                raise ValueError(f"unknown market {name!r}; expected one of {', '.join(MARKETS)}")
-        return value
 
     @field_validator("timeframes")
     @classmethod
