@@ -211,7 +211,7 @@ def build(data_dir: Path, book_days: int) -> None:
     )
     settings = load_settings(data_dir)
     started = time.perf_counter()
-    refresh_catalog(data_dir)
+    refresh_catalog(settings)
     for base in BASES:
         for exchange, market in VENUES:
             for timeframe in ("4h", "1d"):

@@ -148,7 +148,7 @@ def test_doctor_and_one_rerun_restore_the_fault_free_lake(sim, tmp_path, fault_f
         _step(sim, data_dir, kind, arg, seen, damaged)
     storage = sim_settings(sim, data_dir).storage
     repair_lake(storage, grace_seconds=0.0)
-    refresh_catalog(data_dir)
+    refresh_catalog(sim_settings(sim, data_dir))
     assert check_lake(storage) == []
     assert seen - damaged <= set(candle_rows(data_dir)), steps  # only damage needs a refetch
     first, _ = sim.bundled_range("1h")

@@ -46,7 +46,7 @@ def doctor(args: argparse.Namespace) -> int:
         return BROKEN
     done = repair_lake(settings.storage, settings.lake.delete_grace_seconds, args.dataset)
     print("repaired:\n" + "\n".join(f"  - {line}" for line in done))
-    refresh_catalog(settings.data_dir)
+    refresh_catalog(settings)
     left = check_lake(settings.storage, args.dataset)
     if left:
         _print_problems(left, args.format, f"{len(left)} problem(s) left:")
