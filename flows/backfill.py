@@ -16,7 +16,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from flows.parameters import run_form
 from flows.reporting import artifact_family, final_state, publish_summary, run_name
 from flows.runners import unit_task_runner
-from tasks import backfill, candles
+from tasks import backfill, candles, signals
 from tasks.executor import TaskExecutor
 from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
@@ -87,7 +87,7 @@ def backfill_candles(
         **settings.series.pick(exchanges, markets, symbols, timeframes), since=since, until=until
     )
     logger.info("%d series from %s", len(plan.units), since)
-    executor = TaskExecutor(candles.STEPS, backfill.STEPS)
+    executor = TaskExecutor(candles.STEPS, backfill.STEPS, signals.STEPS)
     progress = _ArtifactUpdater(f"{artifact_family('backfill')}-progress")
     results = backfill_job(settings, plan, executor, [progress])
     candles.refresh_catalog_task(settings)

@@ -14,7 +14,7 @@ from prefect import flow, get_run_logger
 from flows.parameters import run_form
 from flows.reporting import final_state, publish_summary, run_name
 from flows.runners import unit_task_runner
-from tasks import candles, market_data
+from tasks import candles, market_data, signals
 from tasks.executor import TaskExecutor
 from vectorflow.config import load_settings
 from vectorflow.pipelines.market_data import MARKET_DATASETS, market_data_job, plan_market_data
@@ -44,6 +44,8 @@ def ingest_market_data(
 
     Open interest and funding resume after what is stored (a first run starts 30 days back,
     or at since); Binance serves open interest for the last 30 days only.
+    New open interest or funding rows make the signals of the bars they cover stale: those
+    perpetuals' signals are brought up to date after.
 
     Args:
         datasets: What to fetch: order book snapshots (orderbook_levels), open interest and
@@ -74,7 +76,7 @@ def ingest_market_data(
         until=until,
     )
     logger.info("%d units into %s (order books: %s)", len(plan.units), settings.storage.root, mode)
-    executor = TaskExecutor(candles.STEPS, market_data.STEPS)
+    executor = TaskExecutor(candles.STEPS, market_data.STEPS, signals.STEPS)
     results = market_data_job(
         settings, plan, executor, mode=mode, stream_seconds=stream_seconds,
         stream_every=stream_every,

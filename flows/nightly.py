@@ -27,7 +27,7 @@ from tasks.backtest import configured_series_task
 from tasks.candles import refresh_catalog_task
 from tasks.executor import TaskExecutor
 from tasks.playbooks import grade_task
-from tasks.signals import refresh_signals
+from tasks.signals import refresh_every_series
 from vectorflow.backtest.run import BacktestRequest, check_options
 from vectorflow.config import load_settings
 from vectorflow.pipelines.backtests import backtests_job
@@ -118,7 +118,7 @@ def nightly(
     metric: str | None = None,
     data_dir: str | None = None,
 ) -> dict:
-    """Compaction, signals, then every configured series' backtests, then playbook grading.
+    """Compaction, every series' signals, then every configured series' backtests, then grading.
 
     Series, grid, split and costs come from the `[backtest]` settings; parameters override.
 
@@ -138,7 +138,7 @@ def nightly(
                                     "compaction", logger)}  # fmt: skip
     series = configured_series_task(settings)
     units = [Unit(r.exchange, r.market, r.symbol, r.timeframe) for r in series]
-    failed_signals = refresh_signals(units, settings)
+    failed_signals = refresh_every_series(units, settings)  # stale ones recomputed
     steps["signals refresh"] = f"failed: {'; '.join(failed_signals)}" if failed_signals else "ok"
     backtests = nightly_backtests.with_options(
         task_runner=backtest_task_runner(settings.backtest.dask_address)

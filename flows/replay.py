@@ -18,6 +18,7 @@ from tasks.playbooks import (
     replay_report_task,
     replay_series_task,
 )
+from tasks.signals import refresh_signals
 from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
 from vectorflow.pipelines.candles import plan_ingest
@@ -48,8 +49,9 @@ def replay_playbooks(
     """Write playbooks at start, start + every, ... up to end from the data as it was then,
     grade them and compare the sources on the same as_of set (a markdown artifact).
 
-    Rerunning the same replay resumes it. One unit per series: what its replay wrote (failed
-    when a request failed, skipped when the budget ran out).
+    Rerunning the same replay resumes it. The series' stale stored signals are recomputed
+    first. One unit per series: what its replay wrote (failed when a request failed, skipped
+    when the budget ran out).
 
     Args:
         start: First as_of of the replay (UTC); only data at or before each as_of is used.
@@ -69,6 +71,7 @@ def replay_playbooks(
     units = plan_ingest(**settings.series.pick(exchanges, markets, symbols, timeframes)).units
     plan = replay_plan(units, start, end, every, source)
     mode = _mode(settings, plan.sources, source)
+    notes = refresh_signals(list(plan.units), settings)  # stale signals recomputed, then read
     ticks = market_ticks_task(settings, list(plan.units))
     replay_id, budget_key = plan.replay_id(settings.playbooks.model), flow_run_id()
     logger.info("replay %s: %d series x %d as_of times, %s", replay_id, len(plan.units),
@@ -93,7 +96,7 @@ def replay_playbooks(
         key="replay-playbooks",
         description=f"replay {replay_id}: the sources on the same as_of set",
     )
-    publish_summary("replay-playbooks", results, settings)
+    publish_summary("replay-playbooks", results, settings, notes)
     return final_state(results, logger)
 
 

@@ -27,7 +27,7 @@ def refresh_signals(
     timeframes: list[str] | None = None,
     data_dir: str | None = None,
 ) -> list[dict]:
-    """Compute and store signals (TPO, regime, traps, OI) for every series from the lake.
+    """Bring every configured series' signals up to date: new bars, and stale ones recomputed.
 
     Args:
         data_dir: For Python callers only (a deployment's runs use VECTORFLOW_DATA_DIR).

@@ -7,7 +7,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.candles import log_result
 from tasks.executor import TaskExecutor
-from vectorflow.pipelines.signals import signals_job, update_signals
+from vectorflow.pipelines.signals import signals_job, stored_signal_series, update_signals
 from vectorflow.settings import Settings
 from vectorflow.units import Unit, UnitResult
 
@@ -18,7 +18,7 @@ from vectorflow.units import Unit, UnitResult
     task_run_name="signals-{unit.exchange}-{unit.market}-{unit.symbol}-{unit.timeframe}",
 )
 def update_signals_task(unit: Unit, settings: Settings) -> UnitResult:
-    """Store the signals of the bars of one series closed since its last stored as_of."""
+    """Bring the stored signals of one series up to date: new bars, and stale ones recomputed."""
     return log_result(update_signals(unit, settings))
 
 
@@ -31,3 +31,8 @@ def refresh_signals(units: list[Unit], settings: Settings) -> list[str]:
     signals next (playbooks, backtests) still runs on what is stored."""
     results = signals_job(settings, units, TaskExecutor(STEPS))
     return [f"signals of {r.unit.label} failed: {r.error}" for r in results if not r.ok]
+
+
+def refresh_every_series(units: list[Unit], settings: Settings) -> list[str]:
+    """`refresh_signals` of `units` and of every series with stored or configured signals."""
+    return refresh_signals([*units, *stored_signal_series(settings)], settings)

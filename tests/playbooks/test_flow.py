@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -220,3 +221,36 @@ def _delete_block(name: str) -> None:
     with get_client(sync_client=True) as client:
         document = client.read_block_document_by_name(name, block_type_slug="secret")
         client.delete_block_document(document.id)
+
+
+@pytest.mark.parametrize("job", ["generate", "replay"])
+def test_playbooks_are_written_from_signals_brought_up_to_date_first(
+    prefect_api, lake_with_series, monkeypatch, job
+):
+    from flows.playbooks import generate_playbooks
+    from flows.replay import replay_playbooks
+    from vectorflow.config import load_settings
+    from vectorflow.pipelines.signals import series_state, update_signals
+    from vectorflow.playbooks.store import series_playbooks
+
+    monkeypatch.delenv("XAI_API_KEY", raising=False)
+    unit, data_dir = SERIES[0], lake_with_series
+    update_signals(unit, load_settings(data_dir, env={}))
+    (data_dir / "vectorflow.toml").write_text('[tpo_row_sizes]\n"BTC/USDT" = 25.0\n')
+    settings = load_settings(data_dir, env={})
+    assert series_state(settings, unit).reason == "options_changed"  # stored with the default
+    picked = dict(exchanges=["binance"], markets=["spot"], symbols=["BTC/USDT"],
+                  timeframes=["1h"], data_dir=str(data_dir), return_state=True)  # fmt: skip
+    if job == "generate":
+        state = generate_playbooks(as_of=ms_to_iso(AS_OF), **picked)
+    else:
+        state = replay_playbooks(start=ms_to_iso(AS_OF - HOUR), end=ms_to_iso(AS_OF), every="1h",
+                                 **picked)  # fmt: skip
+    assert state.is_completed(), state.message
+    assert series_state(settings, unit).reason is None  # recomputed before the playbooks
+    records = series_playbooks(settings.storage, unit, AS_OF - HOUR, AS_OF)
+    assert records and all(r.payload for r in records)
+    for record in records:
+        inputs = json.loads(record.payload)["inputs"]
+        assert inputs["signals"] == "stored"
+        assert json.loads(inputs["signal_options"]) == {"tpo_row_size": 25.0}

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 
+from tests.lake.helpers import publish_as_is
 from tests.playbooks.conftest import AS_OF, HOUR, UNIT, lake_of, make_candles, store_candles
+from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import DATASETS
 from vectorflow.playbooks.history import load_inputs
 from vectorflow.playbooks.inputs import ATR_WINDOW, wilder_atr
 from vectorflow.playbooks.prompt import build_payload, inputs_hash, payload_text
 from vectorflow.playbooks.reads import read_candles
-from vectorflow.playbooks.store import write_rows
 
 CANDLES = make_candles(600)
 
@@ -44,7 +46,10 @@ def test_stored_signals_are_used_when_the_signals_dataset_has_the_bar(lake):
         "tpo_vah": 60_100.0,
         "tpo_val": 59_900.0,
     }
-    write_rows(lake, DATASETS["signals"], [row])
+    signals = DATASETS["signals"]  # a range dataset: a row is published in a snapshot
+    table = pa.Table.from_pylist([row | {"ingested_at": AS_OF}], schema=signals.schema)
+    folder = partition_dir(lake.root, signals, {**row, "symbol_id": "BTCUSDT"})
+    publish_as_is(lake, signals, folder, table, AS_OF, AS_OF)
     given = load_inputs(lake, UNIT, AS_OF)
     assert given.stale is None
     assert given.signals["regime"] == "trend_down|low_vol"

@@ -1,4 +1,4 @@
-"""`vectorflow signals`: compute, store and print one series' signals."""
+"""`vectorflow signals`: bring one series' stored signals up to date, and print them."""
 
 from __future__ import annotations
 
@@ -65,8 +65,36 @@ def describe(row: dict, events: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _said(report, args, settings, unit) -> list[str]:
+    """What the update did to stored rows, when it rewrote any, and what will undo it."""
+    from vectorflow.pipelines.lineage import signal_options
+
+    detail, lines = report.detail, []
+    replaced = detail.get("rows_replaced", 0)
+    if detail.get("stale_reason") == "options_changed":
+        lines.append(
+            f"options {signal_options(settings, unit, args.tpo_row_size)} differ from the stored "
+            f"rows' {detail.get('stored_options')}: recomputed {report.rows_written:,} bars "
+            f"from {detail['stale_from']} ({replaced:,} stored rows replaced)"
+        )
+    elif detail.get("stale_reason"):
+        lines.append(f"stale since {detail['stale_from']} ({detail['stale_reason']}): "
+                     f"recomputed {report.rows_written:,} bars")  # fmt: skip
+    elif args.recompute and report.rows_written:
+        lines.append(f"recomputed {report.rows_written:,} bars from {report.first} "
+                     f"({replaced:,} stored rows replaced)")  # fmt: skip
+    configured = settings.tpo_row_sizes.get(unit.symbol)
+    if args.tpo_row_size is not None and args.tpo_row_size != configured:
+        lines.append(
+            f"note: [tpo_row_sizes] gives {unit.symbol} {configured or 'the default row size'}; "
+            "scheduled runs store that again (set it in vectorflow.toml to keep this one)"
+        )
+    return lines
+
+
 def signals(args: argparse.Namespace) -> int:
-    """Update the stored signals of one series and print them at `--as-of` (default: latest)."""
+    """Bring the stored signals of one series up to date with the options given, and print
+    them at `--as-of` (default: latest)."""
     import pandas as pd
 
     from vectorflow.lake.catalog import read_view, refresh_catalog
@@ -79,7 +107,11 @@ def signals(args: argparse.Namespace) -> int:
     (unit,) = plan.units
     if args.tpo_row_size is not None and args.tpo_row_size <= 0:
         raise InvalidInput(f"--tpo-row-size {args.tpo_row_size} must be positive")
-    update_signals(unit, settings, tpo_row_size=args.tpo_row_size)
+    if args.since and not args.recompute:
+        raise InvalidInput("--since goes with --recompute (recompute the bars from then on)")
+    since = parse_time(args.since, name="--since") if args.since else 0
+    report = update_signals(unit, settings, tpo_row_size=args.tpo_row_size,
+                            recompute_since=since if args.recompute else None)  # fmt: skip
     refresh_catalog(settings)
     series = {
         "exchange": unit.exchange,
@@ -101,6 +133,8 @@ def signals(args: argparse.Namespace) -> int:
     row = rows.iloc[-1].to_dict()
     events = read_view(settings.storage, "trap_events", series).sort_values("confirm_time")
     events = events[events["confirm_time"] <= row["as_of"]]
+    for line in _said(report, args, settings, unit):
+        print(line)
     print(f"{unit.label}\n{describe(row, events)}")
     return OK
 
@@ -118,5 +152,13 @@ def add_parsers(sub) -> None:
     parser.add_argument("--symbol", required=True)
     parser.add_argument("--timeframe", required=True)
     parser.add_argument("--as-of", help="UTC date or ISO timestamp (default: the latest bar)")
-    parser.add_argument("--tpo-row-size", type=float, help="TPO row size in quote currency")
+    parser.add_argument(
+        "--tpo-row-size",
+        type=float,
+        help="TPO row size in quote currency (stored rows of another size are recomputed)",
+    )
+    parser.add_argument(
+        "--recompute", action="store_true", help="recompute the stored bars, current or not"
+    )
+    parser.add_argument("--since", help="with --recompute: only the bars from this UTC time on")
     parser.set_defaults(run=signals)

@@ -1,13 +1,13 @@
 """`vectorflow status`: a health check of the whole system.
 
-Per series the freshness and gaps, the last run of each deployment, the circuit breakers, the
-rate limiters' use and the lake's size. Exit codes: 0 healthy, 3 something configured is stale
-or missing, 4 something is broken; broken wins over stale. Broken is: an open breaker, a
-scheduled deployment whose latest finished run failed or crashed, a run that is open with no
-live process, a concurrency slot held with no open run (both cleared by `vectorflow
-reconcile`), a Prefect API that was configured but does not answer. A manual deployment
-(backfill, compact-lake: no schedule) is judged only while it runs: its failed last run is
-reported with its message, and does not make the system broken.
+Per series the freshness and gaps and how far its signals are current, the last run of each
+deployment, the circuit breakers, the rate limiters' use and the lake's size. Exit codes: 0
+healthy, 3 something configured is stale or missing (stale signals too), 4 something is broken;
+broken wins over stale. Broken is: an open breaker, a scheduled deployment whose latest finished
+run failed or crashed, a run that is open with no live process, a concurrency slot held with no
+open run (both cleared by `vectorflow reconcile`), a Prefect API that was configured but does
+not answer. A manual deployment (backfill, compact-lake: no schedule) is judged only while it
+runs: its failed last run is reported with its message, and does not make the system broken.
 """
 
 from __future__ import annotations
@@ -114,6 +114,31 @@ def _series(args, settings, now: int) -> list[str]:
     ]
 
 
+def _signals(args, settings) -> list[str]:
+    """How far each series' stored signals are current, and why a range is stale."""
+    from vectorflow.cli.output import format_rows
+    from vectorflow.pipelines.signals import series_state, stored_signal_series
+    from vectorflow.timeframes import ms_to_iso
+
+    print("\nsignals (current through: the last stored bar computed from today's inputs)")
+    rows, problems = [], []
+    for unit in stored_signal_series(settings):
+        plan = series_state(settings, unit)
+        if plan is None:
+            continue
+        stale_from = ms_to_iso(plan.start_ms) if plan.reason else None
+        through = None if plan.current_through is None else ms_to_iso(plan.current_through)
+        rows.append([unit.exchange, unit.market, unit.symbol, unit.timeframe, plan.stored_bars,
+                     through, stale_from, plan.describe() or None, plan.new_bars])  # fmt: skip
+        if plan.reason:
+            problems.append(f"signals of {unit.label} are stale from {stale_from} "
+                            f"({plan.describe()})")  # fmt: skip
+    columns = ["exchange", "market", "symbol", "timeframe", "rows", "current_through",
+               "stale_from", "stale", "new_bars"]  # fmt: skip
+    print(format_rows(columns, rows, args.format))
+    return problems
+
+
 def _deployments(args, settings) -> tuple[list[str], list[str]]:
     """The latest finished run of each deployment, and the runs nobody runs; (what is broken,
     what is only noted). An API that was configured must answer."""
@@ -192,7 +217,7 @@ def status(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.data_dir)
     now = parse_time(args.now, name="--now") if args.now else now_ms()
-    stale = _series(args, settings, now)
+    stale = _series(args, settings, now) + _signals(args, settings)
     broken, noted = _deployments(args, settings)
     broken += _resilience(args, settings)
     _lake(args, settings)

@@ -21,7 +21,9 @@ from vectorflow.lake.catalog_file import first_line
 from vectorflow.lake.files import reading_again
 from vectorflow.lake.market_views import market_views
 from vectorflow.lake.schema import CANDLES, DATASETS
+from vectorflow.lake.signal_views import signal_coverage_sql
 from vectorflow.lake.storage import Storage
+from vectorflow.lineage import code_version
 from vectorflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,7 @@ FROM backtest_runs WHERE sample = 'chained'"""
 def view_definitions(storage: Storage) -> dict[str, str]:
     """Every catalog view by name, as SQL over absolute lake paths."""
     views = {name: storage.view_sql(ds) for name, ds in DATASETS.items()}
+    views["signal_coverage"] = signal_coverage_sql(code_version())  # before coverage reads it
     views.update(market_views())  # candle_gaps, orderbook_stats, market_snapshot, coverage
     views["latest_playbooks"] = LATEST_PLAYBOOKS_SQL
     views["playbook_scorecard"] = PLAYBOOK_SCORECARD_SQL

@@ -53,6 +53,11 @@ def safe_component(value: str) -> str:
     return cleaned
 
 
+def symbol_id(symbol: str) -> str:
+    """The partition name of a unified symbol: BTC/USDT and BTC/USDT:USDT → BTCUSDT."""
+    return symbol.split(":")[0].replace("/", "")
+
+
 def partition_dir(lake: PurePath, dataset: Dataset, values: dict[str, str]) -> PurePath:
     """The folder of one partition: `candles/exchange=binance/market=spot/symbol_id=BTCUSDT/...`."""
     path = lake / dataset.name

@@ -124,7 +124,8 @@ FROM gaps g"""
 
 
 def coverage_sql() -> str:
-    """coverage: per series of every market dataset, what is stored and what is missing."""
+    """coverage: per series of every market dataset and of the signals, what is stored and what
+    is missing; for signals also how far they are current and why not further."""
     return f"""
 WITH steps(timeframe, step_ms) AS (VALUES {_steps()}),
 candle_series AS (
@@ -171,14 +172,20 @@ SELECT s.dataset, s.exchange, s.market, s.symbol, s.series, s.first_time, s.last
        s.rows, s.missing,
        CASE WHEN s.dataset = 'candles' THEN coalesce(ce.confirmed_empty, 0) END
            AS confirmed_empty,
-       greatest(s.last_landed, e.last_empty) AS last_fetched_at
+       greatest(s.last_landed, e.last_empty) AS last_fetched_at,
+       NULL::TIMESTAMP AS current_through, NULL::TIMESTAMP AS stale_from,
+       NULL::VARCHAR AS stale_reason
 FROM stored s
 LEFT JOIN candle_empty ce
     ON s.dataset = 'candles' AND ce.exchange = s.exchange AND ce.market = s.market
        AND ce.symbol = s.symbol AND ce.series = s.series
 LEFT JOIN empties e
     ON e.dataset = s.dataset AND e.exchange = s.exchange AND e.market = s.market
-       AND e.symbol = s.symbol AND e.series = s.series"""
+       AND e.symbol = s.symbol AND e.series = s.series
+UNION ALL  -- signals: bars of stored candles without a row are `missing`
+SELECT 'signals', exchange, market, symbol, timeframe, first_time, last_time, rows, missing,
+       NULL, last_landed, current_through, stale_from, stale_reason
+FROM signal_coverage"""
 
 
 def market_views() -> dict[str, str]:

@@ -353,7 +353,23 @@ COVERAGE_RANGES = Dataset(
     row_step=1,  # ranges that touch or overlap are one
 )
 
-#: One row per series and closed bar (vectorflow.signals.STORED_COLUMNS, in that order).
+#: What a derived row was computed from (docs/signals.md#lineage): the signal code version, the
+#: options, and per input the extent it saw at the bar: candles (the series' and its TPO candles)
+#: closed by then and the newest `ingested_at` among them, the newest open interest and funding
+#: observation at or before it, and the newest `ingested_at` among those.
+LINEAGE = [
+    pa.field("code_version", pa.string()),
+    pa.field("signal_options", pa.string()),  # canonical JSON of the options a run chose
+    pa.field("candles_seen", pa.int64()),
+    pa.field("candles_landed", TIME),
+    pa.field("oi_through", TIME),
+    pa.field("funding_through", TIME),
+    pa.field("derivatives_landed", TIME),
+]
+LINEAGE_COLUMNS = tuple(f.name for f in LINEAGE)
+
+#: One row per series and closed bar (vectorflow.signals.STORED_COLUMNS, in that order), then
+#: its lineage. Range dataset: a file holds every bar of its series between its first and last.
 SIGNALS = Dataset(
     name="signals",
     schema=pa.schema(
@@ -372,15 +388,19 @@ SIGNALS = Dataset(
             pa.field("oi_quadrant", pa.string()),
             *_typed("oi_change oi_change_24h price_change oi_zscore funding_annualized",
                     pa.float64()),
+            *LINEAGE,
             pa.field("ingested_at", TIME, nullable=False),
         ]
     ),
     key=("exchange", "market", "symbol", "timeframe", "as_of"),
     partitions=("exchange", "market", "symbol_id", "timeframe"),
     order_by="as_of",
+    complete_ranges=True,  # a recompute replaces the rows from a bar on in one snapshot
+    period="month",
+    row_step="timeframe",
 )
 
-#: One row per trap or sweep event (vectorflow.signals.TRAP_EVENT_COLUMNS); newest row wins.
+#: One row per trap or sweep event (vectorflow.signals.TRAP_EVENT_COLUMNS), then its lineage.
 TRAP_EVENTS = Dataset(
     name="trap_events",
     schema=pa.schema(
@@ -394,12 +414,15 @@ TRAP_EVENTS = Dataset(
             pa.field("funding_sign", pa.int8()),
             pa.field("extreme", pa.float64()),
             pa.field("invalidated_time", TIME),
+            *LINEAGE,  # of the confirming bar
             pa.field("ingested_at", TIME, nullable=False),
         ]
     ),
     key=("exchange", "market", "symbol", "timeframe", "type", "level_source", "confirm_time"),
     partitions=("exchange", "market", "symbol_id", "timeframe"),
     order_by="confirm_time",
+    complete_ranges=True,
+    period="year",
 )
 
 MARKET_DATASETS = (ORDERBOOK_LEVELS, OPEN_INTEREST, FUNDING_RATES, COVERAGE_RANGES)

@@ -144,3 +144,39 @@ def append(
             _merge_small_files(storage, dataset, version, period, (merge_rows, merge_files))
         version.publish(grace_seconds)
     return landed
+
+
+def replace_from(
+    storage: Storage,
+    dataset: Dataset,
+    version: Version,
+    table: pa.Table,
+    start_ms: int,
+    *,
+    merge_rows: int,
+    merge_files: int = 8,
+) -> None:
+    """Make the rows of `version` from `start_ms` on exactly those of `table` (time-sorted, none
+    before `start_ms`): files wholly from then on leave the state, a file straddling it is
+    rewritten with its earlier rows, small files are merged as `append` merges them.
+
+    Call under the partition's lock, then publish: readers see the old rows or the new ones.
+    """
+    table = conform(table, dataset.schema, dict(dataset.defaults))
+    if table.num_rows and int(times_of(table, dataset)[0]) < start_ms:
+        raise ValueError(f"rows before {start_ms} given to replace the rows from it on")
+    for f in version.files:
+        if f.last_ms < start_ms:
+            continue
+        if f.first_ms < start_ms and set_aside_unusable(storage, dataset, version, [f]):
+            rows = read_rows(storage, [f.path], dataset)
+            head = rows.slice(0, int(np.searchsorted(times_of(rows, dataset), start_ms)))
+            if head.num_rows:
+                version.write(head, *name_range(head, dataset), compact=f.compact)
+        if f in version.files:
+            version.remove(f)
+    for chunk in split_by_period(table, dataset):
+        first, last = name_range(chunk, dataset)
+        version.write(chunk, first, last)
+        period = period_start(first, dataset.period)
+        _merge_small_files(storage, dataset, version, period, (merge_rows, merge_files))

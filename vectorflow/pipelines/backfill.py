@@ -21,6 +21,7 @@ from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import CANDLES
 from vectorflow.pipelines.candles import IngestPlan, ingest_series
 from vectorflow.pipelines.run import Executor, run_reachable, run_units
+from vectorflow.pipelines.signals import note_signals, signals_job
 from vectorflow.settings import Settings
 from vectorflow.timeframes import floor_ms, timeframe_ms
 from vectorflow.units import Unit, UnitResult
@@ -182,7 +183,8 @@ def backfill_job(
     listeners: list[Callable[[Snapshot], None]] = (),
 ) -> list[UnitResult]:
     """Backfill every unit of `plan` (`since` required), telling `listeners` (and `LISTENERS`)
-    the progress; one result per unit."""
+    the progress, then bring the signals of the series that landed rows up to date; one result
+    per unit."""
     since, until = plan.since_ms, plan.until_ms
 
     def work(units: list[Unit]) -> list[UnitResult]:
@@ -196,4 +198,9 @@ def backfill_job(
         progress.finish()
         return results + failed
 
-    return run_reachable(executor, plan.units, settings, work)
+    results = run_reachable(executor, plan.units, settings, work)
+    # older candles change every later bar's signals (Wilder smoothing runs from the first)
+    landed = [r.unit for r in results if r.ok and r.rows_written]
+    note_signals(results, signals_job(settings, landed, executor),
+                 lambda u: (u.exchange, u.symbol, u.timeframe))  # fmt: skip
+    return results

@@ -19,7 +19,7 @@ from vectorflow.lake.coverage import SeriesKey, record_empty, windows_to_fetch
 from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import CANDLES
 from vectorflow.pipelines.run import Executor, run_reachable, run_units
-from vectorflow.pipelines.signals import signals_job
+from vectorflow.pipelines.signals import note_signals, signals_job
 from vectorflow.settings import Settings
 from vectorflow.timeframes import floor_ms, ms_to_iso, now_ms, parse_time, timeframe_ms
 from vectorflow.units import Status, Unit, UnitResult
@@ -278,12 +278,6 @@ def ingest_job(settings: Settings, plan: IngestPlan, executor: Executor) -> list
 
     results = run_reachable(executor, plan.units, settings, work)
     landed = [r.unit for r in results if r.ok and r.rows_written]
-    signals = {(r.unit.exchange, r.unit.symbol, r.unit.timeframe): r
-               for r in signals_job(settings, landed, executor)}  # fmt: skip
-    for result in results:
-        done = signals.get((result.unit.exchange, result.unit.symbol, result.unit.timeframe))
-        result.detail["signal_rows"] = done.rows_written if done else 0
-        if done is not None and not done.ok:
-            log.error("signals of %s failed: %s", result.unit.label, done.error)
-            result.error = f"signals: {done.error}"
+    signals = signals_job(settings, landed, executor)
+    note_signals(results, signals, lambda u: (u.exchange, u.symbol, u.timeframe))
     return results

@@ -37,6 +37,7 @@ from vectorflow.lake.schema import FUNDING_RATES, OPEN_INTEREST, ORDERBOOK_LEVEL
 from vectorflow.pipelines.candles import plan_ingest
 from vectorflow.pipelines.orderbook_stream import capture_unit, check_capture
 from vectorflow.pipelines.run import Executor, run_reachable, run_units
+from vectorflow.pipelines.signals import derivative_series, note_signals, signals_job
 from vectorflow.settings import Settings
 from vectorflow.timeframes import ms_to_iso, now_ms, timeframe_ms
 from vectorflow.units import Status, Unit, UnitResult
@@ -293,6 +294,8 @@ def market_data_job(
     stream_every: str = "1s",
 ) -> list[UnitResult]:
     """Land every unit of `plan` (each exchange's markets loaded once first); one result each.
+    Then the signals of the perpetuals whose open interest or funding landed rows are brought
+    up to date (`signal_rows` on those units).
 
     `mode="stream"`: order book units keep their book from the WebSocket stream for
     `stream_seconds`, landing a snapshot every `stream_every`, instead of one REST snapshot.
@@ -311,4 +314,8 @@ def market_data_job(
         options = (settings, stream_seconds, stream_every, plan.levels)
         return results + run_units(executor, capture_unit, stream, *options)
 
-    return run_reachable(executor, plan.units, settings, work)
+    results = run_reachable(executor, plan.units, settings, work)
+    # new open interest or funding rows make the bars they cover stale
+    signals = signals_job(settings, derivative_series(settings, results), executor)
+    note_signals(results, signals, lambda u: (u.exchange, u.symbol))
+    return results

@@ -13,7 +13,7 @@ from vectorflow.pipelines.backtests import backtests_job
 from vectorflow.pipelines.maintenance import check_datasets, compact_job
 from vectorflow.pipelines.playbooks import grade
 from vectorflow.pipelines.run import Executor
-from vectorflow.pipelines.signals import signals_job
+from vectorflow.pipelines.signals import signals_job, stored_signal_series
 from vectorflow.settings import Settings
 from vectorflow.units import Status, Unit, error_text
 
@@ -37,7 +37,8 @@ def nightly_job(
     steps = {"compaction": _step(compact_job(settings, check_datasets(None), executor))}
     series = configured_series(settings)
     units = [Unit(r.exchange, r.market, r.symbol, r.timeframe) for r in series]
-    steps["signals refresh"] = _step(signals_job(settings, units, executor))
+    every = [*units, *stored_signal_series(settings)]  # stale ones recomputed
+    steps["signals refresh"] = _step(signals_job(settings, every, executor))
     requests = [BacktestRequest(r, tuple(strategies or ()), grid, walk_forward, metric)
                 for r in series]  # fmt: skip
     summaries, failures = backtests_job(settings, requests, executor)

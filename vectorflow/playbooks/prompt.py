@@ -5,6 +5,8 @@ series names the user configured: nothing a third party wrote. Floats are rounde
 significant digits so the same inputs always give the same text, and so the same inputs hash.
 The sections `order_book`, `cross_exchange`, `derivatives` and `higher_timeframe` are always
 there: with their `time` and `source`, or with `unavailable` saying why.
+The `inputs` section says what the signals were computed from: a stored row's lineage
+(docs/signals.md#lineage-and-staleness), or `computed` from the candles on the fly.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ REGIME_FIELDS = ("regime", "adx", "plus_di", "minus_di", "natr", "natr_rank")
 TPO_FIELDS = ("tpo_session", "tpo_row_size", "tpo_poor_high", "tpo_poor_low")
 TRAP_FIELDS = {"last_trap_type": "type", "last_trap_time": "time", "last_trap_level": "level"}
 _TEXT_LIMIT = 120  # labels and notes of this project's own making
+#: the stored row's lineage (docs/signals.md#lineage-and-staleness), by the payload's names
+LINEAGE_FIELDS = {"code_version": "signal_code", "signal_options": "signal_options",
+                  "oi_through": "open_interest_through", "funding_through": "funding_through"}
 
 
 def _round(value: object) -> object:
@@ -58,6 +63,16 @@ def _time(value: object) -> object:
     return value
 
 
+def _inputs(signals: dict[str, object]) -> dict[str, object]:
+    """Which inputs the signals had: a stored row's lineage, or computed from the candles."""
+    if not signals:
+        return {}
+    if "code_version" not in signals:
+        return {"signals": "computed"}  # on the fly, from the candles
+    lineage = {name: _time(signals.get(k)) for k, name in LINEAGE_FIELDS.items()}
+    return {"signals": "stored"} | lineage
+
+
 def build_payload(inputs: PlaybookInputs, *, horizon_bars: int = 48) -> dict:
     """The user payload of one playbook request."""
     unit, signals = inputs.unit, inputs.signals
@@ -77,6 +92,7 @@ def build_payload(inputs: PlaybookInputs, *, horizon_bars: int = 48) -> dict:
         "regime": _section({k: signals.get(k) for k in REGIME_FIELDS}),
         "profile": _section({k: _time(signals.get(k)) for k in TPO_FIELDS}),
         "trap": _section({name: _time(signals.get(k)) for k, name in TRAP_FIELDS.items()}),
+        "inputs": _section(_inputs(signals)),
     }
     payload = {k: _section(v) if isinstance(v, dict) else v for k, v in payload.items()}
     payload = {k: v for k, v in payload.items() if v != {}}

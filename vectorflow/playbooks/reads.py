@@ -16,18 +16,13 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from vectorflow.lake.compact import partition_folders as matching_folders
-from vectorflow.lake.files import partition_dir, reading_again, safe_component
+from vectorflow.lake.files import partition_dir, reading_again, safe_component, symbol_id
 from vectorflow.lake.schema import CANDLES, Dataset
 from vectorflow.lake.storage import Storage
 from vectorflow.timeframes import TIMEFRAMES, timeframe_ms
 from vectorflow.units import Unit
 
 CANDLE_COLUMNS = ["open_time", "open", "high", "low", "close", "volume", "quote_volume"]
-
-
-def symbol_id(symbol: str) -> str:
-    """The partition name of a unified symbol: BTC/USDT and BTC/USDT:USDT → BTCUSDT."""
-    return symbol.split(":")[0].replace("/", "")
 
 
 def query_lake(lake: Storage, sql: str, params: list) -> pd.DataFrame:

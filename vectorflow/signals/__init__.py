@@ -16,6 +16,7 @@ from vectorflow.signals.compute import (
     SignalOptions,
     signals_at,
     signals_history,
+    signals_recompute,
     signals_update,
     trap_events,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "SignalOptions",
     "signals_at",
     "signals_history",
+    "signals_recompute",
     "signals_update",
     "trap_events",
 ]

@@ -372,3 +372,12 @@ def signals_update(
     s, opts = _prepare(candles, timeframe, _ms(end, "end"), **inputs)
     start = _ms(since, "since")
     return _history(s, start, opts), _events(s, start, opts)
+
+
+def signals_recompute(
+    candles: pd.DataFrame, *, timeframe: str, since: object = None, **inputs: Unpack[SeriesInputs]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(signals_history rows after `since`, every trap event of the history) in one pass: what
+    a recompute from `since` on compares with and replaces."""
+    s, opts = _prepare(candles, timeframe, None, **inputs)
+    return _history(s, _ms(since, "since"), opts), _events(s, None, opts)

@@ -10,7 +10,7 @@ and a query sees each row once: a directory is listed at once, and a file listed
 snapshot and opened after the swap is the same file (a hard link) or gone ("No such file": the
 query is run again, `vectorflow.lake.files.reading_again`). Superseded snapshots are removed
 by a later writer once superseded for the grace period; see `snapshots` for recovery.
-Datasets without ranges (playbooks, backtests, signals) are flat folders of files.
+Datasets without ranges (playbooks, backtests) are flat folders of files.
 """
 
 from __future__ import annotations
