@@ -10,23 +10,16 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.parameters import run_form
 from flows.reporting import final_state, publish_summary, run_name, tally
+from tasks import playbooks as playbook_tasks
+from tasks import signals as signal_tasks
 from tasks.candles import refresh_catalog_task
-from tasks.playbooks import (
-    check_grok_task,
-    grade_task,
-    market_ticks_task,
-    notify_task,
-    playbook_task,
-)
-from tasks.signals import refresh_signals
+from tasks.executor import TaskExecutor
+from tasks.playbooks import grade_task
 from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
 from vectorflow.pipelines.candles import plan_ingest
-from vectorflow.pipelines.playbooks import playbook_unit
-from vectorflow.playbooks.budget import end_run_budget
+from vectorflow.pipelines.playbook_jobs import budgeted, playbooks_job
 from vectorflow.timeframes import now_ms, parse_time
-from vectorflow.units import UnitResult
-from vectorflow.values import count
 
 
 def concurrency() -> int:
@@ -71,38 +64,18 @@ def generate_playbooks(
         data_dir: For Python callers only (a deployment's runs use VECTORFLOW_DATA_DIR).
     """
     logger = get_run_logger()
-    settings = load_settings(data_dir)
-    if token_budget is not None:
-        count(token_budget, name="token_budget")
-        playbooks = settings.playbooks.model_copy(update={"token_budget": token_budget})
-        settings = settings.with_overrides(playbooks=playbooks)
+    settings = budgeted(load_settings(data_dir), token_budget)
     plan = plan_ingest(**settings.series.pick(exchanges, markets, symbols, timeframes))
     times = [as_of] if isinstance(as_of, str) else list(as_of or [])
     as_ofs = [parse_time(t, name="as_of", latest=now_ms()) for t in times] or [None]
-    notes = refresh_signals(list(plan.units), settings)  # signals -> playbooks
-    mode = check_grok_task(settings)
-    ticks = market_ticks_task(settings, list(plan.units))
     run_id = flow_run_id()
-    logger.info("%d series, %s playbooks, run %s", len(plan.units), mode["mode"], run_id)
-    futures = [
-        (unit, playbook_task.submit(unit, settings, run_id, mode["mode"], as_of_ms, ticks))
-        for as_of_ms in as_ofs
-        for unit in plan.units
-    ]
-    results = []
-    for unit, future in futures:
-        outcome = future.result(raise_on_failure=False)
-        failed = isinstance(outcome, BaseException)
-        results += [UnitResult.of_error(playbook_unit(unit), outcome)] if failed else outcome
-    budget = end_run_budget(run_id)
-    if budget is not None and mode["mode"] == "grok":
-        logger.info("tokens spent: %d of %d", budget.spent, budget.limit)
-    if settings.notifications.playbooks and settings.webhook_url:
-        notify_task(settings, [r.detail["playbook_id"] for r in results if r.ok])
+    logger.info("%d series x %d times, run %s", len(plan.units), len(as_ofs), run_id)
+    executor = TaskExecutor(playbook_tasks.STEPS, signal_tasks.STEPS)
+    run = playbooks_job(settings, list(plan.units), as_ofs, executor, run_id)
     refresh_catalog_task(settings)
-    notes = [f"{mode['mode']} playbooks by status: {tally(results, 'playbook')}", *notes]
-    publish_summary("generate-playbooks", results, settings, notes)
-    return final_state(results, logger)
+    by_status = f"{run.mode['mode']} playbooks by status: {tally(run.results, 'playbook')}"
+    publish_summary("generate-playbooks", run.results, settings, [by_status, *run.notes])
+    return final_state(run.results, logger)
 
 
 @flow(name="grade-playbooks")

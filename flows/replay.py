@@ -11,22 +11,16 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.parameters import UtcTime, run_form
 from flows.playbooks import concurrency, flow_run_id
 from flows.reporting import final_state, publish_summary, run_name
+from tasks import playbooks as playbook_tasks
+from tasks import signals as signal_tasks
 from tasks.candles import refresh_catalog_task
-from tasks.playbooks import (
-    check_grok_task,
-    market_ticks_task,
-    replay_report_task,
-    replay_series_task,
-)
-from tasks.signals import refresh_signals
+from tasks.executor import TaskExecutor
+from tasks.playbooks import check_grok_task, replay_report_task
 from vectorflow.config import load_settings
-from vectorflow.errors import InvalidInput
 from vectorflow.pipelines.candles import plan_ingest
-from vectorflow.pipelines.playbooks import playbook_unit
-from vectorflow.playbooks.budget import end_run_budget
+from vectorflow.pipelines.playbook_jobs import budgeted, replay_job, replay_mode
 from vectorflow.playbooks.compare import comparison_markdown
 from vectorflow.playbooks.replay import replay_plan
-from vectorflow.units import UnitResult
 
 
 @flow(
@@ -67,27 +61,16 @@ def replay_playbooks(
         data_dir: For Python callers only (a deployment's runs use VECTORFLOW_DATA_DIR).
     """
     logger = get_run_logger()
-    settings = _settings(data_dir, token_budget)
+    settings = budgeted(load_settings(data_dir), token_budget)
     units = plan_ingest(**settings.series.pick(exchanges, markets, symbols, timeframes)).units
     plan = replay_plan(units, start, end, every, source)
-    mode = _mode(settings, plan.sources, source)
-    notes = refresh_signals(list(plan.units), settings)  # stale signals recomputed, then read
-    ticks = market_ticks_task(settings, list(plan.units))
+    mode = replay_mode(plan.sources, source, lambda: check_grok_task(settings))
     replay_id, budget_key = plan.replay_id(settings.playbooks.model), flow_run_id()
     logger.info("replay %s: %d series x %d as_of times, %s", replay_id, len(plan.units),
                 len(plan.as_ofs), "+".join(plan.sources))
-    futures = [
-        (unit, replay_series_task.submit(unit, plan, settings, replay_id, budget_key, mode, ticks))
-        for unit in plan.units
-    ]
-    results = []
-    for unit, future in futures:
-        outcome = future.result(raise_on_failure=False)
-        failed = isinstance(outcome, BaseException)
-        results.append(UnitResult.of_error(playbook_unit(unit), outcome) if failed else outcome)
-    budget = end_run_budget(budget_key)
-    if budget is not None and "grok" in plan.sources:
-        logger.info("tokens spent: %d of %d", budget.spent, budget.limit)
+    executor = TaskExecutor(playbook_tasks.STEPS, signal_tasks.STEPS)
+    run = replay_job(settings, plan, executor, replay_id=replay_id, budget_key=budget_key,
+                     mode=mode)  # fmt: skip
     report = replay_report_task(settings, plan, replay_id)
     refresh_catalog_task(settings)
     title = f"Replay {report['from']} to {report['to']}: {report['playbooks']} playbooks"
@@ -96,27 +79,8 @@ def replay_playbooks(
         key="replay-playbooks",
         description=f"replay {replay_id}: the sources on the same as_of set",
     )
-    publish_summary("replay-playbooks", results, settings, notes)
-    return final_state(results, logger)
-
-
-def _settings(data_dir: str | None, token_budget: int | None):
-    """The run's settings, with the token budget given for this run."""
-    settings = load_settings(data_dir)
-    if token_budget is None:
-        return settings
-    playbooks = settings.playbooks.model_copy(update={"token_budget": token_budget})
-    return settings.with_overrides(playbooks=playbooks)
-
-
-def _mode(settings, sources: tuple[str, ...], source: str) -> str:
-    """`grok` when a source needs Grok and it is there (else the run fails), else `rules`."""
-    if "grok" not in sources:
-        return "rules"
-    mode = check_grok_task(settings)
-    if mode["mode"] != "grok":
-        raise InvalidInput(f"source {source} needs Grok, which is unavailable: {mode['reason']}")
-    return "grok"
+    publish_summary("replay-playbooks", run.results, settings, run.notes)
+    return final_state(run.results, logger)
 
 
 run_form(replay_playbooks, start=UtcTime, end=UtcTime,

@@ -1,16 +1,16 @@
 """Secrets in Prefect Secret blocks: the Prefect half of `vectorflow.secrets`.
 
-Tasks read a secret with `resolve(name)` inside the task (never as a parameter); the CLI stores
-and lists them (`vectorflow secrets set|list`). Block names are `vectorflow.secrets.SECRETS`'.
+A flow's process reads secrets missing from the environment from these blocks
+(`vectorflow.secrets.resolve_secret`, inside the tasks, never as a parameter: the `tasks`
+package installs `read_secret_block` when it is imported); the CLI stores and lists them
+(`vectorflow secrets set|list`). Block names are `vectorflow.secrets.SECRETS`'.
 """
 
 from __future__ import annotations
 
 import logging
 
-from pydantic import SecretStr
-
-from vectorflow.secrets import resolve_secret, secret_name
+from vectorflow.secrets import secret_name
 
 log = logging.getLogger(__name__)
 
@@ -24,21 +24,6 @@ def read_secret_block(block: str) -> str | None:
     except ValueError:  # no such block
         return None
     return str(value) if value else None
-
-
-def resolve(name: str) -> SecretStr | None:
-    """Secret `name` from the environment, else its Secret block; None when unset or unreadable.
-
-    An unreachable Prefect API is logged (by exception type only) and counts as unset, so that
-    a run without its optional key still works (rule-based playbooks).
-    """
-    try:
-        return resolve_secret(name, read_block=read_secret_block)
-    except Exception as exc:  # noqa: BLE001 - the key is optional; the run goes on without it
-        _logger().warning(
-            "Secret block %s unreadable (%s); no key", secret_name(name).block, type(exc).__name__
-        )
-        return None
 
 
 def store_secret(name: str, value: str) -> str:
@@ -63,13 +48,3 @@ def secret_block_exists(block: str) -> bool:
         except ObjectNotFound:
             return False
     return True
-
-
-def _logger():
-    from prefect import get_run_logger
-    from prefect.exceptions import MissingContextError
-
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return log

@@ -37,6 +37,8 @@ from pydantic import SecretStr
 
 from vectorflow.errors import InvalidInput
 
+log = logging.getLogger(__name__)
+
 MASK = "***"
 #: shorter values are not redacted: masking "ab" would garble every log line and hide nothing
 MIN_REDACTED_LENGTH = 4
@@ -89,20 +91,32 @@ def secret_name(name: str) -> SecretName:
     return known
 
 
-def resolve_secret(
-    name: str,
-    *,
-    read_block: Callable[[str], str | None] | None = None,
-    env: Mapping[str, str] | None = None,
-) -> SecretStr | None:
-    """Secret `name` from the environment, else `read_block(its block)`; None when unset.
+#: Where Secret blocks are read from in this process (`use_block_reader`): a flow's process
+#: reads Prefect Secret blocks (set by the `tasks` package); a command run in process, the
+#: environment only.
+_block_reader: Callable[[str], str | None] | None = None
 
-    A value found is added to the log redaction of this process.
+
+def use_block_reader(read_block: Callable[[str], str | None] | None) -> None:
+    """Read secrets missing from the environment with `read_block(block name)` from now on."""
+    global _block_reader
+    _block_reader = read_block
+
+
+def resolve_secret(name: str, *, env: Mapping[str, str] | None = None) -> SecretStr | None:
+    """Secret `name` from the environment, else its block (`use_block_reader`); None when unset.
+
+    A block that cannot be read (an unreachable Prefect API) is logged by exception type only
+    and counts as unset: the key is optional (playbooks are then rule-based). A value found is
+    added to the log redaction of this process.
     """
     spec = secret_name(name)
     value = (os.environ if env is None else env).get(spec.env, "").strip()
-    if not value and read_block is not None:
-        value = (read_block(spec.block) or "").strip()
+    if not value and _block_reader is not None:
+        try:
+            value = (_block_reader(spec.block) or "").strip()
+        except Exception as exc:  # noqa: BLE001 - optional: the run goes on without it
+            log.warning("Secret block %s unreadable (%s); no key", spec.block, type(exc).__name__)
     if not value:
         return None
     REDACTOR.add(value)

@@ -10,7 +10,13 @@ import sys
 import pytest
 
 from vectorflow.errors import InvalidInput
-from vectorflow.secrets import MASK, SecretRedactor, install_redaction, resolve_secret
+from vectorflow.secrets import (
+    MASK,
+    SecretRedactor,
+    install_redaction,
+    resolve_secret,
+    use_block_reader,
+)
 
 CANARY = "vf-CANARY-secret-5e1b7a90"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -22,18 +28,32 @@ def _blocks(**values: str):
 
 
 def test_a_secret_comes_from_the_environment_before_its_block():
-    blocks = _blocks(**{"vectorflow-xai-api-key": "from-block"})
-    env = {"XAI_API_KEY": " from-env \n"}
-    assert resolve_secret("XAI_API_KEY", env=env, read_block=blocks).get_secret_value() == (
-        "from-env"
-    )
-    assert resolve_secret("xai_api_key", env={}, read_block=blocks).get_secret_value() == (
-        "from-block"
-    )
-    assert resolve_secret("BYBIT_API_SECRET", env={}, read_block=blocks) is None
-    assert resolve_secret("BYBIT_API_SECRET", env={"BYBIT_API_SECRET": " "}) is None
-    with pytest.raises(InvalidInput, match="unknown secret 'OPENAI_KEY'.*XAI_API_KEY"):
-        resolve_secret("OPENAI_KEY", env={})
+    use_block_reader(_blocks(**{"vectorflow-xai-api-key": "from-block"}))
+    try:
+        env = {"XAI_API_KEY": " from-env \n"}
+        assert resolve_secret("XAI_API_KEY", env=env).get_secret_value() == "from-env"
+        assert resolve_secret("xai_api_key", env={}).get_secret_value() == "from-block"
+        assert resolve_secret("BYBIT_API_SECRET", env={}) is None
+        assert resolve_secret("BYBIT_API_SECRET", env={"BYBIT_API_SECRET": " "}) is None
+        with pytest.raises(InvalidInput, match="unknown secret 'OPENAI_KEY'.*XAI_API_KEY"):
+            resolve_secret("OPENAI_KEY", env={})
+    finally:
+        use_block_reader(None)
+    # a command run in process (no Prefect): the environment only
+    assert resolve_secret("XAI_API_KEY", env={}) is None
+
+
+def test_an_unreadable_block_counts_as_unset_and_says_so_by_type_only(caplog):
+    def unreachable(block: str):
+        raise ConnectionError(f"http://user:{CANARY}@127.0.0.1:9/api refused")
+
+    use_block_reader(unreachable)
+    try:
+        assert resolve_secret("XAI_API_KEY", env={}) is None
+    finally:
+        use_block_reader(None)
+    assert "vectorflow-xai-api-key unreadable (ConnectionError)" in caplog.text
+    assert CANARY not in caplog.text
 
 
 def test_the_redactor_masks_message_arguments_and_tracebacks_and_keeps_the_record():

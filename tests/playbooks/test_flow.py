@@ -167,22 +167,52 @@ def test_a_model_the_api_does_not_offer_fails_the_run_naming_it(
     assert llm.chat_requests == []
 
 
-def test_playbook_and_grade_commands_without_a_key(prefect_api, lake_with_series):
-    env = {"VECTORFLOW_DATA_DIR": str(lake_with_series)}
-    args = ["playbook", "--exchange", "binance", "--symbol", "BTC/USDT", "--timeframe", "1h"]
-    done = run_cli([*args, "--as-of", ms_to_iso(AS_OF)], env, prefect_api)
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = done.stdout
+def _stored_playbooks(data_dir) -> list[tuple]:
+    """The stored playbooks and their grades, without ids and wall-clock times."""
+    con = duckdb.connect(str(data_dir / "vectorflow.duckdb"), read_only=True)
+    try:
+        books = con.execute(
+            "SELECT exchange, market, symbol, timeframe, as_of, source, status, bias, "
+            "confidence, entry_low, entry_high, stop_loss, rationale, valid_until "
+            "FROM playbooks ORDER BY ALL"
+        ).fetchall()
+        grades = con.execute("SELECT bias, outcome FROM playbook_outcomes ORDER BY ALL").fetchall()
+    finally:
+        con.close()
+    return books + grades
+
+
+def test_playbook_and_grade_commands_land_the_same_in_process_and_as_flow_runs(
+    prefect_api, lake_with_series, tmp_path
+):
+    from tests.playbooks.market_lake import copy_data_dir
+
+    args = ["playbook", "--exchange", "binance", "--symbol", "BTC/USDT", "--timeframe", "1h",
+            "--as-of", ms_to_iso(AS_OF)]  # fmt: skip
+    dirs = {"local": lake_with_series, "flow": copy_data_dir(lake_with_series, tmp_path / "f")}
+    home = tmp_path / "prefect-home"
+    local = run_cli(args, {"VECTORFLOW_DATA_DIR": str(dirs["local"]), "PREFECT_HOME": str(home)})
+    flow = run_cli([*args, "--prefect"], {"VECTORFLOW_DATA_DIR": str(dirs["flow"])}, prefect_api)
+    assert local.returncode == flow.returncode == 0, (local.stderr + flow.stderr)[-3000:]
+    assert "running in this process" in local.stderr and not home.exists()
+    assert "running as a Prefect flow run" in flow.stderr
+    out = local.stdout
     assert "binance spot BTC/USDT 1h  as of 2026-05-28T20:00:00Z" in out
     assert "source      rules" in out and "status      ok" in out and "bias" in out
-    graded = run_cli(["grade", "--horizon", "48"], env, prefect_api)
-    assert graded.returncode == 0, graded.stderr[-3000:]
-    assert "scorecard:" in graded.stdout
-    con = duckdb.connect(str(lake_with_series / "vectorflow.duckdb"), read_only=True)
-    outcomes = con.execute("SELECT bias FROM playbook_outcomes").fetchall()
-    bias = con.execute("SELECT bias FROM latest_playbooks").fetchone()[0]
-    con.close()
-    assert outcomes == [(bias,)]  # a no_trade is graded too
+    assert out == flow.stdout  # the same playbook, printed the same
+
+    graded = {
+        "local": run_cli(["grade", "--horizon", "48"], {"VECTORFLOW_DATA_DIR": str(dirs["local"])}),
+        "flow": run_cli(["grade", "--horizon", "48", "--prefect"],
+                        {"VECTORFLOW_DATA_DIR": str(dirs["flow"])}, prefect_api),  # fmt: skip
+    }
+    assert [g.returncode for g in graded.values()] == [0, 0], graded["flow"].stderr[-3000:]
+    assert "scorecard:" in graded["local"].stdout
+    assert graded["local"].stdout == graded["flow"].stdout
+    stored = _stored_playbooks(dirs["local"])
+    assert stored == _stored_playbooks(dirs["flow"])
+    (book, grade) = stored  # one playbook and its grade (a no_trade is graded too)
+    assert grade[0] == book[7]
 
 
 def test_the_key_can_come_from_a_prefect_secret_block(

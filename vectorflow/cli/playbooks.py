@@ -15,7 +15,6 @@ from vectorflow.cli import (
     UNITS_FAILED,
     arguments,
     command_parser,
-    prefect_environment,
 )
 from vectorflow.cli.modes import add_mode_option
 from vectorflow.cli.output import format_rows
@@ -106,15 +105,25 @@ def playbook(args: argparse.Namespace) -> int:
     if args.as_of:
         parse_time(args.as_of, name="--as-of", latest=now_ms())
     require_candles(settings.storage, plan.units)
-    prefect_environment()
-    from prefect.task_runners import ThreadPoolTaskRunner
-
-    from flows.playbooks import generate_playbooks
-
     workers = args.concurrency or settings.playbooks.concurrency
-    runner = generate_playbooks.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
-    state = runner(**parameters, data_dir=args.data_dir, return_state=True)
-    rows = flow_rows(runner, state)
+
+    def local():
+        import uuid
+
+        from vectorflow.pipelines.playbook_jobs import budgeted, playbooks_job
+        from vectorflow.pipelines.run import ThreadExecutor
+
+        run_settings = budgeted(settings, args.budget)
+        as_ofs = [parse_time(args.as_of, name="--as-of")] if args.as_of else [None]
+        run = playbooks_job(run_settings, list(plan.units), as_ofs, ThreadExecutor(workers),
+                            uuid.uuid4().hex)  # fmt: skip
+        for note in run.notes:
+            print(note, file=sys.stderr)
+        rows = [r.as_row() for r in run.results]
+        return rows, any(r["status"] == "failed" for r in rows)
+
+    flow_parameters = dict(parameters, data_dir=args.data_dir)  # [playbooks] concurrency
+    rows, failed = run_command(settings, args.prefect, PLAYBOOK_FLOW, flow_parameters, local)
     if rows is None:
         return UNITS_FAILED
     ids = [r["playbook_id"] for r in rows if r.get("playbook_id")]
@@ -123,7 +132,7 @@ def playbook(args: argparse.Namespace) -> int:
     for row in rows:
         if not row.get("playbook_id"):
             print(f"error: {row['symbol']} {row['timeframe']}: {printable(row['error'])}")
-    return UNITS_FAILED if state.is_failed() else OK
+    return UNITS_FAILED if failed else OK
 
 
 def require_candles(lake, units) -> None:
@@ -163,6 +172,7 @@ def grade(args: argparse.Namespace) -> int:
 
 
 GRADE_FLOW = "flows.playbooks:grade_playbooks_flow"
+PLAYBOOK_FLOW = "flows.playbooks:generate_playbooks"
 
 DEMO_SERIES = dict(
     exchanges=["binance", "bybit"],
@@ -253,6 +263,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="replay: print the requests and estimated tokens, send nothing")
     p.add_argument("--yes", action="store_true", help="replay: do not ask before sending")
+    add_mode_option(p)
     p.set_defaults(run=playbook)
 
     g = command_parser(

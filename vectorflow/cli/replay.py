@@ -86,8 +86,7 @@ def _comparison_rows(report: dict) -> list[list]:
 
 def replay(args: argparse.Namespace, settings) -> int:
     """Plan, show the cost, run the replay flow and print the comparison."""
-    from vectorflow.cli import prefect_environment
-    from vectorflow.cli.runs import flow_rows, print_rows
+    from vectorflow.cli.runs import print_rows, run_command
     from vectorflow.playbooks.replay import replay_plan, replay_report
 
     if args.as_of:
@@ -106,17 +105,33 @@ def replay(args: argparse.Namespace, settings) -> int:
     if cost is not None and cost["requests"] and not args.yes and not _confirmed():
         print("nothing sent")
         return OK
-    prefect_environment()
-    from flows.replay import replay_playbooks
 
-    state = replay_playbooks(
+    def local():
+        import uuid
+
+        from vectorflow.pipelines.playbook_jobs import (
+            budgeted,
+            replay_job,
+            replay_mode,
+            writer_mode,
+        )
+        from vectorflow.pipelines.run import ThreadExecutor
+
+        run_settings = budgeted(settings, args.budget)
+        mode = replay_mode(plan.sources, args.source, lambda: writer_mode(run_settings))
+        workers = ThreadExecutor(args.concurrency or settings.playbooks.concurrency)
+        run = replay_job(run_settings, plan, workers, replay_id=plan.replay_id(
+            settings.playbooks.model), budget_key=uuid.uuid4().hex, mode=mode)  # fmt: skip
+        found = [r.as_row() for r in run.results]
+        return found, any(r["status"] == "failed" for r in found)
+
+    parameters = dict(
         start=args.from_, end=args.to, every=args.every, source=args.source,
         exchanges=args.exchange or settings.series.exchanges,
         markets=args.market or settings.series.markets, symbols=args.symbol,
         timeframes=args.timeframe, token_budget=args.budget, data_dir=args.data_dir,
-        return_state=True,
     )  # fmt: skip
-    rows = flow_rows(replay_playbooks, state)
+    rows, failed = run_command(settings, args.prefect, REPLAY_FLOW, parameters, local)
     if rows is None:
         return UNITS_FAILED
     print_rows(rows)
@@ -124,7 +139,10 @@ def replay(args: argparse.Namespace, settings) -> int:
     _print_comparison(
         replay_report(settings.storage, plan, replay_id, settings.playbooks.horizon_bars)
     )
-    return UNITS_FAILED if state.is_failed() else OK
+    return UNITS_FAILED if failed else OK
+
+
+REPLAY_FLOW = "flows.replay:replay_playbooks"
 
 
 def _print_comparison(report: dict) -> None:
