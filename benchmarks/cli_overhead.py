@@ -12,7 +12,8 @@ served by this script on 127.0.0.1 (clock pinned, so every side sees the same ca
 - market-data: open interest (1h) and funding of binance BTC/USDT:USDT since the same day;
 - signals: `vectorflow signals` of the ingested series (nothing new to compute; it prints the
   latest bar), vs `update_signals` and reading the latest row;
-- playbook (rules): `vectorflow playbook` of the ingested series, vs `write_series_playbook`.
+- playbook (rules): `vectorflow playbook` of the ingested series (signals brought up to date
+  first), vs `playbooks_job`, the pipeline function it calls.
 
 Medians of `--reps` (default 5) runs per side, sides alternating; printed as absolute seconds
 and as ratios. Targets: CLI / library <= 1.3 for every command, a no-op ingest under 1.5 s.
@@ -85,16 +86,17 @@ print(rows.sort_values("as_of").iloc[-1]["regime"])
 
 LIBRARY_PLAYBOOK = """
 from vectorflow.lake.catalog import refresh_catalog
-from vectorflow.playbooks.writer import WriteContext, write_series_playbook
+from vectorflow.pipelines.playbook_jobs import playbooks_job
+from vectorflow.pipelines.run import ThreadExecutor
 from vectorflow.config import load_settings
 from vectorflow.units import Unit
 settings = load_settings()
-ctx = WriteContext(config=settings.playbooks, lake=settings.storage, run_id="bench",
-                   client=None, budget=None)
-records = write_series_playbook(Unit("binance", "spot", "BTC/USDT", "5m"), ctx)
+run = playbooks_job(settings, [Unit("binance", "spot", "BTC/USDT", "5m")], [None],
+                    ThreadExecutor(settings.playbooks.concurrency), "bench")
 refresh_catalog(settings)
-print(records[0].status)
+print(run.results[0].status)
 """
+
 
 BARE_CCXT = f"""
 import os

@@ -97,10 +97,14 @@ def secret_name(name: str) -> SecretName:
 _block_reader: Callable[[str], str | None] | None = None
 
 
-def use_block_reader(read_block: Callable[[str], str | None] | None) -> None:
-    """Read secrets missing from the environment with `read_block(block name)` from now on."""
+def use_block_reader(
+    read_block: Callable[[str], str | None] | None,
+) -> Callable[[str], str | None] | None:
+    """Read secrets missing from the environment with `read_block(block name)` from now on;
+    the reader used before (to put back)."""
     global _block_reader
-    _block_reader = read_block
+    previous, _block_reader = _block_reader, read_block
+    return previous
 
 
 def resolve_secret(name: str, *, env: Mapping[str, str] | None = None) -> SecretStr | None:

@@ -107,3 +107,20 @@ def test_prefect_option_without_a_server_says_how_to_start_one(sim, data_dir, tm
     assert done.returncode == 2
     assert "vectorflow up --detach" in done.stderr and "Traceback" not in done.stderr
     assert not list(data_dir.glob("lake/candles/**/*.parquet"))  # nothing ran
+
+
+def test_backfill_lands_the_same_and_draws_its_bar_in_both_modes(prefect_api, sim, tmp_path):
+    since = (sim.now_ms() - 5 * 86_400_000) // 86_400_000 * 86_400_000
+    args = ["backfill", "--exchange", "binance", "--symbol", "BTC/USDT", "--symbol", "NOPE/USDT",
+            "--timeframe", "1h", "--since", ms_to_iso(since)]  # fmt: skip
+    dirs = {"local": tmp_path / "local", "flow": tmp_path / "flow"}
+    local = run_cli(args, sim_env(sim, dirs["local"]))
+    flow = run_cli([*args, "--prefect"], sim_env(sim, dirs["flow"]), prefect_api)
+    assert local.returncode == flow.returncode == 1  # NOPE/USDT failed, BTC/USDT landed
+    message = "1 of 2 units failed: binance spot NOPE/USDT 1h"
+    assert message in local.stderr and message in flow.stderr
+    bar = f"1/1 series 1 pages {(sim.now_ms() - since) // 3_600_000} candles"  # its last state
+    assert bar in local.stderr and bar in flow.stderr  # NOPE/USDT never started
+    assert _table(local.stdout) == _table(flow.stdout)
+    assert _candles(dirs["local"]) == _candles(dirs["flow"])
+    assert len(_candles(dirs["local"])) == (sim.now_ms() - since) // 3_600_000

@@ -28,7 +28,7 @@ def _blocks(**values: str):
 
 
 def test_a_secret_comes_from_the_environment_before_its_block():
-    use_block_reader(_blocks(**{"vectorflow-xai-api-key": "from-block"}))
+    previous = use_block_reader(_blocks(**{"vectorflow-xai-api-key": "from-block"}))
     try:
         env = {"XAI_API_KEY": " from-env \n"}
         assert resolve_secret("XAI_API_KEY", env=env).get_secret_value() == "from-env"
@@ -37,21 +37,21 @@ def test_a_secret_comes_from_the_environment_before_its_block():
         assert resolve_secret("BYBIT_API_SECRET", env={"BYBIT_API_SECRET": " "}) is None
         with pytest.raises(InvalidInput, match="unknown secret 'OPENAI_KEY'.*XAI_API_KEY"):
             resolve_secret("OPENAI_KEY", env={})
+        use_block_reader(None)  # a command run in process (no Prefect): the environment only
+        assert resolve_secret("XAI_API_KEY", env={}) is None
     finally:
-        use_block_reader(None)
-    # a command run in process (no Prefect): the environment only
-    assert resolve_secret("XAI_API_KEY", env={}) is None
+        use_block_reader(previous)
 
 
 def test_an_unreadable_block_counts_as_unset_and_says_so_by_type_only(caplog):
     def unreachable(block: str):
         raise ConnectionError(f"http://user:{CANARY}@127.0.0.1:9/api refused")
 
-    use_block_reader(unreachable)
+    previous = use_block_reader(unreachable)
     try:
         assert resolve_secret("XAI_API_KEY", env={}) is None
     finally:
-        use_block_reader(None)
+        use_block_reader(previous)
     assert "vectorflow-xai-api-key unreadable (ConnectionError)" in caplog.text
     assert CANARY not in caplog.text
 
