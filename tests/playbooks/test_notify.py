@@ -59,8 +59,11 @@ def webhook():
     server.server_close()
 
 
+NOW = now_ms()  # one time for every record: a cached copy has its original's as_of
+
+
 def _record(pid: str, **changes) -> PlaybookRecord:
-    now = now_ms()
+    now = NOW
     values = dict(
         playbook_id=pid, created_at=now, run_id="r", exchange="binance", market="spot",
         symbol="BTC/USDT", timeframe="1h", as_of=now - HOUR, source="rules", status="ok",
