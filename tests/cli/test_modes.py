@@ -37,6 +37,18 @@ def test_help_imports_no_prefect_vectorbt_or_numba(argv, tmp_path):
     assert not [m for m in loaded if m.split(".")[0] in HEAVY]
 
 
+def test_an_ingest_with_nothing_new_imports_no_signal_code_prefect_or_shared_state(sim, tmp_path):
+    first, _ = sim.bundled_range("1h")
+    args = ["ingest", "--exchange", "binance", "--symbol", "BTC/USDT", "--timeframe", "1h"]
+    env = sim_env(sim, tmp_path / "data")
+    assert run_cli([*args, "--since", ms_to_iso(first)], env).returncode == 0
+    code = f"from vectorflow.cli import main\nassert main({args!r}) == 0"
+    loaded = _modules_after(code, env)
+    assert "vectorflow.pipelines.candles" in loaded  # it ran, and landed nothing
+    heavy = ("pandas", "sqlalchemy", "numba", "prefect", "vectorbt", "vectorflow.signals")
+    assert not [m for m in loaded if m.split(".")[0] in heavy or m.startswith(heavy)]
+
+
 def _candles(data_dir: Path) -> list[tuple]:
     return query_catalog(
         data_dir,

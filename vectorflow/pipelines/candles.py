@@ -19,7 +19,6 @@ from vectorflow.lake.coverage import SeriesKey, record_empty, windows_to_fetch
 from vectorflow.lake.files import partition_dir
 from vectorflow.lake.schema import CANDLES
 from vectorflow.pipelines.run import Executor, run_reachable, run_units
-from vectorflow.pipelines.signals import note_signals, signals_job
 from vectorflow.settings import Settings
 from vectorflow.timeframes import floor_ms, ms_to_iso, now_ms, parse_time, timeframe_ms
 from vectorflow.units import Status, Unit, UnitResult
@@ -278,6 +277,9 @@ def ingest_job(settings: Settings, plan: IngestPlan, executor: Executor) -> list
 
     results = run_reachable(executor, plan.units, settings, work)
     landed = [r.unit for r in results if r.ok and r.rows_written]
-    signals = signals_job(settings, landed, executor)
-    note_signals(results, signals, lambda u: (u.exchange, u.symbol, u.timeframe))
+    if landed:  # a run that landed nothing imports no signal code (pandas, ~0.3 s)
+        from vectorflow.pipelines.signals import note_signals, signals_job
+
+        signals = signals_job(settings, landed, executor)
+        note_signals(results, signals, lambda u: (u.exchange, u.symbol, u.timeframe))
     return results
