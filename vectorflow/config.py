@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vectorflow.errors import InvalidInput
-from vectorflow.lake.storage import Storage, open_storage
 from vectorflow.settings import ReadSettings, Settings, read_settings
+
+if TYPE_CHECKING:  # the storage (pyarrow, DuckDB) is imported by the first load, not by `--help`
+    from vectorflow.lake.storage import Storage
 
 
 def load_settings(
@@ -34,6 +37,8 @@ def load_settings(
 
 def _storage(read: ReadSettings) -> Storage:
     """The lake's storage; an S3 endpoint that is no URL fails now, at start."""
+    from vectorflow.lake.storage import open_storage
+
     try:
         return open_storage(
             read.keys.lake.url,

@@ -183,8 +183,13 @@ def test_status_and_the_coverage_view_say_how_far_signals_are_current(
     assert main(["status", "--now", ms_to_iso(sim.now_ms())]) == STALE
     out = capsys.readouterr().out
     stale = f"signals of binance linear BTC/USDT:USDT 1h are stale from {ms_to_iso(first_oi)}"
-    assert stale in out
-    assert "missing_oi: " in out
+    assert f"{stale} (missing_oi)" in out
+    # options chosen in the settings since: stale from the first bar, which the view cannot know
+    (data_dir / "vectorflow.toml").write_text('[tpo_row_sizes]\n"BTC/USDT:USDT" = 10\n')
+    assert main(["status", "--now", ms_to_iso(sim.now_ms())]) == STALE
+    first_bar = int(ms_column(stored(settings, PERP), "as_of")[0])
+    assert f"are stale from {ms_to_iso(first_bar)} (options_changed)" in capsys.readouterr().out
+    (data_dir / "vectorflow.toml").unlink()
     update_signals(PERP, settings)
     (row,) = query_catalog(data_dir, "SELECT stale_reason, epoch_ms(current_through) "
                                      "FROM coverage WHERE dataset = 'signals'")  # fmt: skip

@@ -114,25 +114,58 @@ def _series(args, settings, now: int) -> list[str]:
     ]
 
 
+#: Per series with signals: the view's judgement (`signal_coverage`: code, open interest and
+#: funding, candles) joined with the settings' options (`want`), which the lake cannot know.
+_SIGNAL_STATE_SQL = """
+WITH judged AS (
+    SELECT s.exchange, s.market, s.symbol, s.timeframe, s.as_of,
+           min(s.as_of) FILTER (WHERE s.signal_options IS DISTINCT FROM w.options)
+               OVER (PARTITION BY s.exchange, s.market, s.symbol, s.timeframe) AS options_from
+    FROM signals s JOIN want w USING (exchange, market, symbol, timeframe)
+), options AS (
+    SELECT exchange, market, symbol, timeframe, any_value(options_from) AS options_from,
+           max(as_of) FILTER (WHERE as_of < options_from) AS before_options
+    FROM judged GROUP BY ALL
+)
+SELECT c.exchange, c.market, c.symbol, c.timeframe, c.rows, c.missing,
+       epoch_ms(c.current_through), epoch_ms(c.stale_from), c.stale_reason,
+       epoch_ms(o.options_from), epoch_ms(o.before_options)
+FROM signal_coverage c LEFT JOIN options o USING (exchange, market, symbol, timeframe)
+ORDER BY ALL"""
+
+
 def _signals(args, settings) -> list[str]:
-    """How far each series' stored signals are current, and why a range is stale."""
+    """How far each series' stored signals are current, and why a range is stale: one query of
+    the `signal_coverage` view, with the options the settings choose now compared in it."""
     from vectorflow.cli.output import format_rows
-    from vectorflow.pipelines.signals import series_state, stored_signal_series
+    from vectorflow.lake.catalog import connect_in_memory
+    from vectorflow.pipelines.lineage import signal_options
     from vectorflow.timeframes import ms_to_iso
+    from vectorflow.units import Unit
 
     print("\nsignals (current through: the last stored bar computed from today's inputs)")
+    con = connect_in_memory(settings.storage)
+    try:
+        series = con.execute("SELECT DISTINCT exchange, market, symbol, timeframe FROM signals "
+                             "ORDER BY ALL").fetchall()  # fmt: skip
+        con.execute("CREATE TEMP TABLE want (exchange VARCHAR, market VARCHAR, symbol VARCHAR, "
+                    "timeframe VARCHAR, options VARCHAR)")  # fmt: skip
+        if series:
+            con.executemany("INSERT INTO want VALUES (?, ?, ?, ?, ?)",
+                            [(*s, signal_options(settings, Unit(*s))) for s in series])  # fmt: skip
+        found = con.execute(_SIGNAL_STATE_SQL).fetchall()
+    finally:
+        con.close()
     rows, problems = [], []
-    for unit in stored_signal_series(settings):
-        plan = series_state(settings, unit)
-        if plan is None:
-            continue
-        stale_from = ms_to_iso(plan.start_ms) if plan.reason else None
-        through = None if plan.current_through is None else ms_to_iso(plan.current_through)
-        rows.append([unit.exchange, unit.market, unit.symbol, unit.timeframe, plan.stored_bars,
-                     through, stale_from, plan.describe() or None, plan.new_bars])  # fmt: skip
-        if plan.reason:
-            problems.append(f"signals of {unit.label} are stale from {stale_from} "
-                            f"({plan.describe()})")  # fmt: skip
+    for *key, stored, new_bars, through, stale_from, reason, options_from, before in found:
+        if options_from is not None and (stale_from is None or options_from <= stale_from):
+            stale_from, reason, through = options_from, "options_changed", before
+        label = " ".join(key)
+        when = None if stale_from is None else ms_to_iso(stale_from)
+        rows.append([*key, stored, None if through is None else ms_to_iso(through), when,
+                     reason, new_bars])  # fmt: skip
+        if reason:
+            problems.append(f"signals of {label} are stale from {when} ({reason})")
     columns = ["exchange", "market", "symbol", "timeframe", "rows", "current_through",
                "stale_from", "stale", "new_bars"]  # fmt: skip
     print(format_rows(columns, rows, args.format))

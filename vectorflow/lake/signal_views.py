@@ -5,9 +5,9 @@ Judged from the lake alone, bar by bar, as the signals pipeline judges it
 whose newest open interest or funding observation at or before its bar differs from what is
 stored now (`missing_oi`), and a row whose candles changed since (`history_changed`: a candle
 of the series landed later than the newest the row saw, a bar without a row before the last
-stored one, a row without its candle). Two things need more than the lake and are judged by
-`vectorflow status` only: the options the settings choose (`options_changed`) and the TPO
-candles of a coarser series.
+stored one, a row without its candle). Two things need more than the lake: the options the
+settings choose (`options_changed`, which `vectorflow status` adds) and the TPO candles of a
+coarser series (judged by the next signals run).
 """
 
 from __future__ import annotations
