@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from vectorflow.cli import OK, command_parser
+from vectorflow.cli import OK, arguments, command_parser
 from vectorflow.config import load_settings
 from vectorflow.errors import InvalidInput
 
@@ -105,8 +105,6 @@ def signals(args: argparse.Namespace) -> int:
     settings = load_settings(args.data_dir)
     plan = plan_ingest([args.exchange], [args.market], [args.symbol], [args.timeframe])
     (unit,) = plan.units
-    if args.tpo_row_size is not None and args.tpo_row_size <= 0:
-        raise InvalidInput(f"--tpo-row-size {args.tpo_row_size} must be positive")
     if args.since and not args.recompute:
         raise InvalidInput("--since goes with --recompute (recompute the bars from then on)")
     since = parse_time(args.since, name="--since") if args.since else 0
@@ -154,7 +152,7 @@ def add_parsers(sub) -> None:
     parser.add_argument("--as-of", help="UTC date or ISO timestamp (default: the latest bar)")
     parser.add_argument(
         "--tpo-row-size",
-        type=float,
+        type=arguments.positive_number,
         help="TPO row size in quote currency (stored rows of another size are recomputed)",
     )
     parser.add_argument(

@@ -278,7 +278,7 @@ def add_parsers(sub) -> None:
     )
     parser.add_argument(
         "--grace-minutes",
-        type=float,
+        type=arguments.seconds,  # a non-negative finite number (of minutes here)
         default=15.0,
         help="how late a series may be, beyond one step, before it is stale (default 15)",
     )

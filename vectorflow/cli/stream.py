@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vectorflow.cli import OK, UNITS_FAILED, command_parser
+from vectorflow.cli import OK, UNITS_FAILED, arguments, command_parser
 from vectorflow.cli.output import format_rows
 from vectorflow.config import load_settings
 
@@ -67,7 +67,9 @@ def add_parsers(sub) -> None:
     cap.add_argument("--exchange", required=True, help="binance or bybit")
     cap.add_argument("--market", required=True, help="spot or linear")
     cap.add_argument("--symbol", required=True, help="unified symbol: BTC/USDT, BTC/USDT:USDT")
-    cap.add_argument("--seconds", type=float, required=True, help="how long to capture")
-    cap.add_argument("--depth", type=int, default=50, help="levels per side to store (1-200)")
+    cap.add_argument("--seconds", type=arguments.positive_number, required=True,
+                     help="how long to capture")  # fmt: skip
+    cap.add_argument("--depth", type=arguments.count, default=50,
+                     help="levels per side to store (1-200)")  # fmt: skip
     cap.add_argument("--every", default="1s", help="snapshot cadence: 500ms, 1s, 1m (default 1s)")
     cap.set_defaults(run=capture_orderbook)
