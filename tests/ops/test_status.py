@@ -72,4 +72,7 @@ def test_a_prefect_api_that_does_not_answer_is_broken(lake, monkeypatch, capsys)
 def test_bad_options_are_invalid_input(lake, capsys):
     assert main(["status", "--now", "yesterday-ish"]) == INVALID
     assert "yesterday-ish" in capsys.readouterr().err
-    assert main(["status", "--grace-minutes", "-5"]) == INVALID
+    with pytest.raises(SystemExit) as refused:  # argparse's one line (tests/cli/test_bad_input)
+        main(["status", "--grace-minutes", "-5"])
+    assert refused.value.code == INVALID
+    assert "'-5' must be at least 0" in capsys.readouterr().err
