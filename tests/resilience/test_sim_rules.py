@@ -21,8 +21,9 @@ KLINES = {"symbol": "BTCUSDT", "interval": "1m", "limit": 1}
 
 
 def test_binance_429_over_the_budget_then_418_for_ignoring_it():
-    # a minute of 6 s: the burst fills a window in well under that, leaving time to ignore it
-    with ExchangeSimulator(now="2026-06-01", time_scale=0.1, enforce_limits=True) as sim:
+    # a minute of 30 s: the burst (300 requests) fills a window in well under that, leaving
+    # time to ignore it even on a loaded machine (a 6 s minute rolled over under a parallel run)
+    with ExchangeSimulator(now="2026-06-01", time_scale=0.5, enforce_limits=True) as sim:
         session = requests.Session()
         answers = []
         while not answers or answers[-1].status_code == 200:  # weight 20 each, until refused
