@@ -1,84 +1,30 @@
-"""Failed runs posted to a webhook: `vectorflow up` on a real Prefect server, a local receiver."""
+"""Failed runs posted to a webhook: `vectorflow up` on a real Prefect server, a local webhook."""
 
 from __future__ import annotations
-
-import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 
 from tests.conftest import run_cli, sim_env
 from tests.ops.helpers import free_port, trigger, wait_run
+from tests.webhook import TOKEN_PATH
 from vectorflow.cli.notifications import NAME, configure_notifications
 from vectorflow.timeframes import ms_to_iso
 
-TOKEN_PATH = "/services/T000/B000/not-a-real-token"  # shaped like a Slack incoming webhook
-
-
-class _Receiver(ThreadingHTTPServer):
-    """A webhook on loopback that keeps every JSON body posted to it."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.posts: list[dict] = []
-        self.arrived = threading.Condition()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}{TOKEN_PATH}"
-
-    def wait_for(self, needle: str, timeout_s: float) -> dict:
-        deadline = time.monotonic() + timeout_s
-        with self.arrived:
-            while time.monotonic() < deadline:
-                for post in self.posts:
-                    if needle in post.get("text", ""):
-                        return post
-                self.arrived.wait(0.5)
-        pytest.fail(f"no post naming {needle!r} in {timeout_s} s; got {self.posts}")
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        receiver: _Receiver = self.server  # type: ignore[assignment]
-        with receiver.arrived:
-            receiver.posts.append({"path": self.path, **json.loads(body or b"{}")})
-            receiver.arrived.notify_all()
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args) -> None:  # keep the test output quiet
-        pass
-
 
 @pytest.fixture
-def receiver():
-    server = _Receiver()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def stack_with_webhook(sim, tmp_path, receiver):
+def stack_with_webhook(sim, tmp_path, webhook):
     port = free_port()
     data_dir = tmp_path / "data"
     env = sim_env(sim, data_dir) | {
         "PREFECT_HOME": str(tmp_path / "prefect-home"),
         "PREFECT_WORKER_QUERY_SECONDS": "1",
-        "VECTORFLOW_WEBHOOK_URL": receiver.url,
+        "VECTORFLOW_WEBHOOK_URL": webhook.url,
     }
     started = run_cli(["up", "--detach", "--port", str(port), "--reports-port", str(free_port())],
                       env, timeout=300)  # fmt: skip
     assert started.returncode == 0, started.stdout + started.stderr
-    assert f"posted to http://127.0.0.1:{receiver.server_address[1]}" in started.stdout
+    assert f"posted to http://127.0.0.1:{webhook.server_address[1]}" in started.stdout
     assert TOKEN_PATH not in started.stdout + started.stderr  # the URL's token is never printed
     try:
         yield f"http://127.0.0.1:{port}/api"
@@ -88,7 +34,7 @@ def stack_with_webhook(sim, tmp_path, receiver):
 
 
 def test_a_failed_run_posts_its_deployment_run_state_and_failed_units(
-    stack_with_webhook, receiver, sim
+    stack_with_webhook, webhook, sim
 ):
     api = stack_with_webhook
     deployments = {
@@ -104,7 +50,7 @@ def test_a_failed_run_posts_its_deployment_run_state_and_failed_units(
     run = wait_run(api, trigger(api, deployments["ingest-candles"], parameters))
     assert run["state"]["type"] == "FAILED", run["state"]["message"]
 
-    post = receiver.wait_for(run["name"], timeout_s=30)
+    post = webhook.wait_for(run["name"], timeout_s=30)
     text = post["text"]
     assert post["path"] == TOKEN_PATH
     assert "deployment: ingest-candles" in text and "flow: ingest-candles" in text
@@ -113,7 +59,7 @@ def test_a_failed_run_posts_its_deployment_run_state_and_failed_units(
     assert run["id"] in text  # the link to the run in the UI
 
     # a second `up` replaces the automation instead of adding one; no URL removes it
-    configure_notifications(receiver.url, api)
+    configure_notifications(webhook.url, api)
     automations = requests.post(f"{api}/automations/filter", json={}, timeout=10).json()
     assert [a["name"] for a in automations] == [NAME]
     configure_notifications(None, api)

@@ -2,61 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-import pytest
-
 from tests.playbooks.conftest import CANARY, HOUR, lake_of, make_candles, store_candles
+from tests.webhook import TOKEN_PATH
 from vectorflow.playbooks.notify import message, notify_playbooks
 from vectorflow.playbooks.record import PlaybookRecord
 from vectorflow.timeframes import floor_ms, ms_to_iso, now_ms
 from vectorflow.units import Unit
 
-TOKEN_PATH = "/services/T000/B000/not-a-real-token"
 SERIES = [
     Unit("binance", "spot", "BTC/USDT", "1h"),
     Unit("bybit", "spot", "BTC/USDT", "1h"),
     Unit("binance", "linear", "BTC/USDT:USDT", "1h"),
     Unit("bybit", "linear", "BTC/USDT:USDT", "1h"),
 ]
-
-
-class _Webhook(ThreadingHTTPServer):
-    """A webhook on loopback keeping every JSON body; `status` is what it answers."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.posts: list[dict] = []
-        self.status = 200
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}{TOKEN_PATH}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        hook: _Webhook = self.server  # type: ignore[assignment]
-        if hook.status == 200:
-            hook.posts.append({"path": self.path, **json.loads(body or b"{}")})
-        self.send_response(hook.status)
-        self.end_headers()
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-@pytest.fixture
-def webhook():
-    server = _Webhook()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 NOW = now_ms()  # one time for every record: a cached copy has its original's as_of
