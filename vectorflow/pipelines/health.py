@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from vectorflow.errors import InvalidInput
+from vectorflow import values
 from vectorflow.exchanges.specs import implied_market
 from vectorflow.lake.catalog import read_view
 from vectorflow.lake.files import COMPACT_SUFFIX
@@ -118,7 +118,5 @@ def lake_usage(storage: Storage) -> list[DatasetUsage]:
 
 
 def check_grace(minutes: float) -> int:
-    """The grace in ms (InvalidInput for a negative value)."""
-    if minutes < 0:
-        raise InvalidInput(f"--grace-minutes must be >= 0, got {minutes}")
-    return int(minutes * 60_000)
+    """The grace in ms (InvalidInput for a negative or non-finite value)."""
+    return int(values.number(minutes, name="--grace-minutes", minimum=0) * 60_000)
